@@ -1,0 +1,81 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace DynaSmp.Jit.Cpu;
+
+#pragma warning disable CA1051 // Emitted IL reaches these fields by offset; public fields are the point.
+
+/// <summary>
+/// The architectural state of one vCPU, in unmanaged memory so that translated code reaches every field
+/// through one pointer with a constant offset, and the GC never moves it under a running block.
+/// </summary>
+/// <remarks>RFLAGS is lazy: the six status flags are valid in <see cref="Rflags"/> only when
+/// <see cref="FlagOp"/> is <see cref="Cpu.FlagOp.None"/>; otherwise they are a function of the last
+/// flag-producing operation recorded in FlagOp/FlagSize/FlagRes/FlagSrc1/FlagSrc2 (QEMU's cc_op idea).</remarks>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct CpuState
+{
+    public const int TlbEntries = 256;
+
+    // General registers in encoding order: RAX RCX RDX RBX RSP RBP RSI RDI R8..R15.
+    public fixed ulong Gpr[16];
+    public ulong Rip;
+    public ulong Rflags;
+    public FlagOp FlagOp;
+    public int FlagSize;
+    public ulong FlagRes, FlagSrc1, FlagSrc2;
+
+    // Set by other threads (Interlocked / Volatile): non-zero makes translated code leave at the next block boundary.
+    public int ExitRequest;
+    // A fault raised inside a helper called from translated code: vector + 1, 0 when none.
+    public int PendingFault;
+    public ulong PendingErrorCode;
+    public ExecMode Mode;
+    public byte Cpl;
+    byte _pad0, _pad1;
+    public int HaltRequested;
+    // Address of the exit slot a chained jump went through, so the dispatcher can link it (see CompiledBlock).
+    public nint LastExitSlot;
+
+    public SegmentCache Es, Cs, Ss, Ds, Fs, Gs, Ldtr, Tr;
+    public ulong GdtrBase, IdtrBase;
+    public uint GdtrLimit, IdtrLimit;
+
+    public ulong Cr0, Cr2, Cr3, Cr4, Cr8, Efer;
+    public fixed ulong Dr[8];
+
+    // XMM0-15, low qword first; MXCSR.
+    public fixed ulong Xmm[32];
+    public uint Mxcsr;
+    public ushort FpuControl, FpuStatus;
+
+    public ulong TscOffset, TscAux, KernelGsBase, Star, Lstar, Cstar, Sfmask;
+    public ulong SysenterCs, SysenterEsp, SysenterEip, Pat, MiscEnable, ApicBase;
+    public fixed ulong MtrrFixed[11];
+    public fixed ulong MtrrVar[16];
+    public ulong MtrrDefType;
+
+    // Software TLB: per entry (tag = page-aligned linear address, or ~0 when empty; addend = host - linear).
+    public fixed ulong TlbRead[TlbEntries * 2];
+    public fixed ulong TlbWrite[TlbEntries * 2];
+
+    public ulong InstructionsRetired;
+
+    public static readonly int TlbReadOffset = (int)Marshal.OffsetOf<CpuState>(nameof(TlbRead));
+    public static readonly int TlbWriteOffset = (int)Marshal.OffsetOf<CpuState>(nameof(TlbWrite));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref SegmentCache Seg(SegReg s)
+    {
+        fixed (SegmentCache* p = &Es) return ref p[(int)s];
+    }
+
+    public void FlushTlb()
+    {
+        for (int i = 0; i < TlbEntries * 2; i += 2)
+        {
+            TlbRead[i] = ulong.MaxValue;
+            TlbWrite[i] = ulong.MaxValue;
+        }
+    }
+}

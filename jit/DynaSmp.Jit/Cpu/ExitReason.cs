@@ -1,0 +1,16 @@
+namespace DynaSmp.Jit.Cpu;
+
+/// <summary>Why <see cref="CpuCore.Run"/> returned to its caller (the machine's run loop).</summary>
+public enum ExitReason
+{
+    /// <summary>Another thread set ExitRequest.Stop.</summary>
+    ExitRequested,
+    /// <summary>HLT executed; RIP points past it.</summary>
+    Hlt,
+    /// <summary>A guest exception the core could not deliver; RIP points at the faulting instruction.</summary>
+    Exception,
+    /// <summary>The instruction budget given to Run was used up.</summary>
+    BudgetExhausted,
+    /// <summary>Something the core does not model yet; the message names it.</summary>
+    Unsupported,
+}

@@ -1,0 +1,316 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Interpreter;
+using DynaSmp.Jit.Memory;
+using DynaSmp.Jit.Translation;
+using Iced.Intel;
+
+namespace DynaSmp.Jit;
+
+/// <summary>
+/// One x86 CPU: its state, MMU and dispatcher. <see cref="Run"/> executes guest code until something
+/// needs its caller (HLT, an undeliverable exception, an exit request), like one KVM_RUN.
+/// </summary>
+public sealed unsafe class CpuCore : IDisposable
+{
+    public CpuState* State { get; private set; }
+    public GuestRam Ram { get; }
+    public IGuestBus Bus { get; }
+    public BlockCache Cache { get; }
+    public Mmu Mmu { get; }
+    public CpuidModel Cpuid { get; } = new();
+    public JitOptions Options { get; }
+
+    // Per-vCPU direct-mapped cache of recently run blocks, keyed by RIP: the dispatcher's and indirect
+    // branches' first probe before the shared BlockCache (QEMU's tb_jmp_cache).
+    internal readonly Block?[] JumpCache = new Block?[JumpCacheSize];
+    internal const int JumpCacheSize = 4096;
+
+    readonly GuestCodeReader _reader;
+    readonly Decoder[] _decoders = new Decoder[3];
+    readonly Instruction[] _decodeBuffer = new Instruction[JitOptions.MaxBlockInstructions];
+
+    /// <summary>Times <see cref="Run"/>'s dispatcher looked up a block (a measure of chaining: a hot chained loop adds none).</summary>
+    public long DispatcherLookups;
+    public long InterpretedBlocks;
+    public long CompiledBlockEntries;
+
+    public int ExitVector { get; private set; }
+    public ulong ExitErrorCode { get; private set; }
+    public string? ExitMessage { get; private set; }
+
+    public CpuCore(GuestRam ram, IGuestBus bus, BlockCache cache, JitOptions? options = null)
+    {
+        Ram = ram;
+        Bus = bus;
+        Cache = cache;
+        Options = options ?? JitOptions.Default;
+        State = (CpuState*)NativeMemory.AlignedAlloc((nuint)sizeof(CpuState), 64);
+        Unsafe.InitBlockUnaligned(State, 0, (uint)sizeof(CpuState));
+        Mmu = new Mmu(this);
+        _reader = new GuestCodeReader(this);
+        for (int k = 0; k < 3; k++) _decoders[k] = Decoder.Create(16 << k, _reader, DecoderOptions.None);
+        State->FlushTlb();
+        cache.Register(this);
+    }
+
+    public ref ulong Gpr(int index) => ref State->Gpr[index];
+
+    /// <summary>Puts the CPU in flat 64-bit mode without paging: a convenience for running
+    /// user-mode code in tests and benchmarks (linear = physical).</summary>
+    public void SetFlat64(ulong rip, ulong rsp)
+    {
+        CpuState* s = State;
+        s->Cr0 = Cr0.PE | Cr0.ET | Cr0.NE;
+        s->Efer = 0x500; // LME | LMA
+        s->Cs = SegmentCache.Flat(0x08, 0x9B | SegmentCache.Present | SegmentCache.Long);
+        s->Ss = s->Ds = s->Es = SegmentCache.Flat(0x10, 0x93 | SegmentCache.Present | SegmentCache.DefaultBig);
+        s->Fs = s->Gs = SegmentCache.Flat(0, 0x93);
+        s->Rip = rip;
+        s->Gpr[4] = rsp;
+        Flags.Set(s, 0x2);
+        UpdateMode();
+    }
+
+    /// <summary>Flat 32-bit protected mode (CS/SS 32-bit, bases 0), no paging.</summary>
+    public void SetFlat32(ulong eip, ulong esp)
+    {
+        CpuState* s = State;
+        s->Cr0 = Cr0.PE | Cr0.ET | Cr0.NE;
+        s->Efer = 0;
+        s->Cs = SegmentCache.Flat(0x08, 0x9B | SegmentCache.Present | SegmentCache.DefaultBig);
+        s->Ss = s->Ds = s->Es = s->Fs = s->Gs = SegmentCache.Flat(0x10, 0x93 | SegmentCache.Present | SegmentCache.DefaultBig);
+        s->Rip = eip;
+        s->Gpr[4] = esp;
+        Flags.Set(s, 0x2);
+        UpdateMode();
+    }
+
+    /// <summary>Real mode with CS:IP as given and all other segments = <paramref name="cs"/>.</summary>
+    public void SetReal(ushort cs, ushort ip, ushort sp)
+    {
+        CpuState* s = State;
+        s->Cr0 = Cr0.ET;
+        s->Efer = 0;
+        foreach (var r in new[] { SegReg.Cs, SegReg.Ds, SegReg.Es, SegReg.Ss, SegReg.Fs, SegReg.Gs })
+        {
+            ref var seg = ref s->Seg(r);
+            seg.LoadRealMode(cs);
+            seg.Limit = 0xFFFF;
+            seg.Attributes = 0x93 | SegmentCache.Present;
+        }
+        s->Rip = ip;
+        s->Gpr[4] = sp;
+        Flags.Set(s, 0x2);
+        UpdateMode();
+    }
+
+    /// <summary>Recomputes the decode-relevant mode bits after CR0, EFER or CS changed.</summary>
+    public void UpdateMode()
+    {
+        CpuState* s = State;
+        ExecMode m;
+        if ((s->Cr0 & Cr0.PE) == 0) m = ExecMode.Code16 | ExecMode.Real;
+        else if ((s->Efer & 0x400) != 0 && (s->Cs.Attributes & SegmentCache.Long) != 0) m = ExecMode.Code64;
+        else m = (s->Cs.Attributes & SegmentCache.DefaultBig) != 0 ? ExecMode.Code32 : ExecMode.Code16;
+        s->Cpl = (byte)((s->Cr0 & Cr0.PE) == 0 ? 0 : s->Cs.Selector & 3);
+        if (s->Cpl == 3) m |= ExecMode.User;
+        s->Mode = m;
+    }
+
+    /// <summary>Asks this CPU, from any thread, to leave guest code at the next block boundary.</summary>
+    public void RequestExit() => Interlocked.Or(ref State->ExitRequest, ExitRequestBits.Stop);
+
+    internal void RequestTlbFlush() => Interlocked.Or(ref State->ExitRequest, ExitRequestBits.FlushTlb);
+
+    internal void OnCodePageWrite(ulong phys)
+    {
+        Cache.InvalidatePage(phys >> GuestRam.PageShift);
+        Interlocked.Or(ref State->ExitRequest, ExitRequestBits.CodeModified);
+    }
+
+    internal void SetPendingFault(CpuFault f)
+    {
+        State->PendingFault = f.Vector + 1;
+        State->PendingErrorCode = f.ErrorCode;
+    }
+
+    public ulong ReadTsc() => (ulong)Stopwatch.GetTimestamp() + State->TscOffset;
+
+    internal void CheckIoPermission(ushort port, int size)
+    {
+        CpuState* s = State;
+        if ((s->Cr0 & Cr0.PE) == 0) return;
+        int iopl = (int)((s->Rflags >> 12) & 3);
+        if (s->Cpl > iopl) throw CpuFault.GP(); // the TSS I/O bitmap is consulted once TSS support lands
+    }
+
+    /// <summary>Runs guest code until an exit. <paramref name="instructionBudget"/> is checked at
+    /// dispatcher entries only, so a chained hot loop may overrun it; use <see cref="RequestExit"/> to stop one.</summary>
+    public ExitReason Run(ulong instructionBudget = ulong.MaxValue)
+    {
+        CpuState* s = State;
+        ulong stopAt = instructionBudget == ulong.MaxValue ? ulong.MaxValue : s->InstructionsRetired + instructionBudget;
+        try
+        {
+            while (true)
+            {
+                if (Volatile.Read(ref s->ExitRequest) != 0)
+                {
+                    int req = Interlocked.Exchange(ref s->ExitRequest, 0);
+                    if ((req & ExitRequestBits.FlushTlb) != 0) Mmu.FlushWriteEntries();
+                    if ((req & ExitRequestBits.Stop) != 0) return ExitReason.ExitRequested;
+                }
+                if (s->HaltRequested != 0) { s->HaltRequested = 0; return ExitReason.Hlt; }
+                if (s->PendingFault != 0) return TakeFault();
+                if (s->InstructionsRetired >= stopAt) return ExitReason.BudgetExhausted;
+
+                DispatcherLookups++;
+                Block? b = Lookup();
+                if (b == null) return TakeFault();
+                var compiled = b.Compiled;
+                if (compiled != null)
+                {
+                    CompiledBlockEntries++;
+                    int code = compiled.Invoke(this, s);
+                    if (code == CompiledBlock.ExitLink) TryLink();
+                    continue;
+                }
+                Interpret(b);
+            }
+        }
+        catch (UnsupportedGuestFeatureException e)
+        {
+            ExitMessage = e.Message;
+            return ExitReason.Unsupported;
+        }
+    }
+
+    ExitReason TakeFault()
+    {
+        CpuState* s = State;
+        ExitVector = s->PendingFault - 1;
+        ExitErrorCode = s->PendingErrorCode;
+        ExitMessage = $"{Vector.Name(ExitVector)} at RIP 0x{s->Rip:x}";
+        s->PendingFault = 0;
+        return ExitReason.Exception;
+    }
+
+    /// <summary>The block at the current RIP: jump cache, then the shared cache, then a fresh decode.
+    /// Returns null when fetching faulted (the fault is then pending).</summary>
+    internal Block? Lookup()
+    {
+        CpuState* s = State;
+        ulong rip = s->Rip;
+        ref Block? slot = ref JumpCache[(int)(rip ^ (rip >> 12)) & (JumpCacheSize - 1)];
+        Block? b = slot;
+        if (b != null && b.Rip == rip && b.Mode == s->Mode && b.CsBase == s->Cs.Base && !b.Invalid) return b;
+        ulong lin = Interp.Linear(s, Register.CS, rip);
+        ulong phys;
+        try { phys = Mmu.Translate(lin, MemAccess.Execute); }
+        catch (CpuFault f) { SetPendingFault(f); return null; }
+        b = Cache.Find(phys, s->Mode, s->Cs.Base, rip) ?? Decode(lin, phys);
+        if (b != null) slot = b;
+        return b;
+    }
+
+    Block? Decode(ulong lin, ulong phys)
+    {
+        CpuState* s = State;
+        _reader.Reset(lin);
+        var dec = _decoders[(int)(s->Mode & ExecMode.SizeMask)];
+        dec.IP = s->Rip;
+        int n = 0;
+        ulong pageEnd = (lin & ~GuestRam.PageMask) + GuestRam.PageSize;
+        ulong ipToLin = lin - s->Rip;
+        while (n < _decodeBuffer.Length)
+        {
+            dec.Decode(out _decodeBuffer[n]);
+            ref var insn = ref _decodeBuffer[n];
+            if (_reader.Fault != null)
+            {
+                if (n == 0) { SetPendingFault(_reader.Fault); return null; }
+                break; // end the block before the instruction whose fetch faulted; it faults when reached
+            }
+            n++;
+            if (insn.Code == Code.INVALID || EndsBlock(insn) || insn.NextIP + ipToLin >= pageEnd) break;
+        }
+        var insns = _decodeBuffer.AsSpan(0, n).ToArray();
+        var block = new Block(s->Rip, s->Cs.Base, phys, s->Mode, insns, _reader.FirstPage, _reader.SecondPage);
+        block = Cache.Publish(block);
+        // Our own write-TLB may still map this page writable: drop it before the block runs.
+        Mmu.FlushWriteEntries();
+        return block;
+    }
+
+    /// <summary>Instructions after which translated code must return to the dispatcher: control transfers,
+    /// and anything that can change how the following bytes decode or execute.</summary>
+    internal static bool EndsBlock(in Instruction i)
+    {
+        if (i.FlowControl != FlowControl.Next) return true;
+        switch (i.Mnemonic)
+        {
+            case Mnemonic.Hlt: case Mnemonic.Popf: case Mnemonic.Popfd: case Mnemonic.Popfq: case Mnemonic.Sti:
+            case Mnemonic.Wrmsr: case Mnemonic.Lmsw: case Mnemonic.Clts: case Mnemonic.Invlpg: case Mnemonic.Lgdt:
+            case Mnemonic.Lidt: case Mnemonic.Lldt: case Mnemonic.Ltr: case Mnemonic.Cpuid:
+            case Mnemonic.In: case Mnemonic.Out: case Mnemonic.Insb: case Mnemonic.Insw: case Mnemonic.Insd:
+            case Mnemonic.Outsb: case Mnemonic.Outsw: case Mnemonic.Outsd: case Mnemonic.Swapgs:
+            case Mnemonic.Fxrstor: case Mnemonic.Fxrstor64: case Mnemonic.Ldmxcsr:
+                return true;
+            case Mnemonic.Mov: case Mnemonic.Pop:
+                return i.Op0Kind == OpKind.Register && (i.Op0Register.IsSegmentRegister() || i.Op0Register.IsCR() || i.Op0Register.IsDR());
+        }
+        return false;
+    }
+
+    void Interpret(Block b)
+    {
+        CpuState* s = State;
+        InterpretedBlocks++;
+        var insns = b.Insns;
+        for (int k = 0; k < insns.Length; k++)
+        {
+            ref readonly Instruction insn = ref insns[k];
+            if (insn.Code == Code.INVALID) { s->PendingFault = Vector.UD + 1; s->PendingErrorCode = 0; return; }
+            ulong ip = s->Rip;
+            s->Rip = NextIp(insn, b.Mode);
+            try { Interp.Execute(this, insn); }
+            catch (CpuFault f)
+            {
+                s->Rip = ip;
+                SetPendingFault(f);
+                return;
+            }
+            s->InstructionsRetired++;
+            if (s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.CodeModified) != 0) return;
+        }
+        if (!b.Invalid && ++b.ExecCount == Options.TierUpThreshold) TierUp.Enqueue(this, b);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong NextIp(in Instruction i, ExecMode mode) => (mode & ExecMode.SizeMask) switch
+    {
+        ExecMode.Code64 => i.NextIP,
+        ExecMode.Code32 => i.NextIP & 0xFFFF_FFFF,
+        _ => i.NextIP & 0xFFFF,
+    };
+
+    /// <summary>A chained exit found its slot unlinked: patch it to the block now at RIP if that block is compiled.</summary>
+    void TryLink()
+    {
+        CpuState* s = State;
+        nint slot = s->LastExitSlot;
+        if (slot == 0) return;
+        s->LastExitSlot = 0;
+        if (s->ExitRequest != 0 || s->PendingFault != 0 || s->HaltRequested != 0) return;
+        Block? target = Lookup();
+        if (target?.Compiled is { } tc) CompiledBlock.Link(slot, tc);
+    }
+
+    public void Dispose()
+    {
+        if (State != null) { NativeMemory.AlignedFree(State); State = null; }
+    }
+}

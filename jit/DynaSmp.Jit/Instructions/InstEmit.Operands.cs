@@ -1,0 +1,54 @@
+using System.Reflection.Emit;
+using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Translation;
+using Iced.Intel;
+
+namespace DynaSmp.Jit.Instructions;
+
+static partial class InstEmit
+{
+    /// <summary>Reads operand <paramref name="op"/> (zero-extended to 64 bits) into <paramref name="dst"/>.
+    /// A memory operand's linear address must already be in e.Lin.</summary>
+    static void ReadOperand(BlockEmitter e, in Instruction i, int op, int size, Local64 dst)
+    {
+        switch (i.GetOpKind(op))
+        {
+            case OpKind.Register:
+                e.LoadReg(i.GetOpRegister(op));
+                e.Il.Store(dst);
+                break;
+            case OpKind.Memory:
+                e.EmitRead(size);
+                e.Il.Load(e.Val); e.Il.Store(dst);
+                break;
+            default:
+                e.Il.Const(i.GetImmediate(op) & Flags.SizeMask(size));
+                e.Il.Store(dst);
+                break;
+        }
+    }
+
+    static void WriteOperand(BlockEmitter e, in Instruction i, int op, int size, Local64 v)
+    {
+        if (i.GetOpKind(op) == OpKind.Register) e.StoreReg(i.GetOpRegister(op), v);
+        else e.EmitWrite(size, v);
+    }
+
+    static bool HasMemory(in Instruction i)
+    {
+        for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return true;
+        return false;
+    }
+
+    static void BinaryOp(Il il, Mnemonic m)
+    {
+        il.Emit(m switch
+        {
+            Mnemonic.Add => OpCodes.Add,
+            Mnemonic.Sub or Mnemonic.Cmp => OpCodes.Sub,
+            Mnemonic.And or Mnemonic.Test => OpCodes.And,
+            Mnemonic.Or => OpCodes.Or,
+            _ => OpCodes.Xor,
+        });
+    }
+}

@@ -1,0 +1,27 @@
+using Iced.Intel;
+
+namespace DynaSmp.Jit.Interpreter;
+
+/// <summary>Classes of mnemonics Iced has no predicate for, computed once from the SDM names.</summary>
+public static class MnemonicClass
+{
+    static readonly bool[] Cmov = Build("Cmov"), Set = Build("Set");
+
+    static bool[] Build(string prefix)
+    {
+        var names = Enum.GetNames<Mnemonic>();
+        var t = new bool[names.Length + 1];
+        foreach (var m in Enum.GetValues<Mnemonic>())
+        {
+            string n = m.ToString();
+            // Exactly the condition-code forms: CMOVcc / SETcc are the prefix plus 1-3 condition letters.
+            t[(int)m] = n.StartsWith(prefix, StringComparison.Ordinal) && n.Length <= prefix.Length + 3 && n != "Setssbsy";
+        }
+        return t;
+    }
+
+    public static bool IsCmovcc(Mnemonic m) => Cmov[(int)m];
+    public static bool IsSetcc(Mnemonic m) => Set[(int)m];
+
+    public static bool IsFarPointer(MemorySize m) => m is MemorySize.SegPtr16 or MemorySize.SegPtr32 or MemorySize.SegPtr64;
+}

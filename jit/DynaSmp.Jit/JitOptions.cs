@@ -1,0 +1,21 @@
+namespace DynaSmp.Jit;
+
+/// <summary>Translation knobs. Defaults come from the measurements in docs/ARCHITECTURE.md.</summary>
+public sealed record JitOptions
+{
+    public const int MaxBlockInstructions = 64;
+
+    /// <summary>Tier-0 executions of a block before it is compiled to IL (0 = never compile).</summary>
+    public int TierUpThreshold { get; init; } = 50;
+
+    /// <summary>Compile on the vCPU thread instead of the background compiler (tests and benchmarks).</summary>
+    public bool CompileSynchronously { get; init; }
+
+    /// <summary>Chain compiled blocks with tail calls through function pointers (falls back to the dispatcher if unavailable).</summary>
+    public bool Chaining { get; init; } = true;
+
+    public static readonly JitOptions Default = new();
+    public static readonly JitOptions InterpretOnly = new() { TierUpThreshold = 0 };
+    /// <summary>Compile every block before its first run: translated code only, no tier 0.</summary>
+    public static readonly JitOptions CompileFirst = new() { TierUpThreshold = 1, CompileSynchronously = true };
+}

@@ -1,0 +1,76 @@
+using System.Runtime.InteropServices;
+
+namespace DynaSmp.Jit.Memory;
+
+/// <summary>
+/// Guest-physical RAM at [0, Size): one anonymous host mapping reserved without commitment
+/// (MAP_NORESERVE), so pages cost host memory only once the guest touches them.
+/// Also tracks which guest pages hold translated code, so writes there invalidate translations.
+/// </summary>
+public sealed unsafe partial class GuestRam : IDisposable
+{
+    public const int PageShift = 12;
+    public const ulong PageSize = 1UL << PageShift, PageMask = PageSize - 1;
+
+    public byte* Base { get; private set; }
+    public ulong Size { get; }
+    /// <summary>One byte per page: non-zero while some translation was decoded from that page.</summary>
+    readonly byte[] _codePages;
+
+    public GuestRam(ulong size)
+    {
+        if (size == 0 || (size & PageMask) != 0) throw new ArgumentException("RAM size must be a non-zero multiple of 4 KiB", nameof(size));
+        Size = size;
+        if (OperatingSystem.IsLinux())
+        {
+            const int ProtRw = 3, MapPrivateAnonNoreserve = 0x02 | 0x20 | 0x4000;
+            void* p = Mmap(null, (nuint)size, ProtRw, MapPrivateAnonNoreserve, -1, 0);
+            if (p == (void*)-1) throw new OutOfMemoryException($"cannot reserve {size >> 20} MiB of guest RAM");
+            Base = (byte*)p;
+        }
+        else
+        {
+            Base = (byte*)NativeMemory.AllocZeroed((nuint)size);
+        }
+        _codePages = new byte[size >> PageShift];
+    }
+
+    public bool Contains(ulong physical, int size) => physical < Size && Size - physical >= (ulong)size;
+
+    public Span<byte> Span(ulong physical, int length)
+    {
+        if (!Contains(physical, length)) throw new ArgumentOutOfRangeException(nameof(physical), $"0x{physical:x}+{length} is outside guest RAM");
+        return new Span<byte>(Base + physical, length);
+    }
+
+    public void Write(ulong physical, ReadOnlySpan<byte> data) => data.CopyTo(Span(physical, data.Length));
+
+    public bool IsCodePage(ulong page) => page < (ulong)_codePages.Length && Volatile.Read(ref _codePages[page]) != 0;
+
+    /// <summary>Returns true when the page was not yet marked.</summary>
+    public bool MarkCodePage(ulong page)
+    {
+        if (page >= (ulong)_codePages.Length || _codePages[page] != 0) return false;
+        Volatile.Write(ref _codePages[page], 1);
+        return true;
+    }
+
+    public void ClearCodePage(ulong page)
+    {
+        if (page < (ulong)_codePages.Length) Volatile.Write(ref _codePages[page], 0);
+    }
+
+    public void Dispose()
+    {
+        if (Base == null) return;
+        if (OperatingSystem.IsLinux()) Munmap(Base, (nuint)Size);
+        else NativeMemory.Free(Base);
+        Base = null;
+    }
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    private static partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
+
+    [LibraryImport("libc", EntryPoint = "munmap")]
+    private static partial int Munmap(void* addr, nuint length);
+}

@@ -1,0 +1,36 @@
+using DynaSmp.Jit.Cpu;
+using Iced.Intel;
+
+namespace DynaSmp.Jit.Translation;
+
+/// <summary>
+/// A guest basic block: decoded once, interpreted while cold (tier 0), compiled to a DynamicMethod when
+/// hot (tier 1). Shared by every vCPU using the same <see cref="BlockCache"/>.
+/// </summary>
+public sealed class Block
+{
+    public ulong Rip { get; }
+    public ulong CsBase { get; }
+    public ulong Phys { get; }
+    public ExecMode Mode { get; }
+    public Instruction[] Insns { get; }
+    /// <summary>Physical pages the bytes came from (the second is ulong.MaxValue unless an instruction straddles).</summary>
+    public ulong Page0 { get; }
+    public ulong Page1 { get; }
+
+    /// <summary>Times tier 0 ran this block; drives tier-up.</summary>
+    public int ExecCount;
+    /// <summary>0 while valid; set once when a write to its page invalidates it.</summary>
+    public volatile bool Invalid;
+    /// <summary>Tier-1 code once published (null until then). Written by the compiler thread, read by vCPUs.</summary>
+    public volatile CompiledBlock? Compiled;
+    /// <summary>1 once queued for compilation, so it is queued at most once.</summary>
+    public int TierUpQueued;
+
+    public Block(ulong rip, ulong csBase, ulong phys, ExecMode mode, Instruction[] insns, ulong page0, ulong page1)
+    {
+        Rip = rip; CsBase = csBase; Phys = phys; Mode = mode; Insns = insns; Page0 = page0; Page1 = page1;
+    }
+
+    public ulong EndRip => Insns[^1].NextIP;
+}

@@ -1,0 +1,560 @@
+using System.Reflection;
+using System.Reflection.Emit;
+using System.Runtime.InteropServices;
+using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Instructions;
+using DynaSmp.Jit.Memory;
+using Iced.Intel;
+using Label = System.Reflection.Emit.Label;
+
+namespace DynaSmp.Jit.Translation;
+
+/// <summary>Lowers a decoded <see cref="Block"/> to a DynamicMethod (tier 1).</summary>
+public static unsafe class BlockTranslator
+{
+    static readonly Type[] Params = [typeof(CpuCore), typeof(CpuState*)];
+
+    public static CompiledBlock Translate(CpuCore core, Block b)
+    {
+        var method = new DynamicMethod($"blk_{b.Rip:x}_{(int)b.Mode}", typeof(int), Params, typeof(BlockTranslator).Module, skipVisibility: true);
+        var handle = GCHandle.Alloc(b, GCHandleType.Normal);
+        var emitter = new BlockEmitter(new Il(method.GetILGenerator()), b, core, GCHandle.ToIntPtr(handle));
+        emitter.Emit();
+        var fn = method.CreateDelegate<BlockFn>();
+        nint entry = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable ? CompiledBlock.EntryOf(method) : 0;
+        if (entry == 0) System.Runtime.CompilerServices.RuntimeHelpers.PrepareDelegate(fn);
+        return new CompiledBlock(method, fn, entry) { BlockHandle = handle };
+    }
+}
+
+/// <summary>
+/// Emits one block. Guest registers live in IL locals (loaded once at entry, written back at exits and
+/// before tier-0 calls); the last flag-producing operation is tracked at compile time, so flags nobody
+/// reads are never computed and CMP/TEST/SUB + Jcc becomes one compare-and-branch.
+/// </summary>
+sealed unsafe partial class BlockEmitter
+{
+    internal readonly Il Il;
+    readonly Block _b;
+    readonly CpuCore _core;
+    readonly nint _handle;
+    readonly bool _chain;
+    readonly Local64[] _gpr = new Local64[16];
+    readonly bool[] _used = new bool[16];
+    readonly bool[] _written = new bool[16];
+    readonly bool[] _native;
+    readonly uint[] _flagsLiveAfter;
+    readonly List<Action> _outOfLine = new();
+
+    // Compile-time lazy-flag state: None means CpuState holds the flags.
+    FlagOp _pending;
+    int _pendingSize;
+    Local64 _fres, _fa, _fb;
+    internal Local64 Lin, Val, T1, T2;
+    LocalBuilder _entry = null!, _smc = null!, _status = null!, _fnptr = null!;
+    Label _top, _retDispatch;
+    int _k;
+    bool _wroteMemory;
+
+    public BlockEmitter(Il il, Block b, CpuCore core, nint handle)
+    {
+        Il = il; _b = b; _core = core; _handle = handle;
+        _chain = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable;
+        _native = new bool[b.Insns.Length];
+        _flagsLiveAfter = new uint[b.Insns.Length];
+    }
+
+    internal ref readonly Instruction Insn => ref _b.Insns[_k];
+    internal bool Is64 => (_b.Mode & ExecMode.SizeMask) == ExecMode.Code64;
+
+    public void Emit()
+    {
+        Analyse();
+        for (int r = 0; r < 16; r++) if (_used[r]) _gpr[r] = Il.NewLocal();
+        _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal();
+        Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal();
+        _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
+        _top = Il.Label(); _retDispatch = Il.Label();
+
+        ReloadUsed();
+        Il.Mark(_top);
+        var insns = _b.Insns;
+        bool terminated = false;
+        for (_k = 0; _k < insns.Length; _k++)
+        {
+            _wroteMemory = false;
+            if (_native[_k])
+            {
+                terminated = InstEmit.Emit(this, insns[_k]);
+                if (_wroteMemory && !terminated) EmitSmcCheck();
+            }
+            else terminated = EmitFallback();
+            if (terminated) break;
+        }
+        if (!terminated) EmitDirectExit(CpuCore.NextIp(insns[^1], _b.Mode)); // length cap or page end
+
+        Il.Mark(_retDispatch);
+        Il.ConstI4(CompiledBlock.ExitDispatch);
+        Il.Emit(OpCodes.Ret);
+        for (int n = 0; n < _outOfLine.Count; n++) _outOfLine[n]();
+    }
+
+    /// <summary>Decides which instructions are lowered inline, which registers they use, and flag liveness.</summary>
+    void Analyse()
+    {
+        var insns = _b.Insns;
+        for (int k = 0; k < insns.Length; k++)
+        {
+            _native[k] = Is64 && InstEmit.CanEmit(insns[k]);
+            if (!_native[k]) continue;
+            ref readonly var i = ref insns[k];
+            for (int op = 0; op < i.OpCount; op++)
+            {
+                if (i.GetOpKind(op) == OpKind.Register) Use(i.GetOpRegister(op), write: op == 0 && InstEmit.WritesOp0(i));
+                else if (i.GetOpKind(op) == OpKind.Memory)
+                {
+                    if (i.MemoryBase != Register.None && !i.IsIPRelativeMemoryOperand) Use(i.MemoryBase, false);
+                    if (i.MemoryIndex != Register.None) Use(i.MemoryIndex, false);
+                }
+            }
+            if (i.StackPointerIncrement != 0) { _used[4] = true; _written[4] = true; }
+        }
+        // Backward pass: a flag is live after k if some later instruction reads it before all writers.
+        uint live = (uint)RflagsBits.OF | (uint)RflagsBits.SF | (uint)RflagsBits.ZF | (uint)RflagsBits.AF | (uint)RflagsBits.CF | (uint)RflagsBits.PF;
+        for (int k = insns.Length - 1; k >= 0; k--)
+        {
+            _flagsLiveAfter[k] = live;
+            ref readonly var i = ref insns[k];
+            if (!_native[k]) { live = (uint)RflagsBits.OF | (uint)RflagsBits.SF | (uint)RflagsBits.ZF | (uint)RflagsBits.AF | (uint)RflagsBits.CF | (uint)RflagsBits.PF; continue; }
+            live = (live & ~(uint)i.RflagsModified) | (uint)i.RflagsRead;
+        }
+    }
+
+    void Use(Register r, bool write)
+    {
+        int idx = Interpreter.Interp.GprIndex(r, out _);
+        if ((uint)idx >= 16) return;
+        _used[idx] = true;
+        if (write) _written[idx] = true;
+    }
+
+    internal bool FlagsLiveAfter => _flagsLiveAfter[_k] != 0;
+    internal bool CfLiveAfter => (_flagsLiveAfter[_k] & (uint)RflagsBits.CF) != 0;
+
+    void ReloadUsed()
+    {
+        for (int r = 0; r < 16; r++)
+        {
+            if (!_used[r]) continue;
+            Il.LoadState64(StateOffsets.GprAt(r));
+            Il.Store(_gpr[r]);
+        }
+    }
+
+    void WriteBack()
+    {
+        for (int r = 0; r < 16; r++)
+            if (_written[r]) Il.StoreState64(StateOffsets.GprAt(r), _gpr[r]);
+    }
+
+    // ---- registers -------------------------------------------------------------------------------
+
+    internal void LoadReg(Register r)
+    {
+        int idx = Interpreter.Interp.GprIndex(r, out int shift);
+        Il.Load(_gpr[idx]);
+        if (shift != 0) { Il.ConstI4(shift); Il.Emit(OpCodes.Shr_Un); }
+        Il.Truncate(r.GetSize());
+    }
+
+    /// <summary>Writes a guest register with x86 width rules (32-bit zero-extends, 8/16-bit merge).</summary>
+    internal void StoreReg(Register r, Local64 v)
+    {
+        int idx = Interpreter.Interp.GprIndex(r, out int shift);
+        var g = _gpr[idx];
+        switch (r.GetSize())
+        {
+            case 8: Il.Load(v); break;
+            case 4: Il.Load(v); Il.Truncate(4); break;
+            case 2:
+                Il.Load(g); Il.Const(~0xFFFFUL); Il.Emit(OpCodes.And);
+                Il.Load(v); Il.Const(0xFFFF); Il.Emit(OpCodes.And); Il.Emit(OpCodes.Or);
+                break;
+            default:
+                Il.Load(g); Il.Const(~(0xFFUL << shift)); Il.Emit(OpCodes.And);
+                Il.Load(v); Il.Const(0xFF); Il.Emit(OpCodes.And);
+                if (shift != 0) { Il.ConstI4(shift); Il.Emit(OpCodes.Shl); }
+                Il.Emit(OpCodes.Or);
+                break;
+        }
+        Il.Store(g);
+    }
+
+    internal Local64 GprLocal(int index) => _gpr[index];
+
+    // ---- memory ----------------------------------------------------------------------------------
+
+    /// <summary>Computes the current instruction's memory operand's linear address into <see cref="Lin"/>.</summary>
+    internal void ComputeLinear()
+    {
+        ref readonly var i = ref Insn;
+        if (i.IsIPRelativeMemoryOperand)
+        {
+            Il.Const(i.MemoryBase == Register.EIP ? (uint)i.IPRelativeMemoryAddress : i.IPRelativeMemoryAddress);
+        }
+        else
+        {
+            Il.Const(i.MemoryDisplacement64);
+            if (i.MemoryBase != Register.None) { LoadReg(i.MemoryBase); Il.Emit(OpCodes.Add); }
+            if (i.MemoryIndex != Register.None)
+            {
+                LoadReg(i.MemoryIndex);
+                if (i.MemoryIndexScale != 1) { Il.ConstI4(System.Numerics.BitOperations.Log2((uint)i.MemoryIndexScale)); Il.Emit(OpCodes.Shl); }
+                Il.Emit(OpCodes.Add);
+            }
+            if (Interpreter.Interp.AddressSize(i) == 4) Il.Truncate(4);
+        }
+        if (i.MemorySegment == Register.FS) { Il.LoadState64(StateOffsets.FsBase); Il.Emit(OpCodes.Add); }
+        else if (i.MemorySegment == Register.GS) { Il.LoadState64(StateOffsets.GsBase); Il.Emit(OpCodes.Add); }
+        Il.Store(Lin);
+    }
+
+    /// <summary>Stack address [RSP + <paramref name="delta"/>] into <see cref="Lin"/> (64-bit mode).</summary>
+    internal void StackLinear(long delta)
+    {
+        Il.Load(_gpr[4]);
+        if (delta != 0) { Il.Const((ulong)delta); Il.Emit(OpCodes.Add); }
+        Il.Store(Lin);
+    }
+
+    void EmitTlbEntry(int tlbOffset)
+    {
+        Il.StateAddress(tlbOffset);
+        Il.Load(Lin); Il.ConstI4(12); Il.Emit(OpCodes.Shr_Un); Il.Emit(OpCodes.Conv_U4);
+        Il.ConstI4(CpuState.TlbEntries - 1); Il.Emit(OpCodes.And);
+        Il.ConstI4(4); Il.Emit(OpCodes.Shl);
+        Il.Emit(OpCodes.Add);
+        Il.Gen.Emit(OpCodes.Stloc, _entry);
+    }
+
+    void EmitTlbCompare(int size, Label miss)
+    {
+        Il.Gen.Emit(OpCodes.Ldloc, _entry); Il.Emit(OpCodes.Ldind_I8);
+        Il.Load(Lin);
+        if (size > 1) { Il.Const((ulong)(size - 1)); Il.Emit(OpCodes.Add); }
+        Il.Const(~GuestRam.PageMask); Il.Emit(OpCodes.And);
+        Il.Emit(OpCodes.Bne_Un, miss);
+    }
+
+    void EmitHostAddress()
+    {
+        Il.Load(Lin);
+        Il.Gen.Emit(OpCodes.Ldloc, _entry); Il.ConstI4(8); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I8);
+        Il.Emit(OpCodes.Add);
+        Il.Emit(OpCodes.Conv_U);
+    }
+
+    /// <summary>Reads <paramref name="size"/> bytes at <see cref="Lin"/> into <see cref="Val"/>: TLB hit inline, miss out of line.</summary>
+    internal void EmitRead(int size)
+    {
+        Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
+        EmitTlbEntry(StateOffsets.TlbRead);
+        EmitTlbCompare(size, slow);
+        EmitHostAddress();
+        Il.LoadHost(size);
+        Il.Store(Val);
+        Il.Mark(cont);
+        _outOfLine.Add(() =>
+        {
+            Il.Mark(slow);
+            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size);
+            Il.Call(MReadForJit);
+            Il.Store(Val);
+            Il.LoadState32(StateOffsets.PendingFault);
+            Il.Emit(OpCodes.Brtrue, fault);
+            Il.Emit(OpCodes.Br, cont);
+        });
+    }
+
+    /// <summary>Writes <paramref name="value"/> (low <paramref name="size"/> bytes) at <see cref="Lin"/>.</summary>
+    internal void EmitWrite(int size, Local64 value)
+    {
+        Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
+        _wroteMemory = true;
+        EmitTlbEntry(StateOffsets.TlbWrite);
+        EmitTlbCompare(size, slow);
+        EmitHostAddress();
+        Il.Load(value);
+        Il.StoreHost(size);
+        Il.Mark(cont);
+        _outOfLine.Add(() =>
+        {
+            Il.Mark(slow);
+            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size); Il.Load(value);
+            Il.Call(MWriteForJit);
+            Il.LoadState32(StateOffsets.PendingFault);
+            Il.Emit(OpCodes.Brtrue, fault);
+            // A store into a page holding translations: finish this instruction, then leave the block.
+            Il.LoadState32(StateOffsets.ExitRequest); Il.ConstI4(ExitRequestBits.CodeModified); Il.Emit(OpCodes.And);
+            Il.Gen.Emit(OpCodes.Stloc, _smc);
+            Il.Emit(OpCodes.Br, cont);
+        });
+    }
+
+    void EmitSmcCheck()
+    {
+        var exit = Il.Label();
+        Il.Gen.Emit(OpCodes.Ldloc, _smc);
+        Il.Emit(OpCodes.Brtrue, exit);
+        var (op, size) = (_pending, _pendingSize);
+        ulong next = CpuCore.NextIp(Insn, _b.Mode);
+        int retired = _k + 1;
+        _outOfLine.Add(() =>
+        {
+            Il.Mark(exit);
+            FlushFlags(op, size);
+            WriteBack();
+            Il.StoreState64Const(StateOffsets.Rip, next);
+            Il.AddState64(StateOffsets.Retired, (ulong)retired);
+            Il.Emit(OpCodes.Br, _retDispatch);
+        });
+    }
+
+    /// <summary>An out-of-line exit that leaves state as it was before the current instruction (precise fault).</summary>
+    Label FaultExit()
+    {
+        var l = Il.Label();
+        var (op, size) = (_pending, _pendingSize);
+        ulong ip = CpuCore.NextIp(Insn, _b.Mode) - (ulong)Insn.Length;
+        int retired = _k;
+        _outOfLine.Add(() =>
+        {
+            Il.Mark(l);
+            FlushFlags(op, size);
+            WriteBack();
+            Il.StoreState64Const(StateOffsets.Rip, ip);
+            if (retired > 0) Il.AddState64(StateOffsets.Retired, (ulong)retired);
+            Il.Emit(OpCodes.Br, _retDispatch);
+        });
+        return l;
+    }
+
+    // ---- flags -----------------------------------------------------------------------------------
+
+    /// <summary>Records a flag-producing operation; computes nothing if no later instruction reads the flags.</summary>
+    internal void SetFlags(FlagOp op, int size, Local64 res, Local64 a, Local64 b)
+    {
+        if (!FlagsLiveAfter) { _pending = FlagOp.None; return; }
+        Il.Load(res); Il.Store(_fres);
+        Il.Load(a); Il.Store(_fa);
+        Il.Load(b); Il.Store(_fb);
+        _pending = op;
+        _pendingSize = size;
+    }
+
+    /// <summary>INC/DEC keep CF, which may come from an earlier operation: record through the helper.</summary>
+    internal void SetIncDecFlags(FlagOp op, int size, Local64 res, Local64 a)
+    {
+        if (!FlagsLiveAfter) { _pending = FlagOp.None; return; }
+        if (!CfLiveAfter)
+        {
+            // Nobody reads CF before it is overwritten: INC/DEC is then an ADD/SUB of 1 as far as readers can tell.
+            Il.Load(res); Il.Store(_fres);
+            Il.Load(a); Il.Store(_fa);
+            Il.Const(1); Il.Store(_fb);
+            _pending = op == FlagOp.Inc ? FlagOp.Add : FlagOp.Sub;
+            _pendingSize = size;
+            return;
+        }
+        FlushPending();
+        Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4((int)op); Il.ConstI4(size); Il.Load(res); Il.Load(a);
+        Il.Call(MIncDecFlags);
+    }
+
+    internal void FlushPending()
+    {
+        FlushFlags(_pending, _pendingSize);
+        _pending = FlagOp.None;
+    }
+
+    void FlushFlags(FlagOp op, int size)
+    {
+        if (op == FlagOp.None) return;
+        Il.StoreState32Const(StateOffsets.FlagOp, (int)op);
+        Il.StoreState32Const(StateOffsets.FlagSize, size);
+        Il.StoreState64(StateOffsets.FlagRes, _fres);
+        Il.StoreState64(StateOffsets.FlagSrc1, _fa);
+        Il.StoreState64(StateOffsets.FlagSrc2, _fb);
+    }
+
+    /// <summary>Pushes 1 if condition <paramref name="cc"/> (x86 encoding) holds, else 0.</summary>
+    internal void EmitCondition(int cc)
+    {
+        if (TryEmitFusedCondition(cc)) return;
+        FlushPending();
+        Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(cc);
+        Il.Call(MCondition);
+    }
+
+    bool TryEmitFusedCondition(int cc)
+    {
+        int size = _pendingSize;
+        bool not = (cc & 1) != 0;
+        switch (_pending)
+        {
+            case FlagOp.Sub:
+                switch (cc & ~1)
+                {
+                    case 2: Il.Load(_fa); Il.Load(_fb); Il.Emit(OpCodes.Clt_Un); break;                 // B / AE
+                    case 4: Il.Load(_fa); Il.Load(_fb); Il.Emit(OpCodes.Ceq); break;                    // E / NE
+                    case 6: Il.Load(_fa); Il.Load(_fb); Il.Emit(OpCodes.Cgt_Un); not = !not; break;     // BE / A
+                    case 8: EmitSign(size); break;                                                      // S / NS
+                    case 0xC: Il.Load(_fa); Il.SignExtend(size); Il.Load(_fb); Il.SignExtend(size); Il.Emit(OpCodes.Clt); break;              // L / GE
+                    case 0xE: Il.Load(_fa); Il.SignExtend(size); Il.Load(_fb); Il.SignExtend(size); Il.Emit(OpCodes.Cgt); not = !not; break; // LE / G
+                    default: return false;
+                }
+                break;
+            case FlagOp.Logic:
+                switch (cc & ~1)
+                {
+                    case 0: case 2: Il.ConstI4(0); break;                           // OF = CF = 0
+                    case 4: case 6: EmitZero(); break;                              // ZF; CF|ZF = ZF
+                    case 8: case 0xC: EmitSign(size); break;                        // SF; SF^OF = SF
+                    case 0xE: EmitZero(); EmitSign(size); Il.Emit(OpCodes.Or); break; // ZF | (SF^OF)
+                    default: return false;
+                }
+                break;
+            case FlagOp.Add:
+                switch (cc & ~1)
+                {
+                    case 2: Il.Load(_fres); Il.Load(_fa); Il.Emit(OpCodes.Clt_Un); break; // CF = res < a
+                    case 4: EmitZero(); break;
+                    case 8: EmitSign(size); break;
+                    default: return false;
+                }
+                break;
+            default:
+                return false;
+        }
+        if (not) { Il.ConstI4(0); Il.Emit(OpCodes.Ceq); }
+        return true;
+    }
+
+    void EmitZero() { Il.Load(_fres); Il.Const(0); Il.Emit(OpCodes.Ceq); }
+
+    void EmitSign(int size)
+    {
+        Il.Load(_fres); Il.ConstI4(size * 8 - 1); Il.Emit(OpCodes.Shr_Un); Il.Emit(OpCodes.Conv_I4); Il.ConstI4(1); Il.Emit(OpCodes.And);
+    }
+
+    // ---- exits -----------------------------------------------------------------------------------
+
+    /// <summary>Leaves the block for a known guest address: a self-loop stays in this method, anything else
+    /// is chained with a tail call through a linkable exit slot.</summary>
+    internal void EmitDirectExit(ulong target)
+    {
+        int retired = _k + 1 > _b.Insns.Length ? _b.Insns.Length : _k + 1;
+        FlushFlagsForExit(out var op, out var size);
+        Il.AddState64(StateOffsets.Retired, (ulong)retired);
+        if (target == _b.Rip)
+        {
+            // PERF: the hot loop stays in this method with registers in locals; only a kick leaves it.
+            var leave = Il.Label();
+            Il.LoadState32(StateOffsets.ExitRequest);
+            Il.Emit(OpCodes.Brtrue, leave);
+            Il.Emit(OpCodes.Br, _top);
+            Il.Mark(leave);
+            WriteBack();
+            Il.StoreState64Const(StateOffsets.Rip, target);
+            Il.Emit(OpCodes.Br, _retDispatch);
+            return;
+        }
+        WriteBack();
+        Il.StoreState64Const(StateOffsets.Rip, target);
+        Il.LoadState32(StateOffsets.ExitRequest);
+        Il.Emit(OpCodes.Brtrue, _retDispatch);
+        if (!_chain) { Il.Emit(OpCodes.Br, _retDispatch); return; }
+        nint slot = CompiledBlock.NewExitSlot();
+        Il.StateAddress(StateOffsets.LastExitSlot); Il.Const((ulong)slot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Stind_I);
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1);
+        Il.Const((ulong)slot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Ldind_I);
+        EmitTailCall();
+    }
+
+    /// <summary>Leaves for the address in <paramref name="target"/> (RET, indirect JMP/CALL) through the jump cache.</summary>
+    internal void EmitIndirectExit(Local64 target)
+    {
+        FlushFlagsForExit(out _, out _);
+        WriteBack();
+        Il.StoreState64(StateOffsets.Rip, target);
+        Il.AddState64(StateOffsets.Retired, (ulong)(_k + 1));
+        EmitIndirectTail(target);
+    }
+
+    void EmitIndirectTail(Local64 target)
+    {
+        Il.LoadState32(StateOffsets.ExitRequest);
+        Il.Emit(OpCodes.Brtrue, _retDispatch);
+        if (!_chain) { Il.Emit(OpCodes.Br, _retDispatch); return; }
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(target); Il.Call(MIndirectTarget);
+        Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+        Il.Gen.Emit(OpCodes.Ldloc, _fnptr);
+        Il.Emit(OpCodes.Brfalse, _retDispatch);
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1); Il.Gen.Emit(OpCodes.Ldloc, _fnptr);
+        EmitTailCall();
+    }
+
+    void EmitTailCall()
+    {
+        Il.Emit(OpCodes.Tailcall);
+        Il.Gen.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(int), [typeof(CpuCore), typeof(CpuState*)], null);
+        Il.Emit(OpCodes.Ret);
+    }
+
+    void FlushFlagsForExit(out FlagOp op, out int size)
+    {
+        op = _pending; size = _pendingSize;
+        FlushFlags(op, size);
+    }
+
+    /// <summary>Tier-0 call for an instruction not lowered inline. Returns true if it ended the block.</summary>
+    bool EmitFallback()
+    {
+        ref readonly var i = ref Insn;
+        FlushPending();
+        WriteBack();
+        Il.StoreState64Const(StateOffsets.Rip, CpuCore.NextIp(i, _b.Mode));
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handle); Il.Emit(OpCodes.Conv_I); Il.ConstI4(_k);
+        Il.Call(MInterpret);
+        Il.Gen.Emit(OpCodes.Stloc, _status);
+        var stop = Il.Label();
+        Il.Gen.Emit(OpCodes.Ldloc, _status);
+        Il.Emit(OpCodes.Brtrue, stop);
+        int k = _k;
+        _outOfLine.Add(() =>
+        {
+            // Faulted: RIP is the faulting instruction, k retired. StopAfter: this one retired too.
+            Il.Mark(stop);
+            Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(StateOffsets.Retired); Il.Emit(OpCodes.Add);
+            Il.Emit(OpCodes.Dup); Il.Emit(OpCodes.Ldind_I8);
+            Il.Const((ulong)k);
+            Il.Gen.Emit(OpCodes.Ldloc, _status); Il.ConstI4(JitHelpers.StopAfter); Il.Emit(OpCodes.Ceq); Il.Emit(OpCodes.Conv_U8);
+            Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Stind_I8);
+            Il.Emit(OpCodes.Br, _retDispatch);
+        });
+        ReloadUsed();
+        bool ends = _k == _b.Insns.Length - 1 && CpuCore.EndsBlock(i);
+        if (!ends) return false;
+        Il.AddState64(StateOffsets.Retired, (ulong)(_k + 1));
+        Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
+        EmitIndirectTail(T1);
+        return true;
+    }
+
+    static readonly MethodInfo MReadForJit = typeof(Mem).GetMethod(nameof(Mem.ReadForJit))!;
+    static readonly MethodInfo MWriteForJit = typeof(Mem).GetMethod(nameof(Mem.WriteForJit))!;
+    static readonly MethodInfo MInterpret = typeof(JitHelpers).GetMethod(nameof(JitHelpers.Interpret))!;
+    static readonly MethodInfo MIndirectTarget = typeof(JitHelpers).GetMethod(nameof(JitHelpers.IndirectTarget))!;
+    static readonly MethodInfo MCondition = typeof(JitHelpers).GetMethod(nameof(JitHelpers.Condition))!;
+    static readonly MethodInfo MIncDecFlags = typeof(JitHelpers).GetMethod(nameof(JitHelpers.IncDecFlags))!;
+}

@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+using DynaSmp.Jit.Cpu;
+
+namespace DynaSmp.Jit.Translation;
+
+/// <summary>Byte offsets of CpuState fields, for emitted IL.</summary>
+static class StateOffsets
+{
+    static int Of(string f) => (int)Marshal.OffsetOf<CpuState>(f);
+
+    public static readonly int Gpr = Of(nameof(CpuState.Gpr));
+    public static readonly int Rip = Of(nameof(CpuState.Rip));
+    public static readonly int FlagOp = Of(nameof(CpuState.FlagOp));
+    public static readonly int FlagSize = Of(nameof(CpuState.FlagSize));
+    public static readonly int FlagRes = Of(nameof(CpuState.FlagRes));
+    public static readonly int FlagSrc1 = Of(nameof(CpuState.FlagSrc1));
+    public static readonly int FlagSrc2 = Of(nameof(CpuState.FlagSrc2));
+    public static readonly int ExitRequest = Of(nameof(CpuState.ExitRequest));
+    public static readonly int PendingFault = Of(nameof(CpuState.PendingFault));
+    public static readonly int LastExitSlot = Of(nameof(CpuState.LastExitSlot));
+    public static readonly int Retired = Of(nameof(CpuState.InstructionsRetired));
+    public static readonly int TlbRead = Of(nameof(CpuState.TlbRead));
+    public static readonly int TlbWrite = Of(nameof(CpuState.TlbWrite));
+    static readonly int SegBase = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Base));
+    public static readonly int FsBase = Of(nameof(CpuState.Fs)) + SegBase;
+    public static readonly int GsBase = Of(nameof(CpuState.Gs)) + SegBase;
+
+    public static int GprAt(int index) => Gpr + index * 8;
+}
