@@ -171,6 +171,11 @@ public sealed unsafe class CpuCore : IDisposable
                 Block? b = Lookup();
                 if (b == null) return TakeFault();
                 var compiled = b.Compiled;
+                if (compiled == null && Options.CompileSynchronously && Options.TierUpThreshold == 1 && !b.Invalid)
+                {
+                    TierUp.CompileNow(this, b); // compile-first mode: translated code only
+                    compiled = b.Compiled;
+                }
                 if (compiled != null)
                 {
                     CompiledBlockEntries++;

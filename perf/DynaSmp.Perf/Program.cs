@@ -4,5 +4,11 @@ namespace DynaSmp.Perf;
 
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    /// <summary>`quick` prints a one-shot Stopwatch table (seconds, for a first look); anything else goes to
+    /// BenchmarkDotNet (the figures that count), e.g. `--filter '*GuestMips*'`.</summary>
+    public static void Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "quick") { QuickLook.Run(); return; }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

@@ -13,8 +13,11 @@ public enum FlagOp
     Sbb1,
     /// <summary>AND/OR/XOR/TEST: CF = OF = 0.</summary>
     Logic,
-    /// <summary>INC: CF is kept in Rflags.</summary>
+    /// <summary>INC: FlagSrc2 holds the CF it keeps.</summary>
     Inc,
-    /// <summary>DEC: CF is kept in Rflags.</summary>
+    /// <summary>DEC: FlagSrc2 holds the CF it keeps.</summary>
     Dec,
+    /// <summary>A shift/rotate whose CF and OF were computed eagerly: FlagSrc1 = CF, FlagSrc2 = OF (0 or 1);
+    /// ZF/SF/PF come from the result and AF is 0.</summary>
+    Shift,
 }

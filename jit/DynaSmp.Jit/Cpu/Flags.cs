@@ -22,17 +22,18 @@ public static unsafe class Flags
         s->FlagSrc2 = src2;
     }
 
-    /// <summary>INC/DEC keep CF: fold the pending carry into Rflags before recording the new operation.</summary>
-    public static void SetLazyIncDec(CpuState* s, FlagOp op, int size, ulong res, ulong src1)
-    {
-        ulong cf = Get(s) & RFlags.CF;
-        s->Rflags = (s->Rflags & ~RFlags.CF) | cf;
-        SetLazy(s, op, size, res, src1, 1);
-    }
+    /// <summary>INC/DEC keep CF: the carry-in travels in FlagSrc2 (0 or 1), so no earlier state is needed later.</summary>
+    public static void SetLazyIncDec(CpuState* s, FlagOp op, int size, ulong res, ulong src1) =>
+        SetLazy(s, op, size, res, src1, Carry(s));
+
+    /// <summary>The current CF as 0 or 1; cheap when the last operation was INC/DEC (the carry is recorded).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Carry(CpuState* s) =>
+        s->FlagOp is FlagOp.Inc or FlagOp.Dec ? s->FlagSrc2 & 1 : Get(s) & RFlags.CF;
 
     public static ulong Parity(ulong res) => (BitOperations.PopCount(res & 0xFF) & 1) == 0 ? RFlags.PF : 0;
 
-    /// <summary>Status flags of the recorded operation (the CF of INC/DEC comes from Rflags).</summary>
+    /// <summary>Status flags of the recorded operation (for INC/DEC, b is the carry kept from before).</summary>
     public static ulong Compute(FlagOp op, int size, ulong res, ulong a, ulong b, ulong rflags)
     {
         ulong mask = SizeMask(size), sign = SignBit(size);
@@ -64,13 +65,17 @@ public static unsafe class Flags
                 break;
             case FlagOp.Logic:
                 break;
+            case FlagOp.Shift:
+                if ((a & 1) != 0) f |= RFlags.CF;
+                if ((b & 1) != 0) f |= RFlags.OF;
+                break;
             case FlagOp.Inc:
-                f |= rflags & RFlags.CF;
+                f |= b & RFlags.CF;
                 if (res == sign) f |= RFlags.OF;
                 if ((res & 0xF) == 0) f |= RFlags.AF;
                 break;
             case FlagOp.Dec:
-                f |= rflags & RFlags.CF;
+                f |= b & RFlags.CF;
                 if (res == sign - 1) f |= RFlags.OF;
                 if ((res & 0xF) == 0xF) f |= RFlags.AF;
                 break;

@@ -352,23 +352,31 @@ sealed unsafe partial class BlockEmitter
         _pendingSize = size;
     }
 
-    /// <summary>INC/DEC keep CF, which may come from an earlier operation: record through the helper.</summary>
+    /// <summary>INC/DEC keep CF: compute the carry-in inline from the pending operation (or read it from
+    /// CpuState) and record it as the operation's second operand, so nothing is flushed or called.</summary>
     internal void SetIncDecFlags(FlagOp op, int size, Local64 res, Local64 a)
     {
         if (!FlagsLiveAfter) { _pending = FlagOp.None; return; }
         if (!CfLiveAfter)
         {
-            // Nobody reads CF before it is overwritten: INC/DEC is then an ADD/SUB of 1 as far as readers can tell.
-            Il.Load(res); Il.Store(_fres);
-            Il.Load(a); Il.Store(_fa);
-            Il.Const(1); Il.Store(_fb);
-            _pending = op == FlagOp.Inc ? FlagOp.Add : FlagOp.Sub;
-            _pendingSize = size;
-            return;
+            Il.Const(0); Il.Store(_fb);
         }
-        FlushPending();
-        Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4((int)op); Il.ConstI4(size); Il.Load(res); Il.Load(a);
-        Il.Call(MIncDecFlags);
+        else
+        {
+            switch (_pending)
+            {
+                case FlagOp.Sub: Il.Load(_fa); Il.Load(_fb); Il.Emit(OpCodes.Clt_Un); Il.Emit(OpCodes.Conv_U8); break;
+                case FlagOp.Add: Il.Load(_fres); Il.Load(_fa); Il.Emit(OpCodes.Clt_Un); Il.Emit(OpCodes.Conv_U8); break;
+                case FlagOp.Logic: Il.Const(0); break;
+                case FlagOp.Inc: case FlagOp.Dec: Il.Load(_fb); break;
+                default: Il.Gen.Emit(OpCodes.Ldarg_1); Il.Call(MCarry); break;
+            }
+            Il.Store(_fb);
+        }
+        Il.Load(res); Il.Store(_fres);
+        Il.Load(a); Il.Store(_fa);
+        _pending = op;
+        _pendingSize = size;
     }
 
     internal void FlushPending()
@@ -421,6 +429,25 @@ sealed unsafe partial class BlockEmitter
                     case 4: case 6: EmitZero(); break;                              // ZF; CF|ZF = ZF
                     case 8: case 0xC: EmitSign(size); break;                        // SF; SF^OF = SF
                     case 0xE: EmitZero(); EmitSign(size); Il.Emit(OpCodes.Or); break; // ZF | (SF^OF)
+                    default: return false;
+                }
+                break;
+            case FlagOp.Shift:
+                switch (cc & ~1)
+                {
+                    case 0: Il.Load(_fb); Il.Emit(OpCodes.Conv_I4); break; // OF
+                    case 2: Il.Load(_fa); Il.Emit(OpCodes.Conv_I4); break; // CF
+                    case 4: EmitZero(); break;
+                    case 8: EmitSign(size); break;
+                    default: return false;
+                }
+                break;
+            case FlagOp.Inc: case FlagOp.Dec:
+                switch (cc & ~1)
+                {
+                    case 2: Il.Load(_fb); Il.Emit(OpCodes.Conv_I4); break; // the kept carry
+                    case 4: EmitZero(); break;
+                    case 8: EmitSign(size); break;
                     default: return false;
                 }
                 break;
@@ -556,5 +583,5 @@ sealed unsafe partial class BlockEmitter
     static readonly MethodInfo MInterpret = typeof(JitHelpers).GetMethod(nameof(JitHelpers.Interpret))!;
     static readonly MethodInfo MIndirectTarget = typeof(JitHelpers).GetMethod(nameof(JitHelpers.IndirectTarget))!;
     static readonly MethodInfo MCondition = typeof(JitHelpers).GetMethod(nameof(JitHelpers.Condition))!;
-    static readonly MethodInfo MIncDecFlags = typeof(JitHelpers).GetMethod(nameof(JitHelpers.IncDecFlags))!;
+    static readonly MethodInfo MCarry = typeof(Flags).GetMethod(nameof(Flags.Carry))!;
 }

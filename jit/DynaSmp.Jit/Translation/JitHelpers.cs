@@ -44,7 +44,4 @@ public static unsafe class JitHelpers
     }
 
     public static int Condition(CpuState* s, int cc) => Flags.Condition(s, cc) ? 1 : 0;
-
-    public static void IncDecFlags(CpuState* s, int op, int size, ulong res, ulong a) =>
-        Flags.SetLazyIncDec(s, (FlagOp)op, size, res, a);
 }

@@ -13,6 +13,8 @@ public static class TierUp
     static readonly Thread Worker = StartWorker();
 
     public static long Compiled;
+    public static long Failed;
+    static int _pending;
     public static long CompileTicks;
 
     static Thread StartWorker()
@@ -26,15 +28,28 @@ public static class TierUp
     {
         if (Interlocked.Exchange(ref b.TierUpQueued, 1) != 0) return;
         if (core.Options.CompileSynchronously) CompileNow(core, b);
-        else Queue.Add((core, b));
+        else
+        {
+            Interlocked.Increment(ref _pending);
+            Queue.Add((core, b));
+        }
     }
 
-    /// <summary>Compiles and publishes a block on the calling thread.</summary>
+    /// <summary>Compiles and publishes a block on the calling thread. A block the translator cannot lower
+    /// (a translator bug) stays in tier 0 for good: slower, never wrong, never a host crash.</summary>
     public static void CompileNow(CpuCore core, Block b)
     {
         if (b.Invalid || b.Compiled != null) return;
+        Volatile.Write(ref b.TierUpQueued, 1);
         long t0 = Stopwatch.GetTimestamp();
-        var compiled = BlockTranslator.Translate(core, b);
+        CompiledBlock compiled;
+        try { compiled = BlockTranslator.Translate(core, b); }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref Failed);
+            Trace.TraceError($"DynaSmp: translating the block at 0x{b.Rip:x} failed, it stays interpreted: {e}");
+            return;
+        }
         Interlocked.Add(ref CompileTicks, Stopwatch.GetTimestamp() - t0);
         Interlocked.Increment(ref Compiled);
         b.Compiled = compiled;
@@ -46,14 +61,13 @@ public static class TierUp
         foreach (var (core, block) in Queue.GetConsumingEnumerable())
         {
             try { CompileNow(core, block); }
-            catch (Exception e) { Trace.TraceError($"DynaSmp: compiling block at 0x{block.Rip:x} failed: {e}"); }
+            finally { Interlocked.Decrement(ref _pending); }
         }
     }
 
     /// <summary>Waits until the queue is drained (tests, benchmarks).</summary>
     public static void Drain()
     {
-        while (Queue.Count > 0) Thread.Sleep(1);
-        Thread.Sleep(1);
+        while (Volatile.Read(ref _pending) > 0) Thread.Sleep(1);
     }
 }

@@ -1,0 +1,63 @@
+using System.Reflection.Emit;
+using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Translation;
+using Iced.Intel;
+
+namespace DynaSmp.Jit.Instructions;
+
+static partial class InstEmit
+{
+    /// <summary>SHL/SAL/SHR/SAR by a non-zero immediate: the common forms in hot code. Count 0 and CL counts
+    /// go to tier 0 (flags then depend on the run-time count).</summary>
+    static bool CanEmitShift(in Instruction i) =>
+        i.Mnemonic is Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar
+        && i.Op1Kind == OpKind.Immediate8
+        && (i.Immediate8 & (OperandSize(i, 0) == 8 ? 63 : 31)) != 0;
+
+    // SDM "SAL/SAR/SHL/SHR": CF = last bit shifted out; OF (defined for count 1) = MSB(result) XOR CF for
+    // left shifts, MSB(original) for SHR, 0 for SAR. AF is undefined: 0 here, as the interpreter does.
+    static void Shift(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        int size = OperandSize(i, 0), bits = size * 8;
+        int count = i.Immediate8 & (size == 8 ? 63 : 31);
+        if (HasMemory(i)) e.ComputeLinear();
+        ReadOperand(e, i, 0, size, e.T1);
+        var res = e.T2;
+        switch (i.Mnemonic)
+        {
+            case Mnemonic.Shr:
+                il.Load(e.T1); il.ConstI4(count); il.Emit(OpCodes.Shr_Un); il.Store(res);
+                break;
+            case Mnemonic.Sar:
+                il.Load(e.T1); il.SignExtend(size); il.ConstI4(count); il.Emit(OpCodes.Shr); il.Truncate(size); il.Store(res);
+                break;
+            default:
+                il.Load(e.T1); il.ConstI4(count); il.Emit(OpCodes.Shl); il.Truncate(size); il.Store(res);
+                break;
+        }
+        WriteOperand(e, i, 0, size, res);
+        if (!e.FlagsLiveAfter) { e.SetFlags(FlagOp.Shift, size, res, res, res); return; }
+        // CF into Val, OF into Lin (both free now: the store above is done).
+        var cf = e.Val;
+        var of = e.Lin;
+        switch (i.Mnemonic)
+        {
+            case Mnemonic.Shr:
+                il.Load(e.T1); il.ConstI4(count - 1); il.Emit(OpCodes.Shr_Un); il.Const(1); il.Emit(OpCodes.And); il.Store(cf);
+                il.Load(e.T1); il.ConstI4(bits - 1); il.Emit(OpCodes.Shr_Un); il.Const(1); il.Emit(OpCodes.And); il.Store(of);
+                break;
+            case Mnemonic.Sar:
+                il.Load(e.T1); il.SignExtend(size); il.ConstI4(count - 1); il.Emit(OpCodes.Shr); il.Const(1); il.Emit(OpCodes.And); il.Store(cf);
+                il.Const(0); il.Store(of);
+                break;
+            default:
+                if (count <= bits) { il.Load(e.T1); il.ConstI4(bits - count); il.Emit(OpCodes.Shr_Un); il.Const(1); il.Emit(OpCodes.And); }
+                else il.Const(0); // 8/16-bit operands shifted past their width: the last bit out is 0
+                il.Store(cf);
+                il.Load(res); il.ConstI4(bits - 1); il.Emit(OpCodes.Shr_Un); il.Load(cf); il.Emit(OpCodes.Xor); il.Const(1); il.Emit(OpCodes.And); il.Store(of);
+                break;
+        }
+        e.SetFlags(FlagOp.Shift, size, res, cf, of);
+    }
+}

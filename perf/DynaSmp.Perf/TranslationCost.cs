@@ -1,0 +1,58 @@
+using BenchmarkDotNet.Attributes;
+using DynaSmp.Jit;
+using DynaSmp.Jit.Translation;
+
+namespace DynaSmp.Perf;
+
+/// <summary>What it costs to make a block runnable in each tier: tier 0 = decode (and publish) a block,
+/// tier 1 = emit IL and let RyuJIT compile it. Blocks of 4 and 16 guest instructions.</summary>
+[MemoryDiagnoser]
+public class TranslationCost
+{
+    [Params(4, 16)] public int BlockInstructions;
+    BenchGuest _guest = null!;
+    ulong _page;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        // N register/memory instructions then HLT: one block.
+        var a = new Iced.Intel.Assembler(64);
+        for (int k = 0; k < BlockInstructions; k++)
+        {
+            if (k % 4 == 3) a.mov(Iced.Intel.AssemblerRegisters.__qword_ptr[Iced.Intel.AssemblerRegisters.rdi + k * 8], Iced.Intel.AssemblerRegisters.rax);
+            else a.add(Iced.Intel.AssemblerRegisters.rax, k + 1);
+        }
+        a.hlt();
+        var w = new ByteWriter();
+        a.Assemble(w, BenchGuest.Code);
+        _guest = new BenchGuest(w.Bytes.ToArray(), JitOptions.InterpretOnly);
+        _page = BenchGuest.Code >> 12;
+        _guest.Run(0); // decode once so Tier1Compile finds the block
+    }
+
+    [GlobalCleanup] public void Cleanup() => _guest.Dispose();
+
+    /// <summary>Tier 0: decode the block and interpret it once (what cold code pays on first execution).</summary>
+    [Benchmark(Baseline = true)]
+    public ulong Tier0DecodeAndRun()
+    {
+        _guest.Cpu.Cache.InvalidatePage(_page);
+        Array.Clear(_guest.Cpu.JumpCache);
+        return _guest.Run(0);
+    }
+
+    /// <summary>Tier 1: emit IL for the block and compile it with RyuJIT.</summary>
+    [Benchmark]
+    public unsafe object Tier1Compile()
+    {
+        var block = _guest.Cpu.Cache.Find(BenchGuest.Code, _guest.Cpu.State->Mode, 0, BenchGuest.Code) ?? throw new InvalidOperationException("block not decoded");
+        return BlockTranslator.Translate(_guest.Cpu, block);
+    }
+
+    sealed class ByteWriter : Iced.Intel.CodeWriter
+    {
+        public readonly List<byte> Bytes = new();
+        public override void WriteByte(byte value) => Bytes.Add(value);
+    }
+}
