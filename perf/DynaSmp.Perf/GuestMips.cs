@@ -15,6 +15,9 @@ public unsafe class GuestMips
     [ParamsSource(nameof(Programs))] public string Program = "AluLoop10";
     public static IEnumerable<string> Programs => GuestPrograms.Names;
 
+    /// <summary>Default tiering with synchronous tier-up, so the measured code is what a guest gets once hot.</summary>
+    public static readonly JitOptions Tier1 = new() { CompileSynchronously = true };
+
     BenchGuest _jit = null!, _noChain = null!, _interp = null!;
     NativeCode _native = null!;
     void* _nativeBuffer;
@@ -25,10 +28,10 @@ public unsafe class GuestMips
     public void Setup()
     {
         var code = GuestPrograms.Assemble(Program, BenchGuest.Code, native: false);
-        _jit = new BenchGuest(code, JitOptions.CompileFirst);
-        _noChain = new BenchGuest(code, JitOptions.CompileFirst with { Chaining = false });
+        _jit = new BenchGuest(code, Tier1);
+        _noChain = new BenchGuest(code, Tier1 with { Chaining = false });
         _interp = new BenchGuest(code, JitOptions.InterpretOnly);
-        _jit.Run(1000); _noChain.Run(1000); _interp.Run(10);
+        _jit.Run(1000); _jit.Run(1000); _noChain.Run(1000); _noChain.Run(1000); _interp.Run(10);
         _native = new NativeCode(GuestPrograms.Assemble(Program, 0x1000_0000, native: true));
         _nativeBuffer = NativeMemory.AllocZeroed(65536 + 64);
     }

@@ -16,8 +16,8 @@ static unsafe class QuickLook
         {
             var code = GuestPrograms.Assemble(name, BenchGuest.Code, native: false);
             int ipi = GuestPrograms.InstructionsPerIteration(name);
-            using var jit = new BenchGuest(code, JitOptions.CompileFirst);
-            using var noChain = new BenchGuest(code, JitOptions.CompileFirst with { Chaining = false });
+            using var jit = new BenchGuest(code, GuestMips.Tier1);
+            using var noChain = new BenchGuest(code, GuestMips.Tier1 with { Chaining = false });
             using var interp = new BenchGuest(code, JitOptions.InterpretOnly);
             using var native = new NativeCode(GuestPrograms.Assemble(name, 0x1000_0000, native: true));
             void* buf = NativeMemory.AllocZeroed(65536 + 64);
@@ -25,7 +25,7 @@ static unsafe class QuickLook
             double t1 = Best(() => jit.Run(20_000_000), 20_000_000 * ipi);
             double t1n = Best(() => noChain.Run(5_000_000), 5_000_000 * ipi);
             double t0 = Best(() => interp.Run(200_000), 200_000 * ipi);
-            Console.WriteLine($"{name,-12} {n,10:F0} {t1,10:F0} {t1n,10:F0} {t0,10:F0}");
+            Console.WriteLine($"{name,-12} {n,10:F0} {t1,10:F0} {t1n,10:F0} {t0,10:F0}   dispatcher lookups: tier1 {jit.Cpu.DispatcherLookups:N0}, no-chain {noChain.Cpu.DispatcherLookups:N0}");
             NativeMemory.Free(buf);
         }
     }

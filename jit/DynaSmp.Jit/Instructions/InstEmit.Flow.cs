@@ -49,7 +49,7 @@ static partial class InstEmit
         var rsp = e.GprLocal(4);
         e.Il.Load(rsp); e.Il.Const(8); e.Il.Emit(OpCodes.Add); e.Il.Store(rsp);
         e.Il.Load(e.Val); e.Il.Store(e.T2);
-        e.EmitIndirectExit(e.T2);
+        e.EmitIndirectExit(e.T2, isReturn: true);
     }
 
     static void Setcc(BlockEmitter e, in Instruction i)

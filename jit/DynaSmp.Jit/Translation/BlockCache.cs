@@ -17,6 +17,8 @@ public sealed class BlockCache(GuestRam ram)
     readonly List<CpuCore> _cpus = new();
 
     public GuestRam Ram => ram;
+    /// <summary>Compile hot blocks together with the blocks they branch to in the same page (regions).</summary>
+    public bool Regions { get; set; } = true;
     public long Invalidations;
     public long Translations;
 

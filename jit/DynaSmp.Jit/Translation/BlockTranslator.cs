@@ -14,16 +14,66 @@ public static unsafe class BlockTranslator
 {
     static readonly Type[] Params = [typeof(CpuCore), typeof(CpuState*)];
 
-    public static CompiledBlock Translate(CpuCore core, Block b)
+    /// <summary>Most blocks one region may hold; keeps IL (and RyuJIT time) bounded.</summary>
+    public const int MaxRegionBlocks = 16;
+
+    public static CompiledBlock Translate(CpuCore core, Block b) => Translate(core, FormRegion(core.Cache, b));
+
+    /// <summary>Compiles <paramref name="region"/> (head first) into one method.</summary>
+    public static CompiledBlock Translate(CpuCore core, Block[] region)
     {
-        var method = new DynamicMethod($"blk_{b.Rip:x}_{(int)b.Mode}", typeof(int), Params, typeof(BlockTranslator).Module, skipVisibility: true);
-        var handle = GCHandle.Alloc(b, GCHandleType.Normal);
-        var emitter = new BlockEmitter(new Il(method.GetILGenerator()), b, core, GCHandle.ToIntPtr(handle));
+        var head = region[0];
+        var method = new DynamicMethod($"blk_{head.Rip:x}_{(int)head.Mode}_{region.Length}", typeof(int), Params, typeof(BlockTranslator).Module, skipVisibility: true);
+        var handles = new GCHandle[region.Length];
+        var raw = new nint[region.Length];
+        for (int n = 0; n < region.Length; n++) { handles[n] = GCHandle.Alloc(region[n], GCHandleType.Normal); raw[n] = GCHandle.ToIntPtr(handles[n]); }
+        var emitter = new BlockEmitter(new Il(method.GetILGenerator()), region, core, raw);
         emitter.Emit();
         var fn = method.CreateDelegate<BlockFn>();
         nint entry = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable ? CompiledBlock.EntryOf(method) : 0;
         if (entry == 0) System.Runtime.CompilerServices.RuntimeHelpers.PrepareDelegate(fn);
-        return new CompiledBlock(method, fn, entry) { BlockHandle = handle };
+        return new CompiledBlock(method, fn, entry) { BlockHandles = handles, RegionBlocks = region.Length };
+    }
+
+    /// <summary>
+    /// The head plus the already-decoded blocks it reaches through direct branches without leaving its page,
+    /// breadth first. Branches between members become IL branches, so a loop spanning several blocks keeps
+    /// its registers in locals. One page only: invalidating that page invalidates the head and the region.
+    /// </summary>
+    public static Block[] FormRegion(BlockCache cache, Block head)
+    {
+        if (head.Page1 != ulong.MaxValue || !cache.Regions) return [head];
+        var members = new List<Block> { head };
+        ulong headLin = head.CsBase + head.Rip;
+        Span<ulong> targets = stackalloc ulong[2];
+        for (int n = 0; n < members.Count && members.Count < MaxRegionBlocks; n++)
+        {
+            var m = members[n];
+            ref readonly var last = ref m.Insns[^1];
+            int count = 0;
+            if (last.FlowControl is Iced.Intel.FlowControl.ConditionalBranch or Iced.Intel.FlowControl.UnconditionalBranch or Iced.Intel.FlowControl.Call
+                && last.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64 && !last.IsLoop && !last.IsLoopcc && !last.IsJcxShort)
+                targets[count++] = last.NearBranchTarget;
+            // After a CALL, the return address: a RET in the region can then branch to it directly.
+            if (last.FlowControl is Iced.Intel.FlowControl.ConditionalBranch or Iced.Intel.FlowControl.Next or Iced.Intel.FlowControl.Call)
+                targets[count++] = CpuCore.NextIp(last, m.Mode);
+            for (int t = 0; t < count && members.Count < MaxRegionBlocks; t++)
+            {
+                ulong rip = targets[t];
+                ulong lin = head.CsBase + rip;
+                if ((lin >> 12) != (headLin >> 12) || Contains(members, rip)) continue;
+                ulong phys = (head.Phys & ~GuestRam.PageMask) | (lin & GuestRam.PageMask);
+                var b = cache.Find(phys, head.Mode, head.CsBase, rip);
+                if (b != null && b.Page1 == ulong.MaxValue && b.Page0 == head.Page0) members.Add(b);
+            }
+        }
+        return members.ToArray();
+    }
+
+    static bool Contains(List<Block> blocks, ulong rip)
+    {
+        foreach (var b in blocks) if (b.Rip == rip) return true;
+        return false;
     }
 }
 
@@ -35,33 +85,37 @@ public static unsafe class BlockTranslator
 sealed unsafe partial class BlockEmitter
 {
     internal readonly Il Il;
-    readonly Block _b;
+    readonly Block[] _blocks;
     readonly CpuCore _core;
-    readonly nint _handle;
+    readonly nint[] _handles;
     readonly bool _chain;
     readonly Local64[] _gpr = new Local64[16];
     readonly bool[] _used = new bool[16];
     readonly bool[] _written = new bool[16];
-    readonly bool[] _native;
-    readonly uint[] _flagsLiveAfter;
+    readonly bool[][] _native;
+    readonly uint[][] _live;
+    readonly Label[] _labels;
     readonly List<Action> _outOfLine = new();
 
-    // Compile-time lazy-flag state: None means CpuState holds the flags.
+    // Compile-time lazy-flag state: None means CpuState holds the flags (always so at block labels).
     FlagOp _pending;
     int _pendingSize;
     Local64 _fres, _fa, _fb;
     internal Local64 Lin, Val, T1, T2;
     LocalBuilder _entry = null!, _smc = null!, _status = null!, _fnptr = null!;
-    Label _top, _retDispatch;
-    int _k;
+    Label _retDispatch;
+    Block _b;   // the block being emitted
+    int _bi;    // its index in the region
+    int _k;     // the instruction's index in it
     bool _wroteMemory;
 
-    public BlockEmitter(Il il, Block b, CpuCore core, nint handle)
+    public BlockEmitter(Il il, Block[] region, CpuCore core, nint[] handles)
     {
-        Il = il; _b = b; _core = core; _handle = handle;
+        Il = il; _blocks = region; _core = core; _handles = handles; _b = region[0];
         _chain = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable;
-        _native = new bool[b.Insns.Length];
-        _flagsLiveAfter = new uint[b.Insns.Length];
+        _native = new bool[region.Length][];
+        _live = new uint[region.Length][];
+        _labels = new Label[region.Length];
     }
 
     internal ref readonly Instruction Insn => ref _b.Insns[_k];
@@ -69,29 +123,35 @@ sealed unsafe partial class BlockEmitter
 
     public void Emit()
     {
-        Analyse();
+        for (int n = 0; n < _blocks.Length; n++) Analyse(n);
         for (int r = 0; r < 16; r++) if (_used[r]) _gpr[r] = Il.NewLocal();
         _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal();
         Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal();
         _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
-        _top = Il.Label(); _retDispatch = Il.Label();
+        _retDispatch = Il.Label();
+        for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
 
         ReloadUsed();
-        Il.Mark(_top);
-        var insns = _b.Insns;
-        bool terminated = false;
-        for (_k = 0; _k < insns.Length; _k++)
+        for (_bi = 0; _bi < _blocks.Length; _bi++)
         {
-            _wroteMemory = false;
-            if (_native[_k])
+            _b = _blocks[_bi];
+            _pending = FlagOp.None;
+            Il.Mark(_labels[_bi]);
+            var insns = _b.Insns;
+            bool terminated = false;
+            for (_k = 0; _k < insns.Length; _k++)
             {
-                terminated = InstEmit.Emit(this, insns[_k]);
-                if (_wroteMemory && !terminated) EmitSmcCheck();
+                _wroteMemory = false;
+                if (_native[_bi][_k])
+                {
+                    terminated = InstEmit.Emit(this, insns[_k]);
+                    if (_wroteMemory && !terminated) EmitSmcCheck();
+                }
+                else terminated = EmitFallback();
+                if (terminated) break;
             }
-            else terminated = EmitFallback();
-            if (terminated) break;
+            if (!terminated) { _k = insns.Length - 1; EmitDirectExit(CpuCore.NextIp(insns[^1], _b.Mode)); } // length cap or page end
         }
-        if (!terminated) EmitDirectExit(CpuCore.NextIp(insns[^1], _b.Mode)); // length cap or page end
 
         Il.Mark(_retDispatch);
         Il.ConstI4(CompiledBlock.ExitDispatch);
@@ -100,13 +160,17 @@ sealed unsafe partial class BlockEmitter
     }
 
     /// <summary>Decides which instructions are lowered inline, which registers they use, and flag liveness.</summary>
-    void Analyse()
+    void Analyse(int bi)
     {
-        var insns = _b.Insns;
+        var b = _blocks[bi];
+        var insns = b.Insns;
+        bool is64 = (b.Mode & ExecMode.SizeMask) == ExecMode.Code64;
+        var native = _native[bi] = new bool[insns.Length];
+        var liveAfter = _live[bi] = new uint[insns.Length];
         for (int k = 0; k < insns.Length; k++)
         {
-            _native[k] = Is64 && InstEmit.CanEmit(insns[k]);
-            if (!_native[k]) continue;
+            native[k] = is64 && InstEmit.CanEmit(insns[k]);
+            if (!native[k]) continue;
             ref readonly var i = ref insns[k];
             for (int op = 0; op < i.OpCount; op++)
             {
@@ -120,13 +184,14 @@ sealed unsafe partial class BlockEmitter
             if (i.StackPointerIncrement != 0) { _used[4] = true; _written[4] = true; }
         }
         // Backward pass: a flag is live after k if some later instruction reads it before all writers.
-        uint live = (uint)RflagsBits.OF | (uint)RflagsBits.SF | (uint)RflagsBits.ZF | (uint)RflagsBits.AF | (uint)RflagsBits.CF | (uint)RflagsBits.PF;
+        // Block ends (and tier-0 calls) count as reading every flag.
+        const uint all = (uint)(RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF);
+        uint live = all;
         for (int k = insns.Length - 1; k >= 0; k--)
         {
-            _flagsLiveAfter[k] = live;
+            liveAfter[k] = live;
             ref readonly var i = ref insns[k];
-            if (!_native[k]) { live = (uint)RflagsBits.OF | (uint)RflagsBits.SF | (uint)RflagsBits.ZF | (uint)RflagsBits.AF | (uint)RflagsBits.CF | (uint)RflagsBits.PF; continue; }
-            live = (live & ~(uint)i.RflagsModified) | (uint)i.RflagsRead;
+            live = native[k] ? (live & ~(uint)i.RflagsModified) | (uint)i.RflagsRead : all;
         }
     }
 
@@ -138,8 +203,8 @@ sealed unsafe partial class BlockEmitter
         if (write) _written[idx] = true;
     }
 
-    internal bool FlagsLiveAfter => _flagsLiveAfter[_k] != 0;
-    internal bool CfLiveAfter => (_flagsLiveAfter[_k] & (uint)RflagsBits.CF) != 0;
+    internal bool FlagsLiveAfter => _live[_bi][_k] != 0;
+    internal bool CfLiveAfter => (_live[_bi][_k] & (uint)RflagsBits.CF) != 0;
 
     void ReloadUsed()
     {
@@ -480,20 +545,26 @@ sealed unsafe partial class BlockEmitter
     /// is chained with a tail call through a linkable exit slot.</summary>
     internal void EmitDirectExit(ulong target)
     {
-        int retired = _k + 1 > _b.Insns.Length ? _b.Insns.Length : _k + 1;
+        int retired = _k + 1;
         FlushFlagsForExit(out var op, out var size);
         Il.AddState64(StateOffsets.Retired, (ulong)retired);
-        if (target == _b.Rip)
+        int member = RegionIndex(target);
+        if (member >= 0)
         {
-            // PERF: the hot loop stays in this method with registers in locals; only a kick leaves it.
-            var leave = Il.Label();
-            Il.LoadState32(StateOffsets.ExitRequest);
-            Il.Emit(OpCodes.Brtrue, leave);
-            Il.Emit(OpCodes.Br, _top);
-            Il.Mark(leave);
-            WriteBack();
-            Il.StoreState64Const(StateOffsets.Rip, target);
-            Il.Emit(OpCodes.Br, _retDispatch);
+            // PERF: a branch inside the region stays in this method with registers in locals. Backward
+            // branches (loops) check for a kick; forward ones cannot loop without passing a backward one.
+            if (member <= _bi)
+            {
+                var leave = Il.Label();
+                Il.LoadState32(StateOffsets.ExitRequest);
+                Il.Emit(OpCodes.Brtrue, leave);
+                Il.Emit(OpCodes.Br, _labels[member]);
+                Il.Mark(leave);
+                WriteBack();
+                Il.StoreState64Const(StateOffsets.Rip, target);
+                Il.Emit(OpCodes.Br, _retDispatch);
+            }
+            else Il.Emit(OpCodes.Br, _labels[member]);
             return;
         }
         WriteBack();
@@ -508,10 +579,47 @@ sealed unsafe partial class BlockEmitter
         EmitTailCall();
     }
 
+    /// <summary>A RET whose target is the return address of a CALL in this region branches there directly
+    /// (flags already flushed). Falls through when the target is anything else.</summary>
+    bool EmitReturnInsideRegion(Local64 target)
+    {
+        bool any = false;
+        var notMember = Il.Label();
+        for (int n = 0; n < _blocks.Length; n++)
+        {
+            ref readonly var last = ref _blocks[n].Insns[^1];
+            if (last.FlowControl != Iced.Intel.FlowControl.Call) continue;
+            int member = RegionIndex(CpuCore.NextIp(last, _blocks[n].Mode));
+            if (member < 0) continue;
+            if (!any)
+            {
+                Il.AddState64(StateOffsets.Retired, (ulong)(_k + 1));
+                Il.LoadState32(StateOffsets.ExitRequest);
+                Il.Emit(OpCodes.Brtrue, notMember);
+                any = true;
+            }
+            Il.Load(target); Il.Const(_blocks[member].Rip); Il.Emit(OpCodes.Beq, _labels[member]);
+        }
+        if (!any) return false;
+        // Not a known return address (or a kick): leave as any indirect exit, the count already added.
+        Il.Mark(notMember);
+        WriteBack();
+        Il.StoreState64(StateOffsets.Rip, target);
+        EmitIndirectTail(target);
+        return true;
+    }
+
+    int RegionIndex(ulong rip)
+    {
+        for (int n = 0; n < _blocks.Length; n++) if (_blocks[n].Rip == rip) return n;
+        return -1;
+    }
+
     /// <summary>Leaves for the address in <paramref name="target"/> (RET, indirect JMP/CALL) through the jump cache.</summary>
-    internal void EmitIndirectExit(Local64 target)
+    internal void EmitIndirectExit(Local64 target, bool isReturn = false)
     {
         FlushFlagsForExit(out _, out _);
+        if (isReturn && EmitReturnInsideRegion(target)) return;
         WriteBack();
         Il.StoreState64(StateOffsets.Rip, target);
         Il.AddState64(StateOffsets.Retired, (ulong)(_k + 1));
@@ -551,7 +659,7 @@ sealed unsafe partial class BlockEmitter
         FlushPending();
         WriteBack();
         Il.StoreState64Const(StateOffsets.Rip, CpuCore.NextIp(i, _b.Mode));
-        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handle); Il.Emit(OpCodes.Conv_I); Il.ConstI4(_k);
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handles[_bi]); Il.Emit(OpCodes.Conv_I); Il.ConstI4(_k);
         Il.Call(MInterpret);
         Il.Gen.Emit(OpCodes.Stloc, _status);
         var stop = Il.Label();

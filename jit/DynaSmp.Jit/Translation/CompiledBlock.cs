@@ -26,7 +26,9 @@ public sealed unsafe class CompiledBlock
     /// <summary>Native cell holding this block's current entry point (its code, or the link stub once invalid).</summary>
     public nint* EntryCell { get; }
     readonly DynamicMethod _method; // keeps the code alive
-    internal GCHandle BlockHandle;
+    internal GCHandle[] BlockHandles = [];
+    /// <summary>Blocks compiled into this method (1 = the block alone).</summary>
+    public int RegionBlocks { get; init; } = 1;
 
     internal CompiledBlock(DynamicMethod method, BlockFn fn, nint entry)
     {
