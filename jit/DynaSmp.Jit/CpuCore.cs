@@ -68,6 +68,7 @@ public sealed unsafe class CpuCore : IDisposable
         s->Cs = SegmentCache.Flat(0x08, 0x9B | SegmentCache.Present | SegmentCache.Long);
         s->Ss = s->Ds = s->Es = SegmentCache.Flat(0x10, 0x93 | SegmentCache.Present | SegmentCache.DefaultBig);
         s->Fs = s->Gs = SegmentCache.Flat(0, 0x93);
+        s->Cr4 |= Interpreter.Interp.Cr4OsFxsr; // a configured OS enables SSE
         s->Rip = rip;
         s->Gpr[4] = rsp;
         Flags.Set(s, 0x2);
@@ -82,6 +83,7 @@ public sealed unsafe class CpuCore : IDisposable
         s->Efer = 0;
         s->Cs = SegmentCache.Flat(0x08, 0x9B | SegmentCache.Present | SegmentCache.DefaultBig);
         s->Ss = s->Ds = s->Es = s->Fs = s->Gs = SegmentCache.Flat(0x10, 0x93 | SegmentCache.Present | SegmentCache.DefaultBig);
+        s->Cr4 |= Interpreter.Interp.Cr4OsFxsr; // a configured OS enables SSE
         s->Rip = eip;
         s->Gpr[4] = esp;
         Flags.Set(s, 0x2);
