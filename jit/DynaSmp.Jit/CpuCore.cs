@@ -53,6 +53,7 @@ public sealed unsafe class CpuCore : IDisposable
         _reader = new GuestCodeReader(this);
         for (int k = 0; k < 3; k++) _decoders[k] = Decoder.Create(16 << k, _reader, DecoderOptions.None);
         State->FlushTlb();
+        State->Mxcsr = 0x1F80; // power-up value: all SIMD floating-point exceptions masked (SDM Vol. 1 10.2.3)
         cache.Register(this);
     }
 
