@@ -13,7 +13,7 @@ namespace DynaSmp.Jit;
 /// One x86 CPU: its state, MMU and dispatcher. <see cref="Run"/> executes guest code until something
 /// needs its caller (HLT, an undeliverable exception, an exit request), like one KVM_RUN.
 /// </summary>
-public sealed unsafe class CpuCore : IDisposable
+public sealed unsafe partial class CpuCore : IDisposable
 {
     public CpuState* State { get; private set; }
     public GuestRam Ram { get; }
@@ -60,7 +60,8 @@ public sealed unsafe class CpuCore : IDisposable
     public ref ulong Gpr(int index) => ref State->Gpr[index];
 
     /// <summary>Puts the CPU in flat 64-bit mode without paging: a convenience for running
-    /// user-mode code in tests and benchmarks (linear = physical).</summary>
+    /// user-mode code in tests and benchmarks (linear = physical). Like SetFlat32 and SetReal it intercepts
+    /// every exception (reported as ExitReason.Exception), since no IDT is set up.</summary>
     public void SetFlat64(ulong rip, ulong rsp)
     {
         CpuState* s = State;
@@ -73,6 +74,7 @@ public sealed unsafe class CpuCore : IDisposable
         s->Rip = rip;
         s->Gpr[4] = rsp;
         Flags.Set(s, 0x2);
+        ExceptionIntercept = uint.MaxValue;
         UpdateMode();
     }
 
@@ -88,6 +90,7 @@ public sealed unsafe class CpuCore : IDisposable
         s->Rip = eip;
         s->Gpr[4] = esp;
         Flags.Set(s, 0x2);
+        ExceptionIntercept = uint.MaxValue;
         UpdateMode();
     }
 
@@ -107,6 +110,7 @@ public sealed unsafe class CpuCore : IDisposable
         s->Rip = ip;
         s->Gpr[4] = sp;
         Flags.Set(s, 0x2);
+        ExceptionIntercept = uint.MaxValue;
         UpdateMode();
     }
 
@@ -166,13 +170,21 @@ public sealed unsafe class CpuCore : IDisposable
                     if ((req & ExitRequestBits.FlushTlb) != 0) Mmu.FlushWriteEntries();
                     if ((req & ExitRequestBits.Stop) != 0) return ExitReason.ExitRequested;
                 }
+                if (s->PendingFault != 0 && HandlePendingFault() is { } faultExit) return faultExit;
                 if (s->HaltRequested != 0) { s->HaltRequested = 0; return ExitReason.Hlt; }
-                if (s->PendingFault != 0) return TakeFault();
+                if ((s->InterruptRequest | s->NmiPending) != 0 && DeliverInterrupts() is { } intExit) return intExit;
                 if (s->InstructionsRetired >= stopAt) return ExitReason.BudgetExhausted;
 
                 DispatcherLookups++;
                 Block? b = Lookup();
-                if (b == null) return TakeFault();
+                if (b == null) continue; // the fetch faulted: deliver it
+                if (s->InterruptShadow != 0)
+                {
+                    // STI / MOV SS shadow: exactly one instruction runs before interrupts are looked at again.
+                    Interpret(b, 1);
+                    s->InterruptShadow = 0;
+                    continue;
+                }
                 var compiled = b.Compiled;
                 if (compiled == null && Options.CompileSynchronously && Options.TierUpThreshold == 1 && !b.Invalid)
                 {
@@ -194,16 +206,6 @@ public sealed unsafe class CpuCore : IDisposable
             ExitMessage = e.Message;
             return ExitReason.Unsupported;
         }
-    }
-
-    ExitReason TakeFault()
-    {
-        CpuState* s = State;
-        ExitVector = s->PendingFault - 1;
-        ExitErrorCode = s->PendingErrorCode;
-        ExitMessage = $"{Vector.Name(ExitVector)} at RIP 0x{s->Rip:x}";
-        s->PendingFault = 0;
-        return ExitReason.Exception;
     }
 
     /// <summary>The block at the current RIP: jump cache, then the shared cache, then a fresh decode.
@@ -273,12 +275,13 @@ public sealed unsafe class CpuCore : IDisposable
         return false;
     }
 
-    void Interpret(Block b)
+    void Interpret(Block b, int limit = int.MaxValue)
     {
         CpuState* s = State;
         InterpretedBlocks++;
         var insns = b.Insns;
-        for (int k = 0; k < insns.Length; k++)
+        int n = Math.Min(insns.Length, limit);
+        for (int k = 0; k < n; k++)
         {
             ref readonly Instruction insn = ref insns[k];
             if (insn.Code == Code.INVALID) { s->PendingFault = Vector.UD + 1; s->PendingErrorCode = 0; return; }
@@ -287,14 +290,15 @@ public sealed unsafe class CpuCore : IDisposable
             try { Interp.Execute(this, insn); }
             catch (CpuFault f)
             {
-                s->Rip = ip;
+                if (f.IsTrap) s->InstructionsRetired++;
+                else s->Rip = ip;
                 SetPendingFault(f);
                 return;
             }
             s->InstructionsRetired++;
-            if (s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.CodeModified) != 0) return;
+            if (s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.CodeModified) != 0 || s->InterruptShadow != 0) return;
         }
-        if (!b.Invalid && ++b.ExecCount == Options.TierUpThreshold) TierUp.Enqueue(this, b);
+        if (n == insns.Length && !b.Invalid && ++b.ExecCount == Options.TierUpThreshold) TierUp.Enqueue(this, b);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -6,6 +6,8 @@ public sealed class CpuFault(int vector, ulong errorCode = 0) : Exception(Cpu.Ve
 {
     public int Vector { get; } = vector;
     public ulong ErrorCode { get; } = errorCode;
+    /// <summary>A trap reports RIP after the instruction (the instruction completed); a fault, RIP at it.</summary>
+    public bool IsTrap { get; init; }
 
     public static CpuFault UD() => new(Cpu.Vector.UD);
     public static CpuFault GP(ulong error = 0) => new(Cpu.Vector.GP, error);

@@ -34,6 +34,14 @@ public unsafe struct CpuState
     public byte Cpl;
     byte _pad0, _pad1;
     public int HaltRequested;
+    // Set by the machine (Interlocked) while its interrupt controller has a maskable interrupt to offer.
+    public int InterruptRequest;
+    // Set by the machine (Interlocked) when an NMI is pending.
+    public int NmiPending;
+    // NMI delivered and not yet followed by IRET (SDM 6.7.1).
+    public int NmiBlocked;
+    // STI / MOV SS / POP SS shadow: interrupts wait until one more instruction has completed (SDM 6.8.3).
+    public int InterruptShadow;
     // Address of the exit slot a chained jump went through, so the dispatcher can link it (see CompiledBlock).
     public nint LastExitSlot;
 

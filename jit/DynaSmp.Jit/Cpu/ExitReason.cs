@@ -11,6 +11,8 @@ public enum ExitReason
     Exception,
     /// <summary>The instruction budget given to Run was used up.</summary>
     BudgetExhausted,
+    /// <summary>A triple fault: the CPU entered shutdown (KVM_EXIT_SHUTDOWN). The machine resets or stops the VM.</summary>
+    Shutdown,
     /// <summary>Something the core does not model yet; the message names it.</summary>
     Unsupported,
 }

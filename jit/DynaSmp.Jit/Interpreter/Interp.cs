@@ -78,8 +78,15 @@ public static unsafe partial class Interp
             case Mnemonic.Cmc: Flags.SetStatus(s, RFlags.CF, ~Flags.Get(s)); return;
             case Mnemonic.Cld: s->Rflags &= ~RFlags.DF; return;
             case Mnemonic.Std: s->Rflags |= RFlags.DF; return;
-            case Mnemonic.Cli: s->Rflags &= ~RFlags.IF; return;
-            case Mnemonic.Sti: s->Rflags |= RFlags.IF; return;
+            case Mnemonic.Cli:
+                CheckIopl(s);
+                s->Rflags &= ~RFlags.IF;
+                return;
+            case Mnemonic.Sti:
+                CheckIopl(s);
+                if ((s->Rflags & RFlags.IF) == 0) s->InterruptShadow = 1; // the next instruction runs first (SDM STI)
+                s->Rflags |= RFlags.IF;
+                return;
             case Mnemonic.Cbw: WriteReg(s, Register.AX, SignExtend(s->Gpr[0], 1)); return;
             case Mnemonic.Cwde: WriteReg(s, Register.EAX, SignExtend(s->Gpr[0], 2)); return;
             case Mnemonic.Cdqe: s->Gpr[0] = SignExtend(s->Gpr[0], 4); return;
@@ -97,7 +104,13 @@ public static unsafe partial class Interp
             case Mnemonic.Popf: case Mnemonic.Popfd: case Mnemonic.Popfq: Popf(c, i); return;
             case Mnemonic.Leave: Leave(c, i); return;
             case Mnemonic.Ud0: case Mnemonic.Ud1: case Mnemonic.Ud2: throw CpuFault.UD();
-            case Mnemonic.Int3: throw new CpuFault(Vector.BP);
+            case Mnemonic.Int3: c.DeliverSoftwareInterruptOrExit(Vector.BP, EventKind.Software); return;
+            case Mnemonic.Int: c.DeliverSoftwareInterruptOrExit(i.Immediate8, EventKind.Software); return;
+            case Mnemonic.Int1: c.DeliverSoftwareInterruptOrExit(Vector.DB, EventKind.PrivilegedSoftware); return;
+            case Mnemonic.Into:
+                if ((s->Mode & ExecMode.SizeMask) == ExecMode.Code64) throw CpuFault.UD();
+                if ((Flags.Get(s) & RFlags.OF) != 0) c.DeliverSoftwareInterruptOrExit(Vector.OF, EventKind.Software);
+                return;
             case Mnemonic.Hlt:
                 if (s->Cpl != 0) throw CpuFault.GP();
                 s->HaltRequested = 1;
@@ -122,6 +135,12 @@ public static unsafe partial class Interp
         }
     }
 
+    /// <summary>CLI/STI in protected mode need CPL &lt;= IOPL (VME/PVI are not offered in CPUID).</summary>
+    static void CheckIopl(CpuState* s)
+    {
+        if ((s->Cr0 & Cr0.PE) != 0 && s->Cpl > (int)((s->Rflags >> 12) & 3)) throw CpuFault.GP();
+    }
+
     static void Mov(CpuCore c, in Instruction i)
     {
         CpuState* s = c.State;
@@ -130,6 +149,7 @@ public static unsafe partial class Interp
             ulong sel = ReadOp(c, i, 1, 2);
             if (i.Op0Register == Register.CS) throw CpuFault.UD();
             LoadSegment(c, SegOf(i.Op0Register), (ushort)sel);
+            if (i.Op0Register == Register.SS) s->InterruptShadow = 1; // MOV SS: so SS:SP can be set as a pair
             return;
         }
         if (i.Op1Kind == OpKind.Register && i.Op1Register.IsSegmentRegister())
@@ -304,6 +324,7 @@ public static unsafe partial class Interp
             {
                 if (i.Op0Register == Register.CS) throw CpuFault.UD();
                 LoadSegment(c, SegOf(i.Op0Register), (ushort)v);
+                if (i.Op0Register == Register.SS) s->InterruptShadow = 1;
             }
             else WriteOp(c, i, 0, size, v); // a [rsp]-based destination uses the incremented RSP (SDM POP)
         }

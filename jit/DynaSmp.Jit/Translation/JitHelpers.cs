@@ -24,8 +24,9 @@ public static unsafe class JitHelpers
         try { Interp.Execute(c, insn); }
         catch (CpuFault f)
         {
-            s->Rip = ip;
             c.SetPendingFault(f);
+            if (f.IsTrap) return StopAfter; // completed: RIP is already past it
+            s->Rip = ip;
             return Faulted;
         }
         return s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.CodeModified) != 0 ? StopAfter : Continue;
