@@ -30,6 +30,11 @@ internal sealed unsafe class GroupTestHost : IDisposable
     {
         var a = new Assembler(bitness);
         build(a);
+        // End the body's block with a jump so HLT sits in a block of its own: CpuCore.Interpret returns on a
+        // halt before counting the block's execution, so a block ending in HLT would never be compiled.
+        var end = a.CreateLabel();
+        a.jmp(end);
+        a.Label(ref end);
         a.hlt();
         var w = new ByteWriter();
         a.Assemble(w, Code);
