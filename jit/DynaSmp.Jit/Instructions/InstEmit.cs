@@ -43,7 +43,7 @@ static partial class InstEmit
             case Mnemonic.Ret:
                 return i.Code == Code.Retnq;
         }
-        if (CanEmitShift(i)) return true;
+        if (CanEmitShift(i) || CanEmitImul(i)) return true;
         if (i.IsJccShortOrNear) return true;
         if (MnemonicClass.IsSetcc(i.Mnemonic) && i.ConditionCode != ConditionCode.None) return true;
         if (MnemonicClass.IsCmovcc(i.Mnemonic)) return true;
@@ -79,6 +79,7 @@ static partial class InstEmit
             case Mnemonic.Call: Call(e, i); return true;
             case Mnemonic.Ret: Ret(e, i); return true;
             case Mnemonic.Shl: case Mnemonic.Sal: case Mnemonic.Shr: case Mnemonic.Sar: Shift(e, i); return false;
+            case Mnemonic.Imul: Imul(e, i); return false;
         }
         if (i.IsJccShortOrNear) { Jcc(e, i); return true; }
         if (MnemonicClass.IsCmovcc(i.Mnemonic)) { Cmovcc(e, i); return false; }

@@ -96,9 +96,21 @@ public static unsafe partial class Interp
         if (kind is StringKind.Ins or StringKind.Outs) c.CheckIoPermission(port, size);
         ulong acc = s->Gpr[0] & Flags.SizeMask(size);
 
+        bool bulk = rep && step == (ulong)size && kind is StringKind.Stos or StringKind.Movs;
         for (int n = 1; ; n++)
         {
             if (rep && (s->Gpr[1] & amask) == 0) return;
+            // PERF: forward REP STOS/MOVS over RAM move a page-bounded chunk at a time (memset/memcpy);
+            // element-by-element only where a chunk would cross a page, hit MMIO, or overlap.
+            if (bulk && TryStringChunk(c, kind, size, amask, srcSeg, rsi, rdi, rcx, acc))
+            {
+                if (n % 64 == 0 && Volatile.Read(ref s->ExitRequest) != 0 && (s->Gpr[1] & amask) != 0)
+                {
+                    StringInterrupt(s, i);
+                    return;
+                }
+                continue;
+            }
             ulong si = s->Gpr[6] & amask, di = s->Gpr[7] & amask;
             switch (kind)
             {
@@ -159,6 +171,56 @@ public static unsafe partial class Interp
                 return;
             }
         }
+    }
+
+    /// <summary>Does up to a page of a forward REP STOS/MOVS with host memory operations. Returns false
+    /// (nothing done) when fewer than two elements fit, the memory is not RAM, or MOVS operands overlap.</summary>
+    static bool TryStringChunk(CpuCore c, StringKind kind, int size, ulong amask, Register srcSeg,
+        Register rsi, Register rdi, Register rcx, ulong acc)
+    {
+        CpuState* s = c.State;
+        ulong count = s->Gpr[1] & amask;
+        ulong di = s->Gpr[7] & amask, si = s->Gpr[6] & amask;
+        ulong dlin = Linear(s, Register.ES, di);
+        ulong n = Math.Min(count, (GuestRam.PageSize - (dlin & GuestRam.PageMask)) / (ulong)size);
+        n = Math.Min(n, ((amask - di) + 1) / (ulong)size); // the index register must not wrap inside a chunk
+        ulong slin = 0;
+        if (kind == StringKind.Movs)
+        {
+            slin = Linear(s, srcSeg, si);
+            n = Math.Min(n, (GuestRam.PageSize - (slin & GuestRam.PageMask)) / (ulong)size);
+            n = Math.Min(n, ((amask - si) + 1) / (ulong)size);
+        }
+        if (n < 2) return false;
+        int bytes = (int)n * size;
+        byte* src = null;
+        if (kind == StringKind.Movs)
+        {
+            src = Mem.HostPointer(c, slin, bytes, MemAccess.Read);
+            if (src == null) return false;
+        }
+        byte* dst = Mem.HostPointer(c, dlin, bytes, MemAccess.Write);
+        if (dst == null) return false;
+        if (kind == StringKind.Movs)
+        {
+            // Element order matters when the ranges overlap (REP MOVSB replicates a pattern): not a memmove.
+            if (dst < src + bytes && src < dst + bytes) return false;
+            Buffer.MemoryCopy(src, dst, bytes, bytes);
+            WriteReg(s, rsi, si + (ulong)bytes);
+        }
+        else
+        {
+            switch (size)
+            {
+                case 1: new Span<byte>(dst, bytes).Fill((byte)acc); break;
+                case 2: new Span<ushort>(dst, (int)n).Fill((ushort)acc); break;
+                case 4: new Span<uint>(dst, (int)n).Fill((uint)acc); break;
+                default: new Span<ulong>(dst, (int)n).Fill(acc); break;
+            }
+        }
+        WriteReg(s, rdi, di + (ulong)bytes);
+        WriteReg(s, rcx, (count - n) & amask);
+        return true;
     }
 
     /// <summary>Leaves a REP loop early so its vCPU can answer an exit request: RIP goes back to the
