@@ -18,7 +18,7 @@ public sealed record GroupResult(string Group, int Cases, int CompiledCases, int
 /// GPRs, RIP, the defined status flags and DF, XMM0-15, the data buffer and the stack window.
 /// </summary>
 /// <remarks>Environment: DYNASMP_DIFF_CASES (total over all groups, default 100000), DYNASMP_DIFF_SEED (run exactly
-/// that one case per selected group), DYNASMP_DIFF_COMPILED_EVERY (run the compiled tier on every Nth case, default 2).</remarks>
+/// that one case per selected group), DYNASMP_DIFF_COMPILED_EVERY (run the compiled tier on every Nth case, default 1 = all).</remarks>
 public static unsafe class DiffHarness
 {
     const ulong BaseSeed = 0xD1FF_5EED_0001;
@@ -26,7 +26,7 @@ public static unsafe class DiffHarness
     static int MaxFailures => EnvInt("DYNASMP_DIFF_MAX_FAILURES") ?? 100;
 
     public static int TotalCases => EnvInt("DYNASMP_DIFF_CASES") ?? 100_000;
-    public static int CompiledEvery => Math.Max(1, EnvInt("DYNASMP_DIFF_COMPILED_EVERY") ?? 2);
+    public static int CompiledEvery => Math.Max(1, EnvInt("DYNASMP_DIFF_COMPILED_EVERY") ?? 1);
 
     public static ulong? FixedSeed
     {
