@@ -1,0 +1,311 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Decoder = Iced.Intel.Decoder;
+using Encoder = Iced.Intel.Encoder;
+using DynaSmp.Jit;
+using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Memory;
+using DynaSmp.Jit.Translation;
+using Iced.Intel;
+
+namespace DynaSmp.Tests.Differential;
+
+public sealed record GroupResult(string Group, int Cases, int CompiledCases, int Failed, string Summary, string Report);
+
+/// <summary>
+/// Generates cases, runs each natively and in DynaSmp (interpreter, and the compiled tier), and compares
+/// GPRs, RIP, the defined status flags and DF, XMM0-15, the data buffer and the stack window.
+/// </summary>
+/// <remarks>Environment: DYNASMP_DIFF_CASES (total over all groups, default 100000), DYNASMP_DIFF_SEED (run exactly
+/// that one case per selected group), DYNASMP_DIFF_COMPILED_EVERY (run the compiled tier on every Nth case, default 1 = all).</remarks>
+public static unsafe class DiffHarness
+{
+    const ulong BaseSeed = 0xD1FF_5EED_0001;
+    const int MaxDetails = 5;
+    static int MaxFailures => EnvInt("DYNASMP_DIFF_MAX_FAILURES") ?? 100;
+
+    public static int TotalCases => EnvInt("DYNASMP_DIFF_CASES") ?? 100_000;
+    public static int CompiledEvery => Math.Max(1, EnvInt("DYNASMP_DIFF_COMPILED_EVERY") ?? 1);
+
+    public static ulong? FixedSeed
+    {
+        get
+        {
+            string? v = Environment.GetEnvironmentVariable("DYNASMP_DIFF_SEED");
+            if (string.IsNullOrWhiteSpace(v)) return null;
+            v = v.Trim();
+            return v.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+                ? ulong.Parse(v.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture)
+                : ulong.Parse(v, CultureInfo.InvariantCulture);
+        }
+    }
+
+    static readonly bool Trace = Environment.GetEnvironmentVariable("DYNASMP_DIFF_TRACE") == "1";
+
+    static int? EnvInt(string name) => int.TryParse(Environment.GetEnvironmentVariable(name), out int n) ? n : null;
+
+    static ulong NameHash(string s)
+    {
+        ulong h = 0xCBF2_9CE4_8422_2325;
+        foreach (char ch in s) h = (h ^ ch) * 0x100_0000_01B3;
+        return h;
+    }
+
+    public static ulong CaseSeed(string group, int index) => Rng.Mix(BaseSeed ^ NameHash(group), (ulong)index);
+
+    public static int CasesFor(InstructionGroup g)
+    {
+        int sum = 0;
+        foreach (var x in Groups.All) sum += x.Weight;
+        return Math.Max(1, (int)((long)TotalCases * g.Weight / sum));
+    }
+
+    // ---- generation ----
+
+    public static DiffCase Generate(InstructionGroup g, ulong seed)
+    {
+        var codes = g.Codes;
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            var b = new CaseBuilder(attempt == 0 ? seed : Rng.Mix(seed, (ulong)attempt));
+            var code = b.R.Pick(codes);
+            Instruction insn;
+            try
+            {
+                insn = g.Make != null ? g.Make(b, code) : b.FromCode(code);
+                if (g.Fixup != null && !g.Fixup(b, ref insn)) continue;
+            }
+            catch (InvalidOperationException) { continue; }
+            var w = new ByteWriter();
+            if (!Encoder.Create(64, w).TryEncode(insn, NativeRunner.TestRip, out _, out _)) continue; // e.g. AH with REX
+            byte[] bytes = w.ToArray();
+            var dec = Decoder.Create(64, bytes, NativeRunner.TestRip);
+            var decoded = dec.Decode();
+            if (decoded.Code == Code.INVALID || decoded.Length != bytes.Length) continue;
+            return new DiffCase
+            {
+                Group = g.Name, Seed = seed, Code = bytes, Insn = decoded, Input = b.St, Buffer = b.Buf, Stack = b.Stack,
+                FlagMask = FlagMask(decoded.RflagsUndefined), IgnoreGpr = b.IgnoreGpr,
+            };
+        }
+        throw new InvalidOperationException($"{g.Name}: could not generate an encodable case from seed 0x{seed:x}");
+    }
+
+    /// <summary>CF PF AF ZF SF OF DF minus the ones Iced reports undefined for the instruction.</summary>
+    static ulong FlagMask(RflagsBits undefined)
+    {
+        ulong m = RFlags.Status | RFlags.DF;
+        if ((undefined & RflagsBits.OF) != 0) m &= ~RFlags.OF;
+        if ((undefined & RflagsBits.SF) != 0) m &= ~RFlags.SF;
+        if ((undefined & RflagsBits.ZF) != 0) m &= ~RFlags.ZF;
+        if ((undefined & RflagsBits.AF) != 0) m &= ~RFlags.AF;
+        if ((undefined & RflagsBits.CF) != 0) m &= ~RFlags.CF;
+        if ((undefined & RflagsBits.PF) != 0) m &= ~RFlags.PF;
+        return m;
+    }
+
+    // ---- execution ----
+
+    public sealed class NativeResult
+    {
+        public required MachineState State;
+        public required byte[] Buffer, Stack;
+    }
+
+    /// <summary>Runs the case on the host. Callers hold <see cref="NativeRunner.Lock"/>.</summary>
+    public static NativeResult RunNative(DiffCase c)
+    {
+        c.Buffer.CopyTo(NativeRunner.Memory(NativeRunner.BufferAddress, c.Buffer.Length));
+        ulong stackLo = c.Rsp - NativeRunner.StackBelow;
+        c.Stack.CopyTo(NativeRunner.Memory(stackLo, c.Stack.Length));
+        var st = NativeRunner.Run(c.Code, c.Input);
+        return new NativeResult
+        {
+            State = st,
+            Buffer = NativeRunner.Memory(NativeRunner.BufferAddress, c.Buffer.Length).ToArray(),
+            Stack = NativeRunner.Memory(stackLo, c.Stack.Length).ToArray(),
+        };
+    }
+
+    public static GuestRam NewRam()
+    {
+        ulong size = (NativeRunner.Base + NativeRunner.RegionSize + 0xFFFFF) & ~0xFFFFFUL;
+        return new GuestRam(size);
+    }
+
+    /// <summary>Runs the case in DynaSmp and compares with <paramref name="native"/>. Returns null when they agree.</summary>
+    public static string? RunAndCompare(DiffCase c, NativeResult native, GuestRam ram, bool compiled)
+    {
+        ram.Write(NativeRunner.BufferAddress, c.Buffer);
+        ulong stackLo = c.Rsp - NativeRunner.StackBelow;
+        ram.Write(stackLo, c.Stack);
+        var code = new byte[c.Code.Length + 1];
+        c.Code.CopyTo(code, 0);
+        code[^1] = 0xF4; // HLT
+        ram.Write(NativeRunner.TestRip, code);
+
+        var cache = new BlockCache(ram);
+        using var cpu = new CpuCore(ram, EmptyBus.Instance, cache, compiled ? JitOptions.CompileFirst : JitOptions.InterpretOnly);
+        CpuState* s = cpu.State;
+        cpu.SetFlat64(NativeRunner.TestRip, c.Rsp);
+        s->Cr4 |= 0x600; // OSFXSR | OSXMMEXCPT, as under Linux
+        s->Mxcsr = 0x1F80;
+        for (int k = 0; k < 16; k++) s->Gpr[k] = c.Input.Gpr[k];
+        Flags.Set(s, c.Input.Rflags);
+        for (int k = 0; k < 32; k++) s->Xmm[k] = c.Input.Xmm[k];
+        Block? block = null;
+        ExitReason exit;
+        try
+        {
+            if (compiled)
+            {
+                // JitOptions.CompileFirst still interprets a block once before compiling it, and this block
+                // runs once: compile it up front so the translated code is what runs.
+                block = cpu.Lookup();
+                if (block != null) TierUp.CompileNow(cpu, block);
+            }
+            exit = cpu.Run(1000);
+        }
+        catch (Exception e)
+        {
+            return $"host exception escaped DynaSmp: {e.GetType().Name}: {e.Message}";
+        }
+        finally
+        {
+            if (block?.Compiled is { } cb && cb.BlockHandle.IsAllocated) cb.BlockHandle.Free();
+            ram.ClearCodePage(NativeRunner.TestRip >> GuestRam.PageShift);
+        }
+
+        var sb = new StringBuilder();
+        if (exit != ExitReason.Hlt)
+        {
+            sb.Append($"  exit: {exit}");
+            if (exit == ExitReason.Exception) sb.Append($" {Vector.Name(cpu.ExitVector)} ({cpu.ExitMessage})");
+            else if (cpu.ExitMessage != null) sb.Append($" ({cpu.ExitMessage})");
+            sb.AppendLine("; the host ran it without a fault");
+            return sb.ToString();
+        }
+        if (compiled && cpu.CompiledBlockEntries == 0) sb.AppendLine("  the compiled tier did not run (block was interpreted)");
+        ulong endRip = NativeRunner.TestRip + (ulong)c.Code.Length + 1;
+        if (s->Rip != endRip) sb.AppendLine($"  RIP after HLT: native 0x{endRip:x} dynasmp 0x{s->Rip:x}");
+        for (int k = 0; k < 16; k++)
+        {
+            if ((c.IgnoreGpr & (1 << k)) != 0) continue;
+            if (s->Gpr[k] != native.State.Gpr[k])
+                sb.AppendLine($"  {RegName(k),-4} native 0x{native.State.Gpr[k]:x16} dynasmp 0x{s->Gpr[k]:x16} (input 0x{c.Input.Gpr[k]:x16})");
+        }
+        ulong emuFlags = Flags.Get(s);
+        if (((emuFlags ^ native.State.Rflags) & c.FlagMask) != 0)
+            sb.AppendLine($"  RFLAGS native {FlagString(native.State.Rflags, c.FlagMask)} dynasmp {FlagString(emuFlags, c.FlagMask)} (input {FlagString(c.Input.Rflags, c.FlagMask)}; compared {FlagString(c.FlagMask, c.FlagMask)})");
+        for (int k = 0; k < 16; k++)
+        {
+            ulong lo = s->Xmm[2 * k], hi = s->Xmm[2 * k + 1];
+            if (lo != native.State.Xmm[2 * k] || hi != native.State.Xmm[2 * k + 1])
+                sb.AppendLine($"  XMM{k,-2} native {native.State.Xmm[2 * k + 1]:x16}_{native.State.Xmm[2 * k]:x16} dynasmp {hi:x16}_{lo:x16} (input {c.Input.Xmm[2 * k + 1]:x16}_{c.Input.Xmm[2 * k]:x16})");
+        }
+        CompareMemory(sb, "buffer", NativeRunner.BufferAddress, c.Buffer, native.Buffer, ram.Span(NativeRunner.BufferAddress, c.Buffer.Length));
+        CompareMemory(sb, "stack", stackLo, c.Stack, native.Stack, ram.Span(stackLo, c.Stack.Length));
+        return sb.Length == 0 ? null : sb.ToString();
+    }
+
+    static void CompareMemory(StringBuilder sb, string what, ulong addr, byte[] input, byte[] native, ReadOnlySpan<byte> emu)
+    {
+        int shown = 0;
+        for (int k = 0; k < native.Length; k++)
+        {
+            if (native[k] == emu[k]) continue;
+            int q = k & ~7;
+            if (shown++ < 4)
+                sb.AppendLine($"  {what} qword 0x{addr + (ulong)q:x}: native 0x{BitConverter.ToUInt64(native, q):x16} dynasmp 0x{Read64(emu, q):x16} (input 0x{BitConverter.ToUInt64(input, q):x16})");
+            k = q + 7;
+        }
+        if (shown > 4) sb.AppendLine($"  ... {shown - 4} more differing {what} qwords");
+    }
+
+    static ulong Read64(ReadOnlySpan<byte> s, int off) => BitConverter.ToUInt64(s.Slice(off, 8));
+
+    static readonly string[] Names = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+    static string RegName(int k) => Names[k];
+
+    static string FlagString(ulong f, ulong mask)
+    {
+        var sb = new StringBuilder();
+        (ulong Bit, char Ch)[] bits = [(RFlags.OF, 'O'), (RFlags.DF, 'D'), (RFlags.SF, 'S'), (RFlags.ZF, 'Z'), (RFlags.AF, 'A'), (RFlags.PF, 'P'), (RFlags.CF, 'C')];
+        foreach (var (bit, ch) in bits) sb.Append((mask & bit) == 0 ? '-' : (f & bit) != 0 ? ch : char.ToLowerInvariant(ch));
+        return sb.ToString();
+    }
+
+    public static string Describe(DiffCase c, string tier, string diff)
+    {
+        var sb = new StringBuilder();
+        var fmt = new NasmFormatter();
+        var o = new StringOutput();
+        fmt.Format(c.Insn, o);
+        sb.AppendLine($"[{c.Group}] {tier}: {o.ToStringAndReset()}   bytes {Convert.ToHexString(c.Code)}   seed 0x{c.Seed:x}");
+        sb.AppendLine($"  rerun: DYNASMP_DIFF_SEED=0x{c.Seed:x} dotnet test tests/DynaSmp.Tests -c Release --filter FullyQualifiedName~Differential.DifferentialTests.{c.Group}");
+        sb.Append(diff);
+        sb.Append("  input:");
+        for (int k = 0; k < 16; k++) sb.Append($" {RegName(k)}=0x{c.Input.Gpr[k]:x}");
+        sb.AppendLine($" rflags=0x{c.Input.Rflags:x}");
+        return sb.ToString();
+    }
+
+    // ---- a group run ----
+
+    public static GroupResult RunGroup(string name)
+    {
+        string? why = NativeRunner.Unavailable;
+        if (why != null) throw new InvalidOperationException("native runner unavailable: " + why);
+        var g = Groups.Get(name);
+        if (g.Codes.Length == 0)
+            return new GroupResult(name, 0, 0, 0, $"{name}: the host supports none of this group's instructions ({g.SkippedForHost} skipped)", "");
+        ulong? fixedSeed = FixedSeed;
+        int n = fixedSeed != null ? 1 : CasesFor(g);
+        int every = fixedSeed != null ? 1 : CompiledEvery;
+        int failed = 0, compiledRuns = 0, run = 0;
+        var byMnemonic = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var details = new StringBuilder();
+        var sw = Stopwatch.StartNew();
+        lock (NativeRunner.Lock)
+        {
+            using var ram = NewRam();
+            for (int idx = 0; idx < n && failed < MaxFailures; idx++)
+            {
+                ulong seed = fixedSeed ?? CaseSeed(name, idx);
+                var c = Generate(g, seed);
+                if (Trace) Console.Error.WriteLine($"{name} 0x{seed:x}: {Convert.ToHexString(c.Code)} {c.Insn}");
+                var native = RunNative(c);
+                run++;
+                string tier = "interpreter";
+                string? diff = RunAndCompare(c, native, ram, compiled: false);
+                if (diff == null && idx % every == 0)
+                {
+                    compiledRuns++;
+                    tier = "compiled";
+                    diff = RunAndCompare(c, native, ram, compiled: true);
+                }
+                if (diff == null) continue;
+                failed++;
+                string key = $"{c.Insn.Mnemonic} ({tier}{(diff.Contains("#UD", StringComparison.Ordinal) ? ", #UD" : "")})";
+                byMnemonic[key] = byMnemonic.GetValueOrDefault(key) + 1;
+                if (failed <= MaxDetails) details.AppendLine(Describe(c, tier, diff));
+            }
+        }
+        sw.Stop();
+        var summary = new StringBuilder();
+        summary.Append($"{name}: {run} cases ({compiledRuns} also compiled), {failed} failed, {sw.Elapsed.TotalSeconds:F1} s, {g.Codes.Length} opcodes");
+        if (g.SkippedForHost > 0) summary.Append($" ({g.SkippedForHost} skipped: host lacks the CPUID feature)");
+        if (fixedSeed != null) summary.Append($", fixed seed 0x{fixedSeed:x}");
+        if (failed >= MaxFailures) summary.Append($"; stopped after {MaxFailures} failures");
+        foreach (var (k, v) in byMnemonic) summary.Append($"\n  {k}: {v}");
+        return new GroupResult(name, run, compiledRuns, failed, summary.ToString(), details.ToString());
+    }
+
+    sealed class ByteWriter : CodeWriter
+    {
+        readonly List<byte> _bytes = new(16);
+        public override void WriteByte(byte value) => _bytes.Add(value);
+        public byte[] ToArray() => _bytes.ToArray();
+    }
+}
