@@ -128,7 +128,8 @@ public static unsafe partial class Interp
                     cf = outBit;
                 }
                 of = ((res & sign) != 0 ? 1UL : 0UL) ^ cf;
-                statusMask = RFlags.CF | RFlags.OF;
+                // A masked count that is a multiple of 9/17 rotates nothing and leaves CF and OF (host-checked).
+                statusMask = n == 0 ? 0 : RFlags.CF | RFlags.OF;
                 f = 0;
                 break;
             }
@@ -145,7 +146,7 @@ public static unsafe partial class Interp
                 }
                 // Count 1: OF = MSB(DEST) XOR CF before the rotate, which equals the XOR of the result's two top bits.
                 of = ((res >> (bits - 1)) ^ (res >> (bits - 2))) & 1;
-                statusMask = RFlags.CF | RFlags.OF;
+                statusMask = n == 0 ? 0 : RFlags.CF | RFlags.OF;
                 f = 0;
                 break;
             }

@@ -96,6 +96,15 @@ public static unsafe partial class Interp
         if (kind is StringKind.Ins or StringKind.Outs) c.CheckIoPermission(port, size);
         ulong acc = s->Gpr[0] & Flags.SizeMask(size);
 
+        if (asz == 4 && (s->Mode & ExecMode.SizeMask) == ExecMode.Code64)
+        {
+            // 32-bit address size in 64-bit mode: REP writes ECX (zero-extending RCX) even when the count is 0;
+            // MOVS/STOS (the fast-string forms) also zero-extend RSI/RDI then, CMPS/SCAS/LODS do not
+            // (host-checked; the SDM leaves it unspecified). Any iteration writes them anyway.
+            if (rep) s->Gpr[1] = (uint)s->Gpr[1];
+            if (kind == StringKind.Movs) s->Gpr[6] = (uint)s->Gpr[6];
+            if (kind is StringKind.Movs or StringKind.Stos) s->Gpr[7] = (uint)s->Gpr[7];
+        }
         bool bulk = rep && step == (ulong)size && kind is StringKind.Stos or StringKind.Movs;
         for (int n = 1; ; n++)
         {

@@ -173,7 +173,7 @@ public static unsafe class DiffHarness
         }
         finally
         {
-            if (block?.Compiled is { } cb && cb.BlockHandle.IsAllocated) cb.BlockHandle.Free();
+            if (block?.Compiled is { } cb) foreach (var h in cb.BlockHandles) if (h.IsAllocated) h.Free();
             ram.ClearCodePage(NativeRunner.TestRip >> GuestRam.PageShift);
         }
 
