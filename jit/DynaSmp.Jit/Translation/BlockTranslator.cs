@@ -569,6 +569,14 @@ sealed unsafe partial class BlockEmitter
         }
         WriteBack();
         Il.StoreState64Const(StateOffsets.Rip, target);
+        if (((_b.CsBase + target) >> 12) != ((_b.CsBase + _b.Rip) >> 12))
+        {
+            // Another linear page may be remapped by the guest without this block changing: go through the
+            // jump cache, which paging flushes, rather than a link fixed to one physical page (as QEMU does).
+            Il.Const(target); Il.Store(T1);
+            EmitIndirectTail(T1);
+            return;
+        }
         Il.LoadState32(StateOffsets.ExitRequest);
         Il.Emit(OpCodes.Brtrue, _retDispatch);
         if (!_chain) { Il.Emit(OpCodes.Br, _retDispatch); return; }
