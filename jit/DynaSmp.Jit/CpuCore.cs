@@ -122,9 +122,12 @@ public sealed unsafe partial class CpuCore : IDisposable
         if ((s->Cr0 & Cr0.PE) == 0) m = ExecMode.Code16 | ExecMode.Real;
         else if ((s->Efer & 0x400) != 0 && (s->Cs.Attributes & SegmentCache.Long) != 0) m = ExecMode.Code64;
         else m = (s->Cs.Attributes & SegmentCache.DefaultBig) != 0 ? ExecMode.Code32 : ExecMode.Code16;
+        byte oldCpl = s->Cpl;
         s->Cpl = (byte)((s->Cr0 & Cr0.PE) == 0 ? 0 : s->Cs.Selector & 3);
         if (s->Cpl == 3) m |= ExecMode.User;
         s->Mode = m;
+        // TLB entries carry the permissions of the CPL that filled them (the hit path checks only the tag).
+        if (s->Cpl != oldCpl) Mmu.OnCplChange();
     }
 
     /// <summary>Asks this CPU, from any thread, to leave guest code at the next block boundary.</summary>
