@@ -9,6 +9,7 @@ public static class Program
     public static void Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "quick") { QuickLook.Run(); return; }
+        if (args.Length > 0 && args[0] == "quick-paging") { PagingCost.Quick(); return; }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -1,25 +1,65 @@
 using DynaSmp.Jit.Cpu;
+using static DynaSmp.Jit.Memory.PagingBits;
 
 namespace DynaSmp.Jit.Memory;
 
-/// <summary>Linear-to-physical translation and software-TLB fills for one vCPU.</summary>
-public sealed unsafe class Mmu(CpuCore core)
+/// <summary>
+/// Linear-to-physical translation (Intel SDM Vol. 3A chapter 4) and the software TLB of one vCPU.
+/// </summary>
+/// <remarks>
+/// The TLB hit path (Mem, BlockEmitter) compares only the tag, so every permission decision is made when
+/// an entry is filled: read entries are filled by reads, write entries only by writes (whose walk has set
+/// the dirty bit), and entries hold for the CPL they were filled at (the TLB is flushed when CPL changes).
+/// Large pages are cached as the 4 KiB pieces touched; each slot remembers the size of the page it came
+/// from so INVLPG drops every piece of a large page, and whether it is global (survives a CR3 load).
+/// </remarks>
+public sealed unsafe partial class Mmu(CpuCore core)
 {
-    /// <summary>Physical address for a linear one, or a guest fault.</summary>
+    // Per TLB slot: linear bits covered by the mapping's page (0xFFF, 0x1FFFFF, 0x3FFFFF or 0x3FFFFFFF) and its global bit.
+    readonly ulong[] _readSpan = new ulong[CpuState.TlbEntries], _writeSpan = new ulong[CpuState.TlbEntries];
+    readonly bool[] _readGlobal = new bool[CpuState.TlbEntries], _writeGlobal = new bool[CpuState.TlbEntries];
+
+    // The last successful translation, consumed by FillTlb (Mem calls Translate, then FillTlb for RAM pages).
+    ulong _lastPage = ulong.MaxValue, _lastSpan;
+    bool _lastGlobal, _lastCacheable;
+
+    /// <summary>Non-zero while the CPU makes implicit supervisor-mode accesses (descriptor tables, IDT, TSS:
+    /// SDM 4.6.1): such accesses ignore CPL 3 for U/S checks, and their translations are not cached in the TLB
+    /// (which would otherwise let CPL-3 code hit a supervisor page). Use <see cref="EnterImplicitSupervisor"/>.</summary>
+    public int ImplicitSupervisor;
+
+    public void EnterImplicitSupervisor() => ImplicitSupervisor++;
+    public void LeaveImplicitSupervisor() => ImplicitSupervisor--;
+
+    /// <summary>Physical address for a linear one, or a guest fault (#PF with CR2 loaded; #GP for a
+    /// non-canonical address under 4-level paging).</summary>
     public ulong Translate(ulong lin, MemAccess access)
     {
         CpuState* s = core.State;
-        if ((s->Cr0 & Cr0.PG) != 0)
-            throw new UnsupportedGuestFeatureException("paging (CR0.PG) is not modelled yet");
-        // Without paging the linear address is physical; outside 64-bit code it is 32 bits wide.
-        return (s->Mode & ExecMode.SizeMask) == ExecMode.Code64 ? lin : lin & 0xFFFF_FFFF;
+        if ((s->Cr0 & Cr0.PG) == 0)
+        {
+            // Without paging the linear address is physical; outside 64-bit code it is 32 bits wide.
+            ulong phys = (s->Mode & ExecMode.SizeMask) == ExecMode.Code64 ? lin : lin & 0xFFFF_FFFF;
+            _lastPage = lin & ~GuestRam.PageMask;
+            _lastSpan = GuestRam.PageMask;
+            _lastGlobal = false;
+            _lastCacheable = true;
+            return phys;
+        }
+        return Walk(lin, access);
     }
 
+    /// <summary>Caches the translation Translate just made for <paramref name="lin"/> (for reads, or writes when
+    /// <paramref name="write"/>). Does nothing when that translation may not be cached.</summary>
     public void FillTlb(ulong lin, ulong phys, bool write)
     {
         CpuState* s = core.State;
         ulong page = lin & ~GuestRam.PageMask;
-        ulong* e = (write ? s->TlbWrite : s->TlbRead) + (((lin >> 12) & (CpuState.TlbEntries - 1)) << 1);
+        if (page != _lastPage || !_lastCacheable) return;
+        int index = (int)((lin >> 12) & (CpuState.TlbEntries - 1));
+        ulong* e = (write ? s->TlbWrite : s->TlbRead) + (index << 1);
+        if (write) { _writeSpan[index] = _lastSpan; _writeGlobal[index] = _lastGlobal; }
+        else { _readSpan[index] = _lastSpan; _readGlobal[index] = _lastGlobal; }
         e[1] = (ulong)core.Ram.Base + (phys & ~GuestRam.PageMask) - page;
         e[0] = page;
     }
@@ -29,5 +69,85 @@ public sealed unsafe class Mmu(CpuCore core)
     {
         CpuState* s = core.State;
         for (int i = 0; i < CpuState.TlbEntries * 2; i += 2) s->TlbWrite[i] = ulong.MaxValue;
+    }
+
+    /// <summary>Invalidates every TLB entry, global or not (MOV CR4 changing PGE, CR0.PG/WP changes).</summary>
+    public void FlushAll()
+    {
+        core.State->FlushTlb();
+        _lastPage = ulong.MaxValue;
+        FlushJumpCache();
+        core.DropCrossPageLinks();
+    }
+
+    /// <summary>Invalidates the non-global entries (MOV to CR3, SDM 4.10.4.1).</summary>
+    public void FlushNonGlobal()
+    {
+        CpuState* s = core.State;
+        for (int i = 0; i < CpuState.TlbEntries; i++)
+        {
+            if (!_readGlobal[i]) s->TlbRead[i << 1] = ulong.MaxValue;
+            if (!_writeGlobal[i]) s->TlbWrite[i << 1] = ulong.MaxValue;
+        }
+        _lastPage = ulong.MaxValue;
+        FlushJumpCache();
+    }
+
+    /// <summary>INVLPG: invalidates the entries for the page holding <paramref name="lin"/>, global or not,
+    /// including every cached piece of a large page that contains it (SDM 4.10.4.1).</summary>
+    public void FlushPage(ulong lin)
+    {
+        CpuState* s = core.State;
+        for (int i = 0; i < CpuState.TlbEntries; i++)
+        {
+            ulong tag = s->TlbRead[i << 1];
+            if (tag != ulong.MaxValue && ((tag ^ lin) & ~_readSpan[i]) == 0) s->TlbRead[i << 1] = ulong.MaxValue;
+            tag = s->TlbWrite[i << 1];
+            if (tag != ulong.MaxValue && ((tag ^ lin) & ~_writeSpan[i]) == 0) s->TlbWrite[i << 1] = ulong.MaxValue;
+        }
+        _lastPage = ulong.MaxValue;
+        FlushJumpCache();
+    }
+
+    /// <summary>Translated code is keyed by physical address but found by linear RIP through the jump cache:
+    /// a mapping change must drop it so the next lookup translates RIP again.</summary>
+    void FlushJumpCache() => Array.Clear(core.JumpCache);
+
+    /// <summary>Call after a MOV to CR0, CR3 or CR4 has stored <paramref name="newValue"/>: flushes what the
+    /// SDM says the write invalidates (4.10.4.1) and reloads the PAE PDPTE registers (4.4.1).</summary>
+    public void OnControlRegisterWrite(int cr, ulong oldValue, ulong newValue)
+    {
+        switch (cr)
+        {
+            case 0:
+                if (((oldValue ^ newValue) & (Cr0.PG | Cr0.WP | Cr0.PE)) != 0) FlushAll();
+                break;
+            case 3:
+                FlushNonGlobal();
+                break;
+            case 4:
+                if (((oldValue ^ newValue) & (Cr4Pge | Cr4Pae | Cr4Pse | Cr4Smep | Cr4Smap | Cr4Pcide | Cr4La57)) != 0) FlushAll();
+                break;
+            default:
+                return;
+        }
+        CpuState* s = core.State;
+        if ((s->Cr0 & Cr0.PG) != 0 && (s->Cr4 & Cr4Pae) != 0 && (s->Efer & Efer.LMA) == 0) LoadPdptes();
+        else _pdpteCr3 = ulong.MaxValue;
+    }
+
+    /// <summary>Call after WRMSR changed IA32_EFER: NXE changes what every cached translation permits.</summary>
+    public void OnEferWrite(ulong oldValue, ulong newValue)
+    {
+        if (((oldValue ^ newValue) & (Efer.NXE | Efer.LMA)) != 0) FlushAll();
+    }
+
+    /// <summary>Called when CPL changes: TLB entries hold the permissions of the CPL that filled them.
+    /// Linear-to-physical mappings do not change, so the jump cache (keyed by mode, which includes the
+    /// user bit) stays.</summary>
+    public void OnCplChange()
+    {
+        core.State->FlushTlb();
+        _lastPage = ulong.MaxValue;
     }
 }
