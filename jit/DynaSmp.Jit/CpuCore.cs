@@ -320,30 +320,8 @@ public sealed unsafe partial class CpuCore : IDisposable
         if (slot == 0) return;
         s->LastExitSlot = 0;
         if (s->ExitRequest != 0 || s->PendingFault != 0 || s->HaltRequested != 0) return;
-        // A link to another linear page would outlive a remapping of that page (links are not per address
-        // space): with paging on such exits go through the dispatcher's jump cache, which flushes drop.
-        bool crossPage = (slot & 1) != 0;
-        slot &= ~(nint)1;
-        if (crossPage && (s->Cr0 & Cr0.PG) != 0) return;
         Block? target = Lookup();
-        if (target?.Compiled is { } tc)
-        {
-            CompiledBlock.Link(slot, tc);
-            if (crossPage) lock (_crossPageLinks) _crossPageLinks.Add(slot);
-        }
-    }
-
-    // Cross-page links made while paging was off (linear = physical); dropped when paging mappings change.
-    readonly List<nint> _crossPageLinks = new();
-
-    /// <summary>Unlinks the cross-page exits this vCPU linked while paging was off (called on full TLB flushes).</summary>
-    internal void DropCrossPageLinks()
-    {
-        lock (_crossPageLinks)
-        {
-            foreach (nint slot in _crossPageLinks) Volatile.Write(ref *(nint*)slot, (nint)CompiledBlock.UnlinkedCell);
-            _crossPageLinks.Clear();
-        }
+        if (target?.Compiled is { } tc) CompiledBlock.Link(slot, tc);
     }
 
     public void Dispose()

@@ -77,7 +77,6 @@ public sealed unsafe partial class Mmu(CpuCore core)
         core.State->FlushTlb();
         _lastPage = ulong.MaxValue;
         FlushJumpCache();
-        core.DropCrossPageLinks();
     }
 
     /// <summary>Invalidates the non-global entries (MOV to CR3, SDM 4.10.4.1).</summary>

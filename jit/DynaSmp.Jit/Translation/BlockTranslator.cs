@@ -581,9 +581,7 @@ sealed unsafe partial class BlockEmitter
         Il.Emit(OpCodes.Brtrue, _retDispatch);
         if (!_chain) { Il.Emit(OpCodes.Br, _retDispatch); return; }
         nint slot = CompiledBlock.NewExitSlot();
-        // Bit 0 of LastExitSlot marks an exit to another linear page: its link depends on that page's mapping.
-        ulong crossPage = ((_b.CsBase + _b.Rip) ^ (_b.CsBase + target)) >> GuestRam.PageShift != 0 ? 1UL : 0UL;
-        Il.StateAddress(StateOffsets.LastExitSlot); Il.Const((ulong)slot | crossPage); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Stind_I);
+        Il.StateAddress(StateOffsets.LastExitSlot); Il.Const((ulong)slot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Stind_I);
         Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1);
         Il.Const((ulong)slot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Ldind_I);
         EmitTailCall();
