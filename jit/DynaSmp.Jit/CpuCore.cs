@@ -271,6 +271,8 @@ public sealed unsafe partial class CpuCore : IDisposable
             case Mnemonic.In: case Mnemonic.Out: case Mnemonic.Insb: case Mnemonic.Insw: case Mnemonic.Insd:
             case Mnemonic.Outsb: case Mnemonic.Outsw: case Mnemonic.Outsd: case Mnemonic.Swapgs:
             case Mnemonic.Fxrstor: case Mnemonic.Fxrstor64: case Mnemonic.Ldmxcsr:
+            case Mnemonic.Lss: case Mnemonic.Syscall: case Mnemonic.Sysret: case Mnemonic.Sysretq:
+            case Mnemonic.Sysenter: case Mnemonic.Sysexit: case Mnemonic.Sysexitq:
                 return true;
             case Mnemonic.Mov: case Mnemonic.Pop:
                 return i.Op0Kind == OpKind.Register && (i.Op0Register.IsSegmentRegister() || i.Op0Register.IsCR() || i.Op0Register.IsDR());

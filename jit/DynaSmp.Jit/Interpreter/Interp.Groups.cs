@@ -13,5 +13,8 @@ public static unsafe partial class Interp
         || TryExecuteString(c, i)
         || TryExecuteExchange(c, i)
         || TryExecuteBcd(c, i)
-        || TryExecuteSse(c, i);
+        || TryExecuteSse(c, i)
+        || TryExecuteSegments(c, i)
+        || TryExecuteFarTransfer(c, i)
+        || TryExecuteSyscall(c, i);
 }

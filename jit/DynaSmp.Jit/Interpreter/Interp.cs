@@ -170,31 +170,6 @@ public static unsafe partial class Interp
         WriteOp(c, i, 0, size, ReadOp(c, i, 1, size));
     }
 
-    /// <summary>Loads a data segment register. Real mode: base = selector * 16. Protected mode reads the descriptor.</summary>
-    public static void LoadSegment(CpuCore c, SegReg seg, ushort selector)
-    {
-        CpuState* s = c.State;
-        ref SegmentCache cache = ref s->Seg(seg);
-        if ((s->Cr0 & Cr0.PE) == 0) { cache.LoadRealMode(selector); return; }
-        if ((selector & ~3) == 0)
-        {
-            if (seg == SegReg.Ss && (s->Mode & ExecMode.SizeMask) != ExecMode.Code64) throw CpuFault.GP();
-            cache.Selector = selector; cache.Base = 0; cache.Limit = 0; cache.Attributes = 0; // null selector: unusable
-            return;
-        }
-        if ((selector & 4) != 0) throw new UnsupportedGuestFeatureException("LDT selectors");
-        ulong index = (ulong)(selector & ~7);
-        if (index + 7 > s->GdtrLimit) throw CpuFault.GP(selector & ~3UL);
-        ulong d = Mem.Read64(c, s->GdtrBase + index);
-        if ((d & (1UL << 47)) == 0) throw new CpuFault(seg == SegReg.Ss ? Vector.SS : Vector.NP, selector & ~3UL);
-        cache.Selector = selector;
-        cache.Base = ((d >> 16) & 0xFF_FFFF) | (((d >> 56) & 0xFF) << 24);
-        uint limit = (uint)((d & 0xFFFF) | ((d >> 32) & 0xF_0000));
-        if ((d & (1UL << 55)) != 0) limit = (limit << 12) | 0xFFF;
-        cache.Limit = limit;
-        cache.Attributes = (uint)((d >> 40) & 0xF0FF);
-    }
-
     static void Xchg(CpuCore c, in Instruction i)
     {
         int size = OpSize(i, 0);
@@ -338,12 +313,12 @@ public static unsafe partial class Interp
     static void Call(CpuCore c, in Instruction i)
     {
         CpuState* s = c.State;
+        if (IsFarBranch(i)) { FarJmpOrCall(c, i, call: true); return; }
         int size = -i.StackPointerIncrement;
         ulong target = i.Op0Kind switch
         {
             OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64 => i.NearBranchTarget,
-            OpKind.Register or OpKind.Memory => ReadOp(c, i, 0, size),
-            _ => throw new UnsupportedGuestFeatureException("far CALL"),
+            _ => ReadOp(c, i, 0, size),
         };
         Push(c, size, s->Rip);
         s->Rip = BranchTarget(i, target);
