@@ -159,8 +159,12 @@ public sealed unsafe partial class CpuCore
             ulong espOff = tss32 ? (ulong)(4 + newCpl * 8) : (ulong)(2 + newCpl * 4);
             ulong ssOff = tss32 ? (ulong)(8 + newCpl * 8) : (ulong)(4 + newCpl * 4);
             if (ssOff + 1 > s->Tr.Limit) throw new CpuFault(Vector.TS, (s->Tr.Selector & ~3UL) | ext);
-            rsp = tss32 ? Mem.Read32(this, s->Tr.Base + espOff) : Mem.Read16(this, s->Tr.Base + espOff);
-            ushort ss = Mem.Read16(this, s->Tr.Base + ssOff);
+            ushort ss;
+            using (Mmu.Supervisor())
+            {
+                rsp = tss32 ? Mem.Read32(this, s->Tr.Base + espOff) : Mem.Read16(this, s->Tr.Base + espOff);
+                ss = Mem.Read16(this, s->Tr.Base + ssOff);
+            }
             if ((ss & ~3) == 0 || (ss & 3) != newCpl) throw new CpuFault(Vector.TS, (ss & ~3UL) | ext);
             var ssd = ReadDescriptor(ss, ext, Vector.TS);
             if (!ssd.IsWritableData || ssd.Dpl != newCpl) throw new CpuFault(Vector.TS, (ss & ~3UL) | ext);
@@ -178,7 +182,9 @@ public sealed unsafe partial class CpuCore
             sp -= (ulong)gateBytes;
             if (!ss32) sp &= 0xFFFF; else if (!longMode) sp &= 0xFFFF_FFFF;
             ulong lin = longMode ? sp : (uint)(ssBase + sp);
-            Mem.Write(c, lin, gateBytes, value);
+            // The frame goes to the handler's stack, checked at the handler's privilege: CPL has not changed yet.
+            if (newCpl < 3) { using var supervisor = c.Mmu.Supervisor(); Mem.Write(c, lin, gateBytes, value); }
+            else Mem.Write(c, lin, gateBytes, value);
         }
         if (stackSwitch || longMode)
         {
@@ -244,7 +250,11 @@ public sealed unsafe partial class CpuCore
     }
 
     /// <summary>A descriptor-table or TSS read: a supervisor access whatever the CPL (SDM 4.6.1 "implicit supervisor-mode access").</summary>
-    ulong ReadSystem64(ulong lin) => Mem.Read64(this, lin);
+    ulong ReadSystem64(ulong lin)
+    {
+        using var supervisor = Mmu.Supervisor();
+        return Mem.Read64(this, lin);
+    }
 
     ulong ReadTss64(int offset)
     {

@@ -25,6 +25,8 @@ public static unsafe partial class Interp
         public ulong Base, Sp;
         public int AddrSize;
         public bool Flat;
+        /// <summary>An inner-privilege stack written before CPL changes: implicit supervisor accesses.</summary>
+        public bool Supervisor;
 
         public readonly ulong Linear => Flat ? Sp : (uint)(Base + Sp);
 
@@ -42,7 +44,8 @@ public static unsafe partial class Interp
         public void Push(CpuCore c, int size, ulong v)
         {
             Sp = Wrap(Sp - (ulong)size, AddrSize);
-            Mem.Write(c, Linear, size, v);
+            if (Supervisor) { using var scope = c.Mmu.Supervisor(); Mem.Write(c, Linear, size, v); }
+            else Mem.Write(c, Linear, size, v);
         }
 
         public ulong Pop(CpuCore c, int size)
@@ -207,7 +210,7 @@ public static unsafe partial class Interp
         {
             ulong at = (ulong)(4 + newCpl * 8);
             if (at + 7 > s->Tr.Limit) throw new CpuFault(Vector.TS, trErr);
-            newSp = Mem.Read64(c, s->Tr.Base + at);
+            using (c.Mmu.Supervisor()) newSp = Mem.Read64(c, s->Tr.Base + at);
             newSs = NullSegment((ushort)newCpl); // IA-32e: SS is a null selector with RPL = new CPL
         }
         else
@@ -215,8 +218,12 @@ public static unsafe partial class Interp
             bool tss32 = (s->Tr.Attributes & 0xF) is 0x9 or 0xB;
             ulong at = tss32 ? (ulong)(newCpl * 8 + 4) : (ulong)(newCpl * 4 + 2);
             if (at + (tss32 ? 5UL : 3UL) > s->Tr.Limit) throw new CpuFault(Vector.TS, trErr);
-            newSp = tss32 ? Mem.Read32(c, s->Tr.Base + at) : Mem.Read16(c, s->Tr.Base + at);
-            ushort ss = Mem.Read16(c, s->Tr.Base + at + (tss32 ? 4UL : 2UL));
+            ushort ss;
+            using (c.Mmu.Supervisor())
+            {
+                newSp = tss32 ? Mem.Read32(c, s->Tr.Base + at) : Mem.Read16(c, s->Tr.Base + at);
+                ss = Mem.Read16(c, s->Tr.Base + at + (tss32 ? 4UL : 2UL));
+            }
             ulong ssErr = ss & ~3UL;
             if ((ss & ~3) == 0) throw new CpuFault(Vector.TS, ssErr);
             ssd = FetchDescriptor(c, ss, out ssLin, Vector.TS);
@@ -227,6 +234,7 @@ public static unsafe partial class Interp
 
         int newAddr = lma ? 8 : (newSs.Attributes & SegmentCache.DefaultBig) != 0 ? 4 : 2;
         var inner = StackCursor.For(newSs, newSp, newAddr, lma);
+        inner.Supervisor = true; // the inner level is below the caller's CPL 3 at most: a supervisor stack
         var outer = StackCursor.Current(s);
         inner.Push(c, gateSize, s->Ss.Selector);
         inner.Push(c, gateSize, s->Gpr[4]);

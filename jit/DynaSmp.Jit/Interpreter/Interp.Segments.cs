@@ -66,6 +66,7 @@ public static unsafe partial class Interp
     /// <paramref name="vector"/>(selector) (SDM 6.13: the error code is the selector without its RPL).</summary>
     static Descriptor FetchDescriptor(CpuCore c, ushort selector, out ulong lin, int vector = Vector.GP)
     {
+        using var supervisor = c.Mmu.Supervisor(); // descriptor tables: implicit supervisor accesses (SDM 4.6.1)
         if (!DescriptorAddress(c.State, selector, 8, out lin)) throw new CpuFault(vector, selector & ~3UL);
         return new Descriptor(Mem.Read64(c, lin));
     }
@@ -74,6 +75,7 @@ public static unsafe partial class Interp
     /// or offset bits 63:32; its type field must be zero.</summary>
     static ulong FetchUpperHalf(CpuCore c, ushort selector, int vector = Vector.GP)
     {
+        using var supervisor = c.Mmu.Supervisor(); // descriptor tables: implicit supervisor accesses (SDM 4.6.1)
         if (!DescriptorAddress(c.State, selector, 16, out ulong lin)) throw new CpuFault(vector, selector & ~3UL);
         ulong hi = Mem.Read64(c, lin + 8);
         if (((hi >> 40) & 0x1F) != 0) throw new CpuFault(vector, selector & ~3UL);
@@ -84,6 +86,7 @@ public static unsafe partial class Interp
     /// locked OR so that a concurrent update by another vCPU is not lost.</summary>
     static void SetAccessed(CpuCore c, ulong lin, in Descriptor d)
     {
+        using var supervisor = c.Mmu.Supervisor(); // descriptor tables: implicit supervisor accesses (SDM 4.6.1)
         if ((d.Raw & (1UL << 40)) != 0) return;
         byte* p = Mem.HostPointer(c, lin + 4, 4, MemAccess.Write);
         if (p != null) Interlocked.Or(ref *(uint*)p, 1u << 8);
@@ -93,6 +96,7 @@ public static unsafe partial class Interp
     /// <summary>Marks a TSS descriptor busy (type bit 1), as LTR does.</summary>
     static void SetBusy(CpuCore c, ulong lin, in Descriptor d)
     {
+        using var supervisor = c.Mmu.Supervisor(); // descriptor tables: implicit supervisor accesses (SDM 4.6.1)
         byte* p = Mem.HostPointer(c, lin + 4, 4, MemAccess.Write);
         if (p != null) Interlocked.Or(ref *(uint*)p, 1u << 9);
         else Mem.Write8(c, lin + 5, (byte)((d.Raw >> 40) | 2));
@@ -263,7 +267,8 @@ public static unsafe partial class Interp
         ulong result = 0;
         if (DescriptorAddress(s, sel, 8, out ulong lin))
         {
-            var d = new Descriptor(Mem.Read64(c, lin));
+            Descriptor d;
+            using (c.Mmu.Supervisor()) d = new Descriptor(Mem.Read64(c, lin));
             bool lma = IsLongModeActive(s);
             bool typeOk;
             if (d.IsCodeOrData)

@@ -31,6 +31,19 @@ public sealed unsafe partial class Mmu(CpuCore core)
     public void EnterImplicitSupervisor() => ImplicitSupervisor++;
     public void LeaveImplicitSupervisor() => ImplicitSupervisor--;
 
+    /// <summary>`using var _ = mmu.Supervisor();` around descriptor-table, TSS and inner-stack accesses.</summary>
+    public SupervisorScope Supervisor()
+    {
+        ImplicitSupervisor++;
+        return new SupervisorScope(this);
+    }
+
+    /// <summary>Ends an implicit-supervisor region; a ref struct, so the scope costs no allocation.</summary>
+    public readonly ref struct SupervisorScope(Mmu mmu)
+    {
+        public void Dispose() => mmu.ImplicitSupervisor--;
+    }
+
     /// <summary>Physical address for a linear one, or a guest fault (#PF with CR2 loaded; #GP for a
     /// non-canonical address under 4-level paging).</summary>
     public ulong Translate(ulong lin, MemAccess access)
