@@ -7,5 +7,5 @@ public static unsafe partial class Interp
     /// <summary>Instruction groups that live in their own files (one file per group, each owning its
     /// own switch). Returns false when no group implements the instruction: the caller raises #UD.</summary>
     static bool TryExecuteGroup(CpuCore c, in Instruction i) =>
-        TryExecuteSse(c, i);
+        TryExecuteSse(c, i) || TryExecuteSystem(c, i) || TryExecuteX87(c, i);
 }
