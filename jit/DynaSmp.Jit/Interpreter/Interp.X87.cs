@@ -63,11 +63,14 @@ public static unsafe partial class Interp
         }
     }
 
-    /// <summary>An x87 instruction: legacy opcode D8h-DFh (ESC).</summary>
+    /// <summary>An x87 instruction: legacy opcode D8h-DFh (ESC). Iced reports register forms with their
+    /// ModRM byte as a two-byte opcode (D8 C0+i is D8C0h).</summary>
     static bool IsX87Escape(in Instruction i)
     {
         var op = i.Code.ToOpCode();
-        return op.Encoding == EncodingKind.Legacy && op.Table == OpCodeTableKind.Normal && op.OpCode is >= 0xD8 and <= 0xDF;
+        if (op.Encoding != EncodingKind.Legacy || op.Table != OpCodeTableKind.Normal) return false;
+        uint first = op.OpCodeLength == 2 ? op.OpCode >> 8 : op.OpCode;
+        return first is >= 0xD8 and <= 0xDF;
     }
 
     /// <summary>Checks before any x87 instruction: LOCK is #UD; CR0.EM or CR0.TS is #NM; the waiting forms
