@@ -149,12 +149,26 @@ public sealed unsafe partial class CpuCore : IDisposable
 
     public ulong ReadTsc() => (ulong)Stopwatch.GetTimestamp() + State->TscOffset;
 
+    /// <summary>I/O permission for IN/OUT/INS/OUTS (SDM Vol. 1 19.5): in protected mode with CPL &gt; IOPL, or in
+    /// virtual-8086 mode, every bit of the TSS I/O permission bitmap covering the accessed bytes must be 0.
+    /// The bitmap starts at the 16-bit offset stored at TSS offset 66h; a bitmap byte beyond the TSS limit
+    /// (or a 16-bit TSS, which has no bitmap) denies the access. The processor always reads two bitmap bytes.</summary>
     internal void CheckIoPermission(ushort port, int size)
     {
         CpuState* s = State;
         if ((s->Cr0 & Cr0.PE) == 0) return;
         int iopl = (int)((s->Rflags >> 12) & 3);
-        if (s->Cpl > iopl) throw CpuFault.GP(); // the TSS I/O bitmap is consulted once TSS support lands
+        if (s->Cpl <= iopl && (s->Rflags & RFlags.VM) == 0) return;
+        ref SegmentCache tr = ref s->Tr;
+        uint type = tr.Attributes & 0xF;
+        if ((tr.Attributes & SegmentCache.Present) == 0 || (type != 0x9 && type != 0xB) || tr.Limit < 0x67)
+            throw CpuFault.GP();
+        ulong bitmap = Mem.Read16(this, tr.Base + 0x66);
+        ulong offset = bitmap + (ulong)(port >> 3);
+        if (offset + 1 > tr.Limit) throw CpuFault.GP();
+        uint bits = Mem.Read16(this, tr.Base + offset);
+        uint mask = ((1u << size) - 1) << (port & 7);
+        if ((bits & mask) != 0) throw CpuFault.GP();
     }
 
     /// <summary>Runs guest code until an exit. <paramref name="instructionBudget"/> is checked at

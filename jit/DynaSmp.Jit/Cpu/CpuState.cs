@@ -69,6 +69,14 @@ public unsafe struct CpuState
 
     public ulong InstructionsRetired;
 
+    // x87 state besides FpuControl/FpuStatus. x87 arithmetic is not implemented; these are kept so that
+    // FXRSTOR then FXSAVE round-trips: abridged tag word (bit n = physical register n not empty), last
+    // opcode, instruction and data pointers (with selectors for the 32-bit FXSAVE format), ST0-7 as 80-bit values.
+    public byte FpuTag;
+    public ushort FpuOpcode, FpuCs, FpuDs;
+    public ulong FpuIp, FpuDp;
+    public fixed byte FpuRegs[80];
+
     public static readonly int TlbReadOffset = (int)Marshal.OffsetOf<CpuState>(nameof(TlbRead));
     public static readonly int TlbWriteOffset = (int)Marshal.OffsetOf<CpuState>(nameof(TlbWrite));
 

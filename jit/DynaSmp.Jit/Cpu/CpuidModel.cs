@@ -17,15 +17,35 @@ public sealed unsafe class CpuidModel
     // Family 6, model 0x3A-like signature; only the signature format matters to guests.
     public const uint Signature = 0x0003_06A9;
 
-    // Leaf 1 EDX: TSC(4) MSR(5) CX8(8) CMOV(15) SSE(25) SSE2(26); APIC(9) added when the machine has one.
-    const uint Leaf1Edx = (1u << 4) | (1u << 5) | (1u << 8) | (1u << 15) | (1u << 25) | (1u << 26);
+    // Leaf 1 EDX. FPU (bit 0) is clear: only the x87 state-management subset is implemented (FNINIT, FNSTSW,
+    // FNSTCW, FLDCW, FNCLEX, WAIT, FXSAVE/FXRSTOR) and x87 arithmetic is #UD, so claiming an FPU would be a lie.
+    // Note that a 64-bit Linux kernel refuses to boot without CPUID.FPU (verify_cpu's required features).
+    // PSE(3) TSC(4, with CR4.TSD) MSR(5) PAE(6) MCE(7: CR4.MCE accepted, no machine check is ever raised)
+    // CX8(8) SEP(11) MTRR(12) PGE(13) CMOV(15) PAT(16) FXSR(24) SSE(25) SSE2(26).
+    // Paging (PSE/PAE/PGE/NX) and SYSENTER/SYSCALL come with the MMU and segmentation work.
+    // APIC(9) when the machine has one; HTT(28) with more than one logical processor.
+    const uint Leaf1Edx = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) | (1u << 11)
+        | (1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 24) | (1u << 25) | (1u << 26);
     // Leaf 1 ECX: CX16(13) POPCNT(23); x2APIC(21) when enabled.
     const uint Leaf1Ecx = (1u << 13) | (1u << 23);
-    // Leaf 0x80000001 EDX: SYSCALL(11) NX(20) LM(29); ECX: LAHF/SAHF in 64-bit mode(0) LZCNT(5).
-    const uint Ext1Edx = (1u << 29);
+    // Leaf 0x80000001 EDX: SYSCALL(11) NX(20) RDTSCP(27) LM(29); ECX: LAHF/SAHF in 64-bit mode(0) LZCNT(5).
+    const uint Ext1Edx = (1u << 11) | (1u << 20) | (1u << 27) | (1u << 29);
     const uint Ext1Ecx = (1u << 0) | (1u << 5);
     // Leaf 7 EBX: BMI1(3) (TZCNT, ANDN, BEXTR, BLSI, BLSMSK, BLSR).
     const uint Leaf7Ebx = 1u << 3;
+
+    /// <summary>Processor brand string, leaves 80000002h-80000004h (48 bytes, NUL padded).</summary>
+    public const string Brand = "DynaSmp virtual CPU";
+    static readonly uint[] BrandWords = BrandDwords(Brand);
+
+    static uint[] BrandDwords(string brand)
+    {
+        var bytes = new byte[48];
+        Encoding.ASCII.GetBytes(brand, bytes);
+        var words = new uint[12];
+        for (int k = 0; k < 12; k++) words[k] = BitConverter.ToUInt32(bytes, 4 * k);
+        return words;
+    }
 
     static readonly uint[] Vendor = VendorWords("GenuineIntel");
 
@@ -56,6 +76,7 @@ public sealed unsafe class CpuidModel
                 c = Leaf1Ecx | (X2Apic ? 1u << 21 : 0);
                 d = Leaf1Edx | (Apic ? 1u << 9 : 0) | (LogicalProcessors > 1 ? 1u << 28 : 0);
                 break;
+            case 4: CacheLeaf(sub, out a, out b, out c, out d); break;
             case 7: if (sub == 0) b = Leaf7Ebx; break;
             case 0xB:
                 // Topology: level 0 = SMT (one thread per core), level 1 = core (all processors in one package).
@@ -66,7 +87,35 @@ public sealed unsafe class CpuidModel
                 break;
             case 0x8000_0000: a = MaxExtendedLeaf; break;
             case 0x8000_0001: c = Ext1Ecx; d = Ext1Edx; break;
+            case 0x8000_0002: case 0x8000_0003: case 0x8000_0004:
+            {
+                int k = (int)(leaf - 0x8000_0002) * 4;
+                a = BrandWords[k]; b = BrandWords[k + 1]; c = BrandWords[k + 2]; d = BrandWords[k + 3];
+                break;
+            }
             case 0x8000_0008: a = 0x3028; break; // 40-bit physical, 48-bit linear addresses
         }
+    }
+
+    /// <summary>Leaf 4, deterministic cache parameters (SDM CPUID): 32 KiB 8-way L1D and L1I, 256 KiB 8-way L2
+    /// per core, 8 MiB 16-way L3 shared by the package; 64-byte lines. Nothing is cached: guests size
+    /// buffers from these. EAX[31:26] = cores per package - 1, EAX[25:14] = logical processors sharing - 1.</summary>
+    void CacheLeaf(uint sub, out uint a, out uint b, out uint c, out uint d)
+    {
+        a = b = c = d = 0;
+        uint type, level, ways, sets, sharing = 0;
+        switch (sub)
+        {
+            case 0: type = 1; level = 1; ways = 8; sets = 64; break;
+            case 1: type = 2; level = 1; ways = 8; sets = 64; break;
+            case 2: type = 3; level = 2; ways = 8; sets = 512; break;
+            case 3: type = 3; level = 3; ways = 16; sets = 8192; sharing = Math.Clamp(LogicalProcessors, 1u, 4096u) - 1; break;
+            default: return; // type 0: no more caches
+        }
+        uint cores = Math.Clamp(LogicalProcessors, 1u, 64u) - 1;
+        a = type | (level << 5) | (1u << 8) | (sharing << 14) | (cores << 26);
+        b = ((ways - 1) << 22) | (64 - 1); // one partition, 64-byte line
+        c = sets - 1;
+        d = level == 3 ? 1u << 1 : 0; // L3 inclusive of lower levels
     }
 }

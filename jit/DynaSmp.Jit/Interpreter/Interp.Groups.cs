@@ -16,5 +16,7 @@ public static unsafe partial class Interp
         || TryExecuteSse(c, i)
         || TryExecuteSegments(c, i)
         || TryExecuteFarTransfer(c, i)
-        || TryExecuteSyscall(c, i);
+        || TryExecuteSyscall(c, i)
+        || TryExecuteSystem(c, i)
+        || TryExecuteX87(c, i);
 }

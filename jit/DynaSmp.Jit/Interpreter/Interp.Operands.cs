@@ -8,6 +8,11 @@ namespace DynaSmp.Jit.Interpreter;
 /// <summary>Operand access shared by every instruction group of the interpreter.</summary>
 public static unsafe partial class Interp
 {
+    public static bool Is64BitMode(CpuState* s) => (s->Mode & ExecMode.SizeMask) == ExecMode.Code64;
+
+    /// <summary>48-bit canonical form: bits 63..47 all equal (SDM 3.3.7.1).</summary>
+    public static bool IsCanonical(ulong a) => (ulong)((long)(a << 16) >> 16) == a;
+
     /// <summary>GPR slot and bit shift of an Iced general register (AH..BH live in bits 8-15).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int GprIndex(Register r, out int shift)

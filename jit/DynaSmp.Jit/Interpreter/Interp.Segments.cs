@@ -34,10 +34,8 @@ public static unsafe partial class Interp
         return false;
     }
 
-    static bool Is64BitMode(CpuState* s) => (s->Mode & ExecMode.SizeMask) == ExecMode.Code64;
     static bool IsProtected(CpuState* s) => (s->Cr0 & Cr0.PE) != 0 && (s->Rflags & RFlags.VM) == 0;
     static bool IsLongModeActive(CpuState* s) => (s->Efer & Efer.LMA) != 0;
-    static bool IsCanonical(ulong a) => (ulong)((long)(a << 16) >> 16) == a;
 
     /// <summary>Linear address of the descriptor a selector names, or false when the selector is null or
     /// the entry (of <paramref name="bytes"/> bytes) lies beyond the GDT/LDT limit (SDM 3.4.2, 3.5.1).</summary>

@@ -118,12 +118,14 @@ public static unsafe partial class Interp
             case Mnemonic.Cpuid: c.Cpuid.Execute(s); return;
             case Mnemonic.Rdtsc:
             {
+                CheckTsd(s);
                 ulong t = c.ReadTsc();
                 s->Gpr[0] = (uint)t; s->Gpr[2] = t >> 32;
                 return;
             }
             case Mnemonic.Rdtscp:
             {
+                CheckTsd(s);
                 ulong t = c.ReadTsc();
                 s->Gpr[0] = (uint)t; s->Gpr[2] = t >> 32; s->Gpr[1] = (uint)s->TscAux;
                 return;
