@@ -26,15 +26,15 @@ public sealed unsafe partial class CpuCore
     /// <see cref="CpuFault"/> for #GP), false to let the core handle it.</summary>
     public Func<uint, ulong, bool>? MsrWriteHook { get; set; }
 
-    /// <summary>Drops cached linear translations: the software TLB and the per-vCPU jump cache (blocks are
-    /// found by linear RIP, so a mapping change can make a cached block stale).</summary>
-    /// <remarks>The paging MMU will replace the body with its FlushAll/FlushNonGlobal/FlushPage; without
-    /// paging every kind flushes everything.</remarks>
+    /// <summary>Drops cached linear translations (software TLB and the jump cache, through the MMU).</summary>
     internal void FlushTranslations(TlbFlushKind kind, ulong linear = 0)
     {
-        _ = kind; _ = linear;
-        State->FlushTlb();
-        Array.Clear(JumpCache);
+        switch (kind)
+        {
+            case TlbFlushKind.All: Mmu.FlushAll(); break;
+            case TlbFlushKind.NonGlobal: Mmu.FlushNonGlobal(); break;
+            default: Mmu.FlushPage(linear); break;
+        }
     }
 
     /// <summary>Puts the CPU in the state after RESET (<paramref name="initEvent"/> false) or INIT (true),

@@ -53,8 +53,8 @@ public sealed unsafe partial class CpuCore : IDisposable
         _reader = new GuestCodeReader(this);
         for (int k = 0; k < 3; k++) _decoders[k] = Decoder.Create(16 << k, _reader, DecoderOptions.None);
         State->FlushTlb();
-        State->Mxcsr = 0x1F80; // power-up value: all SIMD floating-point exceptions masked (SDM Vol. 1 10.2.3)
         cache.Register(this);
+        Reset(initEvent: false); // power-up state (SDM Vol. 3A Table 10-1)
     }
 
     public ref ulong Gpr(int index) => ref State->Gpr[index];
@@ -123,7 +123,10 @@ public sealed unsafe partial class CpuCore : IDisposable
         else if ((s->Efer & 0x400) != 0 && (s->Cs.Attributes & SegmentCache.Long) != 0) m = ExecMode.Code64;
         else m = (s->Cs.Attributes & SegmentCache.DefaultBig) != 0 ? ExecMode.Code32 : ExecMode.Code16;
         byte oldCpl = s->Cpl;
-        s->Cpl = (byte)((s->Cr0 & Cr0.PE) == 0 ? 0 : s->Cs.Selector & 3);
+        // CPL is CS.RPL once CS was loaded in protected mode; right after MOV CR0 sets PE the real-mode CS is
+        // still in place and CPL stays 0 until the far jump (SDM 9.9.1).
+        bool enteringProtected = (s->Mode & ExecMode.Real) != 0 && (s->Cr0 & Cr0.PE) != 0;
+        s->Cpl = (byte)((s->Cr0 & Cr0.PE) == 0 || enteringProtected ? 0 : s->Cs.Selector & 3);
         if (s->Cpl == 3) m |= ExecMode.User;
         s->Mode = m;
         // TLB entries carry the permissions of the CPL that filled them (the hit path checks only the tag).

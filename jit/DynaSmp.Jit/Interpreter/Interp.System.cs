@@ -162,7 +162,7 @@ public static unsafe partial class Interp
         s->Cr0 = value;
         s->Efer = efer;
         c.OnPrivilegeOrModeChange();
-        if (((old ^ value) & (Cr0.PG | Cr0.WP | Cr0.PE)) != 0) c.FlushTranslations(TlbFlushKind.All);
+        c.Mmu.OnControlRegisterWrite(0, old, value);
     }
 
     static void WriteCr3(CpuCore c, ulong value)
@@ -172,8 +172,12 @@ public static unsafe partial class Interp
         // register is 32 bits wide and the source a 32-bit GPR.
         if ((s->Efer & Efer.LMA) != 0) { if ((value & PhysAddrReserved) != 0) throw CpuFault.GP(); }
         else value = (uint)value;
+        // PAE paging outside IA-32e mode loads the four PDPTEs on MOV CR3; a reserved bit there is #GP (SDM 4.4.1).
+        if ((s->Cr0 & Cr0.PG) != 0 && (s->Cr4 & Cr4.PAE) != 0 && (s->Efer & Efer.LMA) == 0 && !c.Mmu.PdptesAreValid(value))
+            throw CpuFault.GP();
+        ulong old = s->Cr3;
         s->Cr3 = value;
-        c.FlushTranslations(TlbFlushKind.NonGlobal);
+        c.Mmu.OnControlRegisterWrite(3, old, value);
     }
 
     static void WriteCr4(CpuCore c, ulong value)
@@ -184,7 +188,7 @@ public static unsafe partial class Interp
         ulong old = s->Cr4;
         s->Cr4 = value;
         c.OnPrivilegeOrModeChange();
-        if (((old ^ value) & (Cr4.PAE | Cr4.PSE | Cr4.PGE)) != 0) c.FlushTranslations(TlbFlushKind.All);
+        c.Mmu.OnControlRegisterWrite(4, old, value);
     }
 
     // ---- Debug registers (SDM Vol. 3A 18.2) ----
@@ -381,6 +385,6 @@ public static unsafe partial class Interp
         value = (value & ~Efer.LMA) | (old & Efer.LMA);
         s->Efer = value;
         c.OnPrivilegeOrModeChange();
-        if (((old ^ value) & Efer.NXE) != 0) c.FlushTranslations(TlbFlushKind.All);
+        c.Mmu.OnEferWrite(old, value);
     }
 }

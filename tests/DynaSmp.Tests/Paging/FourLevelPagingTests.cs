@@ -287,6 +287,7 @@ public unsafe class FourLevelPagingTests
         // The code at 0x1000 jumps (a direct, cross-page branch) to a linear page whose physical page changes.
         var (g, pml4) = Setup(tier, a => { a.inc(rdx); a.jmp(Data4K); });
         using var _ = g;
+        g.Cpu.Gpr(2) = 0; // RESET leaves EDX = the processor signature
         ulong pte = g.Map64(pml4, Data4K, 0x20_0000, P | RW);
         g.Code(0x20_0000, Data4K, a => { a.mov(eax, 1); a.hlt(); });
         g.Code(0x20_1000, Data4K, a => { a.mov(eax, 2); a.hlt(); });
