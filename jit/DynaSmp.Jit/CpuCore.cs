@@ -180,6 +180,7 @@ public sealed unsafe partial class CpuCore : IDisposable
     {
         CpuState* s = State;
         ulong stopAt = instructionBudget == ulong.MaxValue ? ulong.MaxValue : s->InstructionsRetired + instructionBudget;
+        s->RetireLimit = stopAt;
         try
         {
             while (true)

@@ -14,6 +14,10 @@ public sealed record JitOptions
     /// <summary>Chain compiled blocks with tail calls through function pointers (falls back to the dispatcher if unavailable).</summary>
     public bool Chaining { get; init; } = true;
 
+    /// <summary>Translated code also honours Run's instruction budget at block boundaries (one more compare per
+    /// chained exit and loop back-edge). Deterministic scheduling needs it; free-running vCPUs do not.</summary>
+    public bool BoundedRuns { get; init; }
+
     public static readonly JitOptions Default = new();
     public static readonly JitOptions InterpretOnly = new() { TierUpThreshold = 0 };
     /// <summary>Compile every block before its first run: translated code only, no tier 0.</summary>

@@ -68,6 +68,8 @@ public unsafe struct CpuState
     public fixed ulong TlbWrite[TlbEntries * 2];
 
     public ulong InstructionsRetired;
+    // Translated code compiled with JitOptions.BoundedRuns leaves at block boundaries once this is reached.
+    public ulong RetireLimit;
 
     // x87 state besides FpuControl/FpuStatus. x87 arithmetic is not implemented; these are kept so that
     // FXRSTOR then FXSAVE round-trips: abridged tag word (bit n = physical register n not empty), last

@@ -556,8 +556,7 @@ sealed unsafe partial class BlockEmitter
             if (member <= _bi)
             {
                 var leave = Il.Label();
-                Il.LoadState32(StateOffsets.ExitRequest);
-                Il.Emit(OpCodes.Brtrue, leave);
+                EmitLeaveCheck(leave);
                 Il.Emit(OpCodes.Br, _labels[member]);
                 Il.Mark(leave);
                 WriteBack();
@@ -577,8 +576,7 @@ sealed unsafe partial class BlockEmitter
             EmitIndirectTail(T1);
             return;
         }
-        Il.LoadState32(StateOffsets.ExitRequest);
-        Il.Emit(OpCodes.Brtrue, _retDispatch);
+        EmitLeaveCheck(_retDispatch);
         if (!_chain) { Il.Emit(OpCodes.Br, _retDispatch); return; }
         nint slot = CompiledBlock.NewExitSlot();
         Il.StateAddress(StateOffsets.LastExitSlot); Il.Const((ulong)slot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Stind_I);
@@ -602,8 +600,7 @@ sealed unsafe partial class BlockEmitter
             if (!any)
             {
                 Il.AddState64(StateOffsets.Retired, (ulong)(_k + 1));
-                Il.LoadState32(StateOffsets.ExitRequest);
-                Il.Emit(OpCodes.Brtrue, notMember);
+                EmitLeaveCheck(notMember);
                 any = true;
             }
             Il.Load(target); Il.Const(_blocks[member].Rip); Il.Emit(OpCodes.Beq, _labels[member]);
@@ -615,6 +612,18 @@ sealed unsafe partial class BlockEmitter
         Il.StoreState64(StateOffsets.Rip, target);
         EmitIndirectTail(target);
         return true;
+    }
+
+    /// <summary>Branches to <paramref name="leave"/> when another thread asked this CPU to exit, or (bounded
+    /// runs: deterministic scheduling) when the instruction budget of this Run is used up.</summary>
+    void EmitLeaveCheck(Label leave)
+    {
+        Il.LoadState32(StateOffsets.ExitRequest);
+        Il.Emit(OpCodes.Brtrue, leave);
+        if (!_core.Options.BoundedRuns) return;
+        Il.LoadState64(StateOffsets.Retired);
+        Il.LoadState64(StateOffsets.RetireLimit);
+        Il.Emit(OpCodes.Bge_Un, leave);
     }
 
     int RegionIndex(ulong rip)
@@ -636,8 +645,7 @@ sealed unsafe partial class BlockEmitter
 
     void EmitIndirectTail(Local64 target)
     {
-        Il.LoadState32(StateOffsets.ExitRequest);
-        Il.Emit(OpCodes.Brtrue, _retDispatch);
+        EmitLeaveCheck(_retDispatch);
         if (!_chain) { Il.Emit(OpCodes.Br, _retDispatch); return; }
         Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(target); Il.Call(MIndirectTarget);
         Il.Gen.Emit(OpCodes.Stloc, _fnptr);

@@ -19,6 +19,7 @@ static class StateOffsets
     public static readonly int PendingFault = Of(nameof(CpuState.PendingFault));
     public static readonly int LastExitSlot = Of(nameof(CpuState.LastExitSlot));
     public static readonly int Retired = Of(nameof(CpuState.InstructionsRetired));
+    public static readonly int RetireLimit = Of(nameof(CpuState.RetireLimit));
     public static readonly int TlbRead = Of(nameof(CpuState.TlbRead));
     public static readonly int TlbWrite = Of(nameof(CpuState.TlbWrite));
     static readonly int SegBase = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Base));

@@ -1,0 +1,323 @@
+using System.Diagnostics;
+using DynaSmp.Jit;
+using DynaSmp.Jit.Cpu;
+using DynaSmp.Machine.Apic;
+using DynaSmp.Machine.Trace;
+
+namespace DynaSmp.Machine;
+
+/// <summary>
+/// One virtual CPU: a CpuCore, its LAPIC, its mp_state and the KVM_RUN-equivalent loop
+/// (kvm_arch_vcpu_ioctl_run / vcpu_run / vcpu_enter_guest / vcpu_block, kvm-semantics.md §5).
+/// </summary>
+/// <remarks>Only this vCPU's thread changes its mp_state (invariant 2). Other threads post events to its
+/// LAPIC and call <see cref="Kick"/>. The loop allocates nothing per iteration.</remarks>
+public sealed unsafe class Vcpu : IDisposable
+{
+    const int ReqEvent = 1;
+
+    public int Id { get; }
+    public Vm Vm { get; }
+    public CpuCore Core { get; }
+    public Lapic Apic { get; }
+    public EventTrace Trace { get; }
+    /// <summary>The last exit, reused like struct kvm_run.</summary>
+    public VcpuExit Exit { get; } = new();
+
+    int _mpState;
+    int _requests;
+    int _sleeping;
+    readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
+
+    // Counters (written by the owning thread).
+    public long InitResets, SipiStarts, SipiDrops, AgainReturns, Halts, HaltNoops, Wakeups, BlockedWaits, NmiWaitSpins;
+    /// <summary>Host timestamp when the last SIPI started this vCPU, and when it next halted (AP "online").</summary>
+    public long StartedAt, FirstHaltAfterStart;
+
+    internal Vcpu(Vm vm, int id)
+    {
+        Vm = vm;
+        Id = id;
+        Trace = new EventTrace(id, vm.Config.TraceCapacity) { Enabled = vm.Config.Trace };
+        Core = new CpuCore(vm.Ram, new VcpuBus(this, vm.Devices), vm.Cache, vm.Config.Jit);
+        Apic = new Lapic(this, (uint)id);
+        Core.InterruptController = Apic;
+        Core.Cpuid.Apic = true;
+        Core.Cpuid.ApicId = (uint)id;
+        Core.Cpuid.LogicalProcessors = (uint)vm.Config.Vcpus;
+        Core.Cpuid.X2Apic = vm.Config.X2Apic;
+        Core.MsrReadHook = ReadMsr;
+        Core.MsrWriteHook = WriteMsr;
+        bool bsp = id == vm.Config.BspId;
+        Core.Reset(initEvent: false);
+        Apic.Reset(initEvent: false, resetBsp: bsp);
+        Core.State->ApicBase = Apic.ApicBase;
+        // kvm_arch_vcpu_create: the BSP starts RUNNABLE, every AP UNINITIALIZED.
+        _mpState = (int)(bsp ? MpState.Runnable : MpState.Uninitialized);
+    }
+
+    public MpState MpState => (MpState)Volatile.Read(ref _mpState);
+
+    bool IsResetBsp => Id == Vm.Config.BspId;
+
+    void SetMpState(MpState to, KvmPath path, int source = -1)
+    {
+        var from = MpState;
+        Volatile.Write(ref _mpState, (int)to);
+        Trace.Record(path, source < 0 ? Id : source, Id, 0, 0, from, to);
+    }
+
+    // ---- kicks (any thread) ----------------------------------------------------------------------
+
+    /// <summary>kvm_make_request(KVM_REQ_EVENT) + kvm_vcpu_kick: the request is published (a full fence) before
+    /// the target is made to look: leave guest code, and wake it if it sleeps.</summary>
+    public void RequestEvent()
+    {
+        Interlocked.Or(ref _requests, ReqEvent);
+        Kick();
+    }
+
+    /// <summary>Makes the vCPU re-check its requests: out of translated code if running, awake if blocked.</summary>
+    public void Kick()
+    {
+        Interlocked.Or(ref Core.State->ExitRequest, ExitRequestBits.Stop);
+        // Dekker pairing with Block(): it publishes _sleeping, fences, then re-checks for work. We published
+        // the work (Interlocked above is a full fence), then read _sleeping: one side always sees the other.
+        if (Volatile.Read(ref _sleeping) != 0) _wake.Set();
+    }
+
+    // ---- the run loop (owning thread) ------------------------------------------------------------
+
+    /// <summary>One KVM_RUN. Returns when the vCPU needs its caller: "again" after an UNINITIALIZED block,
+    /// or a VM-level exit (stop, shutdown, guest error).</summary>
+    public VcpuExitReason RunOnce()
+    {
+        if (MpState == MpState.Uninitialized)
+        {
+            // KVM_RUN on UNINITIALIZED: block once, accept, return -EAGAIN whatever the new state is.
+            if (!HasWakeEvents() && !Vm.StopRequested) Block();
+            AcceptEvents();
+            AgainReturns++;
+            Trace.Record(KvmPath.UninitializedAgain, Id, Id, 0, 0, MpState, MpState);
+            return Exit.Set(VcpuExitReason.Again);
+        }
+        return VcpuRunLoop();
+    }
+
+    VcpuExitReason VcpuRunLoop()
+    {
+        while (true)
+        {
+            if (Vm.StopRequested) return Exit.Set(VcpuExitReason.Stopped);
+            if (MpState == MpState.Runnable)
+            {
+                // vcpu_enter_guest: requests first; an INIT accepted here stops the vCPU before guest entry.
+                if ((Interlocked.Exchange(ref _requests, 0) & ReqEvent) != 0 || Apic.Pending.Bits != 0)
+                {
+                    AcceptEvents();
+                    if (MpState != MpState.Runnable) continue;
+                }
+                Apic.PollTimer(Stopwatch.GetTimestamp());
+                Apic.UpdateInterruptRequest();
+                var exit = Vm.Deterministic ? Core.Run(Vm.Config.DeterministicSlice) : Core.Run();
+                switch (exit)
+                {
+                    case ExitReason.Hlt:
+                        Apic.PollTimer(Stopwatch.GetTimestamp());
+                        if (HasWakeEvents()) { HaltNoops++; Trace.Record(KvmPath.HaltNoop, Id, Id, 0, 0, MpState.Runnable, MpState.Runnable); }
+                        else
+                        {
+                            Halts++;
+                            if (StartedAt != 0 && FirstHaltAfterStart == 0) FirstHaltAfterStart = Stopwatch.GetTimestamp();
+                            SetMpState(MpState.Halted, KvmPath.Halted);
+                        }
+                        break;
+                    case ExitReason.ExitRequested:
+                    case ExitReason.BudgetExhausted:
+                        if (Vm.Deterministic) return Exit.Set(VcpuExitReason.Yield);
+                        break;
+                    case ExitReason.Shutdown:
+                        Vm.OnVcpuFailure(this, $"vCPU {Id}: {Core.ExitMessage}", VmExitKind.TripleFault);
+                        return Exit.Set(VcpuExitReason.Shutdown, Core.ExitMessage);
+                    case ExitReason.Exception:
+                        Vm.OnVcpuFailure(this, $"vCPU {Id}: unhandled {Core.ExitMessage}", VmExitKind.GuestError);
+                        return Exit.Set(VcpuExitReason.GuestError, Core.ExitMessage);
+                    case ExitReason.Unsupported:
+                        Vm.OnVcpuFailure(this, $"vCPU {Id}: unsupported: {Core.ExitMessage}", VmExitKind.GuestError);
+                        return Exit.Set(VcpuExitReason.GuestError, Core.ExitMessage);
+                }
+                continue;
+            }
+            // vcpu_block: HALTED and INIT_RECEIVED sleep here until runnable; they never return to the caller.
+            if (!Runnable())
+            {
+                if (Vm.Deterministic) return Exit.Set(VcpuExitReason.Yield);
+                Block();
+                if (!Runnable()) continue; // spurious wake (a kick with nothing for us): sleep again
+            }
+            Interlocked.Exchange(ref _requests, 0);
+            var before = MpState;
+            AcceptEvents();
+            if (MpState == MpState.Halted)
+            {
+                Wakeups++;
+                SetMpState(MpState.Runnable, KvmPath.WokeFromHalt);
+            }
+            else if (MpState == MpState.InitReceived && before == MpState.InitReceived && Volatile.Read(ref Core.State->NmiPending) != 0)
+            {
+                // KVM quirk (kvm-semantics.md invariant 13): a queued NMI keeps a wait-for-SIPI vCPU from sleeping.
+                NmiWaitSpins++;
+                Thread.Yield();
+            }
+        }
+    }
+
+    /// <summary>For the deterministic scheduler: a turn would do something (run guest code or accept an event).</summary>
+    internal bool CanProgress => Runnable();
+
+    /// <summary>kvm_arch_vcpu_runnable.</summary>
+    bool Runnable() => MpState == MpState.Runnable || HasWakeEvents();
+
+    /// <summary>kvm_vcpu_has_events: pending INIT/SIPI, a queued NMI, or (IF set, no shadow) a deliverable
+    /// APIC interrupt; an expired LAPIC timer counts (it is about to become an interrupt).</summary>
+    bool HasWakeEvents()
+    {
+        if (Apic.Pending.Bits != 0) return true;
+        CpuState* s = Core.State;
+        if (Volatile.Read(ref s->NmiPending) != 0) return true;
+        if ((s->Rflags & RFlags.IF) != 0 && s->InterruptShadow == 0 && Apic.HasDeliverableInterrupt()) return true;
+        return false;
+    }
+
+    void Block()
+    {
+        BlockedWaits++;
+        _wake.Reset();
+        Volatile.Write(ref _sleeping, 1);
+        Interlocked.MemoryBarrier();
+        while (!Vm.StopRequested && Volatile.Read(ref _requests) == 0 && !Runnable())
+        {
+            long now = Stopwatch.GetTimestamp();
+            Apic.PollTimer(now);
+            if (Runnable()) break;
+            long next = Apic.NextTimerEvent(now);
+            int timeoutMs = next == long.MaxValue ? Timeout.Infinite
+                : (int)Math.Clamp((next - now) * 1000 / Stopwatch.Frequency + 1, 1, int.MaxValue);
+            _wake.Wait(timeoutMs);
+            _wake.Reset();
+            if (timeoutMs == Timeout.Infinite || Volatile.Read(ref _requests) != 0) break;
+        }
+        Volatile.Write(ref _sleeping, 0);
+        // Clear a kick meant to pull us out of guest code that we were not in.
+        Interlocked.And(ref Core.State->ExitRequest, ~ExitRequestBits.Stop);
+    }
+
+    /// <summary>kvm_apic_accept_events: INIT first (reset; INIT_RECEIVED, or RUNNABLE on a BSP), then SIPI
+    /// (starts the vCPU only in INIT_RECEIVED; otherwise it is cleared and dropped).</summary>
+    internal void AcceptEvents()
+    {
+        if (Apic.Pending.Bits == 0) return;
+        if (Apic.Pending.TakeInit())
+        {
+            Core.Reset(initEvent: true);
+            Apic.Reset(initEvent: true, resetBsp: IsResetBsp);
+            Core.State->ApicBase = Apic.ApicBase;
+            InitResets++;
+            StartedAt = 0; FirstHaltAfterStart = 0;
+            if (Apic.IsBsp) SetMpState(MpState.Runnable, KvmPath.InitAcceptedBsp);
+            else SetMpState(MpState.InitReceived, KvmPath.InitAccepted);
+        }
+        if (Apic.Pending.TakeSipi(out byte vector))
+        {
+            if (MpState == MpState.InitReceived)
+            {
+                Core.StartAtSipi(vector);
+                SipiStarts++;
+                StartedAt = Stopwatch.GetTimestamp();
+                FirstHaltAfterStart = 0;
+                var from = MpState;
+                Volatile.Write(ref _mpState, (int)MpState.Runnable);
+                Trace.Record(KvmPath.SipiAccepted, Id, Id, 0x600u | vector, 0, from, MpState.Runnable);
+            }
+            else
+            {
+                SipiDrops++;
+                Trace.Record(KvmPath.SipiDropped, Id, Id, 0x600u | vector, 0, MpState, MpState);
+            }
+        }
+    }
+
+    // ---- host-side state access (KVM_GET/SET_MP_STATE); only while the vCPU is not running ------
+
+    /// <summary>KVM_GET_MP_STATE: accepts pending events first (so it consumes them), never reports SIPI_RECEIVED.</summary>
+    public MpState GetMpState()
+    {
+        AcceptEvents();
+        return MpState;
+    }
+
+    /// <summary>KVM_SET_MP_STATE: SIPI_RECEIVED becomes INIT_RECEIVED plus a pending SIPI with the stored vector.
+    /// No register changes.</summary>
+    public void SetMpState(MpState state)
+    {
+        if (state == MpState.SipiReceived)
+        {
+            SetMpState(MpState.InitReceived, KvmPath.SetMpState);
+            Apic.Pending.SetSipiBit();
+        }
+        else if (state is MpState.Runnable or MpState.Uninitialized or MpState.InitReceived or MpState.Halted)
+            SetMpState(state, KvmPath.SetMpState);
+        else throw new ArgumentException($"mp_state {state} is not valid on x86", nameof(state));
+        Interlocked.Or(ref _requests, ReqEvent);
+    }
+
+    // ---- MSRs the machine owns ---------------------------------------------------------------------
+
+    ulong? ReadMsr(uint msr)
+    {
+        switch (msr)
+        {
+            case 0x1B: return Apic.ApicBase;
+            case 0x6E0: return Apic.TscDeadline;
+            case >= 0x800 and <= 0x8FF: return Apic.ReadX2ApicMsr(msr);
+        }
+        return null;
+    }
+
+    bool WriteMsr(uint msr, ulong value)
+    {
+        switch (msr)
+        {
+            case 0x1B:
+                Apic.WriteApicBase(value);
+                Core.State->ApicBase = Apic.ApicBase;
+                return true;
+            case 0x6E0:
+                Apic.TscDeadline = value;
+                return true;
+            case >= 0x800 and <= 0x8FF:
+                Apic.WriteX2ApicMsr(msr, value);
+                return true;
+        }
+        return false;
+    }
+
+    internal void ThreadMain()
+    {
+        try
+        {
+            while (!Vm.StopRequested) RunOnce();
+        }
+        catch (Exception e)
+        {
+            // A host bug must stop this VM with a clear message, not take the process down.
+            Vm.OnVcpuFailure(this, $"vCPU {Id}: internal error: {e.GetType().Name}: {e.Message}", VmExitKind.InternalError);
+        }
+    }
+
+    public void Dispose()
+    {
+        Core.Dispose();
+        _wake.Dispose();
+    }
+}

@@ -1,0 +1,34 @@
+using DynaSmp.Jit;
+
+namespace DynaSmp.Machine;
+
+/// <summary>What to build a <see cref="Vm"/> with.</summary>
+public sealed record VmConfig
+{
+    public int Vcpus { get; init; } = 4;
+    public ulong MemoryBytes { get; init; } = 256UL << 20;
+    /// <summary>Offer x2APIC (CPUID.1:ECX[21], APIC_BASE.EXTD). Needed beyond 255 vCPUs.</summary>
+    public bool X2Apic { get; init; }
+    public JitOptions Jit { get; init; } = JitOptions.Default;
+    /// <summary>KVM's bsp_vcpu_id: this vCPU starts RUNNABLE with APIC_BASE.BSP; the others UNINITIALIZED.</summary>
+    public int BspId { get; init; }
+    public bool Trace { get; init; } = true;
+    public int TraceCapacity { get; init; } = 1024;
+    /// <summary>Host stack per vCPU thread: small, so a thousand vCPUs reserve little (committed on touch).</summary>
+    public int ThreadStackBytes { get; init; } = 256 * 1024;
+    /// <summary>Null: free-running, one host thread per vCPU. A seed: all vCPUs interleaved on one thread
+    /// in a seed-chosen order, replayable exactly.</summary>
+    public int? DeterministicSeed { get; init; }
+    /// <summary>Guest instructions a vCPU runs per turn in deterministic mode.</summary>
+    public ulong DeterministicSlice { get; init; } = 2000;
+
+    public void Validate()
+    {
+        if (Vcpus < 1) throw new ArgumentException("a VM needs at least one vCPU");
+        if (Vcpus > 1024) throw new ArgumentException($"{Vcpus} vCPUs: at most 1024 per VM");
+        if (Vcpus > 255 && !X2Apic) throw new ArgumentException($"{Vcpus} vCPUs need x2APIC (xAPIC IDs stop at 254; 255 is broadcast)");
+        if (MemoryBytes < (2UL << 20) || (MemoryBytes & 0xFFF) != 0) throw new ArgumentException("guest memory must be at least 2 MiB and a multiple of 4 KiB");
+        if (MemoryBytes > (MachineInfo.IoApicBase)) throw new ArgumentException("guest memory above 4 GiB - 20 MiB is not supported (RAM must end below the APIC pages)");
+        if (BspId < 0 || BspId >= Vcpus) throw new ArgumentException("the BSP must be one of the vCPUs");
+    }
+}
