@@ -17,8 +17,10 @@ sealed class MultibootElf
     public ushort Phnum = 2, Phentsize = 32;
 
     public static readonly byte[] Code = { 0xFA, 0xF4, 0xEB, 0xFD }; // cli; hlt; jmp $-1
+    /// <summary>Placed right after the 12-byte Multiboot header (at 0x10000C); at most TextSize - 12 bytes.</summary>
+    public byte[] TextCode = Code;
     public static readonly byte[] DataBytes = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
-    public const int TextFileOffset = 0x100, TextSize = 0x40, DataFileOffset = 0x140, FileSize = 0x150;
+    public const int TextFileOffset = 0x100, TextSize = 0x60, DataFileOffset = 0x160, FileSize = 0x170;
 
     public byte[] Build()
     {
@@ -39,7 +41,7 @@ sealed class MultibootElf
         W32(f, HeaderFileOffset, 0x1BADB002);
         W32(f, HeaderFileOffset + 4, MbFlags);
         W32(f, HeaderFileOffset + 8, unchecked(0u - 0x1BADB002u - MbFlags + (uint)ChecksumDelta));
-        Code.CopyTo(f, TextFileOffset + 12);
+        TextCode.CopyTo(f, TextFileOffset + 12);
         DataBytes.CopyTo(f, DataFileOffset);
         return f;
     }

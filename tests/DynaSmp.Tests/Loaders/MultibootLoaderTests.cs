@@ -28,7 +28,7 @@ public class MultibootLoaderTests
         Assert.Empty(plan.Warnings);
         Assert.Equal(2, plan.Segments.Count);
         Assert.Equal(0x100000UL, plan.Segments[0].PhysicalAddress);
-        Assert.Equal(0x40UL, plan.Segments[0].MemorySize);
+        Assert.Equal((ulong)MultibootElf.TextSize, plan.Segments[0].MemorySize);
         Assert.Equal(0x101000UL, plan.Segments[1].PhysicalAddress);
         Assert.Equal(0x1000UL, plan.Segments[1].MemorySize);
         Assert.Equal(0x10000Cu, plan.EntryPoint);
@@ -40,7 +40,7 @@ public class MultibootLoaderTests
         Assert.Equal(0x2BADB002u, boot.Eax);
         Assert.Equal(0x9000u, boot.Ebx);
         Assert.Equal(0x10000Cu, boot.Eip);
-        Assert.Equal(image.AsSpan(0x100, 0x40).ToArray(), ram.Span(0x100000, 0x40).ToArray());
+        Assert.Equal(image.AsSpan(0x100, MultibootElf.TextSize).ToArray(), ram.Span(0x100000, MultibootElf.TextSize).ToArray());
         Assert.Equal(MultibootElf.Code, ram.Span(0x10000C, 4).ToArray());
         Assert.Equal(MultibootElf.DataBytes, ram.Span(0x101000, 16).ToArray());
         Assert.True(ram.Span(0x101010, 0x1000 - 0x10).ToArray().All(b => b == 0));
@@ -174,7 +174,7 @@ public class MultibootLoaderTests
         d.Add("header past 8 KiB", late, "no Multiboot header");
         d.Add("bad checksum", new MultibootElf { ChecksumDelta = 1 }.Build(), "bad checksum");
         d.Add("unsupported flag", new MultibootElf { MbFlags = 0x0B }.Build(), "bits 3");
-        d.Add("truncated segment", elf[..0x148], "truncated");
+        d.Add("truncated segment", elf[..0x168], "truncated");
         var shortElf = new byte[40]; // ELF signature and class, a Multiboot header at 16, but no room for the 52-byte ELF header
         shortElf[0] = 0x7F; shortElf[1] = (byte)'E'; shortElf[2] = (byte)'L'; shortElf[3] = (byte)'F'; shortElf[4] = 1;
         MultibootElf.W32(shortElf, 16, 0x1BADB002); MultibootElf.W32(shortElf, 24, 0xE4524FFE);
