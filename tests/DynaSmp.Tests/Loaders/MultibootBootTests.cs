@@ -1,0 +1,87 @@
+using DynaSmp.Jit;
+using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Memory;
+using DynaSmp.Jit.Translation;
+using DynaSmp.Machine;
+using DynaSmp.Machine.Devices;
+using DynaSmp.Machine.Loaders;
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace DynaSmp.Tests.Loaders;
+
+/// <summary>End to end: a hand-built multiboot ELF runs on the CPU core with the devices behind a port bus.</summary>
+public class MultibootBootTests
+{
+    sealed class PortBus(IoPortMap ports) : IGuestBus
+    {
+        public ulong MmioRead(ulong physical, int size) => EmptyBus.Instance.MmioRead(physical, size);
+        public void MmioWrite(ulong physical, int size, ulong value) { }
+        public uint PortIn(ushort port, int size) => ports.Read(port, size);
+        public void PortOut(ushort port, int size, uint value) => ports.Write(port, size, value);
+    }
+
+    [Fact]
+    public void Kernel_sees_the_magic_and_info_and_talks_to_the_devices()
+    {
+        // Prints 'M' if EAX holds the boot loader magic, then the first character of boot_loader_name and of the
+        // command line, then the CPU count read from fw_cfg, and requests exit status (0x10 << 1) | 1.
+        var a = new Assembler(32);
+        var bad = a.CreateLabel();
+        a.mov(esi, ebx);
+        a.mov(dx, MachineInfo.SerialPort);
+        a.cmp(eax, unchecked((int)0x2BADB002));
+        a.jne(bad);
+        a.mov(al, (byte)'M');
+        a.@out(dx, al);
+        a.Label(ref bad);
+        a.mov(edi, __dword_ptr[esi + 64]);
+        a.mov(al, __byte_ptr[edi]);
+        a.@out(dx, al);
+        a.mov(edi, __dword_ptr[esi + 16]);
+        a.mov(al, __byte_ptr[edi]);
+        a.@out(dx, al);
+        a.mov(dx, MachineInfo.FwCfgSelectorPort);
+        a.mov(ax, FwCfg.NbCpus);
+        a.@out(dx, ax);
+        a.inc(dx);
+        a.@in(al, dx);
+        a.add(al, (byte)'0');
+        a.mov(dx, MachineInfo.SerialPort);
+        a.@out(dx, al);
+        a.mov(dx, MachineInfo.DebugExitPort);
+        a.mov(al, 0x10);
+        a.@out(dx, al);
+        a.hlt();
+        var w = new ByteWriter();
+        a.Assemble(w, 0x10000C);
+        byte[] code = w.Bytes.ToArray();
+        Assert.True(code.Length <= MultibootElf.TextSize - 12, $"test kernel is {code.Length} bytes");
+
+        const ulong ramSize = 4 << 20;
+        var plan = MultibootLoader.Plan(new MultibootElf { TextCode = code }.Build(), ramSize, "xyz");
+        using var ram = new GuestRam(ramSize);
+        var boot = plan.Apply(ram);
+
+        var ports = new IoPortMap();
+        var uart = new Serial16550();
+        var exit = new DebugExit();
+        ports.Map(MachineInfo.SerialPort, Serial16550.PortCount, uart);
+        ports.Map(MachineInfo.DebugExitPort, DebugExit.DefaultPortCount, exit);
+        ports.Map(MachineInfo.FwCfgSelectorPort, FwCfg.PortCount, new FwCfg(cpuCount: 3, ramSize: ramSize));
+
+        using var cpu = new CpuCore(ram, new PortBus(ports), new BlockCache(ram), JitOptions.InterpretOnly);
+        cpu.SetFlat32(boot.Eip, 0);
+        cpu.Gpr(0) = boot.Eax;
+        cpu.Gpr(3) = boot.Ebx;
+        Assert.Equal(ExitReason.Hlt, cpu.Run());
+        Assert.Equal("MDx3", uart.Output);
+        Assert.Equal(0x21, exit.ExitCode);
+    }
+
+    sealed class ByteWriter : CodeWriter
+    {
+        public readonly List<byte> Bytes = new();
+        public override void WriteByte(byte value) => Bytes.Add(value);
+    }
+}
