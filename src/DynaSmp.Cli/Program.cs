@@ -1,30 +1,58 @@
-using System.Diagnostics;
 using DynaSmp.Cli;
-using DynaSmp.Jit;
-using DynaSmp.Jit.Cpu;
-using DynaSmp.Jit.Memory;
-using DynaSmp.Jit.Translation;
+using DynaSmp.Cli.Commands;
+using DynaSmp.Machine.Loaders;
 
-// Until the machine and the SMP guest land, the main job runs the built-in demo guest on one CPU.
-const int Limit = 1_000_000, Rounds = 20;
-using var ram = new GuestRam(16 << 20);
-ram.Write(DemoGuest.LoadAddress, DemoGuest.Build(Limit, Rounds));
-var cache = new BlockCache(ram);
-using var cpu = new CpuCore(ram, EmptyBus.Instance, cache);
-cpu.SetFlat64(DemoGuest.LoadAddress, DemoGuest.StackTop);
-var sw = Stopwatch.StartNew();
-var exit = cpu.Run();
-sw.Stop();
-unsafe
+// dynasmp: boot many SMP guests, trace their IPIs, run multiboot kernels.
+const string Help = """
+    dynasmp: an x86 SMP emulator (JIT-translating CPU, KVM-exact vCPU lifecycle)
+
+      dynasmp boot  [--vms N] [--cpus M] [--mem SIZE] [--ipi-delays none|linux] [--json FILE] [--timeout S]
+                    boot the built-in SMP guest (Linux-style INIT/SIPI bring-up) in N VMs at once
+      dynasmp trace [--cpus M] [--chrome FILE]
+                    boot one VM and print its IPI timeline with the KVM path of every event
+      dynasmp run   KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline TEXT]
+                    boot a multiboot kernel; serial on stdout; exit status as QEMU's isa-debug-exit
+      dynasmp guest export FILE
+                    write the built-in guest image (boots under qemu-system-x86_64 -kernel FILE)
+      dynasmp demo  run the single-CPU sieve demo and print its guest MIPS
+    """;
+
+try
 {
-    ulong insns = cpu.State->InstructionsRetired;
-    Console.WriteLine($"dynasmp: built-in guest (sieve of Eratosthenes below {Limit:N0}, {Rounds} rounds, 64-bit code)");
-    Console.WriteLine($"  exit:            {exit}{(cpu.ExitMessage is { } m ? " (" + m + ")" : "")}");
-    Console.WriteLine($"  primes found:    {cpu.Gpr(0):N0}");
-    Console.WriteLine($"  sieve FNV-1a:    0x{cpu.Gpr(3):x16}");
-    Console.WriteLine($"  guest insns:     {insns:N0}");
-    Console.WriteLine($"  wall time:       {sw.Elapsed.TotalMilliseconds:F1} ms");
-    Console.WriteLine($"  guest MIPS:      {insns / sw.Elapsed.TotalSeconds / 1e6:F0}");
-    Console.WriteLine($"  blocks compiled: {TierUp.Compiled} (tier-1), dispatcher lookups {cpu.DispatcherLookups:N0}, chaining {(CompiledBlock.FunctionPointersAvailable ? "on" : "off (no function pointers)")}");
-    return exit == ExitReason.Hlt && cpu.Gpr(0) == 78_498 ? 0 : 1;
+    if (args.Length == 0 || args[0] is "-h" or "--help" or "help") { Console.WriteLine(Help); return args.Length == 0 ? 2 : 0; }
+    var rest = args[1..];
+    return args[0] switch
+    {
+        "boot" => BootCommand.Run(rest),
+        "trace" => TraceCommand.Run(rest),
+        "run" => RunCommand.Run(rest),
+        "guest" => GuestCommand.Run(rest),
+        "demo" => DemoCommand.Run(rest),
+        _ => throw new UsageException($"unknown command '{args[0]}' (try: dynasmp --help)"),
+    };
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"dynasmp: {e.Message}");
+    return 2;
+}
+catch (MultibootImageException e)
+{
+    Console.Error.WriteLine($"dynasmp: not a bootable image: {e.Message}");
+    return 2;
+}
+catch (IOException e)
+{
+    Console.Error.WriteLine($"dynasmp: {e.Message}");
+    return 2;
+}
+catch (UnauthorizedAccessException e)
+{
+    Console.Error.WriteLine($"dynasmp: {e.Message}");
+    return 2;
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"dynasmp: {e.Message}");
+    return 2;
 }

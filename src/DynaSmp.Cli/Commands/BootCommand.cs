@@ -1,0 +1,54 @@
+using System.Text.Json;
+using DynaSmp.Machine.Guests;
+
+namespace DynaSmp.Cli.Commands;
+
+/// <summary>`dynasmp boot`: the built-in SMP guest in many VMs at once, then a bring-up summary.</summary>
+static class BootCommand
+{
+    public static int Run(string[] args)
+    {
+        var a = new CliArgs(args, new HashSet<string> { "--vms", "--cpus", "--mem", "--ipi-delays", "--json", "--timeout" });
+        a.ExpectPositionals(0, "dynasmp boot [--vms N] [--cpus M] [--mem SIZE] [--ipi-delays none|linux] [--json FILE] [--timeout S]");
+        int vms = a.Int("--vms", 1, 1, 1024);
+        int cpus = a.Int("--cpus", 4, 1, 255);
+        ulong mem = a.Size("--mem", 64UL << 20);
+        if (mem < (16UL << 20)) throw new UsageException("--mem: the built-in guest needs at least 16 MiB");
+        var delays = a.Choice("--ipi-delays", IpiDelays.None, ("none", IpiDelays.None), ("linux", IpiDelays.Linux));
+        string? json = a.String("--json");
+        double timeout = a.Seconds("--timeout", 120);
+
+        bool live = !Console.IsOutputRedirected;
+        Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, IPI delays {delays.ToString().ToLowerInvariant()}");
+        using var run = new BootRun(vms, cpus, mem, delays, trace: false);
+        int finished = 0;
+        run.Start();
+        bool allEnded = run.WaitAll(TimeSpan.FromSeconds(timeout), k =>
+        {
+            finished++;
+            var pc = run.Pcs[k];
+            if (live) Console.Write($"\r  [{new string('#', finished * 30 / vms),-30}] {finished}/{vms} VMs done");
+            else Console.WriteLine($"  vm {k}: {(BootRun.Succeeded(pc) ? "all CPUs online" : $"FAILED ({pc.Vm.ExitKind}: {pc.Vm.ExitMessage})")}");
+        });
+        if (live) Console.WriteLine();
+
+        var s = run.Summarize();
+        s.IpiDelays = delays.ToString().ToLowerInvariant();
+        if (vms == 1)
+        {
+            Console.WriteLine("  guest serial output:");
+            foreach (var line in run.Pcs[0].Devices.Serial.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)) Console.WriteLine($"    | {line.TrimEnd('\r')}");
+        }
+        Console.WriteLine($"  VMs booted:        {vms - s.Failures.Count} of {vms}{(allEnded ? "" : " (timeout)")}");
+        Console.WriteLine($"  vCPUs online:      {s.VcpusOnline} of {vms * cpus}");
+        if (s.BringupUs.Count > 0)
+            Console.WriteLine($"  AP bring-up (us):  min {s.BringupUs.Min:F1}  median {s.BringupUs.Median:F1}  p99 {s.BringupUs.P99:F1}  max {s.BringupUs.Max:F1}  ({s.BringupUs.Count} APs, first INIT -> online)");
+        Console.WriteLine($"  wall time:         {s.WallSeconds:F3} s");
+        Console.WriteLine($"  guest instructions {s.GuestInstructions:N0} ({s.Mips:F0} MIPS)");
+        foreach (var f in s.Failures.Take(20)) Console.WriteLine($"  FAILURE {f}");
+        if (s.Failures.Count > 20) Console.WriteLine($"  ... and {s.Failures.Count - 20} more failures");
+        if (json != null)
+            File.WriteAllText(json, JsonSerializer.Serialize(s, new JsonSerializerOptions { WriteIndented = true }));
+        return s.Failures.Count == 0 && s.VcpusOnline == vms * cpus ? 0 : 1;
+    }
+}

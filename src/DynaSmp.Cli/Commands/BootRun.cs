@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using DynaSmp.Machine;
+using DynaSmp.Machine.Guests;
+using DynaSmp.Machine.Trace;
+
+namespace DynaSmp.Cli.Commands;
+
+/// <summary>N VMs booting the built-in guest concurrently, and what came out of it.</summary>
+sealed class BootRun : IDisposable
+{
+    public readonly List<Pc> Pcs = new();
+    public long StartedAt, EndedAt;
+    readonly int _cpus;
+
+    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace)
+    {
+        _cpus = cpus;
+        var image = BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays });
+        var config = new VmConfig
+        {
+            Vcpus = cpus, MemoryBytes = mem, X2Apic = cpus > 255, Trace = true,
+            TraceCapacity = trace ? Math.Max(4096, cpus * 16) : Math.Max(256, cpus * 10),
+        };
+        for (int k = 0; k < vms; k++)
+        {
+            var pc = new Pc(config);
+            pc.LoadMultiboot(image);
+            Pcs.Add(pc);
+        }
+    }
+
+    public void Start()
+    {
+        StartedAt = Stopwatch.GetTimestamp();
+        foreach (var pc in Pcs) pc.Vm.Start();
+    }
+
+    /// <summary>Waits for every VM to stop (or the timeout), calling <paramref name="progress"/> as they finish.</summary>
+    public bool WaitAll(TimeSpan timeout, Action<int>? progress)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        int done = 0;
+        var finished = new bool[Pcs.Count];
+        while (done < Pcs.Count)
+        {
+            for (int k = 0; k < Pcs.Count; k++)
+            {
+                if (finished[k] || !Pcs[k].Vm.StopRequested) continue;
+                finished[k] = true;
+                done++;
+                progress?.Invoke(k);
+            }
+            if (done == Pcs.Count) break;
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                foreach (var pc in Pcs) if (!pc.Vm.StopRequested) pc.Vm.Stop(VmExitKind.Stopped, "timeout");
+                EndedAt = Stopwatch.GetTimestamp();
+                foreach (var pc in Pcs) pc.Vm.Join();
+                return false;
+            }
+            Thread.Sleep(1);
+        }
+        EndedAt = Stopwatch.GetTimestamp();
+        foreach (var pc in Pcs) pc.Vm.Join();
+        return true;
+    }
+
+    public static bool Succeeded(Pc pc) => pc.Vm.ExitKind == VmExitKind.DebugExit && pc.Vm.ExitStatus == 1;
+
+    public BootSummary Summarize()
+    {
+        var s = new BootSummary { Vms = Pcs.Count, VcpusPerVm = _cpus, WallSeconds = (EndedAt - StartedAt) / (double)Stopwatch.Frequency };
+        var latencies = new List<double>();
+        for (int k = 0; k < Pcs.Count; k++)
+        {
+            var vm = Pcs[k].Vm;
+            var firstInit = FirstInitPerTarget(vm);
+            bool ok = Succeeded(Pcs[k]);
+            if (ok) s.VcpusOnline++; // the BSP
+            int apsOnline = 0;
+            foreach (var v in vm.Vcpus)
+            {
+                unsafe { s.GuestInstructions += v.Core.State->InstructionsRetired; }
+                if (v.Id == vm.Config.BspId || v.FirstHaltAfterStart == 0) continue;
+                apsOnline++;
+                if (firstInit.TryGetValue(v.Id, out long t0))
+                    latencies.Add((v.FirstHaltAfterStart - t0) * 1e6 / Stopwatch.Frequency);
+            }
+            s.VcpusOnline += apsOnline;
+            if (!ok)
+            {
+                string why = vm.ExitKind switch
+                {
+                    VmExitKind.DebugExit => $"isa-debug-exit status {vm.ExitStatus} ({apsOnline} of {_cpus - 1} APs online)",
+                    VmExitKind.Stopped => $"no result before the timeout ({apsOnline} of {_cpus - 1} APs online)",
+                    _ => $"{vm.ExitKind}: {vm.ExitMessage}",
+                };
+                s.Failures.Add($"vm {k}: {why}");
+            }
+        }
+        latencies.Sort();
+        if (latencies.Count > 0)
+        {
+            s.BringupUs = new BringupStats
+            {
+                Min = latencies[0],
+                Median = Percentile(latencies, 0.5),
+                P99 = Percentile(latencies, 0.99),
+                Max = latencies[^1],
+                Count = latencies.Count,
+            };
+        }
+        s.Mips = s.WallSeconds > 0 ? s.GuestInstructions / s.WallSeconds / 1e6 : 0;
+        return s;
+    }
+
+    static double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+    /// <summary>Host time of the first INIT latched for each AP, from the senders' trace rings.</summary>
+    static Dictionary<int, long> FirstInitPerTarget(Vm vm)
+    {
+        var first = new Dictionary<int, long>();
+        foreach (var v in vm.Vcpus)
+            foreach (var e in v.Trace.Snapshot())
+                if (e.Path == KvmPath.InitLatched && (!first.TryGetValue(e.Target, out long t) || e.Timestamp < t)) first[e.Target] = e.Timestamp;
+        return first;
+    }
+
+    public void Dispose()
+    {
+        foreach (var pc in Pcs) pc.Dispose();
+    }
+}

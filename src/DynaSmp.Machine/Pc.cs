@@ -1,0 +1,35 @@
+using DynaSmp.Machine.Loaders;
+
+namespace DynaSmp.Machine;
+
+/// <summary>A VM with the PC devices wired up: what `dynasmp run` and `dynasmp boot` create.</summary>
+public sealed class Pc : IDisposable
+{
+    public Vm Vm { get; }
+    public PcDevices Devices { get; }
+
+    public Pc(VmConfig config, Action<byte>? serialSink = null)
+    {
+        config.Validate();
+        Devices = new PcDevices(config.Vcpus, config.MemoryBytes, serialSink);
+        Vm = new Vm(config, Devices);
+        // isa-debug-exit stops the VM with QEMU's status; the event runs on the writing vCPU's thread.
+        Devices.DebugExit.ExitRequested += status => Vm.Stop(VmExitKind.DebugExit, $"isa-debug-exit status {status}", status);
+    }
+
+    /// <summary>Loads a multiboot v1 kernel and puts the BSP in the multiboot machine state (32-bit flat
+    /// protected mode, paging off, EAX = magic, EBX = info). Throws MultibootImageException for bad images.</summary>
+    public MultibootLoadPlan LoadMultiboot(ReadOnlyMemory<byte> image, string commandLine = "")
+    {
+        var plan = MultibootLoader.Plan(image, Vm.Config.MemoryBytes, commandLine);
+        var boot = plan.Apply(Vm.Ram);
+        var bsp = Vm.Vcpus[Vm.Config.BspId].Core;
+        bsp.SetFlat32(boot.Eip, 0);
+        bsp.Gpr(0) = boot.Eax;
+        bsp.Gpr(3) = boot.Ebx;
+        bsp.ExceptionIntercept = 0; // a real machine: exceptions go through the guest's IDT (or triple-fault)
+        return plan;
+    }
+
+    public void Dispose() => Vm.Dispose();
+}
