@@ -103,12 +103,12 @@ static class ApTrampoline
         var doneEfer = a.CreateLabel();
         const uint b = TrampolineBase;
 
-        a.mov(ss, dx);
+        a.mov(ss, edx);
         a.mov(esp, b + TrStackTop);
-        a.mov(ds, dx);
-        a.mov(es, dx);
-        a.mov(fs, dx);
-        a.mov(gs, dx);
+        a.mov(ds, edx);
+        a.mov(es, edx);
+        a.mov(fs, edx);
+        a.mov(gs, edx);
         a.mov(eax, __dword_ptr[b + TrCr4]);
         a.mov(cr4, eax);                        // PAE before paging (SDM Vol. 3A 10.8.5 "Initializing IA-32e Mode")
         a.mov(eax, __dword_ptr[b + TrCr3]);

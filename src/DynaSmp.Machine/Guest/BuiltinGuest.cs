@@ -54,6 +54,8 @@ public static class BuiltinGuest
         ArgumentNullException.ThrowIfNull(options);
         if (options.ApTimeoutMs < 1 || options.ApTimeoutMs > 2_000_000)
             throw new ArgumentOutOfRangeException(nameof(options), "ApTimeoutMs must be 1 .. 2,000,000");
+        if (options.WithholdStartupFromApicId < 0 || options.WithholdStartupFromApicId >= MaxCpus)
+            throw new ArgumentOutOfRangeException(nameof(options), "WithholdStartupFromApicId must be 0 .. 254");
 
         var strings = new Strings();
         var data = BuildData(strings);
@@ -166,11 +168,11 @@ public static class BuiltinGuest
         a.mov(edi, ebx);
         a.lgdt(__[GdtPointer]);
         a.mov(eax, DataSelector);
-        a.mov(ds, ax);
-        a.mov(es, ax);
-        a.mov(ss, ax);
-        a.mov(fs, ax);
-        a.mov(gs, ax);
+        a.mov(ds, eax);
+        a.mov(es, eax);
+        a.mov(ss, eax);
+        a.mov(fs, eax);
+        a.mov(gs, eax);
         a.mov(esp, BspStackTop);
 
         // Zero page tables and SMP data (the image has no BSS).
@@ -263,12 +265,12 @@ public static class BuiltinGuest
             var countsAgree = a.CreateLabel();
 
             a.mov(eax, DataSelector);
-            a.mov(ss, ax);
-            a.mov(ds, ax);
-            a.mov(es, ax);
+            a.mov(ss, eax);
+            a.mov(ds, eax);
+            a.mov(es, eax);
             a.xor(eax, eax);
-            a.mov(fs, ax);
-            a.mov(gs, ax);
+            a.mov(fs, eax);
+            a.mov(gs, eax);
             a.mov(esp, BspStackTop);
             a.mov(r13d, esi);                     // multiboot magic (the low 32 bits survive the mode switch)
 
@@ -422,6 +424,12 @@ public static class BuiltinGuest
             a.call(waitIcrIdle);
             a.or(r14d, eax);
             a.mfence();
+            var sipiDone = a.CreateLabel();
+            if (o.WithholdStartupFromApicId != 0)
+            {
+                a.cmp(ebx, o.WithholdStartupFromApicId);
+                a.je(sipiDone);
+            }
             a.mov(r13d, 2);
             a.Label(ref sipi);
             ClearEsr();
@@ -432,6 +440,7 @@ public static class BuiltinGuest
             if (linux) { a.mov(ecx, 10); a.call(udelay); }
             a.dec(r13d);
             a.jnz(sipi);
+            a.Label(ref sipiDone);
             a.test(r14d, r14d);
             a.jz(delivered);
             Print(s.Ap);
@@ -623,12 +632,12 @@ public static class BuiltinGuest
             a.Label(ref secondaryStartup64);
             a.lgdt(__[GdtPointer]);               // the kernel's GDT instead of the trampoline's
             a.mov(eax, DataSelector);
-            a.mov(ss, ax);
+            a.mov(ss, eax);
             a.xor(eax, eax);
-            a.mov(ds, ax);
-            a.mov(es, ax);
-            a.mov(fs, ax);
-            a.mov(gs, ax);
+            a.mov(ds, eax);
+            a.mov(es, eax);
+            a.mov(fs, eax);
+            a.mov(gs, eax);
             a.mov(eax, 1);
             a.cpuid();
             a.shr(ebx, 24);                       // CPUID.01H:EBX[31:24] = initial APIC ID

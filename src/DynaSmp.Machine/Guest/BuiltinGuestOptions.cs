@@ -33,4 +33,10 @@ public sealed record BuiltinGuestOptions
     /// the ELF program headers; with the bit set QEMU loads by the fields instead of parsing the ELF.
     /// </summary>
     public bool MultibootAddressFields { get; init; }
+
+    /// <summary>
+    /// Fault injection for testing the failure path: the BSP sends this APIC ID its INITs but no STARTUP, so it must
+    /// report "AP n TIMEOUT" and exit with <see cref="GuestLayout.ExitSomeApMissing"/>. 0 (the default) skips no one.
+    /// </summary>
+    public int WithholdStartupFromApicId { get; init; }
 }

@@ -155,4 +155,19 @@ public class BuiltinGuestTests(ITestOutputHelper output)
         Assert.Equal(ExpectedSerial(4), lines.Where((_, i) => i != 1).ToArray());
         Assert.Equal(1, r.ExitCode);
     }
+
+    [Fact]
+    public void An_ap_that_never_gets_startup_is_reported_and_fails_the_run()
+    {
+        // INIT without STARTUP leaves APIC ID 2 in wait-for-SIPI (SDM Vol. 3A 9.4.4.1), so it never checks in.
+        var opts = new BuiltinGuestOptions { WithholdStartupFromApicId = 2, ApTimeoutMs = 100 };
+        var r = QemuRunner.Run(BuiltinGuest.Build(opts), 4, TimeSpan.FromSeconds(60));
+        output.WriteLine($"qemu -smp 4: exit {r.ExitCode}, {r.Wall.TotalSeconds:F2} s\n{r.Stdout}{r.Stderr}");
+        Assert.Equal(new[]
+        {
+            "DynaSmp builtin guest: fw_cfg reports 4 CPUs", "AP 1 online", "AP 2 TIMEOUT", "AP 3 online",
+            "SMP: 3 of 4 CPUs online",
+        }, Lines(r.Stdout));
+        Assert.Equal(3, r.ExitCode); // isa-debug-exit: (1 << 1) | 1
+    }
 }
