@@ -34,6 +34,8 @@ public sealed unsafe partial class CpuCore : IDisposable
 
     /// <summary>Times <see cref="Run"/>'s dispatcher looked up a block (a measure of chaining: a hot chained loop adds none).</summary>
     public long DispatcherLookups;
+    /// <summary>PAUSE instructions executed (drives the spin-loop yield).</summary>
+    public long PauseCount;
     public long InterpretedBlocks;
     public long CompiledBlockEntries;
 

@@ -18,6 +18,10 @@ static class BootCommand
         string? json = a.String("--json");
         double timeout = a.Seconds("--timeout", 120);
 
+        int firstChance = 0;
+        var kinds = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_BRINGUP") == "1")
+            AppDomain.CurrentDomain.FirstChanceException += (_, e) => { Interlocked.Increment(ref firstChance); kinds.AddOrUpdate(e.Exception.GetType().Name + ":" + e.Exception.Message, 1, (_, n) => n + 1); };
         bool live = !Console.IsOutputRedirected;
         Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, IPI delays {delays.ToString().ToLowerInvariant()}");
         using var run = new BootRun(vms, cpus, mem, delays, trace: false);
@@ -32,6 +36,15 @@ static class BootCommand
         });
         if (live) Console.WriteLine();
 
+        if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_BRINGUP") == "1")
+            foreach (var v in run.Pcs[0].Vm.Vcpus.Skip(1))
+            {
+                var ev = v.Trace.Snapshot();
+                long sipi = ev.FirstOrDefault(e => e.Path == DynaSmp.Machine.Trace.KvmPath.SipiAccepted).Timestamp;
+                long init = ev.FirstOrDefault(e => e.Path == DynaSmp.Machine.Trace.KvmPath.InitAccepted).Timestamp;
+                unsafe { Console.WriteLine($"ap {v.Id}: sipi->halt {(v.FirstHaltAfterStart - sipi) * 1e6 / System.Diagnostics.Stopwatch.Frequency:F1} us, init->sipi {(sipi - init) * 1e6 / System.Diagnostics.Stopwatch.Frequency:F1} us, insns {v.Core.State->InstructionsRetired}, interp blocks {v.Core.InterpretedBlocks}, lookups {v.Core.DispatcherLookups}"); }
+            }
+        if (firstChance > 0) foreach (var kv in kinds) Console.WriteLine($"exception {kv.Key} x{kv.Value}");
         var s = run.Summarize();
         s.IpiDelays = delays.ToString().ToLowerInvariant();
         if (vms == 1)
