@@ -189,7 +189,35 @@ public sealed unsafe class Vcpu : IDisposable
         return false;
     }
 
+    // Halt polling (KVM's halt_poll_ns): spin briefly before sleeping, because the next event often arrives
+    // within microseconds (the SIPI right after an INIT, an IPI answer). Adaptive as KVM's: grow when the wait
+    // ended soon after the poll gave up, drop to zero when waits are long, so idle vCPUs stop burning CPU.
+    const long HaltPollStartNs = 10_000;
+    long HaltPollMaxNs => Vm.Config.HaltPollMaxNs;
+    long _haltPollNs = HaltPollStartNs;
+    public long HaltPollHits;
+
     void Block()
+    {
+        long pollStart = Stopwatch.GetTimestamp();
+        if (_haltPollNs > 0 && HaltPollMaxNs > 0)
+        {
+            long pollEnd = pollStart + _haltPollNs * Stopwatch.Frequency / 1_000_000_000;
+            var spin = new SpinWait();
+            while (Stopwatch.GetTimestamp() < pollEnd)
+            {
+                if (Vm.StopRequested || Volatile.Read(ref _requests) != 0 || Runnable()) { HaltPollHits++; return; }
+                if (spin.NextSpinWillYield) spin = new SpinWait(); // keep polling, never sleep inside the window
+                spin.SpinOnce();
+            }
+        }
+        BlockAndSleep();
+        long waitedNs = (Stopwatch.GetTimestamp() - pollStart) * 1_000_000_000 / Stopwatch.Frequency;
+        if (waitedNs <= HaltPollMaxNs) _haltPollNs = Math.Min(HaltPollMaxNs, Math.Max(HaltPollStartNs, _haltPollNs * 2));
+        else _haltPollNs = 0;
+    }
+
+    void BlockAndSleep()
     {
         BlockedWaits++;
         _wake.Reset();

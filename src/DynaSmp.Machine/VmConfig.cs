@@ -19,6 +19,9 @@ public sealed record VmConfig
     /// <summary>Null: free-running, one host thread per vCPU. A seed: all vCPUs interleaved on one thread
     /// in a seed-chosen order, replayable exactly.</summary>
     public int? DeterministicSeed { get; init; }
+    /// <summary>Upper bound of adaptive halt polling (KVM's halt_poll_ns); 0 disables it.</summary>
+    public long HaltPollMaxNs { get; init; } = 50_000;
+
     /// <summary>Guest instructions a vCPU runs per turn in deterministic mode.</summary>
     public ulong DeterministicSlice { get; init; } = 2000;
 
