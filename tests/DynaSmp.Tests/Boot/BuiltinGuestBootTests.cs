@@ -1,0 +1,98 @@
+using DynaSmp.Machine;
+using DynaSmp.Machine.Guests;
+using DynaSmp.Machine.Trace;
+using DynaSmp.Tests.Guests;
+
+namespace DynaSmp.Tests.Boot;
+
+/// <summary>The built-in guest on DynaSmp: every AP online, the serial output QEMU gives, isa-debug-exit status 1,
+/// and the per-AP IPI sequence of kvm-semantics.md §7 in the trace.</summary>
+public class BuiltinGuestBootTests
+{
+    static string[] ExpectedSerial(int cpus)
+    {
+        var lines = new List<string> { $"DynaSmp builtin guest: fw_cfg reports {cpus} CPUs" };
+        for (int i = 1; i < cpus; i++) lines.Add($"AP {i} online");
+        lines.Add($"SMP: {cpus} of {cpus} CPUs online");
+        return lines.ToArray();
+    }
+
+    static string[] Lines(string s) => s.Replace("\r", "").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    static Pc Boot(int cpus, IpiDelays delays = IpiDelays.None, ulong mem = 64UL << 20)
+    {
+        var pc = new Pc(new VmConfig { Vcpus = cpus, MemoryBytes = mem, TraceCapacity = Math.Max(1024, cpus * 16) });
+        pc.LoadMultiboot(BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays }));
+        pc.Vm.Start();
+        return pc;
+    }
+
+    static void AssertBooted(Pc pc, int cpus)
+    {
+        Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(120)), "the guest did not finish in 120 s");
+        pc.Vm.Join();
+        Assert.True(pc.Vm.ExitKind == VmExitKind.DebugExit, $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}\n{pc.Devices.Serial.Output}");
+        Assert.Equal(1, pc.Vm.ExitStatus); // isa-debug-exit value 0 -> status 1, as QEMU reports it
+        Assert.Equal(ExpectedSerial(cpus), Lines(pc.Devices.Serial.Output));
+        var sent = pc.Vm.Vcpus[0].Trace.Snapshot();
+        foreach (var ap in pc.Vm.Vcpus.Skip(1))
+        {
+            Assert.Equal(1, ap.InitResets);
+            Assert.Equal(1, ap.SipiStarts);
+            // Sender side: INIT latched, de-assert ignored, two SIPIs latched (kvm-semantics.md §7 rows 1-4).
+            Assert.Equal([KvmPath.InitLatched, KvmPath.InitDeassertIgnored, KvmPath.SipiLatched, KvmPath.SipiLatched],
+                sent.Where(e => e.Target == ap.Id && e.Path != KvmPath.IpiSent).Select(e => e.Path).ToArray());
+            // Target side: reset into INIT_RECEIVED, started by exactly one SIPI; the other SIPI coalesced or dropped.
+            var own = ap.Trace.Snapshot();
+            Assert.Single(own, e => e.Path == KvmPath.InitAccepted && e.After == MpState.InitReceived);
+            Assert.Single(own, e => e.Path == KvmPath.SipiAccepted && e.Before == MpState.InitReceived && e.After == MpState.Runnable);
+            Assert.Equal(MpState.Halted, ap.MpState);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(64)]
+    [InlineData(255)]
+    public void Every_AP_comes_online(int cpus)
+    {
+        using var pc = Boot(cpus);
+        AssertBooted(pc, cpus);
+    }
+
+    [Fact]
+    public void Linux_ipi_delays_boot_too()
+    {
+        using var pc = Boot(4, IpiDelays.Linux);
+        Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(60)));
+        pc.Vm.Join();
+        Assert.Equal(1, pc.Vm.ExitStatus);
+        Assert.Contains("SMP: 4 of 4 CPUs online", pc.Devices.Serial.Output);
+    }
+
+    [Fact]
+    public void Several_VMs_boot_at_once()
+    {
+        var pcs = Enumerable.Range(0, 8).Select(_ => Boot(4)).ToList();
+        try { foreach (var pc in pcs) AssertBooted(pc, 4); }
+        finally { foreach (var pc in pcs) pc.Dispose(); }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public void Same_serial_output_and_exit_status_as_QEMU(int smp)
+    {
+        var image = BuiltinGuest.Build(BuiltinGuestOptions.Default);
+        var qemu = QemuRunner.Run(image, smp, TimeSpan.FromSeconds(60));
+        using var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = 256UL << 20 });
+        pc.LoadMultiboot(image);
+        pc.Vm.Start();
+        Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(60)));
+        pc.Vm.Join();
+        Assert.Equal(qemu.ExitCode, pc.Vm.ExitStatus);
+        Assert.Equal(Lines(qemu.Stdout), Lines(pc.Devices.Serial.Output));
+    }
+}
