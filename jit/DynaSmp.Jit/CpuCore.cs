@@ -140,10 +140,12 @@ public sealed unsafe partial class CpuCore : IDisposable
 
     internal void RequestTlbFlush() => Interlocked.Or(ref State->ExitRequest, ExitRequestBits.FlushTlb);
 
-    internal void OnCodePageWrite(ulong phys)
+    /// <summary>A store of <paramref name="size"/> bytes reached a page holding translations: drop the blocks whose
+    /// bytes it overlaps, and leave the current block if any was dropped (it may be one of them).</summary>
+    internal void OnCodePageWrite(ulong phys, int size)
     {
-        Cache.InvalidatePage(phys >> GuestRam.PageShift);
-        Interlocked.Or(ref State->ExitRequest, ExitRequestBits.CodeModified);
+        if (Cache.InvalidateRange(phys, size))
+            Interlocked.Or(ref State->ExitRequest, ExitRequestBits.CodeModified);
     }
 
     internal void SetPendingFault(CpuFault f)

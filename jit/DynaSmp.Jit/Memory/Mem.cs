@@ -133,7 +133,6 @@ public static unsafe class Mem
         var ram = c.Ram;
         if (ram.Contains(phys, size))
         {
-            if (ram.IsCodePage(phys >> GuestRam.PageShift)) c.OnCodePageWrite(phys);
             byte* p = ram.Base + phys;
             switch (size)
             {
@@ -142,7 +141,10 @@ public static unsafe class Mem
                 case 4: Volatile.Write(ref *(uint*)p, (uint)v); break;
                 default: Volatile.Write(ref *(ulong*)p, v); break;
             }
-            if (!ram.IsCodePage(phys >> GuestRam.PageShift)) c.Mmu.FillTlb(lin, phys, write: true);
+            // Write first, then invalidate: another vCPU decoding this page meanwhile sees either the old bytes
+            // (and its block is dropped here) or the new ones.
+            if (ram.IsCodePage(phys >> GuestRam.PageShift)) c.OnCodePageWrite(phys, size);
+            else c.Mmu.FillTlb(lin, phys, write: true);
             return;
         }
         c.Bus.MmioWrite(phys, size, v);
@@ -155,7 +157,7 @@ public static unsafe class Mem
         if (((lin & GuestRam.PageMask) + (ulong)size) > GuestRam.PageSize) return null;
         ulong phys = c.Mmu.Translate(lin, access);
         if (!c.Ram.Contains(phys, size)) return null;
-        if (access == MemAccess.Write && c.Ram.IsCodePage(phys >> GuestRam.PageShift)) c.OnCodePageWrite(phys);
+        if (access == MemAccess.Write && c.Ram.IsCodePage(phys >> GuestRam.PageShift)) c.OnCodePageWrite(phys, size);
         return c.Ram.Base + phys;
     }
 

@@ -24,6 +24,10 @@ public sealed class Block
     public volatile bool Invalid;
     /// <summary>Tier-1 code once published (null until then). Written by the compiler thread, read by vCPUs.</summary>
     public volatile CompiledBlock? Compiled;
+    /// <summary>Heads of compiled regions that inlined this block's code: invalidating this block must drop
+    /// them too. Guarded by the BlockCache's lock.</summary>
+    internal List<Block>? InlinedInto;
+
     /// <summary>1 once queued for compilation, so it is queued at most once.</summary>
     public int TierUpQueued;
 
@@ -33,4 +37,7 @@ public sealed class Block
     }
 
     public ulong EndRip => Insns[^1].NextIP;
+
+    /// <summary>Bytes of guest code the block was decoded from (starting at <see cref="Phys"/>).</summary>
+    public ulong ByteLength => Insns[^1].NextIP - Insns[0].IP;
 }

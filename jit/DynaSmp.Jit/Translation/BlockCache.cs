@@ -57,21 +57,71 @@ public sealed class BlockCache(GuestRam ram)
         }
     }
 
-    /// <summary>Invalidates every block decoded from <paramref name="page"/> (self- or cross-modifying code).</summary>
-    public void InvalidatePage(ulong page)
+    void Invalidate(Block b)
+    {
+        b.Invalid = true;
+        b.Compiled?.Unlink();
+        _blocks.TryRemove(new KeyValuePair<(ulong, ExecMode, ulong, ulong), Block>((b.Phys, b.Mode, b.CsBase, b.Rip), b));
+        Invalidations++;
+        // Regions that compiled this block's code inline are stale too (their heads may not overlap the write).
+        if (b.InlinedInto != null)
+            foreach (var head in b.InlinedInto) if (!head.Invalid) Invalidate(head);
+    }
+
+    /// <summary>Records that <paramref name="head"/>'s compiled region contains the code of <paramref name="members"/>.
+    /// Returns false if a member was invalidated meanwhile (the region must not be published).</summary>
+    internal bool RegisterRegion(Block head, Block[] members)
     {
         lock (_pagesLock)
         {
-            if (!_pages.Remove(page, out var list)) { ram.ClearCodePage(page); return; }
-            foreach (var b in list)
-            {
-                if (b.Invalid) continue;
-                b.Invalid = true;
-                b.Compiled?.Unlink();
-                _blocks.TryRemove(new KeyValuePair<(ulong, ExecMode, ulong, ulong), Block>((b.Phys, b.Mode, b.CsBase, b.Rip), b));
-                Invalidations++;
-            }
-            ram.ClearCodePage(page);
+            foreach (var m in members) if (m.Invalid) return false;
+            foreach (var m in members)
+                if (m != head) (m.InlinedInto ??= new List<Block>()).Add(head);
+            return true;
         }
+    }
+
+    /// <summary>Invalidates every block decoded from <paramref name="page"/> (used when a page changes wholesale).</summary>
+    public void InvalidatePage(ulong page) => InvalidateRange(page << GuestRam.PageShift, (int)GuestRam.PageSize);
+
+    /// <summary>Invalidates the blocks whose bytes overlap [phys, phys + size) (self- or cross-modifying code).
+    /// Blocks elsewhere in the page stay: a page that mixes code and data (trampolines, boot code next to its
+    /// variables) keeps its translations when only the data is written. Returns true if any block went.</summary>
+    public bool InvalidateRange(ulong phys, int size)
+    {
+        ulong page = phys >> GuestRam.PageShift;
+        ulong end = phys + (ulong)size;
+        bool any = false;
+        lock (_pagesLock)
+        {
+            if (!_pages.TryGetValue(page, out var list)) { ram.ClearCodePage(page); return false; }
+            for (int k = list.Count - 1; k >= 0; k--)
+            {
+                var b = list[k];
+                // The block's bytes on this page: all of them when it starts here, else the tail of an
+                // instruction straddling in from its first page (which is physically elsewhere).
+                ulong start, stop;
+                if (b.Page0 == page) { start = b.Phys; stop = b.Phys + b.ByteLength; }
+                else
+                {
+                    ulong firstPageBytes = ((b.Page0 + 1) << GuestRam.PageShift) - b.Phys;
+                    start = page << GuestRam.PageShift;
+                    stop = start + (b.ByteLength - firstPageBytes);
+                }
+                if (!b.Invalid && (stop <= phys || start >= end)) continue;
+                if (!b.Invalid)
+                {
+                    Invalidate(b);
+                    any = true;
+                }
+                list.RemoveAt(k);
+            }
+            if (list.Count == 0)
+            {
+                _pages.Remove(page);
+                ram.ClearCodePage(page);
+            }
+        }
+        return any;
     }
 }

@@ -43,7 +43,12 @@ public static class TierUp
         Volatile.Write(ref b.TierUpQueued, 1);
         long t0 = Stopwatch.GetTimestamp();
         CompiledBlock compiled;
-        try { compiled = BlockTranslator.Translate(core, b); }
+        Block[] region;
+        try
+        {
+            region = BlockTranslator.FormRegion(core.Cache, b);
+            compiled = BlockTranslator.Translate(core, region);
+        }
         catch (Exception e)
         {
             Interlocked.Increment(ref Failed);
@@ -52,6 +57,7 @@ public static class TierUp
         }
         Interlocked.Add(ref CompileTicks, Stopwatch.GetTimestamp() - t0);
         Interlocked.Increment(ref Compiled);
+        if (!core.Cache.RegisterRegion(b, region)) { compiled.Unlink(); return; } // a member changed meanwhile
         b.Compiled = compiled;
         if (b.Invalid) compiled.Unlink(); // lost a race with invalidation: never enter it
     }

@@ -73,6 +73,22 @@ public class BuiltinGuestBootTests
     }
 
     [Fact]
+    public void An_AP_left_in_wait_for_SIPI_is_reported_and_fails_the_run()
+    {
+        using var pc = new Pc(new VmConfig { Vcpus = 4, MemoryBytes = 64UL << 20 });
+        pc.LoadMultiboot(BuiltinGuest.Build(new BuiltinGuestOptions { WithholdStartupFromApicId = 2, ApTimeoutMs = 200 }));
+        pc.Vm.Start();
+        Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(60)));
+        pc.Vm.Join();
+        Assert.Equal(3, pc.Vm.ExitStatus); // isa-debug-exit value 1 -> (1 << 1) | 1, as QEMU
+        Assert.Equal(["DynaSmp builtin guest: fw_cfg reports 4 CPUs", "AP 1 online", "AP 2 TIMEOUT", "AP 3 online", "SMP: 3 of 4 CPUs online"],
+            Lines(pc.Devices.Serial.Output));
+        var ap2 = pc.Vm.Vcpus[2];
+        Assert.Equal(MpState.InitReceived, ap2.MpState); // INIT accepted, never started
+        Assert.Equal(0, ap2.SipiStarts);
+    }
+
+    [Fact]
     public void Several_VMs_boot_at_once()
     {
         var pcs = Enumerable.Range(0, 8).Select(_ => Boot(4)).ToList();
