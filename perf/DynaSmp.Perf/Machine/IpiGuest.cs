@@ -99,6 +99,12 @@ public sealed unsafe class IpiGuest : IDisposable
         Vm.Start();
         if (!WaitFor(() => Vm.Vcpus[0].MpState == MpState.Halted, TimeSpan.FromSeconds(10)))
             throw new InvalidOperationException("vCPU 0 did not park");
+        // A fixed IPI sent before the target's SVR write is dropped (APIC software-disabled): wait for it.
+        for (int k = 1; k < vcpus; k++)
+        {
+            var apic = Vm.Vcpus[k].Apic;
+            if (!WaitFor(() => apic.SoftwareEnabled, TimeSpan.FromSeconds(10))) throw new InvalidOperationException($"vCPU {k} did not enable its LAPIC");
+        }
     }
 
     /// <summary>Interrupts vCPU <paramref name="k"/> has taken so far.</summary>

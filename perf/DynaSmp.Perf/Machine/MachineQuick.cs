@@ -8,6 +8,7 @@ public static class MachineQuick
 {
     public static void Run()
     {
+        Console.WriteLine($"host baseline, thread-to-thread flag round trip: median {HostPingPong():F2} us (the floor for any cross-thread IPI)");
         using (var g = new IpiGuest(2, IpiGuest.Body.Spin))
         {
             for (int k = 0; k < 20_000; k++) g.SendAndWait(1);
@@ -16,6 +17,16 @@ public static class MachineQuick
             for (int k = 0; k < ticks.Length; k++) ticks[k] = g.SendAndWait(1);
             bytes = GC.GetTotalAllocatedBytes(true) - bytes;
             Print("IPI to a running vCPU, send -> handler", ticks, bytes);
+            for (int k = 0; k < ticks.Length; k++)
+            {
+                ulong before = g.Count(1);
+                long t0 = Stopwatch.GetTimestamp();
+                g.Send(1);
+                ticks[k] = Stopwatch.GetTimestamp() - t0;
+                while (g.Count(1) == before) { }
+            }
+            Array.Sort(ticks);
+            Console.WriteLine($"    of which the sender's SendIpi call (route, latch, trace, kick): median {ticks[ticks.Length / 2] * 1e6 / Stopwatch.Frequency:F3} us");
         }
         using (var g = new IpiGuest(2, IpiGuest.Body.Halt))
         {
@@ -47,6 +58,37 @@ public static class MachineQuick
             Console.WriteLine($"run loop, self-IPI + HLT on one vCPU: {n / s:N0} iterations/s ({s * 1e9 / n:F0} ns each), " +
                               $"{(double)bytes / n:F3} bytes/iteration ({bytes:N0} bytes in the window); halt no-ops {v.HaltNoops:N0}");
         }
+    }
+
+    /// <summary>Two host threads bounce a counter through one cache line: median microseconds per round trip.</summary>
+    static double HostPingPong()
+    {
+        var cell = new long[16];
+        bool stop = false;
+        var echo = new Thread(() =>
+        {
+            long seen = 0;
+            while (!Volatile.Read(ref stop))
+            {
+                long v = Volatile.Read(ref cell[0]);
+                if (v != seen && (v & 1) == 1) { seen = v + 1; Volatile.Write(ref cell[0], seen); }
+            }
+        }) { IsBackground = true };
+        echo.Start();
+        var ticks = new long[50_000];
+        long next = 1;
+        for (int k = -10_000; k < ticks.Length; k++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Volatile.Write(ref cell[0], next);
+            while (Volatile.Read(ref cell[0]) != next + 1) { }
+            next += 2;
+            if (k >= 0) ticks[k] = Stopwatch.GetTimestamp() - t0;
+        }
+        Volatile.Write(ref stop, true);
+        echo.Join();
+        Array.Sort(ticks);
+        return ticks[ticks.Length / 2] * 1e6 / Stopwatch.Frequency;
     }
 
     static void Pause(int microseconds)
