@@ -10,6 +10,7 @@ public static class Program
     {
         if (args.Length > 0 && args[0] == "quick") { QuickLook.Run(); return; }
         if (args.Length > 0 && args[0] == "quick-paging") { PagingCost.Quick(); return; }
+        if (args.Length > 0 && args[0] == "quick-machine") { Machine.MachineQuick.Run(); return; }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

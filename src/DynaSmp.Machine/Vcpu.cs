@@ -58,6 +58,9 @@ public sealed unsafe class Vcpu : IDisposable
 
     public MpState MpState => (MpState)Volatile.Read(ref _mpState);
 
+    /// <summary>The vCPU thread has committed to sleep in vcpu_block (a kick must wake it). For measurements.</summary>
+    internal bool Sleeping => Volatile.Read(ref _sleeping) != 0;
+
     bool IsResetBsp => Id == Vm.Config.BspId;
 
     void SetMpState(MpState to, KvmPath path, int source = -1)
