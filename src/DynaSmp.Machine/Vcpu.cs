@@ -170,6 +170,8 @@ public sealed unsafe class Vcpu : IDisposable
             {
                 // KVM quirk (kvm-semantics.md invariant 13): a queued NMI keeps a wait-for-SIPI vCPU from sleeping.
                 NmiWaitSpins++;
+                // Deterministic mode: this spin must end the turn, or the one scheduler thread never comes back.
+                if (Vm.Deterministic) return Exit.Set(VcpuExitReason.Yield);
                 Thread.Yield();
             }
         }

@@ -277,7 +277,9 @@ public sealed unsafe class Lapic : IInterruptController
     {
         switch (offset)
         {
-            case 0x20: if (!X2ApicMode) _id = value >> 24; break; // xAPIC ID is writable in KVM
+            case 0x20: // xAPIC ID is writable in KVM; physical routing must follow it (kvm_recalculate_apic_map)
+                if (!X2ApicMode && _id != value >> 24) { _id = value >> 24; _vcpu.Vm.OnApicBaseChanged(); }
+                break;
             case 0x80: Tpr = value; UpdateInterruptRequest(); break;
             case 0xB0: Eoi(); break;
             case 0xD0: if (!X2ApicMode) _ldr = value & 0xFF00_0000; break;
