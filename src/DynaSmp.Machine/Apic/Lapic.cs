@@ -82,7 +82,7 @@ public sealed unsafe class Lapic : IInterruptController
         {
             case DeliveryMode.Fixed:
             case DeliveryMode.LowestPriority:
-                if (icr.LevelTriggered && !icr.Level) return KvmPath.FixedDroppedDisabled;
+                if (icr.LevelTriggered && !icr.Level) return KvmPath.FixedDeassertIgnored;
                 if (!SoftwareEnabled) return KvmPath.FixedDroppedDisabled;
                 int v = icr.Vector;
                 if (icr.LevelTriggered) Interlocked.Or(ref _tmr[v >> 5], 1u << (v & 31));
