@@ -434,7 +434,11 @@ sealed unsafe partial class BlockEmitter
                 case FlagOp.Add: Il.Load(_fres); Il.Load(_fa); Il.Emit(OpCodes.Clt_Un); Il.Emit(OpCodes.Conv_U8); break;
                 case FlagOp.Logic: Il.Const(0); break;
                 case FlagOp.Inc: case FlagOp.Dec: Il.Load(_fb); break;
-                default: Il.Gen.Emit(OpCodes.Ldarg_1); Il.Call(MCarry); break;
+                case FlagOp.Shift: Il.Load(_fa); break; // the shift's computed CF
+                default:
+                    FlushPending(); // CpuState must hold the flags before Carry reads them
+                    Il.Gen.Emit(OpCodes.Ldarg_1); Il.Call(MCarry);
+                    break;
             }
             Il.Store(_fb);
         }

@@ -65,6 +65,7 @@ public static unsafe class DiffHarness
 
     public static DiffCase Generate(InstructionGroup g, ulong seed)
     {
+        if (g.Name == "FlagSequences") return GenerateSequence(seed);
         var codes = g.Codes;
         for (int attempt = 0; attempt < 100; attempt++)
         {
@@ -90,6 +91,59 @@ public static unsafe class DiffHarness
             };
         }
         throw new InvalidOperationException($"{g.Name}: could not generate an encodable case from seed 0x{seed:x}");
+    }
+
+    /// <summary>A straight-line sequence of register-only instructions. Rejects any instruction that reads a flag
+    /// an earlier one left undefined; the compared flags are those defined at the end.</summary>
+    public static DiffCase GenerateSequence(ulong seed)
+    {
+        var b = new CaseBuilder(seed);
+        int want = b.R.Next(2, 7);
+        var bytes = new List<byte>();
+        Instruction first = default;
+        RflagsBits undefined = RflagsBits.None;
+        int made = 0;
+        for (int attempt = 0; made < want && attempt < 200; attempt++)
+        {
+            var g = Groups.Get(b.R.Pick(Groups.SequenceParts));
+            var code = b.R.Pick(g.Codes);
+            // Register pins are per-instruction input constraints; earlier instructions change registers at run time
+            // anyway, and register-only forms cannot fault, so each instruction starts unconstrained.
+            b.Pinned = 0;
+            b.Exclude = 0;
+            Instruction insn;
+            try
+            {
+                insn = g.Make != null ? g.Make(b, code) : b.FromCode(code);
+                if (g.Fixup != null && !g.Fixup(b, ref insn)) continue;
+            }
+            catch (InvalidOperationException) { continue; }
+            bool memory = false;
+            for (int op = 0; op < insn.OpCount; op++) memory |= insn.GetOpKind(op) == OpKind.Memory;
+            if (memory || insn.IsStackInstruction) continue;
+            var w = new ByteWriter();
+            ulong ip = NativeRunner.TestRip + (ulong)bytes.Count;
+            if (!Encoder.Create(64, w).TryEncode(insn, ip, out _, out _)) continue;
+            byte[] one = w.ToArray();
+            var decoded = Decoder.Create(64, one, ip).Decode();
+            if (decoded.Code == Code.INVALID || decoded.Length != one.Length) continue;
+            if ((decoded.RflagsRead & undefined) != 0) continue; // would read a value the SDM leaves undefined
+            // Shifts by CL or by a count that masks to 0 may leave flags alone or not: only a known non-zero
+            // immediate count gives a fixed set of defined flags.
+            if (decoded.Mnemonic is Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
+                    or Mnemonic.Rcl or Mnemonic.Rcr or Mnemonic.Shld or Mnemonic.Shrd
+                && (decoded.GetOpKind(decoded.OpCount - 1) != OpKind.Immediate8 || (decoded.Immediate8 & 0x1F) == 0)) continue;
+            undefined = (undefined & ~decoded.RflagsModified) | decoded.RflagsUndefined;
+            if (made == 0) first = decoded;
+            bytes.AddRange(one);
+            made++;
+        }
+        if (made == 0) throw new InvalidOperationException($"FlagSequences: nothing encodable from seed 0x{seed:x}");
+        return new DiffCase
+        {
+            Group = "FlagSequences", Seed = seed, Code = bytes.ToArray(), Insn = first, Input = b.St, Buffer = b.Buf, Stack = b.Stack,
+            FlagMask = FlagMask(undefined), IgnoreGpr = b.IgnoreGpr,
+        };
     }
 
     /// <summary>CF PF AF ZF SF OF DF minus the ones Iced reports undefined for the instruction.</summary>

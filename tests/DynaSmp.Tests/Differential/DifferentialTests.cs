@@ -32,6 +32,7 @@ public sealed class DifferentialTests(ITestOutputHelper output)
         Assert.True(r.Cases > 0 || r.Summary.Contains("supports none", StringComparison.Ordinal), r.Summary);
     }
 
+    [DifferentialFact] public void FlagSequences() => Run(nameof(FlagSequences));
     [DifferentialFact] public void Alu() => Run(nameof(Alu));
     [DifferentialFact] public void IncDecNegNot() => Run(nameof(IncDecNegNot));
     [DifferentialFact] public void MovLeaXchg() => Run(nameof(MovLeaXchg));

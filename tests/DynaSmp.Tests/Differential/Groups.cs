@@ -318,6 +318,9 @@ public static class Groups
 
     public static readonly InstructionGroup[] All =
     [
+        // Straight-line sequences of 2-6 register instructions: one translated block, so the lazy flags, dead-flag
+        // elimination and compare+branch fusion of tier 1 are checked across instructions, not one at a time.
+        new() { Name = "FlagSequences", Weight = 12, Mnemonics = [], ExplicitCodes = [Code.Nopd] },
         new() { Name = "Alu", Weight = 14, Mnemonics = [Mnemonic.Add, Mnemonic.Adc, Mnemonic.Sub, Mnemonic.Sbb, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Cmp, Mnemonic.Test] },
         new() { Name = "IncDecNegNot", Weight = 5, Mnemonics = [Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Neg, Mnemonic.Not] },
         new() { Name = "MovLeaXchg", Weight = 10, Mnemonics = [Mnemonic.Mov, Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Movsxd, Mnemonic.Lea, Mnemonic.Xchg], Fixup = (CaseBuilder b, ref Instruction i) => i.Mnemonic != Mnemonic.Lea || LeaRandomBase(b, ref i) },
@@ -350,6 +353,9 @@ public static class Groups
         new() { Name = "SseShift", Weight = 3, OnlyFeatures = Sse2Only, Fixup = SseShiftCount, Mnemonics =
             [Mnemonic.Psllw, Mnemonic.Pslld, Mnemonic.Psllq, Mnemonic.Psrlw, Mnemonic.Psrld, Mnemonic.Psrlq, Mnemonic.Psraw, Mnemonic.Psrad, Mnemonic.Pslldq, Mnemonic.Psrldq] },
     ];
+
+    /// <summary>Groups whose register forms make up the random sequences of <see cref="DiffHarness.GenerateSequence"/>.</summary>
+    public static readonly string[] SequenceParts = ["Alu", "IncDecNegNot", "ShiftRotate", "SetccCmovcc", "Convert", "MovLeaXchg"];
 
     public static InstructionGroup Get(string name) => Array.Find(All, g => g.Name == name) ?? throw new ArgumentException(name);
 }
