@@ -101,6 +101,11 @@ sealed unsafe partial class BlockEmitter
     FlagOp _pending;
     int _pendingSize;
     Local64 _fres, _fa, _fb;
+    // Instructions retired by loop iterations inside this method, added to CpuState at every exit.
+    Local64 _retired;
+    // Per member: the flags are written before any read and nothing can fault first, so a branch into it need
+    // not store the pending flags (the exits that can leave before the write do not exist).
+    bool[] _flagsDeadAtEntry = [];
     internal Local64 Lin, Val, T1, T2;
     LocalBuilder _entry = null!, _smc = null!, _status = null!, _fnptr = null!;
     Label _retDispatch;
@@ -125,7 +130,9 @@ sealed unsafe partial class BlockEmitter
     {
         for (int n = 0; n < _blocks.Length; n++) Analyse(n);
         for (int r = 0; r < 16; r++) if (_used[r]) _gpr[r] = Il.NewLocal();
-        _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal();
+        _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal(); _retired = Il.NewLocal();
+        _flagsDeadAtEntry = new bool[_blocks.Length];
+        for (int n = 0; n < _blocks.Length; n++) _flagsDeadAtEntry[n] = FlagsDeadAtEntry(n);
         Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal();
         _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
         _retDispatch = Il.Label();
@@ -193,6 +200,36 @@ sealed unsafe partial class BlockEmitter
             ref readonly var i = ref insns[k];
             live = native[k] ? (live & ~(uint)i.RflagsModified) | (uint)i.RflagsRead : all;
         }
+    }
+
+    bool FlagsDeadAtEntry(int bi)
+    {
+        const uint all = (uint)(RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF);
+        var insns = _blocks[bi].Insns;
+        uint dead = 0;
+        for (int k = 0; k < insns.Length; k++)
+        {
+            ref readonly var i = ref insns[k];
+            if (!_native[bi][k] || k == insns.Length - 1) return false;
+            for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return false; // could fault
+            if (i.StackPointerIncrement != 0) return false;
+            if (((uint)i.RflagsRead & ~dead & all) != 0) return false;
+            dead |= (uint)i.RflagsModified & all;
+            if (dead == all) return true;
+        }
+        return false;
+    }
+
+    /// <summary>CpuState.InstructionsRetired += <paramref name="k"/> + the loop iterations counted in the local.</summary>
+    void EmitAddRetired(ulong k)
+    {
+        Il.StateAddress(StateOffsets.Retired);
+        Il.Emit(OpCodes.Dup);
+        Il.Emit(OpCodes.Ldind_I8);
+        Il.Load(_retired);
+        Il.Emit(OpCodes.Add);
+        if (k != 0) { Il.Const(k); Il.Emit(OpCodes.Add); }
+        Il.Emit(OpCodes.Stind_I8);
     }
 
     void Use(Register r, bool write)
@@ -380,7 +417,7 @@ sealed unsafe partial class BlockEmitter
             FlushFlags(op, size);
             WriteBack();
             Il.StoreState64Const(StateOffsets.Rip, next);
-            Il.AddState64(StateOffsets.Retired, (ulong)retired);
+            EmitAddRetired((ulong)retired);
             Il.Emit(OpCodes.Br, _retDispatch);
         });
     }
@@ -398,7 +435,7 @@ sealed unsafe partial class BlockEmitter
             FlushFlags(op, size);
             WriteBack();
             Il.StoreState64Const(StateOffsets.Rip, ip);
-            if (retired > 0) Il.AddState64(StateOffsets.Retired, (ulong)retired);
+            EmitAddRetired((ulong)retired);
             Il.Emit(OpCodes.Br, _retDispatch);
         });
         return l;
@@ -550,26 +587,33 @@ sealed unsafe partial class BlockEmitter
     internal void EmitDirectExit(ulong target)
     {
         int retired = _k + 1;
-        FlushFlagsForExit(out var op, out var size);
-        Il.AddState64(StateOffsets.Retired, (ulong)retired);
         int member = RegionIndex(target);
         if (member >= 0)
         {
             // PERF: a branch inside the region stays in this method with registers in locals. Backward
             // branches (loops) check for a kick; forward ones cannot loop without passing a backward one.
+            // Flags go to CpuState only if the target can observe them; the leave path always stores them.
+            var (op, size) = (_pending, _pendingSize);
+            bool skipFlush = _flagsDeadAtEntry[member];
+            if (!skipFlush) FlushFlags(op, size);
+            Il.Load(_retired); Il.Const((ulong)retired); Il.Emit(OpCodes.Add); Il.Store(_retired);
             if (member <= _bi)
             {
                 var leave = Il.Label();
                 EmitLeaveCheck(leave);
                 Il.Emit(OpCodes.Br, _labels[member]);
                 Il.Mark(leave);
+                if (skipFlush) FlushFlags(op, size);
                 WriteBack();
                 Il.StoreState64Const(StateOffsets.Rip, target);
+                EmitAddRetired(0);
                 Il.Emit(OpCodes.Br, _retDispatch);
             }
             else Il.Emit(OpCodes.Br, _labels[member]);
             return;
         }
+        FlushFlagsForExit(out _, out _);
+        EmitAddRetired((ulong)retired);
         WriteBack();
         Il.StoreState64Const(StateOffsets.Rip, target);
         if (((_b.CsBase + target) >> 12) != ((_b.CsBase + _b.Rip) >> 12))
@@ -603,7 +647,7 @@ sealed unsafe partial class BlockEmitter
             if (member < 0) continue;
             if (!any)
             {
-                Il.AddState64(StateOffsets.Retired, (ulong)(_k + 1));
+                EmitAddRetired((ulong)(_k + 1));
                 EmitLeaveCheck(notMember);
                 any = true;
             }
@@ -622,10 +666,15 @@ sealed unsafe partial class BlockEmitter
     /// runs: deterministic scheduling) when the instruction budget of this Run is used up.</summary>
     void EmitLeaveCheck(Label leave)
     {
-        Il.LoadState32(StateOffsets.ExitRequest);
+        // Volatile: another thread writes it, and a loop whose body stores nothing would otherwise let RyuJIT
+        // hoist the load out of the loop (a `jmp $` would then never see a kick).
+        Il.StateAddress(StateOffsets.ExitRequest);
+        Il.Emit(OpCodes.Volatile);
+        Il.Emit(OpCodes.Ldind_I4);
         Il.Emit(OpCodes.Brtrue, leave);
         if (!_core.Options.BoundedRuns) return;
         Il.LoadState64(StateOffsets.Retired);
+        Il.Load(_retired); Il.Emit(OpCodes.Add);
         Il.LoadState64(StateOffsets.RetireLimit);
         Il.Emit(OpCodes.Bge_Un, leave);
     }
@@ -643,7 +692,7 @@ sealed unsafe partial class BlockEmitter
         if (isReturn && EmitReturnInsideRegion(target)) return;
         WriteBack();
         Il.StoreState64(StateOffsets.Rip, target);
-        Il.AddState64(StateOffsets.Retired, (ulong)(_k + 1));
+        EmitAddRetired((ulong)(_k + 1));
         EmitIndirectTail(target);
     }
 
@@ -694,13 +743,15 @@ sealed unsafe partial class BlockEmitter
             Il.Emit(OpCodes.Dup); Il.Emit(OpCodes.Ldind_I8);
             Il.Const((ulong)k);
             Il.Gen.Emit(OpCodes.Ldloc, _status); Il.ConstI4(JitHelpers.StopAfter); Il.Emit(OpCodes.Ceq); Il.Emit(OpCodes.Conv_U8);
-            Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Stind_I8);
+            Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Add);
+            Il.Load(_retired); Il.Emit(OpCodes.Add);
+            Il.Emit(OpCodes.Stind_I8);
             Il.Emit(OpCodes.Br, _retDispatch);
         });
         ReloadUsed();
         bool ends = _k == _b.Insns.Length - 1 && CpuCore.EndsBlock(i);
         if (!ends) return false;
-        Il.AddState64(StateOffsets.Retired, (ulong)(_k + 1));
+        EmitAddRetired((ulong)(_k + 1));
         Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
         EmitIndirectTail(T1);
         return true;
