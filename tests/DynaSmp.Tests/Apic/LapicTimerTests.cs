@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using DynaSmp.Machine;
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace DynaSmp.Tests.Apic;
+
+/// <summary>The LAPIC timer (SDM Vol. 3A 11.5.4): one-shot, periodic and TSC-deadline modes, the divider,
+/// masking, and a halted vCPU woken by its timer interrupt.</summary>
+public unsafe class LapicTimerTests
+{
+    const int Svr = 0xF0, LvtTimer = 0x320, Initial = 0x380, Current = 0x390, Divide = 0x3E0, Eoi = 0xB0;
+    const int Vector = 0x40;
+
+    static Vm NewVm() => new(new VmConfig { Vcpus = 1, MemoryBytes = 4 << 20 });
+
+    static bool IrrHas(DynaSmp.Machine.Apic.Lapic apic, int v) => (apic.ReadRegister(0x200 + (v >> 5) * 0x10) & (1u << (v & 31))) != 0;
+
+    static void SpinFor(TimeSpan t)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < t) Thread.SpinWait(50);
+    }
+
+    [Fact]
+    public void One_shot_fires_once_into_the_IRR_and_counts_down_to_zero()
+    {
+        using var vm = NewVm();
+        var apic = vm.Vcpus[0].Apic;
+        apic.WriteRegister(Svr, 0x1FF);                 // software-enable
+        apic.WriteRegister(Divide, 0xB);                // divide by 1
+        apic.WriteRegister(LvtTimer, Vector);           // one-shot, unmasked
+        apic.WriteRegister(Initial, 2_000_000);         // 2 ms at the 1 GHz timer clock
+        Assert.True(apic.ReadRegister(Current) is > 0 and <= 2_000_000);
+        apic.PollTimer(Stopwatch.GetTimestamp());
+        Assert.False(IrrHas(apic, Vector));              // not yet
+        SpinFor(TimeSpan.FromMilliseconds(3));
+        apic.PollTimer(Stopwatch.GetTimestamp());
+        Assert.True(IrrHas(apic, Vector));
+        Assert.Equal(0u, apic.ReadRegister(Current));
+        Assert.Equal(Vector, apic.Acknowledge());
+        apic.WriteRegister(Eoi, 0);
+        SpinFor(TimeSpan.FromMilliseconds(3));
+        apic.PollTimer(Stopwatch.GetTimestamp());
+        Assert.False(IrrHas(apic, Vector));              // one-shot: no second interrupt
+        Assert.Equal(long.MaxValue, apic.TimerDeadline);
+    }
+
+    [Fact]
+    public void Periodic_rearms_after_each_expiry()
+    {
+        using var vm = NewVm();
+        var apic = vm.Vcpus[0].Apic;
+        apic.WriteRegister(Svr, 0x1FF);
+        apic.WriteRegister(Divide, 0xB);
+        apic.WriteRegister(LvtTimer, Vector | (1 << 17)); // periodic
+        apic.WriteRegister(Initial, 1_000_000);            // 1 ms
+        for (int k = 0; k < 3; k++)
+        {
+            SpinFor(TimeSpan.FromMilliseconds(1.5));
+            apic.PollTimer(Stopwatch.GetTimestamp());
+            Assert.True(IrrHas(apic, Vector), $"period {k}");
+            Assert.Equal(Vector, apic.Acknowledge());
+            apic.WriteRegister(Eoi, 0);
+            Assert.NotEqual(long.MaxValue, apic.TimerDeadline); // re-armed
+        }
+        apic.WriteRegister(Initial, 0); // a zero initial count stops it
+        Assert.Equal(long.MaxValue, apic.TimerDeadline);
+    }
+
+    [Fact]
+    public void Divider_scales_the_period()
+    {
+        using var vm = NewVm();
+        var apic = vm.Vcpus[0].Apic;
+        apic.WriteRegister(Svr, 0x1FF);
+        apic.WriteRegister(LvtTimer, Vector);
+        apic.WriteRegister(Divide, 0x3);   // 011b: divide by 16
+        long t0 = Stopwatch.GetTimestamp();
+        apic.WriteRegister(Initial, 1000); // 16 us
+        long ticks = apic.TimerDeadline - t0;
+        double us = ticks * 1e6 / Stopwatch.Frequency;
+        Assert.InRange(us, 15.0, 1000.0); // at least 16 us minus clock granularity; an upper bound only against nonsense
+        apic.WriteRegister(Divide, 0xB);   // 1011b: divide by 1
+        t0 = Stopwatch.GetTimestamp();
+        apic.WriteRegister(Initial, 1000); // 1 us
+        Assert.True((apic.TimerDeadline - t0) * 1e6 / Stopwatch.Frequency < us);
+    }
+
+    [Fact]
+    public void A_masked_timer_sets_nothing()
+    {
+        using var vm = NewVm();
+        var apic = vm.Vcpus[0].Apic;
+        apic.WriteRegister(Svr, 0x1FF);
+        apic.WriteRegister(Divide, 0xB);
+        apic.WriteRegister(LvtTimer, Vector | 0x1_0000);
+        apic.WriteRegister(Initial, 1000);
+        SpinFor(TimeSpan.FromMilliseconds(1));
+        apic.PollTimer(Stopwatch.GetTimestamp());
+        Assert.False(IrrHas(apic, Vector));
+    }
+
+    [Fact]
+    public void TSC_deadline_fires_when_the_TSC_passes_the_deadline_and_disarms()
+    {
+        using var vm = NewVm();
+        var v = vm.Vcpus[0];
+        var apic = v.Apic;
+        apic.WriteRegister(Svr, 0x1FF);
+        apic.WriteRegister(LvtTimer, Vector | (2 << 17)); // TSC-deadline mode
+        apic.WriteRegister(Initial, 123);                  // ignored in TSC-deadline mode
+        Assert.Equal(long.MaxValue, apic.TimerDeadline);
+        apic.TscDeadline = v.Core.ReadTsc() + (ulong)(Stopwatch.Frequency / 1000); // ~1 ms of TSC
+        apic.PollTimer(Stopwatch.GetTimestamp());
+        Assert.False(IrrHas(apic, Vector));
+        SpinFor(TimeSpan.FromMilliseconds(2));
+        apic.PollTimer(Stopwatch.GetTimestamp());
+        Assert.True(IrrHas(apic, Vector));
+        Assert.Equal(0UL, apic.TscDeadline); // disarmed after firing (SDM 11.5.4.1)
+    }
+
+    /// <summary>A guest arms a one-shot timer, enables interrupts and halts: the vCPU thread sleeps with a
+    /// timeout, the timer fires, the handler runs and the guest continues after the HLT.</summary>
+    [Fact]
+    public void A_halted_vCPU_is_woken_by_its_timer()
+    {
+        const ulong Main = 0x1000, Handler = 0x2000, Idt = 0x3000, Gdt = 0x6000, Flag = 0x5000, Apic = 0xFEE0_0000;
+        using var vm = NewVm();
+        vm.Ram.Write(Gdt, [.. BitConverter.GetBytes(0UL), .. BitConverter.GetBytes(0x00AF9A000000FFFFUL), .. BitConverter.GetBytes(0x00CF92000000FFFFUL)]);
+        ulong low = (Handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | (((Handler >> 16) & 0xFFFF) << 48);
+        vm.Ram.Write(Idt + Vector * 16, [.. BitConverter.GetBytes(low), .. BitConverter.GetBytes(0UL)]);
+        Put(vm, Handler, a =>
+        {
+            a.mov(__qword_ptr[Flag], 1);
+            a.mov(rdi, Apic);
+            a.mov(__dword_ptr[rdi + Eoi], 0);
+            a.iretq();
+        });
+        Put(vm, Main, a =>
+        {
+            a.mov(rdi, Apic);
+            a.mov(__dword_ptr[rdi + Svr], 0x1FF);
+            a.mov(__dword_ptr[rdi + Divide], 0xB);
+            a.mov(__dword_ptr[rdi + LvtTimer], Vector);
+            a.mov(__dword_ptr[rdi + Initial], 5_000_000); // 5 ms
+            a.sti();
+            a.hlt();                                      // sleeps until the timer interrupt
+            a.mov(rax, __qword_ptr[Flag]);
+            a.mov(__qword_ptr[Flag + 8], rax);
+            var park = a.CreateLabel();
+            a.cli();
+            a.Label(ref park);
+            a.hlt();
+            a.jmp(park);
+        });
+        var cpu = vm.Vcpus[0].Core;
+        cpu.SetFlat64(Main, 0x8000);
+        cpu.ExceptionIntercept = uint.MaxValue;
+        cpu.State->GdtrBase = Gdt; cpu.State->GdtrLimit = 23;
+        cpu.State->IdtrBase = Idt; cpu.State->IdtrLimit = 256 * 16 - 1;
+        vm.Start();
+        var sw = Stopwatch.StartNew();
+        while (BitConverter.ToUInt64(vm.Ram.Span(Flag + 8, 8)) == 0 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+        vm.Join();
+        Assert.Equal(1UL, BitConverter.ToUInt64(vm.Ram.Span(Flag + 8, 8))); // the handler ran before the code after HLT
+        Assert.True(vm.Vcpus[0].Halts >= 1);
+        Assert.True(vm.Vcpus[0].Wakeups >= 1);
+    }
+
+    static void Put(Vm vm, ulong address, Action<Assembler> body)
+    {
+        var a = new Assembler(64);
+        body(a);
+        vm.Ram.Write(address, DynaSmp.Jit.CodeBytes.Assemble(a, address));
+    }
+}
