@@ -30,6 +30,10 @@ public class BlockTransfer
         a.Assemble(w, BenchGuest.Code);
         _chained = new BenchGuest(w.Bytes.ToArray(), JitOptions.CompileFirst);
         _dispatcher = new BenchGuest(w.Bytes.ToArray(), JitOptions.CompileFirst with { Chaining = false });
+        // Regions would compile the three blocks into one method (IL branches, no transfer at all): measure the
+        // method-to-method transfer itself.
+        _chained.Cpu.Cache.Regions = false;
+        _dispatcher.Cpu.Cache.Regions = false;
         _chained.Run(100); _dispatcher.Run(100);
     }
 
