@@ -118,7 +118,7 @@ public static unsafe partial class Interp
                 for (int k = 1; k < level; k++)
                 {
                     bp = (bp - (ulong)size) & amask;
-                    Push(c, size, Mem.Read(c, Linear(s, Register.SS, bp), size));
+                    Push(c, size, Mem.Read(c, CheckedLinear(s, Register.SS, bp, size, write: false), size));
                 }
                 Push(c, size, frameTemp);
             }

@@ -56,13 +56,13 @@ public static unsafe partial class Interp
             ulong ea = EffectiveOffset(s, i) + (ulong)(unit * size);
             int asz = AddressSize(i);
             if (asz == 2) ea &= 0xFFFF; else if (asz == 4) ea &= 0xFFFF_FFFF;
-            lin = Linear(s, i.MemorySegment, ea);
+            lin = CheckedLinear(s, i.MemorySegment, ea, size, writes);
             bit = 1UL << (int)(off & (bits - 1));
         }
         else
         {
             // An immediate offset stays inside the operand.
-            lin = MemAddress(s, i);
+            lin = MemAddress(s, i, size, writes);
             bit = 1UL << (int)(i.GetImmediate(1) & (ulong)(bits - 1));
         }
         ulong old;

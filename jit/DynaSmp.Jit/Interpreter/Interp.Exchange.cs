@@ -31,7 +31,7 @@ public static unsafe partial class Interp
         ulong dest;
         if (i.Op0Kind == OpKind.Memory)
         {
-            ulong lin = MemAddress(s, i);
+            ulong lin = MemAddress(s, i, i.MemorySize.GetSize(), write: true);
             byte* p = i.HasLockPrefix ? Mem.HostPointer(c, lin, size, MemAccess.Write) : null;
             if (p != null) dest = Atomics.CompareExchange(p, size, src, a) & mask;
             else
@@ -62,7 +62,7 @@ public static unsafe partial class Interp
         ulong dest, sum;
         if (i.Op0Kind == OpKind.Memory)
         {
-            ulong lin = MemAddress(s, i);
+            ulong lin = MemAddress(s, i, i.MemorySize.GetSize(), write: true);
             byte* p = i.HasLockPrefix ? Mem.HostPointer(c, lin, size, MemAccess.Write) : null;
             if (p != null)
             {
@@ -99,7 +99,7 @@ public static unsafe partial class Interp
         if (i.Op0Kind != OpKind.Memory) throw CpuFault.UD();
         ulong expected = ((s->Gpr[2] & 0xFFFF_FFFF) << 32) | (s->Gpr[0] & 0xFFFF_FFFF);
         ulong desired = ((s->Gpr[1] & 0xFFFF_FFFF) << 32) | (s->Gpr[3] & 0xFFFF_FFFF);
-        ulong lin = MemAddress(s, i);
+        ulong lin = MemAddress(s, i, i.MemorySize.GetSize(), write: true);
         byte* p = i.HasLockPrefix ? Mem.HostPointer(c, lin, 8, MemAccess.Write) : null;
         ulong old;
         if (p != null) old = Atomics.CompareExchange(p, 8, desired, expected);
@@ -122,7 +122,7 @@ public static unsafe partial class Interp
     {
         CpuState* s = c.State;
         if (i.Op0Kind != OpKind.Memory) throw CpuFault.UD();
-        ulong lin = MemAddress(s, i);
+        ulong lin = MemAddress(s, i, i.MemorySize.GetSize(), write: true);
         if ((lin & 15) != 0) throw CpuFault.GP();
         ulong expLo = s->Gpr[0], expHi = s->Gpr[2];
         ulong newLo = s->Gpr[3], newHi = s->Gpr[1];

@@ -19,7 +19,9 @@ public static unsafe partial class Interp
         return false;
     }
 
-    /// <summary>A stack walked by a multi-slot push or pop before anything is committed.</summary>
+    /// <summary>A stack walked by a multi-slot push or pop before anything is committed. Outside real,
+    /// virtual-8086 and 64-bit mode each slot is limit-checked (SDM Vol. 3A 5.3): #SS(0) on the current stack,
+    /// #SS(selector) on the inner stack of a stack switch (CALL instruction page).</summary>
     struct StackCursor
     {
         public ulong Base, Sp;
@@ -27,36 +29,56 @@ public static unsafe partial class Interp
         public bool Flat;
         /// <summary>An inner-privilege stack written before CPL changes: implicit supervisor accesses.</summary>
         public bool Supervisor;
+        /// <summary>Slots are checked against <see cref="Segment"/>; a violation is #SS(<see cref="Error"/>).</summary>
+        public bool Checked;
+        public SegmentCache Segment;
+        public ulong Error;
 
         public readonly ulong Linear => Flat ? Sp : (uint)(Base + Sp);
 
-        public static StackCursor Current(CpuState* s) => For(s->Ss, s->Gpr[4], StackAddrSize(s), Is64BitMode(s));
+        public static StackCursor Current(CpuState* s)
+        {
+            var k = For(s->Ss, s->Gpr[4], StackAddrSize(s), Is64BitMode(s));
+            k.Checked = SegmentChecks(s);
+            return k;
+        }
 
         public static StackCursor For(in SegmentCache ss, ulong sp, int addrSize, bool flat)
         {
-            var k = new StackCursor { Base = ss.Base, AddrSize = addrSize, Flat = flat };
+            var k = new StackCursor { Base = ss.Base, AddrSize = addrSize, Flat = flat, Segment = ss };
             k.Sp = Wrap(sp, addrSize);
             return k;
         }
 
         public static ulong Wrap(ulong sp, int addrSize) => addrSize == 2 ? sp & 0xFFFF : addrSize == 4 ? sp & 0xFFFF_FFFF : sp;
 
+        readonly void Check(ulong offset, int size)
+        {
+            if (Checked && !WithinLimit(Segment, offset, size)) throw new CpuFault(Vector.SS, Error);
+        }
+
         public void Push(CpuCore c, int size, ulong v)
         {
             Sp = Wrap(Sp - (ulong)size, AddrSize);
+            Check(Sp, size);
             if (Supervisor) { using var scope = c.Mmu.Supervisor(); Mem.Write(c, Linear, size, v); }
             else Mem.Write(c, Linear, size, v);
         }
 
         public ulong Pop(CpuCore c, int size)
         {
+            Check(Sp, size);
             ulong v = Mem.Read(c, Linear, size);
             Sp = Wrap(Sp + (ulong)size, AddrSize);
             return v;
         }
 
-        public readonly ulong Peek(CpuCore c, int size, ulong offset) =>
-            Mem.Read(c, Flat ? Sp + offset : (uint)(Base + Wrap(Sp + offset, AddrSize)), size);
+        public readonly ulong Peek(CpuCore c, int size, ulong offset)
+        {
+            ulong at = Flat ? Sp + offset : Wrap(Sp + offset, AddrSize);
+            Check(at, size);
+            return Mem.Read(c, Flat ? at : (uint)(Base + at), size);
+        }
 
         public void Skip(ulong bytes) => Sp = Wrap(Sp + bytes, AddrSize);
     }
@@ -235,6 +257,8 @@ public static unsafe partial class Interp
         int newAddr = lma ? 8 : (newSs.Attributes & SegmentCache.DefaultBig) != 0 ? 4 : 2;
         var inner = StackCursor.For(newSs, newSp, newAddr, lma);
         inner.Supervisor = true; // the inner level is below the caller's CPL 3 at most: a supervisor stack
+        inner.Checked = !lma;
+        inner.Error = newSs.Selector & ~3UL;
         var outer = StackCursor.Current(s);
         inner.Push(c, gateSize, s->Ss.Selector);
         inner.Push(c, gateSize, s->Gpr[4]);

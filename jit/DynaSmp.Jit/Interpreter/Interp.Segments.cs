@@ -188,7 +188,7 @@ public static unsafe partial class Interp
         bool gdt = i.Mnemonic == Mnemonic.Sgdt;
         ulong b = gdt ? s->GdtrBase : s->IdtrBase;
         uint limit = gdt ? s->GdtrLimit : s->IdtrLimit;
-        ulong lin = MemAddress(s, i);
+        ulong lin = MemAddress(s, i, i.MemorySize.GetSize(), write: true);
         bool is64 = Is64BitMode(s);
         // Probe the last byte first so a fault leaves memory untouched.
         Mem.Read8(c, lin + (is64 ? 9UL : 5UL));
@@ -250,7 +250,7 @@ public static unsafe partial class Interp
         CheckUmip(s);
         ushort sel = i.Mnemonic == Mnemonic.Sldt ? s->Ldtr.Selector : s->Tr.Selector;
         if (i.Op0Kind == OpKind.Register) WriteReg(s, i.Op0Register, sel);
-        else Mem.Write16(c, MemAddress(s, i), sel);
+        else Mem.Write16(c, MemAddress(s, i, 2, write: true), sel);
     }
 
     /// <summary>LAR/LSL/VERR/VERW: report through ZF whether the selector is visible at the current CPL and RPL;

@@ -37,7 +37,7 @@ public static unsafe partial class Interp
     static ulong ShiftReadDest(CpuCore c, in Instruction i, int size, out ulong lin)
     {
         if (i.Op0Kind == OpKind.Register) { lin = 0; return ReadReg(c.State, i.Op0Register); }
-        lin = MemAddress(c.State, i);
+        lin = MemAddress(c.State, i, size, write: true); // read-modify-write
         return Mem.Read(c, lin, size);
     }
 

@@ -38,7 +38,7 @@ public static unsafe partial class Interp
                 // A general-register store: no SSE enable checks (SDM MOVNTI: only #UD for LOCK).
                 if (i.HasLockPrefix) throw CpuFault.UD();
                 int size = i.Op1Register.GetSize();
-                Mem.Write(c, MemAddress(c.State, i), size, ReadReg(c.State, i.Op1Register));
+                Mem.Write(c, MemAddress(c.State, i, size, write: true), size, ReadReg(c.State, i.Op1Register));
                 return true;
             }
             case Mnemonic.Ldmxcsr:
@@ -54,7 +54,7 @@ public static unsafe partial class Interp
             {
                 CpuState* s = c.State;
                 SseEnter(s, i);
-                Mem.Write32(c, MemAddress(s, i), s->Mxcsr);
+                Mem.Write32(c, MemAddress(s, i, 4, write: true), s->Mxcsr);
                 return true;
             }
             default: return false;
@@ -67,7 +67,7 @@ public static unsafe partial class Interp
         CpuState* s = c.State;
         SseEnter(s, i);
         if (i.Op0Kind == OpKind.Register) SetXmm(s, i.Op0Register, ReadXmmM128(c, i, 1, aligned));
-        else Write128(c, Address128(s, i, aligned), GetXmm(s, i.Op1Register));
+        else Write128(c, Address128(s, i, aligned, write: true), GetXmm(s, i.Op1Register));
     }
 
     /// <summary>MOVD/MOVQ: loads into an XMM register zero the bits above the operand (SDM MOVD/MOVQ).</summary>
@@ -88,7 +88,7 @@ public static unsafe partial class Interp
         }
         ulong lo = s->Xmm[XmmSlot(i.Op1Register)];
         if (i.Op0Kind == OpKind.Register) WriteReg(s, i.Op0Register, lo);
-        else Mem.Write(c, MemAddress(s, i), i.MemorySize.GetSize(), lo);
+        else Mem.Write(c, MemAddress(s, i, i.MemorySize.GetSize(), write: true), i.MemorySize.GetSize(), lo);
     }
 
     /// <summary>MOVSS/MOVSD: register to register merges the low element; a load zeroes the rest of the
@@ -100,7 +100,7 @@ public static unsafe partial class Interp
         ulong mask = size == 4 ? 0xFFFF_FFFFUL : ulong.MaxValue;
         if (i.Op0Kind == OpKind.Memory)
         {
-            Mem.Write(c, MemAddress(s, i), size, s->Xmm[XmmSlot(i.Op1Register)] & mask);
+            Mem.Write(c, MemAddress(s, i, size, write: true), size, s->Xmm[XmmSlot(i.Op1Register)] & mask);
             return;
         }
         int d = XmmSlot(i.Op0Register);
@@ -123,6 +123,6 @@ public static unsafe partial class Interp
         SseEnter(s, i);
         int h = high ? 1 : 0;
         if (i.Op0Kind == OpKind.Register) s->Xmm[XmmSlot(i.Op0Register) + h] = Mem.Read64(c, MemAddress(s, i));
-        else Mem.Write64(c, MemAddress(s, i), s->Xmm[XmmSlot(i.Op1Register) + h]);
+        else Mem.Write64(c, MemAddress(s, i, 8, write: true), s->Xmm[XmmSlot(i.Op1Register) + h]);
     }
 }

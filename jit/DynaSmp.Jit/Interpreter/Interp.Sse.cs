@@ -57,9 +57,9 @@ public static unsafe partial class Interp
 
     /// <summary>Linear address of a 16-byte memory operand; legacy SSE requires 16-byte alignment of m128
     /// operands except for the explicitly unaligned moves (SDM Vol. 1 14.9 / Vol. 2 2.4: #GP(0)).</summary>
-    static ulong Address128(CpuState* s, in Instruction i, bool aligned)
+    static ulong Address128(CpuState* s, in Instruction i, bool aligned, bool write = false)
     {
-        ulong lin = MemAddress(s, i);
+        ulong lin = MemAddress(s, i, 16, write);
         if (aligned && (lin & 15) != 0) throw CpuFault.GP();
         return lin;
     }

@@ -125,16 +125,16 @@ public static unsafe partial class Interp
             {
                 case StringKind.Movs:
                 {
-                    ulong v = Mem.Read(c, Linear(s, srcSeg, si), size);
-                    Mem.Write(c, Linear(s, Register.ES, di), size, v);
+                    ulong v = Mem.Read(c, CheckedLinear(s, srcSeg, si, size, write: false), size);
+                    Mem.Write(c, CheckedLinear(s, Register.ES, di, size, write: true), size, v);
                     WriteReg(s, rsi, si + step);
                     WriteReg(s, rdi, di + step);
                     break;
                 }
                 case StringKind.Cmps:
                 {
-                    ulong a = Mem.Read(c, Linear(s, srcSeg, si), size);
-                    ulong b = Mem.Read(c, Linear(s, Register.ES, di), size);
+                    ulong a = Mem.Read(c, CheckedLinear(s, srcSeg, si, size, write: false), size);
+                    ulong b = Mem.Read(c, CheckedLinear(s, Register.ES, di, size, write: false), size);
                     Flags.SetLazy(s, FlagOp.Sub, size, (a - b) & Flags.SizeMask(size), a, b);
                     WriteReg(s, rsi, si + step);
                     WriteReg(s, rdi, di + step);
@@ -142,22 +142,22 @@ public static unsafe partial class Interp
                 }
                 case StringKind.Scas:
                 {
-                    ulong b = Mem.Read(c, Linear(s, Register.ES, di), size);
+                    ulong b = Mem.Read(c, CheckedLinear(s, Register.ES, di, size, write: false), size);
                     Flags.SetLazy(s, FlagOp.Sub, size, (acc - b) & Flags.SizeMask(size), acc, b);
                     WriteReg(s, rdi, di + step);
                     break;
                 }
                 case StringKind.Lods:
-                    WriteReg(s, StringAccumulator(size), Mem.Read(c, Linear(s, srcSeg, si), size));
+                    WriteReg(s, StringAccumulator(size), Mem.Read(c, CheckedLinear(s, srcSeg, si, size, write: false), size));
                     WriteReg(s, rsi, si + step);
                     break;
                 case StringKind.Stos:
-                    Mem.Write(c, Linear(s, Register.ES, di), size, acc);
+                    Mem.Write(c, CheckedLinear(s, Register.ES, di, size, write: true), size, acc);
                     WriteReg(s, rdi, di + step);
                     break;
                 case StringKind.Ins:
                 {
-                    ulong lin = Linear(s, Register.ES, di);
+                    ulong lin = CheckedLinear(s, Register.ES, di, size, write: true);
                     // Check the destination before reading the port, so a fault does not consume device data.
                     Mem.HostPointer(c, lin, size, MemAccess.Write);
                     Mem.Write(c, lin, size, c.Bus.PortIn(port, size));
@@ -165,7 +165,7 @@ public static unsafe partial class Interp
                     break;
                 }
                 default: // Outs
-                    c.Bus.PortOut(port, size, (uint)Mem.Read(c, Linear(s, srcSeg, si), size));
+                    c.Bus.PortOut(port, size, (uint)Mem.Read(c, CheckedLinear(s, srcSeg, si, size, write: false), size));
                     WriteReg(s, rsi, si + step);
                     break;
             }
@@ -202,6 +202,11 @@ public static unsafe partial class Interp
         }
         if (n < 2) return false;
         int bytes = (int)n * size;
+        // Protected mode: a chunk reaching past a segment limit goes element by element, so the fault comes
+        // at the first element outside with the earlier ones done (SDM Vol. 3A 5.3).
+        if (SegmentChecks(s) && (SegmentAccessFault(s, Register.ES, di, bytes, write: true) >= 0
+            || (kind == StringKind.Movs && SegmentAccessFault(s, srcSeg, si, bytes, write: false) >= 0)))
+            return false;
         byte* src = null;
         if (kind == StringKind.Movs)
         {

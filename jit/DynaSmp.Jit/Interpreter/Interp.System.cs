@@ -52,11 +52,11 @@ public static unsafe partial class Interp
                 // Not privileged (UMIP is not offered). A register destination gets CR0 at the operand size;
                 // a memory destination is always 16 bits (SDM SMSW).
                 if (i.Op0Kind == OpKind.Register) WriteReg(s, i.Op0Register, s->Cr0);
-                else Mem.Write16(c, MemAddress(s, i), (ushort)s->Cr0);
+                else Mem.Write16(c, MemAddress(s, i, 2, write: true), (ushort)s->Cr0);
                 return true;
             case Mnemonic.Invlpg:
                 RequireCpl0(s);
-                c.FlushTranslations(TlbFlushKind.Page, MemAddress(s, i));
+                c.FlushTranslations(TlbFlushKind.Page, MemAddressUnchecked(s, i)); // INVLPG accesses nothing
                 return true;
             case Mnemonic.Wbinvd: case Mnemonic.Invd:
                 RequireCpl0(s); // no caches are modelled

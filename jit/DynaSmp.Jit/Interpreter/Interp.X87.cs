@@ -35,11 +35,11 @@ public static unsafe partial class Interp
             case Mnemonic.Fnstsw: case Mnemonic.Fstsw:
                 X87Enter(s, i);
                 if (i.Op0Kind == OpKind.Register) WriteReg(s, Register.AX, s->FpuStatus);
-                else Mem.Write16(c, MemAddress(s, i), s->FpuStatus);
+                else Mem.Write16(c, MemAddress(s, i, 2, write: true), s->FpuStatus);
                 return true;
             case Mnemonic.Fnstcw: case Mnemonic.Fstcw:
                 X87Enter(s, i);
-                Mem.Write16(c, MemAddress(s, i), s->FpuControl);
+                Mem.Write16(c, MemAddress(s, i, 2, write: true), s->FpuControl);
                 return true;
             case Mnemonic.Fldcw:
                 X87Enter(s, i);
@@ -96,11 +96,11 @@ public static unsafe partial class Interp
 
     /// <summary>Checks shared by FXSAVE and FXRSTOR (SDM FXSAVE/FXRSTOR): LOCK or CR0.EM is #UD, CR0.TS is #NM,
     /// a memory operand not 16-byte aligned is #GP(0). Returns the area's linear address.</summary>
-    static ulong FxEnter(CpuState* s, in Instruction i)
+    static ulong FxEnter(CpuState* s, in Instruction i, bool write)
     {
         if (i.HasLockPrefix || (s->Cr0 & Cr0.EM) != 0) throw CpuFault.UD();
         if ((s->Cr0 & Cr0.TS) != 0) throw new CpuFault(Vector.NM);
-        ulong lin = MemAddress(s, i);
+        ulong lin = MemAddress(s, i, 512, write);
         if ((lin & 15) != 0) throw CpuFault.GP();
         return lin;
     }
@@ -112,7 +112,7 @@ public static unsafe partial class Interp
     static void Fxsave(CpuCore c, in Instruction i)
     {
         CpuState* s = c.State;
-        ulong a = FxEnter(s, i);
+        ulong a = FxEnter(s, i, write: true);
         bool long64 = Is64BitMode(s);
         int xmmCount = long64 ? 16 : 8;
         // Both pages writable before anything is written, so a fault leaves memory unchanged.
@@ -155,7 +155,7 @@ public static unsafe partial class Interp
     static void Fxrstor(CpuCore c, in Instruction i)
     {
         CpuState* s = c.State;
-        ulong a = FxEnter(s, i);
+        ulong a = FxEnter(s, i, write: false);
         int xmmCount = Is64BitMode(s) ? 16 : 8;
         uint mxcsr = Mem.Read32(c, a + 24);
         if ((mxcsr & ~MxcsrMask) != 0) throw CpuFault.GP();

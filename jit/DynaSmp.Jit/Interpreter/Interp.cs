@@ -188,7 +188,7 @@ public static unsafe partial class Interp
             // XCHG with memory is locked whether or not it has a LOCK prefix.
             int memOp = i.Op0Kind == OpKind.Memory ? 0 : 1;
             Register reg = i.GetOpRegister(1 - memOp);
-            ulong lin = MemAddress(c.State, i);
+            ulong lin = MemAddress(c.State, i, size, write: true);
             ulong v = ReadReg(c.State, reg);
             byte* p = Mem.HostPointer(c, lin, size, MemAccess.Write);
             ulong old;
@@ -229,7 +229,7 @@ public static unsafe partial class Interp
         FlagOp op;
         if (writes && i.Op0Kind == OpKind.Memory && i.HasLockPrefix)
         {
-            ulong lin = MemAddress(s, i);
+            ulong lin = MemAddress(s, i, size, write: true);
             byte* p = Mem.HostPointer(c, lin, size, MemAccess.Write);
             if (p != null)
             {
@@ -264,7 +264,7 @@ public static unsafe partial class Interp
         if (i.HasLockPrefix)
         {
             if (i.Op0Kind != OpKind.Memory) throw CpuFault.UD();
-            p = Mem.HostPointer(c, MemAddress(s, i), size, MemAccess.Write);
+            p = Mem.HostPointer(c, MemAddress(s, i, size, write: true), size, MemAccess.Write);
         }
         if (p != null)
         {
