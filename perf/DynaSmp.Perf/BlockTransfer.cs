@@ -26,10 +26,10 @@ public class BlockTransfer
         a.jmp(b1);                 // block 3
         a.Label(ref end);
         a.hlt();
-        var w = new Writer();
+        var w = new CodeBytes();
         a.Assemble(w, BenchGuest.Code);
-        _chained = new BenchGuest(w.Bytes.ToArray(), JitOptions.CompileFirst);
-        _dispatcher = new BenchGuest(w.Bytes.ToArray(), JitOptions.CompileFirst with { Chaining = false });
+        _chained = new BenchGuest(w.ToArray(), JitOptions.CompileFirst);
+        _dispatcher = new BenchGuest(w.ToArray(), JitOptions.CompileFirst with { Chaining = false });
         // Regions would compile the three blocks into one method (IL branches, no transfer at all): measure the
         // method-to-method transfer itself.
         _chained.Cpu.Cache.Regions = false;
@@ -45,10 +45,4 @@ public class BlockTransfer
 
     [Benchmark(OperationsPerInvoke = Iterations * BlocksPerIteration)]
     public ulong Chained() => _chained.Run(Iterations);
-
-    sealed class Writer : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
-    }
 }

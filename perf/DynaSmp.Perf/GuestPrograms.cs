@@ -1,3 +1,4 @@
+using DynaSmp.Jit;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 
@@ -80,14 +81,6 @@ public static class GuestPrograms
             }
         }
         if (native) a.ret(); else a.hlt();
-        var w = new Writer();
-        a.Assemble(w, address);
-        return w.Bytes.ToArray();
-    }
-
-    sealed class Writer : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
+        return CodeBytes.Assemble(a, address);
     }
 }

@@ -57,9 +57,7 @@ public unsafe class PagingCost
 
     static byte[] Assemble(Assembler a)
     {
-        var w = new ByteWriter();
-        a.Assemble(w, BenchGuest.Code);
-        return w.Bytes.ToArray();
+        return CodeBytes.Assemble(a, BenchGuest.Code);
     }
 
     /// <summary>A vCPU whose 4 MiB of RAM is optionally identity-mapped with 4 KiB pages under 4-level paging.</summary>
@@ -171,11 +169,5 @@ public unsafe class PagingCost
         Console.WriteLine($"hit loop  ns/insn: paging off {hitOff:F2}, 4-level {hitOn:F2}, on/off speed {hitOff / hitOn:P0}");
         Console.WriteLine($"miss loop ns/insn: paging off {missOff:F2}, 4-level {missOn:F2}, on/off speed {missOff / missOn:P0}");
         bench.Cleanup();
-    }
-
-    sealed class ByteWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }

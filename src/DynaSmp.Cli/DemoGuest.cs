@@ -1,3 +1,4 @@
+using DynaSmp.Jit;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 
@@ -59,15 +60,6 @@ public static class DemoGuest
         a.jnz(round);
         a.Label(ref done);
         a.hlt();
-        var w = new CodeWriterImpl();
-        a.Assemble(w, LoadAddress);
-        return w.ToArray();
-    }
-
-    sealed class CodeWriterImpl : CodeWriter
-    {
-        readonly List<byte> _bytes = new();
-        public override void WriteByte(byte value) => _bytes.Add(value);
-        public byte[] ToArray() => _bytes.ToArray();
+        return CodeBytes.Assemble(a, LoadAddress);
     }
 }

@@ -26,18 +26,10 @@ public class SmokeTests
         a.jnz(loop);
         a.hlt();
         using var ram = new GuestRam(1 << 20);
-        var w = new ByteWriter();
-        a.Assemble(w, 0x1000);
-        ram.Write(0x1000, w.Bytes.ToArray());
+        ram.Write(0x1000, CodeBytes.Assemble(a, 0x1000));
         using var cpu = new CpuCore(ram, EmptyBus.Instance, new BlockCache(ram), opts);
         cpu.SetFlat64(0x1000, 0x8000);
         Assert.Equal(ExitReason.Hlt, cpu.Run());
         Assert.Equal(500500UL, cpu.Gpr(0));
-    }
-
-    sealed class ByteWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }

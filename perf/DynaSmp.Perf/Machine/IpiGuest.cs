@@ -156,16 +156,8 @@ public sealed unsafe class IpiGuest : IDisposable
     {
         var a = new Assembler(64);
         body(a);
-        var w = new ByteWriter();
-        a.Assemble(w, address);
-        Vm.Ram.Write(address, w.Bytes.ToArray());
+        Vm.Ram.Write(address, CodeBytes.Assemble(a, address));
     }
 
     public void Dispose() => Vm.Dispose();
-
-    sealed class ByteWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
-    }
 }

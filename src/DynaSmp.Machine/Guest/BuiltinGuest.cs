@@ -1,4 +1,5 @@
 using System.Text;
+using DynaSmp.Jit;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 using static DynaSmp.Machine.Guests.GuestLayout;
@@ -99,15 +100,7 @@ public static class BuiltinGuest
 
     internal static byte[] Assemble(Assembler a, ulong address)
     {
-        var w = new ListWriter();
-        a.Assemble(w, address);
-        return w.Bytes.ToArray();
-    }
-
-    sealed class ListWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
+        return CodeBytes.Assemble(a, address);
     }
 
     /// <summary>Addresses of the NUL-terminated messages in the data slot.</summary>

@@ -96,14 +96,6 @@ static unsafe class ApicKit
 
     public static byte[] Assemble(Assembler a, ulong address)
     {
-        var w = new Writer();
-        a.Assemble(w, address);
-        return w.Bytes.ToArray();
-    }
-
-    sealed class Writer : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
+        return CodeBytes.Assemble(a, address);
     }
 }

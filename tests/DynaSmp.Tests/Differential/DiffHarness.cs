@@ -78,7 +78,7 @@ public static unsafe class DiffHarness
                 if (g.Fixup != null && !g.Fixup(b, ref insn)) continue;
             }
             catch (InvalidOperationException) { continue; }
-            var w = new ByteWriter();
+            var w = new CodeBytes();
             if (!Encoder.Create(64, w).TryEncode(insn, NativeRunner.TestRip, out _, out _)) continue; // e.g. AH with REX
             byte[] bytes = w.ToArray();
             var dec = Decoder.Create(64, bytes, NativeRunner.TestRip);
@@ -121,7 +121,7 @@ public static unsafe class DiffHarness
             bool memory = false;
             for (int op = 0; op < insn.OpCount; op++) memory |= insn.GetOpKind(op) == OpKind.Memory;
             if (memory || insn.IsStackInstruction) continue;
-            var w = new ByteWriter();
+            var w = new CodeBytes();
             ulong ip = NativeRunner.TestRip + (ulong)bytes.Count;
             if (!Encoder.Create(64, w).TryEncode(insn, ip, out _, out _)) continue;
             byte[] one = w.ToArray();
@@ -354,12 +354,5 @@ public static unsafe class DiffHarness
         if (failed >= MaxFailures) summary.Append($"; stopped after {MaxFailures} failures");
         foreach (var (k, v) in byMnemonic) summary.Append($"\n  {k}: {v}");
         return new GroupResult(name, run, compiledRuns, failed, summary.ToString(), details.ToString());
-    }
-
-    sealed class ByteWriter : CodeWriter
-    {
-        readonly List<byte> _bytes = new(16);
-        public override void WriteByte(byte value) => _bytes.Add(value);
-        public byte[] ToArray() => _bytes.ToArray();
     }
 }

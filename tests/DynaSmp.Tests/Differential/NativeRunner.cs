@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using DynaSmp.Jit;
 using Iced.Intel;
 
 namespace DynaSmp.Tests.Differential;
@@ -128,11 +129,12 @@ public static unsafe partial class NativeRunner
 
     static void Encode(List<Instruction> insns, ulong rip, int maxLen)
     {
-        var w = new BufWriter();
+        var w = new CodeBytes();
         if (!BlockEncoder.TryEncode(64, new InstructionBlock(w, insns, rip), out string? err, out _))
             throw new InvalidOperationException("native stub: " + err);
-        if (w.Bytes.Count > maxLen) throw new InvalidOperationException("native stub too long");
-        for (int k = 0; k < w.Bytes.Count; k++) _base[rip - Base + (ulong)k] = w.Bytes[k];
+        byte[] code = w.ToArray();
+        if (code.Length > maxLen) throw new InvalidOperationException("native stub too long");
+        for (int k = 0; k < code.Length; k++) _base[rip - Base + (ulong)k] = code[k];
     }
 
     /// <summary>Runs <paramref name="code"/> (one instruction at <see cref="TestRip"/>) from <paramref name="input"/>
@@ -162,12 +164,6 @@ public static unsafe partial class NativeRunner
     {
         if (address < Base || address + (ulong)length > Base + RegionSize) throw new ArgumentOutOfRangeException(nameof(address));
         return new Span<byte>(_base + (address - Base), length);
-    }
-
-    sealed class BufWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]

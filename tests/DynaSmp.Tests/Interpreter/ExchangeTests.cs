@@ -161,11 +161,10 @@ public unsafe class ExchangeTests
         a.dec(r8d);
         a.jnz(top);
         a.hlt();
-        var w = new ListWriter();
-        a.Assemble(w, GroupTestHost.Code);
+        var code = CodeBytes.Assemble(a, GroupTestHost.Code);
 
         using var ram = new GuestRam(1 << 20);
-        ram.Write(GroupTestHost.Code, w.Bytes.ToArray());
+        ram.Write(GroupTestHost.Code, code);
         var cache = new BlockCache(ram);
         var cpus = new CpuCore[Threads];
         var results = new ExitReason[Threads];
@@ -187,11 +186,5 @@ public unsafe class ExchangeTests
         Assert.Equal(expected, BitConverter.ToUInt64(span[8..16]));
         Assert.Equal(expected, BitConverter.ToUInt64(span[16..24]));
         Assert.Equal(expected, BitConverter.ToUInt64(span[24..32]));
-    }
-
-    sealed class ListWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }

@@ -36,9 +36,7 @@ internal sealed unsafe class GroupTestHost : IDisposable
         a.jmp(end);
         a.Label(ref end);
         a.hlt();
-        var w = new ByteWriter();
-        a.Assemble(w, Code);
-        return w.Bytes.ToArray();
+        return CodeBytes.Assemble(a, Code);
     }
 
     public static JitOptions Options(int tier) => tier == 0 ? JitOptions.InterpretOnly : JitOptions.CompileFirst;
@@ -113,12 +111,6 @@ internal sealed unsafe class GroupTestHost : IDisposable
     {
         Cpu.Dispose();
         Ram.Dispose();
-    }
-
-    sealed class ByteWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }
 

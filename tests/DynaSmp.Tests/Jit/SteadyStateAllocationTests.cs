@@ -34,10 +34,9 @@ public class SteadyStateAllocationTests
         a.cmp(rcx, rsi);
         a.jb(loop);
         a.hlt();
-        var w = new Bytes();
-        a.Assemble(w, 0x1000);
+        var code = CodeBytes.Assemble(a, 0x1000);
         using var ram = new GuestRam(1 << 20);
-        ram.Write(0x1000, w.Data.ToArray());
+        ram.Write(0x1000, code);
         using var cpu = new CpuCore(ram, EmptyBus.Instance, new BlockCache(ram), new JitOptions { CompileSynchronously = true });
 
         ulong Run(ulong n)
@@ -58,11 +57,5 @@ public class SteadyStateAllocationTests
         Assert.Equal(1_000_000UL, result);
         Assert.True(cpu.CompiledBlockEntries > 0);
         Assert.Equal(0, allocated);
-    }
-
-    sealed class Bytes : CodeWriter
-    {
-        public readonly List<byte> Data = new();
-        public override void WriteByte(byte value) => Data.Add(value);
     }
 }

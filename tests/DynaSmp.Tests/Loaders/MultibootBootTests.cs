@@ -53,9 +53,7 @@ public class MultibootBootTests
         a.mov(al, 0x10);
         a.@out(dx, al);
         a.hlt();
-        var w = new ByteWriter();
-        a.Assemble(w, 0x10000C);
-        byte[] code = w.Bytes.ToArray();
+        byte[] code = CodeBytes.Assemble(a, 0x10000C);
         Assert.True(code.Length <= MultibootElf.TextSize - 12, $"test kernel is {code.Length} bytes");
 
         const ulong ramSize = 4 << 20;
@@ -77,11 +75,5 @@ public class MultibootBootTests
         Assert.Equal(ExitReason.Hlt, cpu.Run());
         Assert.Equal("MDx3", uart.Output);
         Assert.Equal(0x21, exit.ExitCode);
-    }
-
-    sealed class ByteWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }

@@ -91,9 +91,7 @@ public sealed unsafe class PagingGuest : IDisposable
     {
         var a = new Assembler(Bits);
         build(a);
-        var w = new ByteWriter();
-        a.Assemble(w, ip);
-        Ram.Write(phys, w.Bytes.ToArray());
+        Ram.Write(phys, CodeBytes.Assemble(a, ip));
     }
 
     /// <summary>Turns paging on by writing state directly (as a VMM or the MOV CR helper would).</summary>
@@ -136,11 +134,5 @@ public sealed unsafe class PagingGuest : IDisposable
     {
         Cpu.Dispose();
         Ram.Dispose();
-    }
-
-    sealed class ByteWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }

@@ -43,9 +43,7 @@ public sealed unsafe class Guest : IDisposable
     {
         var a = new Assembler(bitness);
         build(a);
-        var w = new ByteWriter();
-        a.Assemble(w, ip);
-        var bytes = w.Bytes.ToArray();
+        var bytes = CodeBytes.Assemble(a, ip);
         Ram.Write(phys, bytes);
         return bytes;
     }
@@ -101,12 +99,6 @@ public sealed unsafe class Guest : IDisposable
     {
         Cpu.Dispose();
         Ram.Dispose();
-    }
-
-    sealed class ByteWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }
 

@@ -23,10 +23,9 @@ public sealed unsafe class SseMachine : IDisposable
         var a = new Assembler(bitness);
         emit(a);
         a.hlt();
-        var w = new ByteWriter();
-        a.Assemble(w, CodeAddr);
+        var code = CodeBytes.Assemble(a, CodeAddr);
         Ram = new GuestRam(1 << 20);
-        Ram.Write(CodeAddr, w.Bytes.ToArray());
+        Ram.Write(CodeAddr, code);
         Cpu = new CpuCore(Ram, EmptyBus.Instance, new BlockCache(Ram), Tier(tier));
         Bitness = bitness;
         Reset();
@@ -93,12 +92,6 @@ public sealed unsafe class SseMachine : IDisposable
     {
         Cpu.Dispose();
         Ram.Dispose();
-    }
-
-    sealed class ByteWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }
 

@@ -77,9 +77,7 @@ public unsafe class InterruptDeliveryTests
     {
         var a = new Assembler(64);
         body(a);
-        var w = new Writer();
-        a.Assemble(w, address);
-        ram.Write(address, w.Bytes.ToArray());
+        ram.Write(address, CodeBytes.Assemble(a, address));
     }
 
     static ulong Q(GuestRam ram, ulong a) => BitConverter.ToUInt64(ram.Span(a, 8));
@@ -146,11 +144,5 @@ public unsafe class InterruptDeliveryTests
         // The second handler entry saw the first one's increment: it was held until IRETQ.
         Assert.Equal([0UL, 1UL], bus.CountsSeen);
         Assert.Equal(0, cpu.State->NmiBlocked);
-    }
-
-    sealed class Writer : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }

@@ -94,14 +94,6 @@ public unsafe class ModeSwitchRoundTripTests
     {
         var a = new Assembler(bitness);
         body(a);
-        var w = new Writer();
-        a.Assemble(w, address);
-        ram.Write(address, w.Bytes.ToArray());
-    }
-
-    sealed class Writer : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
+        ram.Write(address, CodeBytes.Assemble(a, address));
     }
 }

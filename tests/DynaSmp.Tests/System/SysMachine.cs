@@ -26,11 +26,11 @@ public sealed unsafe class SysMachine : IDisposable
         var end = a.CreateLabel();
         a.Label(ref end);
         a.hlt();
-        var w = new ByteWriter();
+        var w = new CodeBytes();
         var result = a.Assemble(w, CodeAddr, BlockEncoderOptions.ReturnNewInstructionOffsets);
         HltAddr = result.GetLabelRIP(end);
         Ram = new GuestRam(1 << 20);
-        Ram.Write(CodeAddr, w.Bytes.ToArray());
+        Ram.Write(CodeAddr, w.ToArray());
         Cpu = new CpuCore(Ram, bus ?? EmptyBus.Instance, new BlockCache(Ram), Tier(tier));
         Bitness = bitness;
         Reset();
@@ -84,11 +84,5 @@ public sealed unsafe class SysMachine : IDisposable
     {
         Cpu.Dispose();
         Ram.Dispose();
-    }
-
-    sealed class ByteWriter : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
     }
 }
