@@ -325,7 +325,7 @@ public sealed unsafe partial class CpuCore : IDisposable
             s->InstructionsRetired++;
             if (s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.CodeModified) != 0 || s->InterruptShadow != 0) return;
         }
-        if (n == insns.Length && !b.Invalid && ++b.ExecCount == Options.TierUpThreshold) TierUp.Enqueue(this, b);
+        if (n == insns.Length && !b.Invalid && ++b.ExecCount == Options.TierUpThreshold && !b.IsSpinWait) TierUp.Enqueue(this, b);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -38,6 +38,18 @@ public sealed class Block
 
     public ulong EndRip => Insns[^1].NextIP;
 
+    /// <summary>A PAUSE marks a spin-wait loop: it runs often but only to wait, so compiling it buys nothing.
+    /// PERF: 64 VMs x 16 vCPUs booting on 2 host cores spent their compile time on BSPs' wait loops
+    /// (0.63 s wall with no tier-up at all against 1.3-1.4 s with it).</summary>
+    public bool IsSpinWait
+    {
+        get
+        {
+            foreach (var i in Insns) if (i.Mnemonic == Iced.Intel.Mnemonic.Pause) return true;
+            return false;
+        }
+    }
+
     /// <summary>Bytes of guest code the block was decoded from (starting at <see cref="Phys"/>).</summary>
     public ulong ByteLength => Insns[^1].NextIP - Insns[0].IP;
 }

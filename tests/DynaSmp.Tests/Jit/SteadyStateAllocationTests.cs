@@ -51,9 +51,16 @@ public class SteadyStateAllocationTests
 
         // Warm up: tier up, link exits, fill the TLB, and let the runtime finish tiering its own methods.
         for (int k = 0; k < 50; k++) Run(20_000);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        ulong result = Run(1_000_000);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // Three windows, the least is asserted: per-block allocation would show in every window, a one-off by the
+        // runtime on this thread (seen once under the full parallel suite) cannot spoil all three.
+        long allocated = long.MaxValue;
+        ulong result = 0;
+        for (int window = 0; window < 3 && allocated != 0; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            result = Run(1_000_000);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
         Assert.Equal(1_000_000UL, result);
         Assert.True(cpu.CompiledBlockEntries > 0);
         Assert.Equal(0, allocated);
