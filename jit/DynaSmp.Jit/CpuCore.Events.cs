@@ -181,6 +181,10 @@ public sealed unsafe partial class CpuCore
         {
             sp -= (ulong)gateBytes;
             if (!ss32) sp &= 0xFFFF; else if (!longMode) sp &= 0xFFFF_FFFF;
+            // Outside IA-32e mode the frame must fit the handler's stack segment (SDM 6.12.1: #SS, with the new SS
+            // selector as error code when the stack was switched).
+            if (!longMode && !Interp.WithinLimit(newSs, sp, gateBytes))
+                throw new CpuFault(Vector.SS, (stackSwitch ? (ulong)(newSs.Selector & ~3) : 0) | ext);
             ulong lin = longMode ? sp : (uint)(ssBase + sp);
             // The frame goes to the handler's stack, checked at the handler's privilege: CPL has not changed yet.
             if (newCpl < 3) { using var supervisor = c.Mmu.Supervisor(); Mem.Write(c, lin, gateBytes, value); }
