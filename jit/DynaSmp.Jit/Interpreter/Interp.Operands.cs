@@ -233,6 +233,15 @@ public static unsafe partial class Interp
     }
 
     /// <summary>Branch target wrapped to the operand size (a 16-bit JMP wraps IP at 64 KiB).</summary>
+    /// <summary>A near branch's new RIP: wrapped to the operand size and, in 16/32-bit protected mode, checked
+    /// against the CS limit (#GP(0) on the branch itself, SDM JMP/Jcc/CALL/RET "Protected Mode Exceptions").</summary>
+    public static ulong NearBranch(CpuState* s, in Instruction i, ulong target)
+    {
+        ulong rip = BranchTarget(i, target);
+        if (SegmentChecks(s) && rip > s->Cs.Limit) throw CpuFault.GP();
+        return rip;
+    }
+
     public static ulong BranchTarget(in Instruction i, ulong target) => i.CodeSize == CodeSize.Code64
         ? target
         : OperandSizeOfBranch(i) == 2 ? target & 0xFFFF : target & 0xFFFF_FFFF;

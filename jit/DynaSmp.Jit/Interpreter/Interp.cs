@@ -57,13 +57,13 @@ public static unsafe partial class Interp
             case Mnemonic.Jo: case Mnemonic.Jno: case Mnemonic.Jb: case Mnemonic.Jae: case Mnemonic.Je:
             case Mnemonic.Jne: case Mnemonic.Jbe: case Mnemonic.Ja: case Mnemonic.Js: case Mnemonic.Jns:
             case Mnemonic.Jp: case Mnemonic.Jnp: case Mnemonic.Jl: case Mnemonic.Jge: case Mnemonic.Jle: case Mnemonic.Jg:
-                if (Flags.Condition(s, (int)i.ConditionCode - 1)) s->Rip = BranchTarget(i, i.NearBranchTarget);
+                if (Flags.Condition(s, (int)i.ConditionCode - 1)) s->Rip = NearBranch(s, i, i.NearBranchTarget);
                 return;
             case Mnemonic.Loop: case Mnemonic.Loope: case Mnemonic.Loopne: Loop(c, i); return;
             case Mnemonic.Jcxz: case Mnemonic.Jecxz: case Mnemonic.Jrcxz:
             {
                 ulong cx = i.Mnemonic == Mnemonic.Jcxz ? (ushort)s->Gpr[1] : i.Mnemonic == Mnemonic.Jecxz ? (uint)s->Gpr[1] : s->Gpr[1];
-                if (cx == 0) s->Rip = BranchTarget(i, i.NearBranchTarget);
+                if (cx == 0) s->Rip = NearBranch(s, i, i.NearBranchTarget);
                 return;
             }
             case Mnemonic.Seto: case Mnemonic.Setno: case Mnemonic.Setb: case Mnemonic.Setae: case Mnemonic.Sete:
@@ -330,8 +330,9 @@ public static unsafe partial class Interp
             OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64 => i.NearBranchTarget,
             _ => ReadOp(c, i, 0, size),
         };
+        ulong rip = NearBranch(s, i, target); // checked before the push: a faulting CALL changes nothing
         Push(c, size, s->Rip);
-        s->Rip = BranchTarget(i, target);
+        s->Rip = rip;
     }
 
     static void Ret(CpuCore c, in Instruction i)
@@ -343,13 +344,20 @@ public static unsafe partial class Interp
             Code.Retnd or Code.Retnd_imm16 => 4,
             _ => 8,
         };
+        ulong oldRsp = s->Gpr[4];
         ulong target = Pop(c, size);
+        target = size == 2 ? target & 0xFFFF : size == 4 ? target & 0xFFFF_FFFF : target;
+        if (SegmentChecks(s) && target > s->Cs.Limit)
+        {
+            s->Gpr[4] = oldRsp; // the return address is outside CS: #GP(0) with nothing popped
+            throw CpuFault.GP();
+        }
         if (i.Op0Kind == OpKind.Immediate16)
         {
             int sa = StackAddrSize(s);
             SetStackPointer(s, sa, s->Gpr[4] + i.Immediate16);
         }
-        s->Rip = size == 2 ? target & 0xFFFF : size == 4 ? target & 0xFFFF_FFFF : target;
+        s->Rip = target;
     }
 
     static void Jmp(CpuCore c, in Instruction i)
@@ -358,11 +366,11 @@ public static unsafe partial class Interp
         switch (i.Op0Kind)
         {
             case OpKind.NearBranch16: case OpKind.NearBranch32: case OpKind.NearBranch64:
-                s->Rip = BranchTarget(i, i.NearBranchTarget);
+                s->Rip = NearBranch(s, i, i.NearBranchTarget);
                 return;
             case OpKind.Register: case OpKind.Memory:
                 if (i.Op0Kind == OpKind.Memory && MnemonicClass.IsFarPointer(i.MemorySize)) break;
-                s->Rip = BranchTarget(i, ReadOp(c, i, 0, OpSize(i, 0)));
+                s->Rip = NearBranch(s, i, ReadOp(c, i, 0, OpSize(i, 0)));
                 return;
         }
         if (!TryExecuteGroup(c, i)) throw new UnsupportedGuestFeatureException("far JMP");
@@ -373,15 +381,15 @@ public static unsafe partial class Interp
         CpuState* s = c.State;
         int counterSize = LoopCounterSize(i.Code);
         ulong cx = (counterSize == 2 ? (ushort)s->Gpr[1] : counterSize == 4 ? (uint)s->Gpr[1] : s->Gpr[1]) - 1;
-        WriteReg(s, counterSize == 2 ? Register.CX : counterSize == 4 ? Register.ECX : Register.RCX, cx);
-        cx &= Flags.SizeMask(counterSize);
-        bool take = cx != 0 && i.Mnemonic switch
+        bool take = (cx & Flags.SizeMask(counterSize)) != 0 && i.Mnemonic switch
         {
             Mnemonic.Loope => Flags.Condition(s, 4),
             Mnemonic.Loopne => Flags.Condition(s, 5),
             _ => true,
         };
-        if (take) s->Rip = BranchTarget(i, i.NearBranchTarget);
+        ulong rip = take ? NearBranch(s, i, i.NearBranchTarget) : s->Rip; // a faulting LOOP leaves the counter alone
+        WriteReg(s, counterSize == 2 ? Register.CX : counterSize == 4 ? Register.ECX : Register.RCX, cx);
+        s->Rip = rip;
     }
 
     static int LoopCounterSize(Code code) => LoopCounter[(int)code];
