@@ -148,6 +148,7 @@ public sealed unsafe partial class Mmu
     {
         CpuState* s = core.State;
         bool longMode = (s->Efer & Efer.LMA) != 0;
+        if (longMode && FastWalk4(lin, user, write, fetch, smep, nxe, out phys)) return true;
         ulong rsvdFault = error | PageFaultError.P | PageFaultError.Rsvd;
         // Reserved in every entry: bits 51:M; without NXE bit 63 (XD); under PAE also bits 62:52.
         ulong reserved = ReservedHighPhys | (nxe ? 0 : ExecuteDisable) | (longMode ? 0 : 0x7FF0_0000_0000_0000UL);
@@ -205,6 +206,62 @@ public sealed unsafe partial class Mmu
         }
         phys = (entry & AddressMask & ~span) | (lin & span);
         Remember(lin, span, (s->Cr4 & Cr4Pge) != 0 && (entry & Global) != 0);
+        return true;
+    }
+
+    /// <summary>
+    /// The common 4-level case, straight-line: every entry present, no reserved bit, access allowed, and the
+    /// accessed (and for writes, dirty) bits already set, so nothing is written. Anything else returns false and
+    /// the general walk above handles it (faults, A/D updates) exactly as before.
+    /// </summary>
+    /// <remarks>PERF: the general walk measured 42-60 ns per 4-level miss, mostly its own bookkeeping.</remarks>
+    bool FastWalk4(ulong lin, bool user, bool write, bool fetch, bool smep, bool nxe, out ulong phys)
+    {
+        phys = 0;
+        CpuState* s = core.State;
+        if ((ulong)((long)(lin << 16) >> 16) != lin) return false;
+        var ram = core.Ram;
+        byte* ramBase = ram.Base;
+        ulong ramSize = ram.Size;
+        ulong reserved = ReservedHighPhys | (nxe ? 0 : ExecuteDisable);
+        const ulong need = Present | Accessed;
+
+        ulong a4 = (s->Cr3 & AddressMask) + (((lin >> 39) & 511) << 3);
+        if (a4 + 8 > ramSize) return false;
+        ulong e4 = Volatile.Read(ref *(ulong*)(ramBase + a4));
+        if ((e4 & need) != need || (e4 & (reserved | PageSize)) != 0) return false;
+
+        ulong a3 = (e4 & AddressMask) + (((lin >> 30) & 511) << 3);
+        if (a3 + 8 > ramSize) return false;
+        ulong e3 = Volatile.Read(ref *(ulong*)(ramBase + a3));
+        if ((e3 & need) != need || (e3 & reserved) != 0) return false;
+        ulong all = e4 & e3, any = e4 | e3;
+        ulong leaf = e3, span = (1UL << 30) - 1;
+        if ((e3 & PageSize) == 0)
+        {
+            ulong a2 = (e3 & AddressMask) + (((lin >> 21) & 511) << 3);
+            if (a2 + 8 > ramSize) return false;
+            ulong e2 = Volatile.Read(ref *(ulong*)(ramBase + a2));
+            if ((e2 & need) != need || (e2 & reserved) != 0) return false;
+            all &= e2; any |= e2;
+            leaf = e2; span = (1UL << 21) - 1;
+            if ((e2 & PageSize) == 0)
+            {
+                ulong a1 = (e2 & AddressMask) + (((lin >> 12) & 511) << 3);
+                if (a1 + 8 > ramSize) return false;
+                ulong e1 = Volatile.Read(ref *(ulong*)(ramBase + a1));
+                if ((e1 & need) != need || (e1 & reserved) != 0) return false;
+                all &= e1; any |= e1;
+                leaf = e1; span = GuestRam.PageMask;
+            }
+            else if ((e2 & 0x1F_E000UL) != 0) return false; // 2 MiB page reserved bits 20:13
+        }
+        else if ((e3 & 0x3FFF_E000UL) != 0) return false;   // 1 GiB page reserved bits 29:13
+        if (write && (leaf & Dirty) == 0) return false;      // the dirty bit must be set: the general walk does it
+        bool xd = nxe && (any & ExecuteDisable) != 0;
+        if (!Allowed(user, write, fetch, smep, (s->Cr0 & Cr0.WP) != 0, (all & Writable) != 0, (all & User) != 0, xd)) return false;
+        phys = (leaf & AddressMask & ~span) | (lin & span);
+        Remember(lin, span, (s->Cr4 & Cr4Pge) != 0 && (leaf & Global) != 0);
         return true;
     }
 
