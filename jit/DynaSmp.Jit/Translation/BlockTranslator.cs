@@ -637,27 +637,38 @@ sealed unsafe partial class BlockEmitter
     /// (flags already flushed). Falls through when the target is anything else.</summary>
     bool EmitReturnInsideRegion(Local64 target)
     {
+        Span<bool> candidate = stackalloc bool[_blocks.Length];
         bool any = false;
-        var notMember = Il.Label();
         for (int n = 0; n < _blocks.Length; n++)
         {
             ref readonly var last = ref _blocks[n].Insns[^1];
             if (last.FlowControl != Iced.Intel.FlowControl.Call) continue;
             int member = RegionIndex(CpuCore.NextIp(last, _blocks[n].Mode));
             if (member < 0) continue;
-            if (!any)
-            {
-                EmitAddRetired((ulong)(_k + 1));
-                EmitLeaveCheck(notMember);
-                any = true;
-            }
-            Il.Load(target); Il.Const(_blocks[member].Rip); Il.Emit(OpCodes.Beq, _labels[member]);
+            candidate[member] = true;
+            any = true;
         }
         if (!any) return false;
-        // Not a known return address (or a kick): leave as any indirect exit, the count already added.
+        var (op, size) = (_pending, _pendingSize);
+        // PERF: the count goes to the local like a loop back-edge's; CpuState gets it when the method is left.
+        Il.Load(_retired); Il.Const((ulong)(_k + 1)); Il.Emit(OpCodes.Add); Il.Store(_retired);
+        var notMember = Il.Label();
+        EmitLeaveCheck(notMember);
+        for (int m = 0; m < _blocks.Length; m++)
+        {
+            if (!candidate[m]) continue;
+            var next = Il.Label();
+            Il.Load(target); Il.Const(_blocks[m].Rip); Il.Emit(OpCodes.Bne_Un, next);
+            if (!_flagsDeadAtEntry[m]) FlushFlags(op, size);
+            Il.Emit(OpCodes.Br, _labels[m]);
+            Il.Mark(next);
+        }
+        // Not a known return address (or a kick): leave as any indirect exit.
         Il.Mark(notMember);
+        FlushFlags(op, size);
         WriteBack();
         Il.StoreState64(StateOffsets.Rip, target);
+        EmitAddRetired(0);
         EmitIndirectTail(target);
         return true;
     }
@@ -688,8 +699,8 @@ sealed unsafe partial class BlockEmitter
     /// <summary>Leaves for the address in <paramref name="target"/> (RET, indirect JMP/CALL) through the jump cache.</summary>
     internal void EmitIndirectExit(Local64 target, bool isReturn = false)
     {
-        FlushFlagsForExit(out _, out _);
         if (isReturn && EmitReturnInsideRegion(target)) return;
+        FlushFlagsForExit(out _, out _);
         WriteBack();
         Il.StoreState64(StateOffsets.Rip, target);
         EmitAddRetired((ulong)(_k + 1));
