@@ -145,7 +145,7 @@ public sealed unsafe partial class CpuCore : IDisposable
     internal void OnCodePageWrite(ulong phys, int size)
     {
         if (Cache.InvalidateRange(phys, size))
-            Interlocked.Or(ref State->ExitRequest, ExitRequestBits.CodeModified);
+            Interlocked.Or(ref State->ExitRequest, ExitRequestBits.LeaveBlock);
     }
 
     internal void SetPendingFault(CpuFault f)
@@ -302,6 +302,35 @@ public sealed unsafe partial class CpuCore : IDisposable
         return false;
     }
 
+    /// <summary>Results of <see cref="Step"/>.</summary>
+    internal const int StepContinue = 0, StepFaulted = 1, StepStopAfter = 2;
+
+    /// <summary>Runs one decoded instruction in tier 0, for the interpreter loop and for translated code's
+    /// fallback alike. Continue: done, go on. Faulted: a fault is pending, RIP is the instruction's. StopAfter:
+    /// done (or a trap is pending) and the block must end here (HLT, LeaveBlock).</summary>
+    internal int Step(in Instruction insn, ExecMode mode)
+    {
+        CpuState* s = State;
+        ulong next = NextIp(insn, mode);
+        ulong ip = (mode & ExecMode.SizeMask) switch
+        {
+            ExecMode.Code64 => next - (ulong)insn.Length,
+            ExecMode.Code32 => (next - (ulong)insn.Length) & 0xFFFF_FFFF,
+            _ => (next - (ulong)insn.Length) & 0xFFFF,
+        };
+        if (insn.Code == Code.INVALID) { s->Rip = ip; s->PendingFault = Vector.UD + 1; s->PendingErrorCode = 0; return StepFaulted; }
+        s->Rip = next;
+        try { Interp.Execute(this, insn); }
+        catch (CpuFault f)
+        {
+            SetPendingFault(f);
+            if (f.IsTrap) return StepStopAfter; // completed: RIP is already past it
+            s->Rip = ip;
+            return StepFaulted;
+        }
+        return s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.LeaveBlock) != 0 ? StepStopAfter : StepContinue;
+    }
+
     void Interpret(Block b, int limit = int.MaxValue)
     {
         CpuState* s = State;
@@ -310,20 +339,10 @@ public sealed unsafe partial class CpuCore : IDisposable
         int n = Math.Min(insns.Length, limit);
         for (int k = 0; k < n; k++)
         {
-            ref readonly Instruction insn = ref insns[k];
-            if (insn.Code == Code.INVALID) { s->PendingFault = Vector.UD + 1; s->PendingErrorCode = 0; return; }
-            ulong ip = s->Rip;
-            s->Rip = NextIp(insn, b.Mode);
-            try { Interp.Execute(this, insn); }
-            catch (CpuFault f)
-            {
-                if (f.IsTrap) s->InstructionsRetired++;
-                else s->Rip = ip;
-                SetPendingFault(f);
-                return;
-            }
+            int r = Step(insns[k], b.Mode);
+            if (r == StepFaulted) return;
             s->InstructionsRetired++;
-            if (s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.CodeModified) != 0 || s->InterruptShadow != 0) return;
+            if (r == StepStopAfter || s->InterruptShadow != 0) return;
         }
         if (n == insns.Length && !b.Invalid && ++b.ExecCount == Options.TierUpThreshold && !b.IsSpinWait) TierUp.Enqueue(this, b);
     }

@@ -8,6 +8,7 @@ public static class ExitRequestBits
     public const int Stop = 1;
     /// <summary>Some page became code: drop write-TLB entries so stores there take the slow path.</summary>
     public const int FlushTlb = 2;
-    /// <summary>This CPU wrote to a page holding translations: leave the (possibly stale) block now.</summary>
-    public const int CodeModified = 4;
+    /// <summary>Leave the current block after the instruction that set it: this CPU wrote into translated code
+    /// (the block may be stale), or a REP string instruction yielded mid-way and must be re-executed.</summary>
+    public const int LeaveBlock = 4;
 }

@@ -247,8 +247,7 @@ public static unsafe partial class Interp
         if (width == ExecMode.Code32) ip &= 0xFFFF_FFFF;
         else if (width == ExecMode.Code16) ip &= 0xFFFF;
         s->Rip = ip;
-        // Both tiers leave the block after an instruction that raised CodeModified, instead of running the
-        // next instruction: that is what re-executing this one needs. The dispatcher clears the bit (a no-op).
-        Interlocked.Or(ref s->ExitRequest, ExitRequestBits.CodeModified);
+        // Both tiers leave the block after it, so the dispatcher re-executes it from the restored RIP.
+        Interlocked.Or(ref s->ExitRequest, ExitRequestBits.LeaveBlock);
     }
 }

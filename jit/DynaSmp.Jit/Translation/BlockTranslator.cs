@@ -397,7 +397,7 @@ sealed unsafe partial class BlockEmitter
             Il.LoadState32(StateOffsets.PendingFault);
             Il.Emit(OpCodes.Brtrue, fault);
             // A store into a page holding translations: finish this instruction, then leave the block.
-            Il.LoadState32(StateOffsets.ExitRequest); Il.ConstI4(ExitRequestBits.CodeModified); Il.Emit(OpCodes.And);
+            Il.LoadState32(StateOffsets.ExitRequest); Il.ConstI4(ExitRequestBits.LeaveBlock); Il.Emit(OpCodes.And);
             Il.Gen.Emit(OpCodes.Stloc, _smc);
             Il.Emit(OpCodes.Br, cont);
         });
@@ -612,7 +612,7 @@ sealed unsafe partial class BlockEmitter
             else Il.Emit(OpCodes.Br, _labels[member]);
             return;
         }
-        FlushFlagsForExit(out _, out _);
+        FlushFlags(_pending, _pendingSize);
         EmitAddRetired((ulong)retired);
         WriteBack();
         Il.StoreState64Const(StateOffsets.Rip, target);
@@ -700,7 +700,7 @@ sealed unsafe partial class BlockEmitter
     internal void EmitIndirectExit(Local64 target, bool isReturn = false)
     {
         if (isReturn && EmitReturnInsideRegion(target)) return;
-        FlushFlagsForExit(out _, out _);
+        FlushFlags(_pending, _pendingSize);
         WriteBack();
         Il.StoreState64(StateOffsets.Rip, target);
         EmitAddRetired((ulong)(_k + 1));
@@ -726,19 +726,12 @@ sealed unsafe partial class BlockEmitter
         Il.Emit(OpCodes.Ret);
     }
 
-    void FlushFlagsForExit(out FlagOp op, out int size)
-    {
-        op = _pending; size = _pendingSize;
-        FlushFlags(op, size);
-    }
-
     /// <summary>Tier-0 call for an instruction not lowered inline. Returns true if it ended the block.</summary>
     bool EmitFallback()
     {
         ref readonly var i = ref Insn;
         FlushPending();
         WriteBack();
-        Il.StoreState64Const(StateOffsets.Rip, CpuCore.NextIp(i, _b.Mode));
         Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handles[_bi]); Il.Emit(OpCodes.Conv_I); Il.ConstI4(_k);
         Il.Call(MInterpret);
         Il.Gen.Emit(OpCodes.Stloc, _status);

@@ -8,28 +8,14 @@ namespace DynaSmp.Jit.Translation;
 /// <summary>Static helpers called from translated code (RyuJIT inlines the small ones).</summary>
 public static unsafe class JitHelpers
 {
-    /// <summary>Status of <see cref="Interpret"/>: continue the block.</summary>
-    public const int Continue = 0, Faulted = 1, StopAfter = 2;
+    /// <summary>Status of <see cref="Interpret"/> (the values of <see cref="CpuCore.Step"/>).</summary>
+    public const int Continue = CpuCore.StepContinue, Faulted = CpuCore.StepFaulted, StopAfter = CpuCore.StepStopAfter;
 
-    /// <summary>Runs instruction <paramref name="k"/> of a block through tier 0. State is already in CpuState
-    /// and RIP holds the next instruction's address.</summary>
+    /// <summary>Runs instruction <paramref name="k"/> of a block through tier 0; CpuState holds the registers.</summary>
     public static int Interpret(CpuCore c, nint blockHandle, int k)
     {
         var b = (Block)GCHandle.FromIntPtr(blockHandle).Target!;
-        ref readonly Instruction insn = ref b.Insns[k];
-        CpuState* s = c.State;
-        ulong ip = CpuCore.NextIp(insn, b.Mode) - (ulong)insn.Length;
-        if ((b.Mode & ExecMode.SizeMask) != ExecMode.Code64) ip &= (b.Mode & ExecMode.SizeMask) == ExecMode.Code32 ? 0xFFFF_FFFF : 0xFFFF;
-        if (insn.Code == Code.INVALID) { s->Rip = ip; s->PendingFault = Vector.UD + 1; s->PendingErrorCode = 0; return Faulted; }
-        try { Interp.Execute(c, insn); }
-        catch (CpuFault f)
-        {
-            c.SetPendingFault(f);
-            if (f.IsTrap) return StopAfter; // completed: RIP is already past it
-            s->Rip = ip;
-            return Faulted;
-        }
-        return s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.CodeModified) != 0 ? StopAfter : Continue;
+        return c.Step(b.Insns[k], b.Mode);
     }
 
     /// <summary>Code address of the compiled block at <paramref name="rip"/> if the jump cache has one, else 0.</summary>
