@@ -14,13 +14,3 @@ public enum ExecMode : byte
     /// <summary>CPL 3; privileged instructions fault.</summary>
     User = 8,
 }
-
-public static class ExecModeExtensions
-{
-    public static int Bitness(this ExecMode m) => (m & ExecMode.SizeMask) switch
-    {
-        ExecMode.Code64 => 64,
-        ExecMode.Code32 => 32,
-        _ => 16,
-    };
-}

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 
 namespace DynaSmp.Jit.Interpreter;
 
@@ -29,7 +28,4 @@ public static unsafe class Atomics
         4 => Interlocked.Exchange(ref *(uint*)p, (uint)value),
         _ => Interlocked.Exchange(ref *(ulong*)p, value),
     };
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool SameAlignedUnit(ulong lin, int size) => (lin & (ulong)(size - 1)) == 0;
 }

@@ -215,16 +215,6 @@ public static unsafe partial class Interp
         return v;
     }
 
-    /// <summary>Reads the value a POP would return without moving the stack pointer.</summary>
-    public static ulong PeekStack(CpuCore c, int size, int offset = 0)
-    {
-        CpuState* s = c.State;
-        int sa = StackAddrSize(s);
-        ulong rsp = s->Gpr[4] + (ulong)offset;
-        if (sa == 2) rsp &= 0xFFFF; else if (sa == 4) rsp &= 0xFFFF_FFFF;
-        return Mem.Read(c, CheckedLinear(s, Register.SS, rsp, size, write: false), size);
-    }
-
     public static void SetStackPointer(CpuState* s, int sa, ulong rsp)
     {
         if (sa == 2) s->Gpr[4] = (s->Gpr[4] & ~0xFFFFUL) | (rsp & 0xFFFF);

@@ -25,11 +25,8 @@ public sealed unsafe partial class Mmu(CpuCore core)
 
     /// <summary>Non-zero while the CPU makes implicit supervisor-mode accesses (descriptor tables, IDT, TSS:
     /// SDM 4.6.1): such accesses ignore CPL 3 for U/S checks, and their translations are not cached in the TLB
-    /// (which would otherwise let CPL-3 code hit a supervisor page). Use <see cref="EnterImplicitSupervisor"/>.</summary>
+    /// (which would otherwise let CPL-3 code hit a supervisor page). Use <see cref="Supervisor"/>.</summary>
     public int ImplicitSupervisor;
-
-    public void EnterImplicitSupervisor() => ImplicitSupervisor++;
-    public void LeaveImplicitSupervisor() => ImplicitSupervisor--;
 
     /// <summary>`using var _ = mmu.Supervisor();` around descriptor-table, TSS and inner-stack accesses.</summary>
     public SupervisorScope Supervisor()

@@ -36,8 +36,6 @@ public sealed class Block
         Rip = rip; CsBase = csBase; Phys = phys; Mode = mode; Insns = insns; Page0 = page0; Page1 = page1;
     }
 
-    public ulong EndRip => Insns[^1].NextIP;
-
     /// <summary>A PAUSE marks a spin-wait loop: it runs often but only to wait, so compiling it buys nothing.
     /// PERF: 64 VMs x 16 vCPUs booting on 2 host cores spent their compile time on BSPs' wait loops
     /// (0.63 s wall with no tier-up at all against 1.3-1.4 s with it).</summary>

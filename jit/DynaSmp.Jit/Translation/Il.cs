@@ -67,16 +67,6 @@ sealed class Il(ILGenerator g)
     public void StoreState64Const(int offset, ulong v) { StateAddress(offset); Const(v); g.Emit(OpCodes.Stind_I8); }
     public void StoreState32Const(int offset, int v) { StateAddress(offset); ConstI4(v); g.Emit(OpCodes.Stind_I4); }
 
-    public void AddState64(int offset, ulong delta)
-    {
-        StateAddress(offset);
-        g.Emit(OpCodes.Dup);
-        g.Emit(OpCodes.Ldind_I8);
-        Const(delta);
-        g.Emit(OpCodes.Add);
-        g.Emit(OpCodes.Stind_I8);
-    }
-
     /// <summary>Guest memory load of <paramref name="size"/> bytes from the host address on the stack, zero-extended.</summary>
     public void LoadHost(int size)
     {

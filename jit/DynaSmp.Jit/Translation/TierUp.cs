@@ -14,7 +14,6 @@ public static class TierUp
 
     public static long Compiled;
     public static long Failed;
-    static int _pending;
     public static long CompileTicks;
 
     static Thread StartWorker()
@@ -28,11 +27,7 @@ public static class TierUp
     {
         if (Interlocked.Exchange(ref b.TierUpQueued, 1) != 0) return;
         if (core.Options.CompileSynchronously) CompileNow(core, b);
-        else
-        {
-            Interlocked.Increment(ref _pending);
-            Queue.Add((core, b));
-        }
+        else Queue.Add((core, b));
     }
 
     /// <summary>Compiles and publishes a block on the calling thread. A block the translator cannot lower
@@ -66,14 +61,7 @@ public static class TierUp
     {
         foreach (var (core, block) in Queue.GetConsumingEnumerable())
         {
-            try { CompileNow(core, block); }
-            finally { Interlocked.Decrement(ref _pending); }
+            CompileNow(core, block);
         }
-    }
-
-    /// <summary>Waits until the queue is drained (tests, benchmarks).</summary>
-    public static void Drain()
-    {
-        while (Volatile.Read(ref _pending) > 0) Thread.Sleep(1);
     }
 }

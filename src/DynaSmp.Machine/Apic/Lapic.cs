@@ -85,9 +85,11 @@ public sealed unsafe class Lapic : IInterruptController
                 if (icr.LevelTriggered && !icr.Level) return KvmPath.FixedDeassertIgnored;
                 if (!SoftwareEnabled) return KvmPath.FixedDroppedDisabled;
                 int v = icr.Vector;
-                if (icr.LevelTriggered) Interlocked.Or(ref _tmr[v >> 5], 1u << (v & 31));
-                else Interlocked.And(ref _tmr[v >> 5], ~(1u << (v & 31)));
-                Interlocked.Or(ref _irr[v >> 5], 1u << (v & 31));
+                uint bit = 1u << (v & 31);
+                // PERF: edge-triggered IPIs (nearly all) find the TMR bit clear: skip the locked write then.
+                if (icr.LevelTriggered) Interlocked.Or(ref _tmr[v >> 5], bit);
+                else if ((Volatile.Read(ref _tmr[v >> 5]) & bit) != 0) Interlocked.And(ref _tmr[v >> 5], ~bit);
+                Interlocked.Or(ref _irr[v >> 5], bit);
                 kick = true;
                 return KvmPath.FixedLatched;
             case DeliveryMode.Nmi:
