@@ -10,7 +10,7 @@ namespace DynaSmp.Machine.Loaders;
 public sealed class MultibootLoadPlan
 {
     internal MultibootLoadPlan(MultibootImageFormat format, uint headerOffset, uint headerFlags, IReadOnlyList<LoadSegment> segments,
-        uint entryPoint, ulong ramSize, byte[] infoArea, uint commandLineAddress, uint memoryMapLength, IReadOnlyList<string> warnings)
+        uint entryPoint, ulong ramSize, uint infoAreaStart, byte[] infoArea, uint memoryMapLength, IReadOnlyList<string> warnings)
     {
         Format = format;
         HeaderOffset = headerOffset;
@@ -18,8 +18,8 @@ public sealed class MultibootLoadPlan
         Segments = segments;
         EntryPoint = entryPoint;
         RamSize = ramSize;
+        InfoAreaStart = infoAreaStart;
         InfoArea = infoArea;
-        CommandLineAddress = commandLineAddress;
         MemoryMapLength = memoryMapLength;
         Warnings = warnings;
     }
@@ -33,12 +33,17 @@ public sealed class MultibootLoadPlan
     public uint EntryPoint { get; }
     public ulong RamSize { get; }
 
-    /// <summary>Guest-physical [InfoAreaStart, InfoAreaEnd) holds everything the loader writes besides the kernel.</summary>
-    public const uint InfoAreaStart = MultibootLoader.InfoAreaStart, InfoAreaEnd = MultibootLoader.InfoAreaEnd;
-    public const uint InfoAddress = MultibootLoader.InfoAreaStart + MultibootLoader.InfoOffset;
-    public const uint MemoryMapAddress = MultibootLoader.InfoAreaStart + MultibootLoader.MemoryMapOffset;
-    public const uint BootLoaderNameAddress = MultibootLoader.InfoAreaStart + MultibootLoader.BootLoaderNameOffset;
-    public uint CommandLineAddress { get; }
+    /// <summary>
+    /// Guest-physical [InfoAreaStart, InfoAreaEnd) holds everything the loader writes besides the kernel: one page
+    /// that no segment touches (see <see cref="MultibootLoader"/> for where it goes).
+    /// </summary>
+    public uint InfoAreaStart { get; }
+    public uint InfoAreaEnd => InfoAreaStart + MultibootLoader.InfoAreaSize;
+    /// <summary>The multiboot_info structure; EBX at entry.</summary>
+    public uint InfoAddress => InfoAreaStart + MultibootLoader.InfoOffset;
+    public uint MemoryMapAddress => InfoAreaStart + MultibootLoader.MemoryMapOffset;
+    public uint BootLoaderNameAddress => InfoAreaStart + MultibootLoader.BootLoaderNameOffset;
+    public uint CommandLineAddress => InfoAreaStart + MultibootLoader.CommandLineOffset;
     /// <summary>Bytes of memory map (24 per entry: size, base_addr, length, type).</summary>
     public uint MemoryMapLength { get; }
 

@@ -17,8 +17,12 @@ namespace DynaSmp.Machine.Loaders;
 /// bit 2 (video mode) is ignored with a warning, as QEMU does ("multiboot knows VBE. we don't."); any other
 /// required bit (3-15) is refused, as section 3.1.2 says a boot loader must; optional bits 17-31 are ignored.</item>
 /// </list>
-/// The info structure, memory map, boot loader name and command line go in one page at 0x9000 (next to where QEMU
-/// puts them), so kernels must not load there; kernels normally link at 1 MiB.
+/// The info structure, memory map, boot loader name and command line share one 4 KiB page that no loaded byte of the
+/// kernel (segments with their BSS, or the a.out kludge range up to bss_end_addr) touches, so a kernel may link
+/// anywhere in RAM, including below 1 MiB. The page is the first one after the image's highest end, where QEMU puts
+/// its command lines, boot loader name and module list (QEMU keeps the info structure and memory map at 0x9000, which
+/// a kernel loaded there would overwrite). When that page is not usable RAM (past the end of RAM or the start of the
+/// IOAPIC window, or in the 640 KiB - 1 MiB hole), the lowest free page from 0x1000 up is taken instead.
 /// </summary>
 public static class MultibootLoader
 {
@@ -32,10 +36,13 @@ public static class MultibootLoader
 
     public const string BootLoaderName = "DynaSmp";
 
-    internal const uint InfoAreaStart = 0x9000, InfoAreaEnd = 0xA000;
+    internal const uint InfoAreaSize = 0x1000;
     internal const uint InfoOffset = 0x000, MemoryMapOffset = 0x060, BootLoaderNameOffset = 0x100, CommandLineOffset = 0x120;
-    public const int MaxCommandLineBytes = (int)(InfoAreaEnd - InfoAreaStart - CommandLineOffset) - 1;
+    /// <summary>The command line and its NUL end the one info page, so it is the same wherever the page goes.</summary>
+    public const int MaxCommandLineBytes = (int)(InfoAreaSize - CommandLineOffset) - 1;
 
+    // Page 0 holds the real-mode IVT and BDA, and an info address of 0 would read as a null pointer.
+    const ulong LowInfoFloor = 0x1000;
     const ulong LowMemoryTop = 0xA0000, HighMemoryStart = 0x100000, FourGiB = 1UL << 32;
 
     const int Elf32HeaderSize = 52, Elf32PhdrSize = 32;
@@ -102,16 +109,14 @@ public static class MultibootLoader
 
         if (entry >= ramSize)
             throw new MultibootImageException($"The kernel entry point 0x{entry:x8} is outside guest RAM ({Size(ramSize)}).");
-        if (entry >= InfoAreaStart && entry < InfoAreaEnd)
-            throw new MultibootImageException($"The kernel entry point 0x{entry:x8} is inside the Multiboot info area [0x{InfoAreaStart:x}, 0x{InfoAreaEnd:x}).");
         bool inSegment = false;
         foreach (var s in segments) inSegment |= entry >= s.PhysicalAddress && entry < s.End;
         if (!inSegment)
             throw new MultibootImageException($"The kernel entry point 0x{entry:x8} is not inside any loaded segment, so the CPU would start in empty memory.");
 
-        byte[] info = BuildInfoArea(ramSize, cmdline, out uint mmapLength);
-        return new MultibootLoadPlan(format, (uint)off, flags, segments, entry, ramSize, info,
-            InfoAreaStart + CommandLineOffset, mmapLength, warnings);
+        uint infoStart = PlaceInfoArea(segments, ramSize);
+        byte[] info = BuildInfoArea(infoStart, ramSize, cmdline, out uint mmapLength);
+        return new MultibootLoadPlan(format, (uint)off, flags, segments, entry, ramSize, infoStart, info, mmapLength, warnings);
     }
 
     /// <summary>Offset of the first valid header, or -1 (then <paramref name="badChecksumAt"/> is the first magic seen, or -1).</summary>
@@ -241,15 +246,63 @@ public static class MultibootLoader
         if (end > ramSize)
             throw new MultibootImageException(
                 $"{what} at [0x{start:x}, 0x{end:x}) lies outside guest RAM ({Size(ramSize)}); give the machine more memory or link the kernel lower.");
-        if (start < InfoAreaEnd && end > InfoAreaStart)
-            throw new MultibootImageException(
-                $"{what} at [0x{start:x}, 0x{end:x}) overlaps the Multiboot info area [0x{InfoAreaStart:x}, 0x{InfoAreaEnd:x}) where the loader puts the boot information; link the kernel at 1 MiB (0x100000) or above.");
     }
 
-    // The page at InfoAreaStart: multiboot_info (section 3.3), the memory map, the boot loader name, the command line.
-    static byte[] BuildInfoArea(ulong ramSize, byte[] cmdline, out uint mmapLength)
+    /// <summary>
+    /// The page for the boot information: the first page after the image's highest end if it is usable RAM, else the
+    /// lowest usable page no segment touches. Usable means [0x1000, 640 KiB) or [1 MiB, min(RAM, IOAPIC window)): the
+    /// memory map calls the rest reserved or it is not RAM, and everything must stay below 4 GiB for the 32-bit fields.
+    /// </summary>
+    static uint PlaceInfoArea(List<LoadSegment> segments, ulong ramSize)
     {
-        var area = new byte[InfoAreaEnd - InfoAreaStart];
+        ulong highTop = Math.Min(ramSize, MachineInfo.IoApicBase);
+        Span<(ulong Start, ulong End)> usable = [(LowInfoFloor, LowMemoryTop), (HighMemoryStart, highTop)];
+
+        // The first page of [from, to) that lies wholly in usable RAM, or 0.
+        static ulong FirstPage(ulong from, ulong to, ReadOnlySpan<(ulong Start, ulong End)> ranges)
+        {
+            foreach (var r in ranges)
+            {
+                ulong at = PageAlignUp(Math.Max(from, r.Start));
+                if (at + InfoAreaSize <= Math.Min(to, r.End)) return at;
+            }
+            return 0;
+        }
+
+        // Every segment ends at or below imageEnd, so only usable RAM decides whether the page right after it will do.
+        ulong imageEnd = 0;
+        foreach (var s in segments) imageEnd = Math.Max(imageEnd, s.End);
+        ulong after = PageAlignUp(imageEnd);
+        ulong found = FirstPage(after, after + InfoAreaSize, usable);
+        if (found != 0) return (uint)found;
+
+        // Gaps between the segments, lowest first (sorted by start; a gap begins where everything before it ends).
+        var sorted = segments.OrderBy(seg => seg.PhysicalAddress).ToList();
+        ulong gapStart = 0;
+        foreach (var s in sorted)
+        {
+            found = FirstPage(gapStart, s.PhysicalAddress, usable);
+            if (found != 0) return (uint)found;
+            gapStart = Math.Max(gapStart, s.End);
+        }
+        found = FirstPage(gapStart, ulong.MaxValue, usable); // above the image, past a hole the page after it fell in
+        if (found != 0) return (uint)found;
+
+        var covered = new StringBuilder();
+        foreach (var s in sorted)
+            covered.Append(covered.Length == 0 ? "" : ", ").Append($"[0x{s.PhysicalAddress:x}, 0x{s.End:x})");
+        throw new MultibootImageException(
+            $"There is no room for the Multiboot boot information (one free 4 KiB page for the info structure, memory map and command line): " +
+            $"the kernel occupies {covered}, which leaves no page free in [0x{LowInfoFloor:x}, 0x{LowMemoryTop:x}) or [0x{HighMemoryStart:x}, 0x{highTop:x}) " +
+            $"of the {Size(ramSize)} of guest RAM; give the machine more memory or make the kernel leave a page free.");
+    }
+
+    static ulong PageAlignUp(ulong address) => (address + InfoAreaSize - 1) & ~(ulong)(InfoAreaSize - 1);
+
+    // The page at infoStart: multiboot_info (section 3.3), the memory map, the boot loader name, the command line.
+    static byte[] BuildInfoArea(uint infoStart, ulong ramSize, byte[] cmdline, out uint mmapLength)
+    {
+        var area = new byte[InfoAreaSize];
         Span<byte> mbi = area.AsSpan((int)InfoOffset, 88);
 
         // RAM below 640 KiB, the legacy VGA/BIOS hole, RAM from 1 MiB; RAM reaching the IOAPIC/LAPIC MMIO window
@@ -273,10 +326,10 @@ public static class MultibootLoader
         W32(mbi, 0, InfoFlagMemory | InfoFlagCmdline | InfoFlagMmap | InfoFlagBootLoaderName);
         W32(mbi, 4, (uint)(LowMemoryTop / 1024));
         W32(mbi, 8, (uint)memUpper);
-        W32(mbi, 16, InfoAreaStart + CommandLineOffset);
+        W32(mbi, 16, infoStart + CommandLineOffset);
         W32(mbi, 44, mmapLength);
-        W32(mbi, 48, InfoAreaStart + MemoryMapOffset);
-        W32(mbi, 64, InfoAreaStart + BootLoaderNameOffset);
+        W32(mbi, 48, infoStart + MemoryMapOffset);
+        W32(mbi, 64, infoStart + BootLoaderNameOffset);
 
         Encoding.ASCII.GetBytes(BootLoaderName, area.AsSpan((int)BootLoaderNameOffset));
         cmdline.CopyTo(area.AsSpan((int)CommandLineOffset));

@@ -76,4 +76,36 @@ public class MultibootBootTests
         Assert.Equal("MDx3", uart.Output);
         Assert.Equal(0x21, exit.ExitCode);
     }
+    static string[] Lines(string s) => s.Replace("\r", "").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    [Theory]
+    [InlineData("console=ttyS0 dump=info x=1")]
+    [InlineData("")]
+    public void Kernel_linked_at_0x8000_reads_its_command_line_and_memory_map(string commandLine)
+    {
+        // The image (with its BSS stack) covers [0x8000, 0xA800), the old fixed info page included; the info goes in
+        // the first page after it.
+        const ulong mem = 32 << 20;
+        using var pc = new Pc(new VmConfig { Vcpus = 1, MemoryBytes = mem });
+        var plan = pc.LoadMultiboot(MultibootInfoDumper.Build(), commandLine);
+        Assert.Equal(0xB000u, plan.InfoAddress);
+        pc.Vm.Start();
+        Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(60)), "the kernel did not exit in 60 s");
+        pc.Vm.Join();
+        string output = pc.Devices.Serial.Output;
+        Assert.True(pc.Vm.ExitKind == VmExitKind.DebugExit, $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}\n{output}");
+        Assert.True(pc.Vm.ExitStatus == 1, $"exit status {pc.Vm.ExitStatus}\n{output}"); // value 0: everything was there
+
+        // What the loader defines: RAM below 640 KiB, the legacy VGA/BIOS hole reserved, RAM from 1 MiB to the end.
+        Assert.Equal(new[]
+        {
+            "magic ok",
+            $"mbi {plan.InfoAddress:x8}",
+            $"cmdline [{commandLine}]",
+            "mmap 0000000000000000 00000000000a0000 00000001",
+            "mmap 00000000000a0000 0000000000060000 00000002",
+            $"mmap 0000000000100000 {mem - 0x100000:x16} 00000001",
+            "done",
+        }, Lines(output));
+    }
 }

@@ -4,7 +4,7 @@ using DynaSmp.Machine.Loaders;
 namespace DynaSmp.Tests.Loaders;
 
 /// <summary>Garbage, truncations and mutations of valid images: the loader either plans a load that applies cleanly
-/// or throws MultibootImageException, never anything else.</summary>
+/// (with the info area on no loaded byte) or throws MultibootImageException, never anything else.</summary>
 public class MultibootFuzzTests
 {
     const ulong Ram = 4 << 20;
@@ -25,6 +25,7 @@ public class MultibootFuzzTests
             Assert.Fail($"{what}: {e.GetType().Name}: {e.Message}");
             return false;
         }
+        MultibootInfoPlacementTests.AssertInfoAreaIsFree(plan, what);
         try
         {
             var boot = plan.Apply(ram);

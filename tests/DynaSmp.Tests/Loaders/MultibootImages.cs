@@ -1,4 +1,9 @@
 using System.Buffers.Binary;
+using System.Text;
+using DynaSmp.Jit;
+using DynaSmp.Machine;
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
 
 namespace DynaSmp.Tests.Loaders;
 
@@ -76,5 +81,150 @@ sealed class MultibootAout
         MultibootElf.W32(f, HeaderOffset + 24, BssEndAddr);
         MultibootElf.W32(f, HeaderOffset + 28, EntryAddr);
         return f;
+    }
+}
+
+/// <summary>
+/// A flat a.out-kludge kernel linked at 0x8000, below the old fixed info page at 0x9000 and reaching past it with its
+/// BSS (the stack). It prints over COM1 what the loader handed it and exits through isa-debug-exit:
+/// <code>
+/// magic ok
+/// mbi XXXXXXXX
+/// cmdline [...]
+/// mmap BASE(16 hex) LENGTH(16 hex) TYPE(8 hex)    (one line per memory map entry)
+/// done
+/// </code>
+/// isa-debug-exit value 0 on success; 1 for a bad EAX magic; 2 when the cmdline or mmap flag is missing.
+/// </summary>
+static class MultibootInfoDumper
+{
+    public const uint LoadAddr = 0x8000, BssEnd = 0xA800, StackTop = BssEnd;
+    const uint Flags = 0x00010002; // memory info, address fields
+
+    public static byte[] Build()
+    {
+        var a = new Assembler(32);
+        Label badMagic = a.CreateLabel(), missingFlag = a.CreateLabel(), exit = a.CreateLabel();
+        Label next = a.CreateLabel(), mmapDone = a.CreateLabel(), halt = a.CreateLabel();
+        Label puts = a.CreateLabel(), hex32 = a.CreateLabel(), space = a.CreateLabel(), newline = a.CreateLabel();
+
+        // The strings follow the 32-byte header at addresses known before assembly: Iced's label operands are
+        // RIP-relative, which 32-bit code cannot encode.
+        var strings = new MemoryStream();
+        uint Str(string text)
+        {
+            uint at = LoadAddr + 32 + (uint)strings.Length;
+            strings.Write(Encoding.ASCII.GetBytes(text + "\0"));
+            return at;
+        }
+        uint sMagic = Str("magic ok\n"), sBadMagic = Str("bad magic "), sMbi = Str("mbi "), sCmdline = Str("cmdline [");
+        uint sClose = Str("]\n"), sMmap = Str("mmap "), sDone = Str("done\n"), sFlags = Str("missing info flag, flags ");
+        uint entry = LoadAddr + 32 + (uint)strings.Length;
+
+        // Header (section 3.1); load_end_addr is patched once the size is known.
+        a.dd(0x1BADB002); a.dd(Flags); a.dd(unchecked(0u - 0x1BADB002u - Flags));
+        a.dd(LoadAddr); a.dd(LoadAddr); a.dd(0); a.dd(BssEnd); a.dd(entry);
+        a.db(strings.ToArray());
+
+        a.mov(esp, StackTop);
+        a.mov(dx, MachineInfo.SerialPort); // dx stays COM1 until the exit
+        a.cmp(eax, unchecked((int)0x2BADB002));
+        a.jne(badMagic);
+        a.mov(esi, ebx);
+        a.mov(ecx, sMagic); a.call(puts);
+        a.mov(ecx, sMbi); a.call(puts); a.mov(eax, esi); a.call(hex32); a.call(newline);
+        a.test(__dword_ptr[esi], 1 << 2); // cmdline valid
+        a.jz(missingFlag);
+        a.test(__dword_ptr[esi], 1 << 6); // mmap valid
+        a.jz(missingFlag);
+        a.mov(ecx, sCmdline); a.call(puts); a.mov(ecx, __dword_ptr[esi + 16]); a.call(puts); a.mov(ecx, sClose); a.call(puts);
+
+        // Entries are 'size' bytes long, not counting the size field itself (section 3.3).
+        a.mov(ebp, __dword_ptr[esi + 48]);
+        a.mov(edi, __dword_ptr[esi + 44]);
+        a.add(edi, ebp);
+        a.Label(ref next);
+        a.cmp(ebp, edi);
+        a.jae(mmapDone);
+        a.mov(ecx, sMmap); a.call(puts);
+        a.mov(eax, __dword_ptr[ebp + 8]); a.call(hex32); a.mov(eax, __dword_ptr[ebp + 4]); a.call(hex32); a.call(space);
+        a.mov(eax, __dword_ptr[ebp + 16]); a.call(hex32); a.mov(eax, __dword_ptr[ebp + 12]); a.call(hex32); a.call(space);
+        a.mov(eax, __dword_ptr[ebp + 20]); a.call(hex32); a.call(newline);
+        a.mov(eax, __dword_ptr[ebp]);
+        a.lea(ebp, __[ebp + eax + 4]);
+        a.jmp(next);
+        a.Label(ref mmapDone);
+        a.mov(ecx, sDone); a.call(puts);
+        a.mov(al, 0);
+        a.jmp(exit);
+
+        a.Label(ref badMagic);
+        a.mov(esi, eax);
+        a.mov(dx, MachineInfo.SerialPort);
+        a.mov(ecx, sBadMagic); a.call(puts); a.mov(eax, esi); a.call(hex32); a.call(newline);
+        a.mov(al, 1);
+        a.jmp(exit);
+
+        a.Label(ref missingFlag);
+        a.mov(ecx, sFlags); a.call(puts); a.mov(eax, __dword_ptr[esi]); a.call(hex32); a.call(newline);
+        a.mov(al, 2);
+
+        a.Label(ref exit);
+        a.mov(dx, MachineInfo.DebugExitPort);
+        a.@out(dx, al);
+        a.Label(ref halt);
+        a.cli();
+        a.hlt();
+        a.jmp(halt);
+
+        // puts: the NUL-terminated string at ecx.
+        Label putsEnd = a.CreateLabel();
+        a.Label(ref puts);
+        a.mov(al, __byte_ptr[ecx]);
+        a.test(al, al);
+        a.jz(putsEnd);
+        a.@out(dx, al);
+        a.inc(ecx);
+        a.jmp(puts);
+        a.Label(ref putsEnd);
+        a.ret();
+
+        // hex32: eax as 8 lower-case hex digits; eax survives (eight 4-bit rotations).
+        Label hexLoop = a.CreateLabel(), digit = a.CreateLabel();
+        a.Label(ref hex32);
+        a.push(ebx);
+        a.push(ecx);
+        a.mov(ecx, 8);
+        a.Label(ref hexLoop);
+        a.rol(eax, 4);
+        a.mov(ebx, eax);
+        a.and(ebx, 0xF);
+        a.cmp(bl, 10);
+        a.jb(digit);
+        a.add(bl, (byte)('a' - 10 - '0'));
+        a.Label(ref digit);
+        a.add(bl, (byte)'0');
+        a.push(eax);
+        a.mov(al, bl);
+        a.@out(dx, al);
+        a.pop(eax);
+        a.dec(ecx);
+        a.jnz(hexLoop);
+        a.pop(ecx);
+        a.pop(ebx);
+        a.ret();
+
+        a.Label(ref space);
+        a.mov(al, (byte)' ');
+        a.@out(dx, al);
+        a.ret();
+        a.Label(ref newline);
+        a.mov(al, (byte)'\n');
+        a.@out(dx, al);
+        a.ret();
+
+        byte[] image = CodeBytes.Assemble(a, LoadAddr);
+        MultibootElf.W32(image, 20, LoadAddr + (uint)image.Length); // load_end_addr: the whole file; BSS follows
+        return image;
     }
 }

@@ -38,7 +38,8 @@ public class MultibootLoaderTests
         var boot = plan.Apply(ram);
 
         Assert.Equal(0x2BADB002u, boot.Eax);
-        Assert.Equal(0x9000u, boot.Ebx);
+        Assert.Equal(0x102000u, boot.Ebx); // the first page after the data segment's BSS
+        Assert.Equal(plan.InfoAddress, boot.Ebx);
         Assert.Equal(0x10000Cu, boot.Eip);
         Assert.Equal(image.AsSpan(0x100, MultibootElf.TextSize).ToArray(), ram.Span(0x100000, MultibootElf.TextSize).ToArray());
         Assert.Equal(MultibootElf.Code, ram.Span(0x10000C, 4).ToArray());
@@ -67,7 +68,7 @@ public class MultibootLoaderTests
         uint mmapLength = R32(mbi, 44), mmapAddr = R32(mbi, 48);
         Assert.Equal(72u, mmapLength);
         Assert.Equal(plan.MemoryMapLength, mmapLength);
-        Assert.True(mmapAddr >= MultibootLoadPlan.InfoAreaStart && mmapAddr + mmapLength <= MultibootLoadPlan.InfoAreaEnd);
+        Assert.True(mmapAddr >= plan.InfoAreaStart && mmapAddr + mmapLength <= plan.InfoAreaEnd);
         var mmap = ram.Span(mmapAddr, (int)mmapLength);
         var expected = new (ulong Base, ulong Length, uint Type)[]
         {
@@ -92,7 +93,7 @@ public class MultibootLoaderTests
         var area = plan.InfoArea.Span;
         Assert.Equal((0xFEC0_0000u - 0x100000u) / 1024, R32(area, 8));
         Assert.Equal(5u * 24, plan.MemoryMapLength);
-        var mmap = area[(int)(MultibootLoadPlan.MemoryMapAddress - MultibootLoadPlan.InfoAreaStart)..];
+        var mmap = area[(int)(plan.MemoryMapAddress - plan.InfoAreaStart)..];
         Assert.Equal(0xFEC0_0000UL - 0x100000, R64(mmap, 2 * 24 + 12));
         Assert.Equal(0xFEC0_0000UL, R64(mmap, 3 * 24 + 4));
         Assert.Equal(2u, R32(mmap, 3 * 24 + 20));
@@ -189,7 +190,6 @@ public class MultibootLoaderTests
         d.Add("no PT_LOAD", new MultibootElf { TextType = 4, DataType = 4 }.Build(), "no loadable");
         d.Add("phdrs past end", new MultibootElf { Phnum = 20 }.Build(), "truncated");
         d.Add("segment outside RAM", new MultibootElf { DataPaddr = 0x3FF800 }.Build(), "outside guest RAM");
-        d.Add("segment on info area", new MultibootElf { DataPaddr = 0x9800 }.Build(), "overlaps the Multiboot info area");
         d.Add("entry outside RAM", new MultibootElf { Entry = 0x800000 }.Build(), "entry point 0x00800000 is outside guest RAM");
         d.Add("entry outside segments", new MultibootElf { Entry = 0x200000 }.Build(), "not inside any loaded segment");
         d.Add("aout truncated header", new MultibootAout().Build()[..0x28], "ends before those fields");
@@ -200,7 +200,7 @@ public class MultibootLoaderTests
         d.Add("aout bss below end", new MultibootAout { BssEndAddr = 0x200020 }.Build(), "bss_end_addr");
         d.Add("aout empty", new MultibootAout { LoadEndAddr = 0x200000, BssEndAddr = 0, EntryAddr = 0x200000 }.Build(), "empty");
         d.Add("aout outside RAM", new MultibootAout { BssEndAddr = 0x500000 }.Build(), "outside guest RAM");
-        d.Add("aout entry on info area", new MultibootAout { EntryAddr = 0x9000 }.Build(), "inside the Multiboot info area");
+        d.Add("aout entry in no segment", new MultibootAout { EntryAddr = 0x9000 }.Build(), "not inside any loaded segment");
         return d;
     }
 
