@@ -96,7 +96,7 @@ public class BuiltinGuestBootTests
         finally { foreach (var pc in pcs) pc.Dispose(); }
     }
 
-    [Theory]
+    [QemuTheory]
     [InlineData(1)]
     [InlineData(4)]
     public void Same_serial_output_and_exit_status_as_QEMU(int smp)

@@ -34,10 +34,8 @@ public sealed class DiffCase
     public required MachineState Input { get; init; }
     public required byte[] Buffer { get; init; }
     public required byte[] Stack { get; init; }
-    /// <summary>Status flags (and DF) compared: those the instruction leaves defined.</summary>
-    public required ulong FlagMask { get; init; }
-    /// <summary>GPRs whose final value is architecturally undefined for this case (bit per register index).</summary>
-    public required int IgnoreGpr { get; init; }
+    /// <summary>The GPR bits and status flags (and DF) compared: those the SDM defines for this case (<see cref="UndefinedResults"/>).</summary>
+    public required CompareMask Mask { get; init; }
     public ulong Rsp => Input.Gpr[4];
 }
 

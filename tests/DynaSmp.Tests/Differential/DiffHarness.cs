@@ -11,34 +11,39 @@ using Iced.Intel;
 
 namespace DynaSmp.Tests.Differential;
 
-public sealed record GroupResult(string Group, int Cases, int CompiledCases, int Failed, string Summary, string Report);
+public sealed record GroupResult(string Group, int Cases, int CompiledCases, int Failed, int VendorRelaxed, string Summary, string Report);
 
 /// <summary>
 /// Generates cases, runs each natively and in DynaSmp (interpreter, and the compiled tier), and compares
-/// GPRs, RIP, the defined status flags and DF, XMM0-15, the data buffer and the stack window.
+/// GPRs, RIP, the status flags and DF the SDM defines for the case, XMM0-15, the data buffer and the stack window.
 /// </summary>
 /// <remarks>Environment: DYNASMP_DIFF_CASES (total over all groups, default 100000), DYNASMP_DIFF_SEED (run exactly
-/// that one case per selected group), DYNASMP_DIFF_COMPILED_EVERY (run the compiled tier on every Nth case, default 1 = all).</remarks>
+/// that one case per selected group), DYNASMP_DIFF_COMPILED_EVERY (run the compiled tier on every Nth case, default 1 = all),
+/// DYNASMP_DIFF_RUN_SEED (the random run's seed), DYNASMP_DIFF_RANDOM_CASES (the random run's total, default 20000).</remarks>
 public static unsafe class DiffHarness
 {
-    const ulong BaseSeed = 0xD1FF_5EED_0001;
+    /// <summary>The fixed run's seed: the same cases on every run and every host.</summary>
+    public const ulong BaseSeed = 0xD1FF_5EED_0001;
     const int MaxDetails = 5;
     static int MaxFailures => EnvInt("DYNASMP_DIFF_MAX_FAILURES") ?? 100;
 
     public static int TotalCases => EnvInt("DYNASMP_DIFF_CASES") ?? 100_000;
+    public static int RandomTotalCases => EnvInt("DYNASMP_DIFF_RANDOM_CASES") ?? 20_000;
+
+    /// <summary>The random run's seed: DYNASMP_DIFF_RUN_SEED, or one drawn once per test process (printed with every result).</summary>
+    public static ulong RunSeed => ParseSeed(Environment.GetEnvironmentVariable("DYNASMP_DIFF_RUN_SEED")) ?? DrawnRunSeed;
+    static readonly ulong DrawnRunSeed = (ulong)Random.Shared.NextInt64() ^ (ulong)Environment.TickCount64 << 40;
     public static int CompiledEvery => Math.Max(1, EnvInt("DYNASMP_DIFF_COMPILED_EVERY") ?? 1);
 
-    public static ulong? FixedSeed
+    public static ulong? FixedSeed => ParseSeed(Environment.GetEnvironmentVariable("DYNASMP_DIFF_SEED"));
+
+    static ulong? ParseSeed(string? v)
     {
-        get
-        {
-            string? v = Environment.GetEnvironmentVariable("DYNASMP_DIFF_SEED");
-            if (string.IsNullOrWhiteSpace(v)) return null;
-            v = v.Trim();
-            return v.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
-                ? ulong.Parse(v.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture)
-                : ulong.Parse(v, CultureInfo.InvariantCulture);
-        }
+        if (string.IsNullOrWhiteSpace(v)) return null;
+        v = v.Trim();
+        return v.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? ulong.Parse(v.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture)
+            : ulong.Parse(v, CultureInfo.InvariantCulture);
     }
 
     static readonly bool Trace = Environment.GetEnvironmentVariable("DYNASMP_DIFF_TRACE") == "1";
@@ -52,13 +57,13 @@ public static unsafe class DiffHarness
         return h;
     }
 
-    public static ulong CaseSeed(string group, int index) => Rng.Mix(BaseSeed ^ NameHash(group), (ulong)index);
+    public static ulong CaseSeed(string group, int index, ulong runSeed = BaseSeed) => Rng.Mix(runSeed ^ NameHash(group), (ulong)index);
 
-    public static int CasesFor(InstructionGroup g)
+    public static int CasesFor(InstructionGroup g, int total)
     {
         int sum = 0;
         foreach (var x in Groups.All) sum += x.Weight;
-        return Math.Max(1, (int)((long)TotalCases * g.Weight / sum));
+        return Math.Max(1, (int)((long)total * g.Weight / sum));
     }
 
     // ---- generation ----
@@ -84,17 +89,19 @@ public static unsafe class DiffHarness
             var dec = Decoder.Create(64, bytes, NativeRunner.TestRip);
             var decoded = dec.Decode();
             if (decoded.Code == Code.INVALID || decoded.Length != bytes.Length) continue;
+            var mask = new CompareMask { Flags = RFlags.Status | RFlags.DF };
+            for (int k = 0; k < 16; k++) if ((b.IgnoreGpr & (1 << k)) != 0) mask.Gpr[k] = 0;
+            UndefinedResults.Apply(decoded, b.St, b.ReadMem, mask);
             return new DiffCase
             {
-                Group = g.Name, Seed = seed, Code = bytes, Insn = decoded, Input = b.St, Buffer = b.Buf, Stack = b.Stack,
-                FlagMask = FlagMask(decoded.RflagsUndefined), IgnoreGpr = b.IgnoreGpr,
+                Group = g.Name, Seed = seed, Code = bytes, Insn = decoded, Input = b.St, Buffer = b.Buf, Stack = b.Stack, Mask = mask,
             };
         }
         throw new InvalidOperationException($"{g.Name}: could not generate an encodable case from seed 0x{seed:x}");
     }
 
     /// <summary>A straight-line sequence of register-only instructions. Rejects any instruction that reads a flag
-    /// an earlier one left undefined; the compared flags are those defined at the end.</summary>
+    /// an earlier one left undefined (decided from each shift's actual count); the compared flags are those defined at the end.</summary>
     public static DiffCase GenerateSequence(ulong seed)
     {
         var b = new CaseBuilder(seed);
@@ -130,33 +137,21 @@ public static unsafe class DiffHarness
             if ((decoded.RflagsRead & undefined) != 0) continue; // would read a value the SDM leaves undefined
             // Shifts by CL or by a count that masks to 0 may leave flags alone or not: only a known non-zero
             // immediate count gives a fixed set of defined flags.
-            if (decoded.Mnemonic is Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
-                    or Mnemonic.Rcl or Mnemonic.Rcr or Mnemonic.Shld or Mnemonic.Shrd
-                && (decoded.GetOpKind(decoded.OpCount - 1) != OpKind.Immediate8 || (decoded.Immediate8 & 0x1F) == 0)) continue;
-            undefined = (undefined & ~decoded.RflagsModified) | decoded.RflagsUndefined;
+            if (UndefinedResults.IsShift(decoded.Mnemonic)
+                && (decoded.GetOpKind(decoded.OpCount - 1) != OpKind.Immediate8 || UndefinedResults.MaskedCount(decoded, 0) == 0)) continue;
+            var (undefinedHere, modifiedHere) = UndefinedResults.StaticFlags(decoded);
+            undefined = (undefined & ~modifiedHere) | undefinedHere;
             if (made == 0) first = decoded;
             bytes.AddRange(one);
             made++;
         }
         if (made == 0) throw new InvalidOperationException($"FlagSequences: nothing encodable from seed 0x{seed:x}");
+        var mask = new CompareMask { Flags = (RFlags.Status | RFlags.DF) & ~UndefinedResults.FlagBits(undefined) };
+        for (int k = 0; k < 16; k++) if ((b.IgnoreGpr & (1 << k)) != 0) mask.Gpr[k] = 0;
         return new DiffCase
         {
-            Group = "FlagSequences", Seed = seed, Code = bytes.ToArray(), Insn = first, Input = b.St, Buffer = b.Buf, Stack = b.Stack,
-            FlagMask = FlagMask(undefined), IgnoreGpr = b.IgnoreGpr,
+            Group = "FlagSequences", Seed = seed, Code = bytes.ToArray(), Insn = first, Input = b.St, Buffer = b.Buf, Stack = b.Stack, Mask = mask,
         };
-    }
-
-    /// <summary>CF PF AF ZF SF OF DF minus the ones Iced reports undefined for the instruction.</summary>
-    static ulong FlagMask(RflagsBits undefined)
-    {
-        ulong m = RFlags.Status | RFlags.DF;
-        if ((undefined & RflagsBits.OF) != 0) m &= ~RFlags.OF;
-        if ((undefined & RflagsBits.SF) != 0) m &= ~RFlags.SF;
-        if ((undefined & RflagsBits.ZF) != 0) m &= ~RFlags.ZF;
-        if ((undefined & RflagsBits.AF) != 0) m &= ~RFlags.AF;
-        if ((undefined & RflagsBits.CF) != 0) m &= ~RFlags.CF;
-        if ((undefined & RflagsBits.PF) != 0) m &= ~RFlags.PF;
-        return m;
     }
 
     // ---- execution ----
@@ -188,9 +183,11 @@ public static unsafe class DiffHarness
         return new GuestRam(size);
     }
 
-    /// <summary>Runs the case in DynaSmp and compares with <paramref name="native"/>. Returns null when they agree.</summary>
-    public static string? RunAndCompare(DiffCase c, NativeResult native, GuestRam ram, bool compiled)
+    /// <summary>Runs the case in DynaSmp and compares with <paramref name="native"/> under <paramref name="mask"/> (default: the
+    /// case's own). Returns null when they agree.</summary>
+    public static string? RunAndCompare(DiffCase c, NativeResult native, GuestRam ram, bool compiled, CompareMask? mask = null)
     {
+        mask ??= c.Mask;
         ram.Write(NativeRunner.BufferAddress, c.Buffer);
         ulong stackLo = c.Rsp - NativeRunner.StackBelow;
         ram.Write(stackLo, c.Stack);
@@ -245,13 +242,12 @@ public static unsafe class DiffHarness
         if (s->Rip != endRip) sb.AppendLine($"  RIP after HLT: native 0x{endRip:x} dynasmp 0x{s->Rip:x}");
         for (int k = 0; k < 16; k++)
         {
-            if ((c.IgnoreGpr & (1 << k)) != 0) continue;
-            if (s->Gpr[k] != native.State.Gpr[k])
-                sb.AppendLine($"  {RegName(k),-4} native 0x{native.State.Gpr[k]:x16} dynasmp 0x{s->Gpr[k]:x16} (input 0x{c.Input.Gpr[k]:x16})");
+            if (((s->Gpr[k] ^ native.State.Gpr[k]) & mask.Gpr[k]) != 0)
+                sb.AppendLine($"  {RegName(k),-4} native 0x{native.State.Gpr[k]:x16} dynasmp 0x{s->Gpr[k]:x16} (input 0x{c.Input.Gpr[k]:x16}{(mask.Gpr[k] != ulong.MaxValue ? $"; compared bits 0x{mask.Gpr[k]:x}" : "")})");
         }
         ulong emuFlags = Flags.Get(s);
-        if (((emuFlags ^ native.State.Rflags) & c.FlagMask) != 0)
-            sb.AppendLine($"  RFLAGS native {FlagString(native.State.Rflags, c.FlagMask)} dynasmp {FlagString(emuFlags, c.FlagMask)} (input {FlagString(c.Input.Rflags, c.FlagMask)}; compared {FlagString(c.FlagMask, c.FlagMask)})");
+        if (((emuFlags ^ native.State.Rflags) & mask.Flags) != 0)
+            sb.AppendLine($"  RFLAGS native {FlagString(native.State.Rflags, mask.Flags)} dynasmp {FlagString(emuFlags, mask.Flags)} (input {FlagString(c.Input.Rflags, mask.Flags)}; compared {FlagString(mask.Flags, mask.Flags)})");
         for (int k = 0; k < 16; k++)
         {
             ulong lo = s->Xmm[2 * k], hi = s->Xmm[2 * k + 1];
@@ -296,7 +292,7 @@ public static unsafe class DiffHarness
         var fmt = new NasmFormatter();
         var o = new StringOutput();
         fmt.Format(c.Insn, o);
-        sb.AppendLine($"[{c.Group}] {tier}: {o.ToStringAndReset()}   bytes {Convert.ToHexString(c.Code)}   seed 0x{c.Seed:x}");
+        sb.AppendLine($"[{c.Group}] {tier}: {o.ToStringAndReset()}   bytes {Convert.ToHexString(c.Code)}   seed 0x{c.Seed:x}   ({HostCpu.Vendor})");
         sb.AppendLine($"  rerun: DYNASMP_DIFF_SEED=0x{c.Seed:x} dotnet test tests/DynaSmp.Tests -c Release --filter FullyQualifiedName~Differential.DifferentialTests.{c.Group}");
         sb.Append(diff);
         sb.Append("  input:");
@@ -307,18 +303,40 @@ public static unsafe class DiffHarness
 
     // ---- a group run ----
 
-    public static GroupResult RunGroup(string name)
+    /// <summary>Runs one case natively and in DynaSmp's interpreter, then (if it agreed and <paramref name="alsoCompiled"/>)
+    /// in the compiled tier. Callers hold <see cref="NativeRunner.Lock"/>. <c>Relaxed</c> is the vendor quirk whose
+    /// Intel-only results were left out of the comparison on this host, if any.</summary>
+    public static (string? Diff, string Tier, VendorQuirk? Relaxed) RunCase(DiffCase c, GuestRam ram, bool alsoCompiled = true)
+    {
+        var native = RunNative(c);
+        // On a host of the other vendor, an Intel-defined behaviour is compared only where both vendors agree.
+        CompareMask mask = c.Mask;
+        var quirk = VendorQuirks.ToRelax(c);
+        if (quirk != null)
+        {
+            mask = c.Mask.Clone();
+            quirk.CompareOnlyAgreed(c, mask);
+        }
+        string? diff = RunAndCompare(c, native, ram, compiled: false, mask);
+        if (diff != null || !alsoCompiled) return (diff, "interpreter", quirk);
+        return (RunAndCompare(c, native, ram, compiled: true, mask), "compiled", quirk);
+    }
+
+    /// <summary>Runs one group: the fixed run (<see cref="BaseSeed"/>, <see cref="TotalCases"/>) by default, or
+    /// <paramref name="cases"/> total cases drawn from <paramref name="runSeed"/>.</summary>
+    public static GroupResult RunGroup(string name, ulong runSeed = BaseSeed, int? cases = null)
     {
         string? why = NativeRunner.Unavailable;
         if (why != null) throw new InvalidOperationException("native runner unavailable: " + why);
         var g = Groups.Get(name);
         if (g.Codes.Length == 0)
-            return new GroupResult(name, 0, 0, 0, $"{name}: the host supports none of this group's instructions ({g.SkippedForHost} skipped)", "");
+            return new GroupResult(name, 0, 0, 0, 0, $"{name}: the host supports none of this group's instructions ({g.SkippedForHost} skipped); {HostCpu.Description}", "");
         ulong? fixedSeed = FixedSeed;
-        int n = fixedSeed != null ? 1 : CasesFor(g);
+        int n = fixedSeed != null ? 1 : CasesFor(g, cases ?? TotalCases);
         int every = fixedSeed != null ? 1 : CompiledEvery;
-        int failed = 0, compiledRuns = 0, run = 0;
+        int failed = 0, compiledRuns = 0, run = 0, relaxed = 0;
         var byMnemonic = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var byQuirk = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var details = new StringBuilder();
         var sw = Stopwatch.StartNew();
         lock (NativeRunner.Lock)
@@ -326,18 +344,16 @@ public static unsafe class DiffHarness
             using var ram = NewRam();
             for (int idx = 0; idx < n && failed < MaxFailures; idx++)
             {
-                ulong seed = fixedSeed ?? CaseSeed(name, idx);
+                ulong seed = fixedSeed ?? CaseSeed(name, idx, runSeed);
                 var c = Generate(g, seed);
                 if (Trace) Console.Error.WriteLine($"{name} 0x{seed:x}: {Convert.ToHexString(c.Code)} {c.Insn}");
-                var native = RunNative(c);
                 run++;
-                string tier = "interpreter";
-                string? diff = RunAndCompare(c, native, ram, compiled: false);
-                if (diff == null && idx % every == 0)
+                var (diff, tier, quirk) = RunCase(c, ram, idx % every == 0);
+                if (tier == "compiled") compiledRuns++;
+                if (quirk != null)
                 {
-                    compiledRuns++;
-                    tier = "compiled";
-                    diff = RunAndCompare(c, native, ram, compiled: true);
+                    relaxed++;
+                    byQuirk[quirk.Name] = byQuirk.GetValueOrDefault(quirk.Name) + 1;
                 }
                 if (diff == null) continue;
                 failed++;
@@ -350,9 +366,14 @@ public static unsafe class DiffHarness
         var summary = new StringBuilder();
         summary.Append($"{name}: {run} cases ({compiledRuns} also compiled), {failed} failed, {sw.Elapsed.TotalSeconds:F1} s, {g.Codes.Length} opcodes");
         if (g.SkippedForHost > 0) summary.Append($" ({g.SkippedForHost} skipped: host lacks the CPUID feature)");
-        if (fixedSeed != null) summary.Append($", fixed seed 0x{fixedSeed:x}");
+        if (fixedSeed != null) summary.Append($", fixed case seed 0x{fixedSeed:x}");
+        else summary.Append(runSeed == BaseSeed ? ", fixed run" : $", random run seed 0x{runSeed:x} (rerun: DYNASMP_DIFF_RUN_SEED=0x{runSeed:x})");
         if (failed >= MaxFailures) summary.Append($"; stopped after {MaxFailures} failures");
+        summary.Append($"\n  {HostCpu.Description}");
+        summary.Append(relaxed == 0 ? "; no vendor-specific case"
+            : $"; {relaxed} case(s) compared only where Intel and AMD agree (DynaSmp models Intel; the host is {HostCpu.Vendor})");
+        foreach (var (k, v) in byQuirk) summary.Append($"\n  vendor quirk \"{k}\": {v}");
         foreach (var (k, v) in byMnemonic) summary.Append($"\n  {k}: {v}");
-        return new GroupResult(name, run, compiledRuns, failed, summary.ToString(), details.ToString());
+        return new GroupResult(name, run, compiledRuns, failed, relaxed, summary.ToString(), details.ToString());
     }
 }

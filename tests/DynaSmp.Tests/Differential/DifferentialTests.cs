@@ -7,26 +7,34 @@ namespace DynaSmp.Tests.Differential;
 /// <summary>A fact that is skipped, with the reason, on hosts that cannot run x64 code natively under Linux.</summary>
 public sealed class DifferentialFactAttribute : FactAttribute
 {
-    public DifferentialFactAttribute()
-    {
-        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
-            Skip = "differential tests run instructions on the host CPU: they need Linux on x64";
-    }
+    internal static string? SkipReason =>
+        !OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64
+            ? "differential tests run instructions on the host CPU: they need Linux on x64" : null;
+
+    public DifferentialFactAttribute() => Skip = SkipReason;
+}
+
+/// <summary>The theory form of <see cref="DifferentialFactAttribute"/>.</summary>
+public sealed class DifferentialTheoryAttribute : TheoryAttribute
+{
+    public DifferentialTheoryAttribute() => Skip = DifferentialFactAttribute.SkipReason;
 }
 
 [CollectionDefinition("Differential", DisableParallelization = true)]
 public sealed class DifferentialCollection;
 
 /// <summary>
-/// Random instructions run on the host CPU and in DynaSmp (both tiers), one test per instruction group.
+/// Random instructions run on the host CPU and in DynaSmp (both tiers), one test per instruction group: the fixed run
+/// (the same cases on every run) here, the random run in <see cref="DifferentialRandomTests"/>.
 /// DYNASMP_DIFF_CASES sets the total case count, DYNASMP_DIFF_SEED reruns one case (printed on failure).
 /// </summary>
 [Collection("Differential")]
 public sealed class DifferentialTests(ITestOutputHelper output)
 {
-    void Run(string group)
+    void Run(string group) => Check(output, DiffHarness.RunGroup(group));
+
+    internal static void Check(ITestOutputHelper output, GroupResult r)
     {
-        var r = DiffHarness.RunGroup(group);
         output.WriteLine(r.Summary);
         if (r.Failed > 0) Assert.Fail(r.Summary + "\n\n" + r.Report);
         Assert.True(r.Cases > 0 || r.Summary.Contains("supports none", StringComparison.Ordinal), r.Summary);

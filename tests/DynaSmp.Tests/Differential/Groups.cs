@@ -193,15 +193,14 @@ public static class Groups
         return b.SetReg(i.Op1Register, (ulong)b.R.Next(-256, 256));
     }
 
-    // BSF/BSR with a zero source leave the destination undefined (SDM BSF/BSR): test it sometimes, ignore the register then.
+    // BSF/BSR with a zero source leave the destination undefined (SDM BSF/BSR): test it sometimes
+    // (UndefinedResults masks the destination then).
     static bool BitScanSource(CaseBuilder b, ref Instruction i)
     {
         if (i.Mnemonic is not (Mnemonic.Bsf or Mnemonic.Bsr)) return true;
         int size = OperandSize(i, 1);
         ulong v = b.R.Percent(15) ? 0 : b.Value(size) | 1UL << b.R.Next(size * 8);
-        if (!SetOperand(b, i, 1, v)) return false;
-        if (v == 0) b.IgnoreGpr |= 1 << CaseBuilder.Index(i.Op0Register);
-        return true;
+        return SetOperand(b, i, 1, v);
     }
 
     static bool LeaRandomBase(CaseBuilder b, ref Instruction i)

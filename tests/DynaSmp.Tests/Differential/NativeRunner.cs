@@ -51,7 +51,15 @@ public static unsafe partial class NativeRunner
     static string? _unavailable;
 
     /// <summary>Host (and guest-physical) address of the region.</summary>
-    public static ulong Base => (ulong)_base;
+    /// <summary>The runner's fixed region; maps it on first use, so no caller can compute addresses from a null base.</summary>
+    public static ulong Base
+    {
+        get
+        {
+            if (_base == null) Init();
+            return _base != null ? (ulong)_base : throw new InvalidOperationException("native runner unavailable: " + _unavailable);
+        }
+    }
     public static ulong TestRip => Base + TestOffset;
     public static ulong BufferAddress => Base + BufferOffset;
     /// <summary>Default test RSP; cases may move it by a few qwords.</summary>

@@ -131,7 +131,7 @@ public class BuiltinGuestTests(ITestOutputHelper output)
 
     static string[] Lines(string s) => s.Replace("\r", "").Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
-    [Theory]
+    [QemuTheory]
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(4)]
@@ -143,7 +143,7 @@ public class BuiltinGuestTests(ITestOutputHelper output)
         Assert.Equal(1, r.ExitCode); // isa-debug-exit: (0 << 1) | 1
     }
 
-    [Fact]
+    [QemuFact]
     public void Linux_ipi_delays_and_multiboot_address_fields_also_boot_under_qemu()
     {
         var opts = new BuiltinGuestOptions { IpiDelays = IpiDelays.Linux, MultibootAddressFields = true };
@@ -156,7 +156,7 @@ public class BuiltinGuestTests(ITestOutputHelper output)
         Assert.Equal(1, r.ExitCode);
     }
 
-    [Fact]
+    [QemuFact]
     public void An_ap_that_never_gets_startup_is_reported_and_fails_the_run()
     {
         // INIT without STARTUP leaves APIC ID 2 in wait-for-SIPI (SDM Vol. 3A 9.4.4.1), so it never checks in.

@@ -3,10 +3,35 @@ using System.Text;
 
 namespace DynaSmp.Tests.Guests;
 
+/// <summary>A fact that compares with QEMU: skipped, with the reason, where qemu-system-x86_64 is missing, unless
+/// <see cref="QemuRunner.RequireVariable"/> is 1 (as .ci/run sets it), where a missing QEMU fails the test.</summary>
+public sealed class QemuFactAttribute : FactAttribute
+{
+    public QemuFactAttribute() => Skip = QemuRunner.SkipReason;
+}
+
+/// <summary>The theory form of <see cref="QemuFactAttribute"/>.</summary>
+public sealed class QemuTheoryAttribute : TheoryAttribute
+{
+    public QemuTheoryAttribute() => Skip = QemuRunner.SkipReason;
+}
+
 /// <summary>Runs a multiboot image under qemu-system-x86_64 (TCG), the reference peer, exactly as ../shared/tools/qemu-ref does.</summary>
 static class QemuRunner
 {
     public const string Binary = "qemu-system-x86_64";
+    public const string RequireVariable = "DYNASMP_REQUIRE_QEMU";
+
+    /// <summary>Null when QEMU tests should run; otherwise why they are skipped.</summary>
+    public static string? SkipReason
+    {
+        get
+        {
+            if (Find() != null || Environment.GetEnvironmentVariable(RequireVariable) == "1") return null;
+            return $"{Binary} is not on PATH, so this comparison with QEMU is skipped " +
+                   $"(apt-get install qemu-system-x86 to run it; {RequireVariable}=1, as .ci/run sets, makes a missing QEMU a failure)";
+        }
+    }
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr, TimeSpan Wall);
 
