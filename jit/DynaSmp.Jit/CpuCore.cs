@@ -221,6 +221,7 @@ public sealed unsafe partial class CpuCore : IDisposable
                     CompiledBlockEntries++;
                     int code = compiled.Invoke(this, s);
                     if (code == CompiledBlock.ExitLink) TryLink();
+                    else if (code == CompiledBlock.ExitInterpret && Lookup() is { } here) Interpret(here);
                     continue;
                 }
                 Interpret(b);
@@ -293,7 +294,7 @@ public sealed unsafe partial class CpuCore : IDisposable
             case Mnemonic.In: case Mnemonic.Out: case Mnemonic.Insb: case Mnemonic.Insw: case Mnemonic.Insd:
             case Mnemonic.Outsb: case Mnemonic.Outsw: case Mnemonic.Outsd: case Mnemonic.Swapgs:
             case Mnemonic.Fxrstor: case Mnemonic.Fxrstor64: case Mnemonic.Ldmxcsr:
-            case Mnemonic.Lss: case Mnemonic.Syscall: case Mnemonic.Sysret: case Mnemonic.Sysretq:
+            case Mnemonic.Lss: case Mnemonic.Lds: case Mnemonic.Les: case Mnemonic.Lfs: case Mnemonic.Lgs: case Mnemonic.Syscall: case Mnemonic.Sysret: case Mnemonic.Sysretq:
             case Mnemonic.Sysenter: case Mnemonic.Sysexit: case Mnemonic.Sysexitq:
                 return true;
             case Mnemonic.Mov: case Mnemonic.Pop:

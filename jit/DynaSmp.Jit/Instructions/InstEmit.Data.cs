@@ -32,26 +32,27 @@ static partial class InstEmit
 
     static void Lea(BlockEmitter e, in Instruction i)
     {
-        e.ComputeLinear(); // no segment base in 64-bit mode except FS/GS, which LEA never has
+        e.ComputeEffective(); // the offset: LEA adds no segment base
         e.StoreReg(i.Op0Register, e.Lin);
     }
 
-    // PUSH r64/imm: the store comes first so a fault leaves RSP untouched.
+    // PUSH r/imm of the stack width: the store comes first so a fault leaves RSP untouched.
     static void Push(BlockEmitter e, in Instruction i)
     {
-        ReadOperand(e, i, 0, 8, e.T1);
-        e.StackLinear(-8);
-        e.EmitWrite(8, e.T1);
+        int w = e.StackWidth;
+        ReadOperand(e, i, 0, w, e.T1);
+        e.StackLinear(-w);
+        e.EmitWrite(w, e.T1);
         var rsp = e.GprLocal(4);
         e.Il.Load(e.Lin); e.Il.Store(rsp);
     }
 
     static void Pop(BlockEmitter e, in Instruction i)
     {
+        int w = e.StackWidth;
         e.StackLinear(0);
-        e.EmitRead(8);
-        var rsp = e.GprLocal(4);
-        e.Il.Load(rsp); e.Il.Const(8); e.Il.Emit(OpCodes.Add); e.Il.Store(rsp);
+        e.EmitRead(w);
+        e.AdjustStack(w);
         e.StoreReg(i.Op0Register, e.Val); // POP RSP: the popped value wins (SDM POP)
     }
 }

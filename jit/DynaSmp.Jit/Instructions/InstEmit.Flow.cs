@@ -12,42 +12,44 @@ static partial class InstEmit
         var taken = e.Il.Label();
         e.EmitCondition((int)i.ConditionCode - 1);
         e.Il.Emit(OpCodes.Brtrue, taken);
-        e.EmitDirectExit(i.NextIP);
+        e.EmitDirectExit(e.NextIp);
         e.Il.Mark(taken);
         e.EmitDirectExit(i.NearBranchTarget);
     }
 
     static void Jmp(BlockEmitter e, in Instruction i)
     {
-        if (i.Op0Kind == OpKind.NearBranch64) { e.EmitDirectExit(i.NearBranchTarget); return; }
+        if (i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32) { e.EmitDirectExit(i.NearBranchTarget); return; }
         if (i.Op0Kind == OpKind.Memory) e.ComputeLinear();
-        ReadOperand(e, i, 0, 8, e.T2);
+        ReadOperand(e, i, 0, e.StackWidth, e.T2);
         e.EmitIndirectExit(e.T2);
     }
 
     static void Call(BlockEmitter e, in Instruction i)
     {
-        bool direct = i.Op0Kind == OpKind.NearBranch64;
+        bool direct = i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32;
+        int w = e.StackWidth;
         if (!direct)
         {
             if (i.Op0Kind == OpKind.Memory) e.ComputeLinear();
-            ReadOperand(e, i, 0, 8, e.T2); // target first: a fault reading it pushes nothing
+            ReadOperand(e, i, 0, w, e.T2); // target first: a fault reading it pushes nothing
         }
-        e.Il.Const(i.NextIP); e.Il.Store(e.T1);
-        e.StackLinear(-8);
-        e.EmitWrite(8, e.T1);
+        e.Il.Const(e.NextIp); e.Il.Store(e.T1);
+        e.StackLinear(-w);
+        e.EmitWrite(w, e.T1);
         var rsp = e.GprLocal(4);
         e.Il.Load(e.Lin); e.Il.Store(rsp);
         if (direct) e.EmitDirectExit(i.NearBranchTarget);
         else e.EmitIndirectExit(e.T2);
     }
 
+    // RET and RET imm16 (which releases imm16 more bytes of arguments).
     static void Ret(BlockEmitter e, in Instruction i)
     {
+        int w = e.StackWidth;
         e.StackLinear(0);
-        e.EmitRead(8);
-        var rsp = e.GprLocal(4);
-        e.Il.Load(rsp); e.Il.Const(8); e.Il.Emit(OpCodes.Add); e.Il.Store(rsp);
+        e.EmitRead(w);
+        e.AdjustStack(w + (i.OpCount == 1 ? i.Immediate16 : 0));
         e.Il.Load(e.Val); e.Il.Store(e.T2);
         e.EmitIndirectExit(e.T2, isReturn: true);
     }

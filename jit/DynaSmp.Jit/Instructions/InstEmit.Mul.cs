@@ -8,8 +8,6 @@ namespace DynaSmp.Jit.Instructions;
 
 static partial class InstEmit
 {
-    static bool CanEmitImul(in Instruction i) => i.Mnemonic == Mnemonic.Imul && i.OpCount >= 2;
-
     // IMUL r, r/m and IMUL r, r/m, imm: the truncated signed product; CF = OF = the product did not fit.
     // SF/ZF/PF follow the low result and AF is 0 (undefined in the SDM), as the interpreter does:
     // recorded as FlagOp.Shift with CF and OF computed.

@@ -7,13 +7,6 @@ namespace DynaSmp.Jit.Instructions;
 
 static partial class InstEmit
 {
-    /// <summary>SHL/SAL/SHR/SAR by a non-zero immediate: the common forms in hot code. Count 0 and CL counts
-    /// go to tier 0 (flags then depend on the run-time count).</summary>
-    static bool CanEmitShift(in Instruction i) =>
-        i.Mnemonic is Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar
-        && i.Op1Kind == OpKind.Immediate8
-        && (i.Immediate8 & (OperandSize(i, 0) == 8 ? 63 : 31)) != 0;
-
     // SDM "SAL/SAR/SHL/SHR": CF = last bit shifted out; OF (defined for count 1) = MSB(result) XOR CF for
     // left shifts, MSB(original) for SHR, 0 for SAR. AF is undefined: 0 here, as the interpreter does.
     static void Shift(BlockEmitter e, in Instruction i)

@@ -6,11 +6,13 @@ namespace DynaSmp.Jit.Instructions;
 
 /// <summary>
 /// Tier-1 lowering, one file per instruction group. <see cref="CanEmit"/> is the table of what is
-/// lowered inline (64-bit mode); everything else goes through the tier-0 helper from the same block.
+/// lowered inline (64-bit mode, and flat 32-bit code with a 4-byte stack); everything else goes through the
+/// tier-0 helper from the same block.
 /// </summary>
 static partial class InstEmit
 {
-    public static bool CanEmit(in Instruction i)
+    /// <param name="stackWidth">8 in 64-bit mode, 4 in flat 32-bit code: the only PUSH/POP/CALL/RET size lowered.</param>
+    public static bool CanEmit(in Instruction i, int stackWidth)
     {
         if (i.HasLockPrefix || i.HasRepPrefix || i.HasRepnePrefix) return false;
         for (int op = 0; op < i.OpCount; op++)
@@ -27,63 +29,69 @@ static partial class InstEmit
                     break;
             }
         }
-        switch (i.Mnemonic)
-        {
-            case Mnemonic.Mov: case Mnemonic.Movzx: case Mnemonic.Movsx: case Mnemonic.Movsxd: case Mnemonic.Lea:
-            case Mnemonic.Add: case Mnemonic.Sub: case Mnemonic.And: case Mnemonic.Or: case Mnemonic.Xor:
-            case Mnemonic.Cmp: case Mnemonic.Test: case Mnemonic.Inc: case Mnemonic.Dec: case Mnemonic.Neg: case Mnemonic.Not:
-            case Mnemonic.Nop:
-                return true;
-            case Mnemonic.Push: case Mnemonic.Pop:
-                return Math.Abs(i.StackPointerIncrement) == 8 && i.Op0Kind != OpKind.Memory;
-            case Mnemonic.Jmp:
-                return i.Op0Kind is OpKind.NearBranch64 || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == 8);
-            case Mnemonic.Call:
-                return i.StackPointerIncrement == -8 && (i.Op0Kind is OpKind.NearBranch64 || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == 8));
-            case Mnemonic.Ret:
-                return i.Code == Code.Retnq;
-        }
-        if (CanEmitShift(i) || CanEmitImul(i)) return true;
-        if (i.IsJccShortOrNear) return true;
-        if (MnemonicClass.IsSetcc(i.Mnemonic) && i.ConditionCode != ConditionCode.None) return true;
-        if (MnemonicClass.IsCmovcc(i.Mnemonic)) return true;
-        return false;
+        var entry = Table[(int)i.Mnemonic];
+        return entry.Emit != null && (entry.Can == null || entry.Can(i, stackWidth));
     }
 
-    /// <summary>True when the instruction writes its first operand (CMP/TEST/Jcc do not).</summary>
-    public static bool WritesOp0(in Instruction i) => i.Mnemonic switch
+    delegate bool CanLower(in Instruction i, int stackWidth);
+    delegate void Lower(BlockEmitter e, in Instruction i);
+
+    /// <summary>One entry per mnemonic: how tier 1 lowers it, and (optionally) which forms. Lowering an instruction is
+    /// one <see cref="Add"/> line here plus its emitter; anything without an entry runs as a tier-0 call.</summary>
+    readonly record struct Lowering(Lower? Emit, CanLower? Can, bool EndsBlock);
+
+    static readonly Lowering[] Table = BuildTable();
+
+    static Lowering[] BuildTable()
     {
-        Mnemonic.Cmp or Mnemonic.Test or Mnemonic.Push or Mnemonic.Jmp or Mnemonic.Call or Mnemonic.Nop => false,
-        _ => !i.IsJccShortOrNear,
-    };
+        int max = 0;
+        foreach (Mnemonic m in Enum.GetValues<Mnemonic>()) max = Math.Max(max, (int)m);
+        var t = new Lowering[max + 1];
+        void Add(Lower emit, CanLower? can, params Mnemonic[] ms) { foreach (var m in ms) t[(int)m] = new(emit, can, false); }
+        void AddExit(Lower emit, CanLower? can, params Mnemonic[] ms) { foreach (var m in ms) t[(int)m] = new(emit, can, true); }
+
+        Add((e, in i) => { }, null, Mnemonic.Nop);
+        Add(Mov, null, Mnemonic.Mov);
+        Add(Movzx, null, Mnemonic.Movzx);
+        Add(Movsx, null, Mnemonic.Movsx, Mnemonic.Movsxd);
+        Add(Lea, null, Mnemonic.Lea);
+        Add(Push, (in i, w) => Math.Abs(i.StackPointerIncrement) == w && i.Op0Kind != OpKind.Memory, Mnemonic.Push);
+        Add(Pop, (in i, w) => Math.Abs(i.StackPointerIncrement) == w && i.Op0Kind != OpKind.Memory, Mnemonic.Pop);
+        Add(Alu, null, Mnemonic.Add, Mnemonic.Sub, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Cmp, Mnemonic.Test);
+        Add(AdcSbb, null, Mnemonic.Adc, Mnemonic.Sbb);
+        Add(Unary, null, Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Neg, Mnemonic.Not);
+        Add(ShiftAny, null, Mnemonic.Shl, Mnemonic.Sal, Mnemonic.Shr, Mnemonic.Sar);
+        Add(ShiftOrRotate, null, Mnemonic.Rol, Mnemonic.Ror);
+        Add(ImulAny, null, Mnemonic.Imul);
+        Add(MulWide, null, Mnemonic.Mul);
+        Add(Divide, null, Mnemonic.Div, Mnemonic.Idiv);
+        Add(SignExtendAccumulator, null, Mnemonic.Cbw, Mnemonic.Cwde, Mnemonic.Cdqe, Mnemonic.Cwd, Mnemonic.Cdq, Mnemonic.Cqo);
+        Add(XchgRegisters, (in i, _) => i.Op0Kind == OpKind.Register && i.Op1Kind == OpKind.Register, Mnemonic.Xchg);
+        Add(Bswap, (in i, _) => i.Op0Register.GetSize() >= 4, Mnemonic.Bswap);
+        Add(Leave, (in i, w) => LeaveOfWidth(i, w), Mnemonic.Leave);
+        AddExit(Jmp, (in i, w) => i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32
+            || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w), Mnemonic.Jmp);
+        AddExit(Call, (in i, w) => i.StackPointerIncrement == -w && (i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32
+            || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w)), Mnemonic.Call);
+        AddExit(Ret, (in i, w) => w == 8 ? i.Code is Code.Retnq or Code.Retnq_imm16 : i.Code is Code.Retnd or Code.Retnd_imm16, Mnemonic.Ret);
+        foreach (Mnemonic m in Enum.GetValues<Mnemonic>())
+        {
+            if (MnemonicClass.IsCmovcc(m)) Add(Cmovcc, null, m);
+            else if (MnemonicClass.IsSetcc(m)) Add(Setcc, (in i, _) => i.ConditionCode != ConditionCode.None, m);
+        }
+        foreach (var m in new[] { Mnemonic.Jo, Mnemonic.Jno, Mnemonic.Jb, Mnemonic.Jae, Mnemonic.Je, Mnemonic.Jne, Mnemonic.Jbe, Mnemonic.Ja,
+                     Mnemonic.Js, Mnemonic.Jns, Mnemonic.Jp, Mnemonic.Jnp, Mnemonic.Jl, Mnemonic.Jge, Mnemonic.Jle, Mnemonic.Jg })
+            AddExit(Jcc, (in i, _) => i.IsJccShortOrNear, m);
+        return t;
+    }
 
     public static int OperandSize(in Instruction i, int op) => Interpreter.Interp.OpSize(i, op);
 
     /// <summary>Lowers one instruction. Returns true when it ended the block (it emitted the exits).</summary>
     public static bool Emit(BlockEmitter e, in Instruction i)
     {
-        switch (i.Mnemonic)
-        {
-            case Mnemonic.Nop: return false;
-            case Mnemonic.Mov: Mov(e, i); return false;
-            case Mnemonic.Movzx: Movzx(e, i); return false;
-            case Mnemonic.Movsx: case Mnemonic.Movsxd: Movsx(e, i); return false;
-            case Mnemonic.Lea: Lea(e, i); return false;
-            case Mnemonic.Push: Push(e, i); return false;
-            case Mnemonic.Pop: Pop(e, i); return false;
-            case Mnemonic.Add: case Mnemonic.Sub: case Mnemonic.And: case Mnemonic.Or: case Mnemonic.Xor:
-            case Mnemonic.Cmp: case Mnemonic.Test:
-                Alu(e, i); return false;
-            case Mnemonic.Inc: case Mnemonic.Dec: case Mnemonic.Neg: case Mnemonic.Not: Unary(e, i); return false;
-            case Mnemonic.Jmp: Jmp(e, i); return true;
-            case Mnemonic.Call: Call(e, i); return true;
-            case Mnemonic.Ret: Ret(e, i); return true;
-            case Mnemonic.Shl: case Mnemonic.Sal: case Mnemonic.Shr: case Mnemonic.Sar: Shift(e, i); return false;
-            case Mnemonic.Imul: Imul(e, i); return false;
-        }
-        if (i.IsJccShortOrNear) { Jcc(e, i); return true; }
-        if (MnemonicClass.IsCmovcc(i.Mnemonic)) { Cmovcc(e, i); return false; }
-        Setcc(e, i);
-        return false;
+        var entry = Table[(int)i.Mnemonic];
+        entry.Emit!(e, i);
+        return entry.EndsBlock;
     }
 }

@@ -67,10 +67,30 @@ public static unsafe partial class Interp
             ShiftWriteDest(c, i, size, lin, a);
             return;
         }
+        ulong res = ShiftRotateCore(s, i.Mnemonic, size, a, count, out ulong statusMask, out ulong f);
+        ShiftWriteDest(c, i, size, lin, res);
+        // AF is undefined for shifts; it is cleared (rotates leave it, with SF/ZF/PF, untouched).
+        Flags.SetStatus(s, statusMask, f);
+    }
+
+    /// <summary>Tier 1's flags for a shift or rotate whose flags are read: the same computation as tier 0. A masked
+    /// count of 0 changes no flag.</summary>
+    public static void ShiftRotateFlags(CpuState* s, int mnemonic, int size, ulong a, int count)
+    {
+        if (count == 0) return;
+        ShiftRotateCore(s, (Mnemonic)mnemonic, size, a & Flags.SizeMask(size), count, out ulong statusMask, out ulong f);
+        Flags.SetStatus(s, statusMask, f);
+    }
+
+    /// <summary>SDM SAL/SAR/SHL/SHR and RCL/RCR/ROL/ROR for a non-zero masked <paramref name="count"/>: the result, and
+    /// the status flags it writes (<paramref name="statusMask"/>) with their values. Reads CF for RCL/RCR; writes nothing.</summary>
+    static ulong ShiftRotateCore(CpuState* s, Mnemonic m, int size, ulong a, int count, out ulong statusMask, out ulong f)
+    {
+        int bits = size * 8;
+        ulong mask = Flags.SizeMask(size), sign = Flags.SignBit(size);
         ulong res, cf, of;
-        ulong statusMask = RFlags.Status;
-        ulong f;
-        switch (i.Mnemonic)
+        statusMask = RFlags.Status;
+        switch (m)
         {
             case Mnemonic.Shl: case Mnemonic.Sal:
                 res = (a << count) & mask;
@@ -151,11 +171,9 @@ public static unsafe partial class Interp
                 break;
             }
         }
-        ShiftWriteDest(c, i, size, lin, res);
         if (cf != 0) f |= RFlags.CF;
         if (of != 0) f |= RFlags.OF;
-        // AF is undefined for shifts; it is cleared (rotates leave it, with SF/ZF/PF, untouched).
-        Flags.SetStatus(s, statusMask, f);
+        return res;
     }
 
     /// <summary>SHLD/SHRD: the destination shifted with bits coming in from the source register.</summary>

@@ -165,13 +165,25 @@ public static unsafe class Mem
     // a host exception unwinding through the DynamicMethod (whose IL locals hold the guest registers).
     public static ulong ReadForJit(CpuCore c, ulong lin, int size)
     {
+        if (WrapsFlatSegment(c, lin, size)) return 0;
         try { return ReadSlow(c, lin, size); }
         catch (CpuFault f) { c.SetPendingFault(f); return 0; }
     }
 
     public static void WriteForJit(CpuCore c, ulong lin, int size, ulong v)
     {
+        if (WrapsFlatSegment(c, lin, size)) return;
         try { WriteSlow(c, lin, size, v); }
         catch (CpuFault f) { c.SetPendingFault(f); }
+    }
+
+    /// <summary>Flat 32-bit translated code computes offset = linear address without a limit check; an access whose
+    /// last byte passes 4 GiB is the one that breaks the 4 GiB limit (SDM Vol. 3A 5.3), so it faults here, where every
+    /// such access lands (the TLB tag never matches it). #GP(0) even through SS, where #SS(0) would be exact.</summary>
+    static bool WrapsFlatSegment(CpuCore c, ulong lin, int size)
+    {
+        if (lin + (ulong)(size - 1) <= uint.MaxValue || (c.State->Mode & ExecMode.SizeMask) == ExecMode.Code64) return false;
+        c.SetPendingFault(CpuFault.GP());
+        return true;
     }
 }

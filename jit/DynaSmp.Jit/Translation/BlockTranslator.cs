@@ -106,11 +106,17 @@ sealed unsafe partial class BlockEmitter
     // Per member: the flags are written before any read and nothing can fault first, so a branch into it need
     // not store the pending flags (the exits that can leave before the write do not exist).
     bool[] _flagsDeadAtEntry = [];
-    internal Local64 Lin, Val, T1, T2;
+    internal Local64 Lin, Val, T1, T2, T3, T4;
+    readonly InstructionInfoFactory _info = new();
     LocalBuilder _entry = null!, _smc = null!, _status = null!, _fnptr = null!;
     Label _retDispatch;
     Block _b;   // the block being emitted
     int _bi;    // its index in the region
+    // 32-bit protected or compatibility mode: the region is compiled for flat segments (base 0, 4 GiB limit,
+    // writable expand-up data; FS/GS may have a base, added per access) and checked once at method entry, so no
+    // access needs a limit or type check. Any segment load ends its block, so the check holds for the whole method.
+    bool _legacy;
+    int _segsUsed;  // bit per SegReg the lowered instructions access
     int _k;     // the instruction's index in it
     bool _wroteMemory;
 
@@ -125,6 +131,8 @@ sealed unsafe partial class BlockEmitter
 
     internal ref readonly Instruction Insn => ref _b.Insns[_k];
     internal bool Is64 => (_b.Mode & ExecMode.SizeMask) == ExecMode.Code64;
+    /// <summary>Bytes a PUSH/POP of the default size moves: RSP in 64-bit mode, ESP with a flat 32-bit SS.</summary>
+    internal int StackWidth => _legacy ? 4 : 8;
 
     public void Emit()
     {
@@ -133,11 +141,12 @@ sealed unsafe partial class BlockEmitter
         _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal(); _retired = Il.NewLocal();
         _flagsDeadAtEntry = new bool[_blocks.Length];
         for (int n = 0; n < _blocks.Length; n++) _flagsDeadAtEntry[n] = FlagsDeadAtEntry(n);
-        Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal();
+        Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal(); T3 = Il.NewLocal(); T4 = Il.NewLocal();
         _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
         _retDispatch = Il.Label();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
 
+        if (_legacy) EmitFlatSegmentGuard();
         ReloadUsed();
         for (_bi = 0; _bi < _blocks.Length; _bi++)
         {
@@ -172,22 +181,24 @@ sealed unsafe partial class BlockEmitter
         var b = _blocks[bi];
         var insns = b.Insns;
         bool is64 = (b.Mode & ExecMode.SizeMask) == ExecMode.Code64;
+        bool flat32 = (b.Mode & (ExecMode.SizeMask | ExecMode.Real)) == ExecMode.Code32 && b.CsBase == 0;
+        _legacy |= flat32;
         var native = _native[bi] = new bool[insns.Length];
         var liveAfter = _live[bi] = new uint[insns.Length];
         for (int k = 0; k < insns.Length; k++)
         {
-            native[k] = is64 && InstEmit.CanEmit(insns[k]);
-            if (!native[k]) continue;
             ref readonly var i = ref insns[k];
-            for (int op = 0; op < i.OpCount; op++)
+            native[k] = (is64 || (flat32 && FlatLowerable(i))) && InstEmit.CanEmit(i, is64 ? 8 : 4);
+            if (!native[k]) continue;
+            if (flat32)
             {
-                if (i.GetOpKind(op) == OpKind.Register) Use(i.GetOpRegister(op), write: op == 0 && InstEmit.WritesOp0(i));
-                else if (i.GetOpKind(op) == OpKind.Memory)
-                {
-                    if (i.MemoryBase != Register.None && !i.IsIPRelativeMemoryOperand) Use(i.MemoryBase, false);
-                    if (i.MemoryIndex != Register.None) Use(i.MemoryIndex, false);
-                }
+                if (HasMemoryOperand(i)) _segsUsed |= 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
+                if (i.StackPointerIncrement != 0) _segsUsed |= 1 << (int)SegReg.Ss;
             }
+            // Every GPR the instruction reads or writes, implicit ones included (MUL's EDX, LEAVE's EBP, XCHG's second operand).
+            foreach (var u in _info.GetInfo(i).GetUsedRegisters())
+                if (u.Register.IsGPR())
+                    Use(u.Register, write: u.Access is OpAccess.Write or OpAccess.ReadWrite or OpAccess.CondWrite or OpAccess.ReadCondWrite);
             if (i.StackPointerIncrement != 0) { _used[4] = true; _written[4] = true; }
         }
         // Backward pass: a flag is live after k if some later instruction reads it before all writers.
@@ -198,8 +209,71 @@ sealed unsafe partial class BlockEmitter
         {
             liveAfter[k] = live;
             ref readonly var i = ref insns[k];
-            live = native[k] ? (live & ~(uint)i.RflagsModified) | (uint)i.RflagsRead : all;
+            live = native[k] ? (live & ~Kills(i)) | (uint)i.RflagsRead : all;
         }
+    }
+
+    /// <summary>Flags an instruction always overwrites. A shift or rotate by CL writes none when CL masks to 0, so it
+    /// kills nothing: the flags before it stay live through it.</summary>
+    static uint Kills(in Instruction i)
+    {
+        if (i.Mnemonic is not (Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
+                or Mnemonic.Rcl or Mnemonic.Rcr or Mnemonic.Shld or Mnemonic.Shrd)) return (uint)i.RflagsModified;
+        int last = i.OpCount - 1;
+        if (i.GetOpKind(last) == OpKind.Register) return 0; // by CL
+        int width = i.Op0Kind == OpKind.Register ? i.Op0Register.GetSize() : i.MemorySize.GetSize();
+        return (i.Immediate8 & (width == 8 ? 63 : 31)) == 0 ? 0 : (uint)i.RflagsModified;
+    }
+
+    static bool HasMemoryOperand(in Instruction i)
+    {
+        for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return true;
+        return false;
+    }
+
+    /// <summary>What flat 32-bit lowering covers: no CS-relative data (execute-only code may not be read), and
+    /// stack operations of the 32-bit stack width.</summary>
+    static bool FlatLowerable(in Instruction i)
+    {
+        if (HasMemoryOperand(i) && i.MemorySegment == Register.CS) return false;
+        int inc = i.StackPointerIncrement;
+        return inc == 0 || inc == 4 || inc == -4 || (i.Mnemonic == Mnemonic.Ret && inc > 4);
+    }
+
+    /// <summary>At method entry of flat 32-bit code: every segment the lowered code uses must still be flat (and CS
+    /// must span 4 GiB, so no near branch target needs a limit check); otherwise nothing runs and the dispatcher
+    /// interprets the block.</summary>
+    void EmitFlatSegmentGuard()
+    {
+        var fail = Il.Label();
+        int segs = _segsUsed | 1 << (int)SegReg.Cs;
+        for (int r = 0; r <= (int)SegReg.Gs; r++)
+        {
+            if ((segs & (1 << r)) == 0) continue;
+            var seg = (SegReg)r;
+            if (seg is not (SegReg.Fs or SegReg.Gs or SegReg.Cs))
+            {
+                Il.LoadState64(StateOffsets.SegmentBase(seg));
+                Il.Emit(OpCodes.Brtrue, fail);
+            }
+            Il.LoadState32(StateOffsets.SegmentLimit(seg));
+            Il.ConstI4(-1);
+            Il.Emit(OpCodes.Bne_Un, fail);
+            if (seg == SegReg.Cs) continue;
+            // Present, data (type bit 3 clear), expand-up (bit 2 clear), writable (bit 1); SS also 32-bit (B).
+            uint want = SegmentCache.Present | 2 | (seg == SegReg.Ss ? SegmentCache.DefaultBig : 0);
+            Il.LoadState32(StateOffsets.SegmentAttributes(seg));
+            Il.ConstI4((int)(want | 8 | 4));
+            Il.Emit(OpCodes.And);
+            Il.ConstI4((int)want);
+            Il.Emit(OpCodes.Bne_Un, fail);
+        }
+        _outOfLine.Add(() =>
+        {
+            Il.Mark(fail);
+            Il.ConstI4(CompiledBlock.ExitInterpret);
+            Il.Emit(OpCodes.Ret);
+        });
     }
 
     bool FlagsDeadAtEntry(int bi)
@@ -214,7 +288,7 @@ sealed unsafe partial class BlockEmitter
             for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return false; // could fault
             if (i.StackPointerIncrement != 0) return false;
             if (((uint)i.RflagsRead & ~dead & all) != 0) return false;
-            dead |= (uint)i.RflagsModified & all;
+            dead |= Kills(i) & all;
             if (dead == all) return true;
         }
         return false;
@@ -297,7 +371,12 @@ sealed unsafe partial class BlockEmitter
     // ---- memory ----------------------------------------------------------------------------------
 
     /// <summary>Computes the current instruction's memory operand's linear address into <see cref="Lin"/>.</summary>
-    internal void ComputeLinear()
+    internal void ComputeLinear() => ComputeAddress(withSegment: true);
+
+    /// <summary>The memory operand's effective address (offset, no segment base) into <see cref="Lin"/>: LEA.</summary>
+    internal void ComputeEffective() => ComputeAddress(withSegment: false);
+
+    void ComputeAddress(bool withSegment)
     {
         ref readonly var i = ref Insn;
         if (i.IsIPRelativeMemoryOperand)
@@ -314,20 +393,38 @@ sealed unsafe partial class BlockEmitter
                 if (i.MemoryIndexScale != 1) { Il.ConstI4(System.Numerics.BitOperations.Log2((uint)i.MemoryIndexScale)); Il.Emit(OpCodes.Shl); }
                 Il.Emit(OpCodes.Add);
             }
-            if (Interpreter.Interp.AddressSize(i) == 4) Il.Truncate(4);
+            int asz = Interpreter.Interp.AddressSize(i);
+            if (asz < 8) Il.Truncate(asz);
         }
-        if (i.MemorySegment == Register.FS) { Il.LoadState64(StateOffsets.FsBase); Il.Emit(OpCodes.Add); }
-        else if (i.MemorySegment == Register.GS) { Il.LoadState64(StateOffsets.GsBase); Il.Emit(OpCodes.Add); }
+        if (withSegment && i.MemorySegment is Register.FS or Register.GS)
+        {
+            Il.LoadState64(i.MemorySegment == Register.FS ? StateOffsets.FsBase : StateOffsets.GsBase);
+            Il.Emit(OpCodes.Add);
+            if (_legacy) Il.Truncate(4); // linear addresses are 32-bit outside 64-bit mode
+        }
         Il.Store(Lin);
     }
 
-    /// <summary>Stack address [RSP + <paramref name="delta"/>] into <see cref="Lin"/> (64-bit mode).</summary>
+    /// <summary>Stack address [RSP + <paramref name="delta"/>] into <see cref="Lin"/> (ESP, wrapping at 4 GiB, in flat 32-bit code).</summary>
     internal void StackLinear(long delta)
     {
         Il.Load(_gpr[4]);
         if (delta != 0) { Il.Const((ulong)delta); Il.Emit(OpCodes.Add); }
+        if (_legacy) Il.Truncate(4);
         Il.Store(Lin);
     }
+
+    /// <summary>RSP += <paramref name="delta"/> (ESP, zero-extended, in flat 32-bit code).</summary>
+    internal void AdjustStack(long delta)
+    {
+        var rsp = _gpr[4];
+        Il.Load(rsp); Il.Const((ulong)delta); Il.Emit(OpCodes.Add);
+        if (_legacy) Il.Truncate(4);
+        Il.Store(rsp);
+    }
+
+    /// <summary>The address of the instruction after the current one, wrapped to the code size.</summary>
+    internal ulong NextIp => CpuCore.NextIp(Insn, _b.Mode);
 
     void EmitTlbEntry(int tlbOffset)
     {
@@ -465,24 +562,56 @@ sealed unsafe partial class BlockEmitter
         }
         else
         {
-            switch (_pending)
-            {
-                case FlagOp.Sub: Il.Load(_fa); Il.Load(_fb); Il.Emit(OpCodes.Clt_Un); Il.Emit(OpCodes.Conv_U8); break;
-                case FlagOp.Add: Il.Load(_fres); Il.Load(_fa); Il.Emit(OpCodes.Clt_Un); Il.Emit(OpCodes.Conv_U8); break;
-                case FlagOp.Logic: Il.Const(0); break;
-                case FlagOp.Inc: case FlagOp.Dec: Il.Load(_fb); break;
-                case FlagOp.Shift: Il.Load(_fa); break; // the shift's computed CF
-                default:
-                    FlushPending(); // CpuState must hold the flags before Carry reads them
-                    Il.Gen.Emit(OpCodes.Ldarg_1); Il.Call(MCarry);
-                    break;
-            }
+            EmitCarry();
             Il.Store(_fb);
         }
         Il.Load(res); Il.Store(_fres);
         Il.Load(a); Il.Store(_fa);
         _pending = op;
         _pendingSize = size;
+    }
+
+    /// <summary>Pushes the current CF as a 64-bit 0 or 1: from the pending operation's operands when it is known at
+    /// compile time, else from CpuState.</summary>
+    internal void EmitCarry()
+    {
+        switch (_pending)
+        {
+            case FlagOp.Sub: Il.Load(_fa); Il.Load(_fb); Il.Emit(OpCodes.Clt_Un); Il.Emit(OpCodes.Conv_U8); break;
+            case FlagOp.Add: Il.Load(_fres); Il.Load(_fa); Il.Emit(OpCodes.Clt_Un); Il.Emit(OpCodes.Conv_U8); break;
+            case FlagOp.Logic: Il.Const(0); break;
+            case FlagOp.Inc: case FlagOp.Dec: Il.Load(_fb); break;
+            case FlagOp.Shift: Il.Load(_fa); break; // the shift's computed CF
+            default:
+                FlushPending(); // CpuState must hold the flags before Carry reads them
+                Il.Gen.Emit(OpCodes.Ldarg_1); Il.Call(MCarry);
+                break;
+        }
+    }
+
+    /// <summary>Records a flag operation chosen at run time (ADC/SBB: Add or Adc1 by the carry-in) straight into
+    /// CpuState; <paramref name="op"/> holds the FlagOp value.</summary>
+    internal void SetFlagsRuntimeOp(Local64 op, int size, Local64 res, Local64 a, Local64 b)
+    {
+        _pending = FlagOp.None;
+        if (!FlagsLiveAfter) return;
+        Il.StateAddress(StateOffsets.FlagOp); Il.Load(op); Il.Emit(OpCodes.Conv_I4); Il.Emit(OpCodes.Stind_I4);
+        Il.StoreState32Const(StateOffsets.FlagSize, size);
+        Il.StoreState64(StateOffsets.FlagRes, res);
+        Il.StoreState64(StateOffsets.FlagSrc1, a);
+        Il.StoreState64(StateOffsets.FlagSrc2, b);
+    }
+
+    /// <summary>A helper just wrote the flags into CpuState: nothing is pending any more.</summary>
+    internal void FlagsWrittenToState() => _pending = FlagOp.None;
+
+    /// <summary>After a helper call that may have set CpuState.PendingFault: leave precisely (state as before the
+    /// instruction) if it did.</summary>
+    internal void BranchIfFaulted()
+    {
+        var fault = FaultExit();
+        Il.LoadState32(StateOffsets.PendingFault);
+        Il.Emit(OpCodes.Brtrue, fault);
     }
 
     internal void FlushPending()

@@ -21,6 +21,8 @@ public sealed unsafe class CompiledBlock
     public const int ExitDispatch = 0;
     /// <summary>As ExitDispatch, and CpuState.LastExitSlot is an unlinked slot to patch.</summary>
     public const int ExitLink = 1;
+    /// <summary>Nothing ran: the code was compiled for flat segments and they are not flat now; interpret the block at RIP.</summary>
+    public const int ExitInterpret = 2;
 
     public BlockFn Delegate { get; }
     /// <summary>Native cell holding this block's current entry point (its code, or the link stub once invalid).</summary>

@@ -4,7 +4,7 @@ using DynaSmp.Jit.Cpu;
 namespace DynaSmp.Jit.Translation;
 
 /// <summary>Byte offsets of CpuState fields, for emitted IL.</summary>
-static class StateOffsets
+static unsafe class StateOffsets
 {
     static int Of(string f) => (int)Marshal.OffsetOf<CpuState>(f);
 
@@ -23,6 +23,14 @@ static class StateOffsets
     public static readonly int TlbRead = Of(nameof(CpuState.TlbRead));
     public static readonly int TlbWrite = Of(nameof(CpuState.TlbWrite));
     static readonly int SegBase = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Base));
+    static readonly int SegLimit = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Limit));
+    static readonly int SegAttributes = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Attributes));
+    static readonly int Es = Of(nameof(CpuState.Es));
+
+    /// <summary>Segment cache fields of segment register <paramref name="r"/> (SegReg order: ES CS SS DS FS GS).</summary>
+    public static int SegmentBase(SegReg r) => Es + (int)r * sizeof(SegmentCache) + SegBase;
+    public static int SegmentLimit(SegReg r) => Es + (int)r * sizeof(SegmentCache) + SegLimit;
+    public static int SegmentAttributes(SegReg r) => Es + (int)r * sizeof(SegmentCache) + SegAttributes;
     public static readonly int FsBase = Of(nameof(CpuState.Fs)) + SegBase;
     public static readonly int GsBase = Of(nameof(CpuState.Gs)) + SegBase;
 

@@ -1,0 +1,297 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Reflection;
+using System.Reflection.Emit;
+using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Interpreter;
+using DynaSmp.Jit.Translation;
+using Iced.Intel;
+
+namespace DynaSmp.Jit.Instructions;
+
+/// <summary>
+/// Tier-1 lowering of the integer instructions compilers emit beyond plain ALU/MOV: ADC/SBB, shifts by CL and
+/// rotates, one-operand MUL/IMUL, DIV/IDIV (precise #DE), CBW..CQO, XCHG of registers, BSWAP, LEAVE. Results are
+/// computed inline; where flags are read afterwards, tier 0's own flag computation is called, so both tiers agree.
+/// </summary>
+static partial class InstEmit
+{
+    // ADC/SBB: the carry-in picks the flag operation (Add/Adc1, Sub/Sbb1) at run time.
+    static void AdcSbb(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        int size = OperandSize(i, 0);
+        if (HasMemory(i)) e.ComputeLinear();
+        ReadOperand(e, i, 0, size, e.T1);
+        ReadOperand(e, i, 1, size, e.T2);
+        e.EmitCarry(); il.Store(e.T3);
+        bool adc = i.Mnemonic == Mnemonic.Adc;
+        il.Load(e.T1); il.Load(e.T2); il.Emit(adc ? OpCodes.Add : OpCodes.Sub);
+        il.Load(e.T3); il.Emit(adc ? OpCodes.Add : OpCodes.Sub);
+        il.Truncate(size); il.Store(e.Val);
+        WriteOperand(e, i, 0, size, e.Val);
+        il.Const((ulong)(adc ? FlagOp.Add : FlagOp.Sub)); il.Load(e.T3); il.Emit(OpCodes.Add); il.Store(e.T4); // Adc1 = Add + 1, Sbb1 = Sub + 1
+        e.SetFlagsRuntimeOp(e.T4, size, e.Val, e.T1, e.T2);
+    }
+
+    /// <summary>SHL/SAL/SHR/SAR by a non-zero immediate keep their lazy inline flags; every other shift or rotate
+    /// count (CL, or an immediate masking to 0) goes through <see cref="ShiftOrRotate"/>.</summary>
+    static void ShiftAny(BlockEmitter e, in Instruction i)
+    {
+        if (i.Op1Kind == OpKind.Immediate8 && (i.Immediate8 & (OperandSize(i, 0) == 8 ? 63 : 31)) != 0) Shift(e, i);
+        else ShiftOrRotate(e, i);
+    }
+
+    static void ShiftOrRotate(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        int size = OperandSize(i, 0), bits = size * 8;
+        if (HasMemory(i)) e.ComputeLinear();
+        ReadOperand(e, i, 0, size, e.T1);
+        if (i.Op1Kind == OpKind.Register) { e.LoadReg(Register.CL); il.Const(size == 8 ? 63UL : 31UL); il.Emit(OpCodes.And); }
+        else il.Const((ulong)(i.Immediate8 & (size == 8 ? 63 : 31)));
+        il.Store(e.T2);
+        switch (i.Mnemonic)
+        {
+            case Mnemonic.Shr:
+                il.Load(e.T1); il.Load(e.T2); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Shr_Un);
+                break;
+            case Mnemonic.Sar:
+                il.Load(e.T1); il.SignExtend(size); il.Load(e.T2); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Shr); il.Truncate(size);
+                break;
+            case Mnemonic.Shl: case Mnemonic.Sal:
+                il.Load(e.T1); il.Load(e.T2); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Shl); il.Truncate(size);
+                break;
+            default:
+                bool left = i.Mnemonic == Mnemonic.Rol;
+                if (size >= 4)
+                {
+                    il.Load(e.T1); if (size == 4) il.Emit(OpCodes.Conv_U4);
+                    il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
+                    il.Call(Rotations[(left ? 0 : 2) + (size == 8 ? 1 : 0)]);
+                    if (size == 4) il.Emit(OpCodes.Conv_U8);
+                }
+                else
+                {
+                    // 8/16-bit: rotate by count mod width; a rotate by 0 keeps the value (x >> width is 0 here).
+                    il.Load(e.T2); il.Const((ulong)bits); il.Emit(OpCodes.Rem_Un); il.Store(e.T3);
+                    il.Load(e.T1); il.Load(e.T3); il.Emit(OpCodes.Conv_I4); il.Emit(left ? OpCodes.Shl : OpCodes.Shr_Un);
+                    il.Load(e.T1); il.Const((ulong)bits); il.Load(e.T3); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Conv_I4); il.Emit(left ? OpCodes.Shr_Un : OpCodes.Shl);
+                    il.Emit(OpCodes.Or); il.Truncate(size);
+                }
+                break;
+        }
+        il.Store(e.Val);
+        WriteOperand(e, i, 0, size, e.Val);
+        if (e.FlagsLiveAfter)
+        {
+            // After the store, so a faulting store leaves the flags as they were.
+            e.FlushPending();
+            il.Gen.Emit(OpCodes.Ldarg_1); il.ConstI4((int)i.Mnemonic); il.ConstI4(size); il.Load(e.T1); il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
+            il.Call(MShiftRotateFlags);
+        }
+        e.FlagsWrittenToState();
+    }
+
+    static readonly MethodInfo[] Rotations =
+    [
+        typeof(BitOperations).GetMethod(nameof(BitOperations.RotateLeft), [typeof(uint), typeof(int)])!,
+        typeof(BitOperations).GetMethod(nameof(BitOperations.RotateLeft), [typeof(ulong), typeof(int)])!,
+        typeof(BitOperations).GetMethod(nameof(BitOperations.RotateRight), [typeof(uint), typeof(int)])!,
+        typeof(BitOperations).GetMethod(nameof(BitOperations.RotateRight), [typeof(ulong), typeof(int)])!,
+    ];
+
+    static readonly MethodInfo MShiftRotateFlags = typeof(Interp).GetMethod(nameof(Interp.ShiftRotateFlags))!;
+
+    /// <summary>IMUL with one operand widens like MUL; two- and three-operand forms truncate.</summary>
+    static void ImulAny(BlockEmitter e, in Instruction i)
+    {
+        if (i.OpCount == 1) MulWide(e, i);
+        else Imul(e, i);
+    }
+
+    // MUL/IMUL r/m: AX = AL * src, DX:AX, EDX:EAX or RDX:RAX = accumulator * src. CF = OF = the high half is
+    // significant; SF/ZF/PF follow the low half and AF is 0, as tier 0 records them (FlagOp.Shift).
+    static void MulWide(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        int size = OperandSize(i, 0);
+        bool signed = i.Mnemonic == Mnemonic.Imul;
+        if (HasMemory(i)) e.ComputeLinear();
+        ReadOperand(e, i, 0, size, e.T1);
+        e.LoadReg(CaseRegister(0, size)); il.Store(e.T2);
+        var lo = e.Val; var hi = e.T3; var of = e.T4;
+        if (size == 8)
+        {
+            il.Load(e.T2); il.Load(e.T1); il.Gen.Emit(OpCodes.Ldloca, lo.Slot);
+            il.Call(signed ? MImul128 : MMul128); il.Store(hi);
+            if (signed) { il.Load(lo); il.ConstI4(63); il.Emit(OpCodes.Shr); il.Load(hi); il.Emit(OpCodes.Ceq); il.ConstI4(0); il.Emit(OpCodes.Ceq); }
+            else { il.Load(hi); il.Const(0); il.Emit(OpCodes.Cgt_Un); }
+            il.Emit(OpCodes.Conv_U8); il.Store(of);
+        }
+        else
+        {
+            // The full product fits in 64 bits: compute it once, then split.
+            il.Load(e.T2); if (signed) il.SignExtend(size);
+            il.Load(e.T1); if (signed) il.SignExtend(size);
+            il.Emit(OpCodes.Mul); il.Store(hi); // full product for now
+            il.Load(hi); il.Truncate(size); il.Store(lo);
+            if (signed) { il.Load(lo); il.SignExtend(size); il.Load(hi); il.Emit(OpCodes.Ceq); il.ConstI4(0); il.Emit(OpCodes.Ceq); }
+            else { il.Load(hi); il.ConstI4(size * 8); il.Emit(OpCodes.Shr_Un); il.Const(0); il.Emit(OpCodes.Cgt_Un); }
+            il.Emit(OpCodes.Conv_U8); il.Store(of);
+            il.Load(hi); il.ConstI4(size * 8); il.Emit(OpCodes.Shr_Un); il.Truncate(size); il.Store(hi);
+        }
+        if (size == 1)
+        {
+            il.Load(hi); il.ConstI4(8); il.Emit(OpCodes.Shl); il.Load(lo); il.Emit(OpCodes.Or); il.Store(e.T2);
+            e.StoreReg(Register.AX, e.T2);
+        }
+        else
+        {
+            e.StoreReg(CaseRegister(0, size), lo);
+            e.StoreReg(CaseRegister(2, size), hi);
+        }
+        e.SetFlags(FlagOp.Shift, size, lo, of, of);
+    }
+
+    // DIV/IDIV r/m: the quotient and remainder of the double-width accumulator; #DE (before any register
+    // changes) for a zero divisor or a quotient that does not fit. Flags are undefined and left as they were.
+    static void Divide(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        int size = OperandSize(i, 0);
+        if (HasMemory(i)) e.ComputeLinear();
+        ReadOperand(e, i, 0, size, e.T1);
+        if (size == 1) { e.LoadReg(Register.AX); il.Store(e.T2); il.Const(0); il.Store(e.T3); }
+        else { e.LoadReg(CaseRegister(0, size)); il.Store(e.T2); e.LoadReg(CaseRegister(2, size)); il.Store(e.T3); }
+        e.FlushPending(); // a #DE exits with the flags of before; nothing else here touches them
+        il.Gen.Emit(OpCodes.Ldarg_1); il.ConstI4(size); il.ConstI4(i.Mnemonic == Mnemonic.Idiv ? 1 : 0);
+        il.Load(e.T3); il.Load(e.T2); il.Load(e.T1); il.Gen.Emit(OpCodes.Ldloca, e.T4.Slot);
+        il.Call(MDivide); il.Store(e.Val);
+        e.BranchIfFaulted();
+        if (size == 1)
+        {
+            il.Load(e.T4); il.ConstI4(8); il.Emit(OpCodes.Shl); il.Load(e.Val); il.Emit(OpCodes.Or); il.Store(e.T2);
+            e.StoreReg(Register.AX, e.T2);
+        }
+        else
+        {
+            e.StoreReg(CaseRegister(0, size), e.Val);
+            e.StoreReg(CaseRegister(2, size), e.T4);
+        }
+    }
+
+    static Register CaseRegister(int index, int size) => size switch
+    {
+        8 => Register.RAX + index, 4 => Register.EAX + index, 2 => Register.AX + index, _ => Register.AL + index,
+    };
+
+    static readonly MethodInfo MMul128 = typeof(InstEmit).GetMethod(nameof(Mul128), BindingFlags.Public | BindingFlags.Static)!;
+    static readonly MethodInfo MImul128 = typeof(InstEmit).GetMethod(nameof(Imul128), BindingFlags.Public | BindingFlags.Static)!;
+    static readonly MethodInfo MDivide = typeof(InstEmit).GetMethod(nameof(DivideHelper), BindingFlags.Public | BindingFlags.Static)!;
+
+    /// <summary>High half of the unsigned 128-bit product; the low half in <paramref name="lo"/>.</summary>
+    public static ulong Mul128(ulong a, ulong b, out ulong lo) => Math.BigMul(a, b, out lo);
+
+    /// <summary>High half of the signed 128-bit product; the low half in <paramref name="lo"/>.</summary>
+    public static ulong Imul128(ulong a, ulong b, out ulong lo)
+    {
+        long hi = Math.BigMul((long)a, (long)b, out long l);
+        lo = (ulong)l;
+        return (ulong)hi;
+    }
+
+    /// <summary>DIV/IDIV of <paramref name="hi"/>:<paramref name="lo"/> (each <paramref name="size"/> bytes; for
+    /// size 1, AX in <paramref name="lo"/>) by <paramref name="divisor"/>: the quotient, the remainder in
+    /// <paramref name="rem"/>, or #DE pending (SDM DIV/IDIV) with nothing else changed.</summary>
+    public static unsafe ulong DivideHelper(CpuState* s, int size, int signed, ulong hi, ulong lo, ulong divisor, out ulong rem)
+    {
+        rem = 0;
+        int bits = size * 8;
+        ulong mask = Flags.SizeMask(size);
+        if (divisor == 0) return DivideError(s);
+        if (signed == 0)
+        {
+            UInt128 dividend = size == 1 ? lo & 0xFFFF : size == 8 ? ((UInt128)hi << 64) | lo : ((UInt128)(hi & mask) << bits) | (lo & mask);
+            UInt128 q = dividend / divisor;
+            if (q > mask) return DivideError(s);
+            rem = (ulong)(dividend % divisor);
+            return (ulong)q;
+        }
+        Int128 sd = size switch
+        {
+            1 => (short)lo,
+            2 => (int)(((hi & 0xFFFF) << 16) | (lo & 0xFFFF)),
+            4 => (long)(((hi & 0xFFFF_FFFF) << 32) | (lo & 0xFFFF_FFFF)),
+            _ => (Int128)(((UInt128)hi << 64) | lo),
+        };
+        long dv = (long)(bits == 64 ? divisor : (ulong)((long)(divisor << (64 - bits)) >> (64 - bits)));
+        if (dv == -1 && sd == Int128.MinValue) return DivideError(s); // the one quotient Int128 cannot hold
+        Int128 sq = sd / dv;
+        long min = bits == 64 ? long.MinValue : -(1L << (bits - 1)), max = bits == 64 ? long.MaxValue : (1L << (bits - 1)) - 1;
+        if (sq < min || sq > max) return DivideError(s);
+        rem = (ulong)(long)(sd % dv) & mask;
+        return (ulong)(long)sq & mask;
+    }
+
+    static unsafe ulong DivideError(CpuState* s)
+    {
+        s->PendingFault = Cpu.Vector.DE + 1;
+        s->PendingErrorCode = 0;
+        return 0;
+    }
+
+    // CBW/CWDE/CDQE sign-extend the accumulator in place; CWD/CDQ/CQO fill DX/EDX/RDX with its sign.
+    static void SignExtendAccumulator(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        switch (i.Mnemonic)
+        {
+            case Mnemonic.Cbw: e.LoadReg(Register.AL); il.SignExtend(1); il.Store(e.T1); e.StoreReg(Register.AX, e.T1); break;
+            case Mnemonic.Cwde: e.LoadReg(Register.AX); il.SignExtend(2); il.Store(e.T1); e.StoreReg(Register.EAX, e.T1); break;
+            case Mnemonic.Cdqe: e.LoadReg(Register.EAX); il.SignExtend(4); il.Store(e.T1); e.StoreReg(Register.RAX, e.T1); break;
+            default:
+                int size = i.Mnemonic switch { Mnemonic.Cwd => 2, Mnemonic.Cdq => 4, _ => 8 };
+                e.LoadReg(CaseRegister(0, size)); il.SignExtend(size); il.ConstI4(63); il.Emit(OpCodes.Shr); il.Store(e.T1);
+                e.StoreReg(CaseRegister(2, size), e.T1);
+                break;
+        }
+    }
+
+    // XCHG r, r (no memory operand: that form is a locked read-modify-write, left to tier 0).
+    static void XchgRegisters(BlockEmitter e, in Instruction i)
+    {
+        e.LoadReg(i.Op0Register); e.Il.Store(e.T1);
+        e.LoadReg(i.Op1Register); e.Il.Store(e.T2);
+        e.StoreReg(i.Op0Register, e.T2);
+        e.StoreReg(i.Op1Register, e.T1);
+    }
+
+    static void Bswap(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        bool q = i.Op0Register.GetSize() == 8;
+        e.LoadReg(i.Op0Register);
+        if (!q) il.Emit(OpCodes.Conv_U4);
+        il.Call(q ? MReverse64 : MReverse32);
+        if (!q) il.Emit(OpCodes.Conv_U8);
+        il.Store(e.T1);
+        e.StoreReg(i.Op0Register, e.T1);
+    }
+
+    static readonly MethodInfo MReverse32 = typeof(BinaryPrimitives).GetMethod(nameof(BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
+    static readonly MethodInfo MReverse64 = typeof(BinaryPrimitives).GetMethod(nameof(BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
+
+    static bool LeaveOfWidth(in Instruction i, int width) => width == 8 ? i.Code == Code.Leaveq : i.Code == Code.Leaved;
+
+    // LEAVE: RSP = RBP, then POP RBP. The read comes first, from RBP, so a fault leaves both registers as they were.
+    static void Leave(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        int w = e.StackWidth;
+        il.Load(e.GprLocal(5)); if (w == 4) il.Truncate(4); il.Store(e.Lin);
+        e.EmitRead(w);
+        il.Load(e.Lin); il.Const((ulong)w); il.Emit(OpCodes.Add); if (w == 4) il.Truncate(4); il.Store(e.GprLocal(4));
+        e.StoreReg(w == 8 ? Register.RBP : Register.EBP, e.Val);
+    }
+}
