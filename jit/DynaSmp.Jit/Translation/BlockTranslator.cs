@@ -209,9 +209,16 @@ sealed unsafe partial class BlockEmitter
         {
             liveAfter[k] = live;
             ref readonly var i = ref insns[k];
-            live = native[k] ? (live & ~Kills(i)) | (uint)i.RflagsRead : all;
+            // An instruction that can fault must find the flags of before it in CpuState when it does (precise
+            // exceptions), so it keeps every flag live up to it; recording them costs three local moves.
+            live = native[k] ? (live & ~Kills(i)) | (uint)i.RflagsRead | (CanFault(i) ? all : 0) : all;
         }
     }
+
+    /// <summary>Lowered instructions that may raise an exception: memory and stack accesses, DIV/IDIV (#DE).</summary>
+    static bool CanFault(in Instruction i) =>
+        (HasMemoryOperand(i) && i.Mnemonic != Mnemonic.Lea) || i.StackPointerIncrement != 0 || i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv
+        || i.Mnemonic is Mnemonic.Leave or Mnemonic.Ret or Mnemonic.Call or Mnemonic.Jmp;
 
     /// <summary>Flags an instruction always overwrites. A shift or rotate by CL writes none when CL masks to 0, so it
     /// kills nothing: the flags before it stay live through it.</summary>

@@ -58,6 +58,8 @@ public sealed class CaseBuilder
     public int Exclude;
     /// <summary>Extra bytes kept free around a memory operand (BT with a register bit offset reaches outside it).</summary>
     public int Margin;
+    /// <summary>Operands for 32-bit code: EAX..EDI (AL..BH for bytes) and 32-bit addressing only.</summary>
+    public bool Code32;
 
     public CaseBuilder(ulong seed, bool allowDf = true)
     {
@@ -129,13 +131,13 @@ public sealed class CaseBuilder
         avoid |= Exclude | 1 << 4;
         while (true)
         {
-            if (size == 1 && R.Percent(20))
+            if (size == 1 && (Code32 ? R.Percent(50) : R.Percent(20)))
             {
                 int h = R.Next(4);
                 if ((avoid & (1 << h)) == 0) return Register.AH + h;
                 continue;
             }
-            int k = R.Next(16);
+            int k = Code32 ? R.Next(size == 1 ? 4 : 8) : R.Next(16);
             if ((avoid & (1 << k)) == 0) return Gpr(k, size);
         }
     }
@@ -209,6 +211,7 @@ public sealed class CaseBuilder
     public (Register Base, Register Index, int Scale, long Disp, int DisplSize) Memory(int size, int align)
     {
         int roll = R.Next(20);
+        if (Code32 && roll < 5) roll = 2; // no RIP-relative or 64-bit RSP forms: absolute instead
         if (roll < 2) { MemAddr = BufferAddress(size, align); return (Register.RIP, Register.None, 1, (long)MemAddr, 8); }
         if (roll < 3) { MemAddr = BufferAddress(size, align); return (Register.None, Register.None, 1, (long)MemAddr, 4); }
         if (roll < 5 && Margin == 0)
@@ -231,7 +234,7 @@ public sealed class CaseBuilder
             return (Register.RSP, idx, sc, off - iv * sc, 1);
         }
         MemAddr = BufferAddress(size, align);
-        bool a32 = R.Percent(15);
+        bool a32 = Code32 || R.Percent(15);
         int asz = a32 ? 4 : 8;
         Register b = R.Percent(8) ? Register.None : RandomGpr(asz, Pinned);
         Register x = Register.None;
@@ -342,7 +345,7 @@ public sealed class CaseBuilder
             {
                 MemAddr = BufferAddress(size, align);
                 insn.MemoryBase = Register.None; insn.MemoryIndex = Register.None; insn.MemoryIndexScale = 1;
-                insn.MemoryDisplacement64 = MemAddr; insn.MemoryDisplSize = 8;
+                insn.MemoryDisplacement64 = MemAddr; insn.MemoryDisplSize = Code32 ? 4 : 8;
             }
             else
             {

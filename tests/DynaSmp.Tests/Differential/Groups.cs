@@ -140,7 +140,7 @@ public static class Groups
     }
 
     // DIV/IDIV: a non-zero divisor and a dividend whose quotient fits, so the host never raises #DE.
-    static Instruction Divide(CaseBuilder b, Code code)
+    internal static Instruction Divide(CaseBuilder b, Code code)
     {
         b.Exclude = 1 << 0 | 1 << 2; // RAX, RDX hold the dividend
         var i = b.FromCode(code);
