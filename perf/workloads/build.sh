@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Rebuilds every workload image (bin/NAME-32.elf, bin/NAME-64.elf) and workloads.json (default and test loop
+# Rebuilds every workload image (images/NAME-32.elf, images/NAME-64.elf) and workloads.json (default and test loop
 # counts, expected checksums from the host reference build of the same C source). Needs gcc and binutils;
 # running and testing the committed images needs neither.
 #   perf/workloads/build.sh            rebuild everything
 #   perf/workloads/build.sh --check    then run each image once under QEMU TCG with the test count and compare
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-src=$here/src; bin=$here/bin
+src=$here/src; images=$here/images
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$bin"
+mkdir -p "$images"
 
 # name:test-count:vCPUs. startup is the start-up baseline bench subtracts; smp checks its own totals.
 workloads="startup:1:1 sieve:1:1 crc32:2:1 calls:1:1 matmul:1:1 qsort:1:1 memops:4:1 hash:2:1 divide:2:1 chase:1:1 smp:2000:2"
@@ -28,13 +28,13 @@ build() { # name bits
     objs+=("$tmp/$name-$bits-${f%.*}.o")
   done
   if [ "$bits" = 32 ]; then
-    ld -m elf_i386 $ldflags -o "$bin/$name-32.elf" "${objs[@]}"
+    ld -m elf_i386 $ldflags -o "$images/$name-32.elf" "${objs[@]}"
   else
     # QEMU's multiboot loader takes only ELF32: link as ELF64, then rewrap the same bytes as ELF32.
     ld -m elf_x86_64 $ldflags -o "$tmp/$name-64.elf64" "${objs[@]}"
-    objcopy -O elf32-i386 "$tmp/$name-64.elf64" "$bin/$name-64.elf"
+    objcopy -O elf32-i386 "$tmp/$name-64.elf64" "$images/$name-64.elf"
   fi
-  strip --strip-all "$bin/$name-$bits.elf"
+  strip --strip-all "$images/$name-$bits.elf"
 }
 
 json="$here/workloads.json"
@@ -61,7 +61,7 @@ json="$here/workloads.json"
   echo '}'
 } > "$tmp/workloads.json"
 mv "$tmp/workloads.json" "$json"
-echo "built $(ls "$bin" | wc -l) images in $bin; expected checksums in $json"
+echo "built $(ls "$images" | wc -l) images in $images; expected checksums in $json"
 
 if [ "${1:-}" = --check ]; then
   fail=0
@@ -69,7 +69,7 @@ if [ "${1:-}" = --check ]; then
     IFS=: read -r name testn vcpus <<<"$spec"
     want=$(grep "\"name\": \"$name\"" "$json" | sed 's/.*"testExpected": "\([^"]*\)".*/\1/')
     for bits in 32 64; do
-      out=$(timeout 120 qemu-system-x86_64 -machine accel=tcg -cpu max -kernel "$bin/$name-$bits.elf" -append "n=$testn" \
+      out=$(timeout 120 qemu-system-x86_64 -machine accel=tcg -cpu max -kernel "$images/$name-$bits.elf" -append "n=$testn" \
         -smp "$vcpus" -m 256 -display none -serial stdio -monitor none -no-reboot \
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null || true)
       got=$(sed -n 's/.*checksum=\(0x[0-9a-f]*\).*/\1/p' <<<"$out")
