@@ -95,6 +95,10 @@ void kmain(uint32_t magic, uint32_t info)
         const uint32_t *mbi = (const uint32_t *)(uintptr_t)info;
         if (mbi[0] & 4) n = count_from_cmdline((const char *)(uintptr_t)mbi[4], n);  /* flags bit 2: cmdline */
     }
+    /* The host times the workload from this line to the checksum line, so start-up is not in the figure. */
+    puts_serial("workload ");
+    puts_serial(wl_name);
+    puts_serial(" start\n");
     uint32_t sum = wl_run(n);
     puts_serial("workload ");
     puts_serial(wl_name);

@@ -13,8 +13,10 @@ public sealed record Workload(string Name, int Vcpus, uint N, string Expected, u
     public string ImagePath(string dir, int bits) => Path.Combine(dir, "images", $"{Name}-{bits}.elf");
 }
 
-/// <summary>What one run of a workload image printed and how long it took (wall clock, start-up included).</summary>
-public sealed record WorkloadRun(double Seconds, string? Checksum, bool SelfCheckPassed, string? Error)
+/// <summary>What one run of a workload image printed and how long it took: <see cref="Seconds"/> is the wall clock of
+/// the whole run (start-up included); <see cref="WorkSeconds"/> the host time between the guest's "workload NAME start"
+/// line and its checksum line, i.e. the workload alone (null if either line is missing).</summary>
+public sealed record WorkloadRun(double Seconds, double? WorkSeconds, string? Checksum, bool SelfCheckPassed, string? Error)
 {
     public bool Completed => Error == null && Checksum != null;
 }
@@ -60,24 +62,69 @@ public static partial class WorkloadSuite
         return list;
     }
 
-    static WorkloadRun Parse(string serial, double seconds, string? error)
+    /// <summary>Collects serial output and notes when the start and checksum lines arrive (host stopwatch).</summary>
+    sealed class SerialLog(Stopwatch clock)
+    {
+        readonly StringBuilder _text = new();
+        readonly StringBuilder _line = new();
+        double? _start, _end;
+
+        public void Byte(byte b)
+        {
+            char c = (char)b;
+            lock (_text)
+            {
+                _text.Append(c);
+                if (c != '\n') { _line.Append(c); return; }
+                Line(_line.ToString());
+                _line.Clear();
+            }
+        }
+
+        public void Line(string line)
+        {
+            double now = clock.Elapsed.TotalSeconds;
+            lock (_text)
+            {
+                if (line.StartsWith("workload ", StringComparison.Ordinal) && line.TrimEnd().EndsWith(" start", StringComparison.Ordinal)) _start ??= now;
+                else if (line.Contains("checksum=", StringComparison.Ordinal)) _end ??= now;
+            }
+        }
+
+        public void AppendLine(string line)
+        {
+            lock (_text) _text.Append(line).Append('\n');
+            Line(line);
+        }
+
+        public WorkloadRun Result(double seconds, string? error)
+        {
+            lock (_text)
+            {
+                double? work = _start is double s && _end is double e ? e - s : null;
+                return Parse(_text.ToString(), seconds, work, error);
+            }
+        }
+    }
+
+    static WorkloadRun Parse(string serial, double seconds, double? work, string? error)
     {
         var m = ChecksumLine().Match(serial);
         if (!m.Success)
         {
             string tail = serial.Trim().Split('\n').LastOrDefault()?.Trim() ?? "";
-            return new WorkloadRun(seconds, null, false, error ?? (tail.Length > 0 ? $"no checksum line (last output: {tail})" : "no output"));
+            return new WorkloadRun(seconds, null, null, false, error ?? (tail.Length > 0 ? $"no checksum line (last output: {tail})" : "no output"));
         }
-        return new WorkloadRun(seconds, m.Groups[1].Value, m.Groups[2].Value == "ok", error);
+        return new WorkloadRun(seconds, work, m.Groups[1].Value, m.Groups[2].Value == "ok", error);
     }
 
     /// <summary>Runs the image in this process. An emulator failure (unsupported instruction, triple fault,
     /// timeout) comes back as <see cref="WorkloadRun.Error"/> with the VM's own message.</summary>
     public static WorkloadRun RunDynaSmp(byte[] image, int vcpus, string commandLine, TimeSpan timeout)
     {
-        var serial = new MemoryStream();
         var sw = Stopwatch.StartNew();
-        using (var pc = new Pc(new VmConfig { Vcpus = vcpus, MemoryBytes = 256UL << 20, Trace = false }, b => serial.WriteByte(b)))
+        var serial = new SerialLog(sw);
+        using (var pc = new Pc(new VmConfig { Vcpus = vcpus, MemoryBytes = 256UL << 20, Trace = false }, serial.Byte))
         {
             pc.LoadMultiboot(image, commandLine);
             pc.Vm.Start();
@@ -86,7 +133,7 @@ public static partial class WorkloadSuite
             pc.Vm.Join();
             sw.Stop();
             string? error = pc.Vm.ExitKind == VmExitKind.DebugExit ? null : $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}";
-            return Parse(Encoding.ASCII.GetString(serial.ToArray()), sw.Elapsed.TotalSeconds, error);
+            return serial.Result(sw.Elapsed.TotalSeconds, error);
         }
     }
 
@@ -122,21 +169,28 @@ public static partial class WorkloadSuite
         if (commandLine.Length > 0) { psi.ArgumentList.Add("-append"); psi.ArgumentList.Add(commandLine); }
 
         var sw = Stopwatch.StartNew();
-        using var p = Process.Start(psi)!;
+        var serial = new SerialLog(sw);
+        var stderr = new StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        // QEMU's stdio chardev writes each guest byte as it comes, so line arrival times are the guest's own.
+        p.OutputDataReceived += (_, e) => { if (e.Data != null) serial.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.Append(e.Data).Append('\n'); };
+        p.Start();
         p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
         if (!p.WaitForExit((int)timeout.TotalMilliseconds))
         {
             p.Kill(entireProcessTree: true);
             p.WaitForExit();
-            return Parse(stdout.Result, sw.Elapsed.TotalSeconds, $"QEMU did not exit within {timeout.TotalSeconds:0} s");
+            return serial.Result(sw.Elapsed.TotalSeconds, $"QEMU did not exit within {timeout.TotalSeconds:0} s");
         }
-        p.WaitForExit();
+        p.WaitForExit(); // drain the async readers
         sw.Stop();
         // isa-debug-exit value v makes QEMU exit with (v << 1) | 1; any other status is QEMU's own failure.
-        string? error = (p.ExitCode & 1) == 1 ? null : $"QEMU exit status {p.ExitCode}: {stderr.Result.Trim()}";
-        return Parse(stdout.Result, sw.Elapsed.TotalSeconds, error);
+        string? error;
+        lock (stderr) error = (p.ExitCode & 1) == 1 ? null : $"QEMU exit status {p.ExitCode}: {stderr.ToString().Trim()}";
+        return serial.Result(sw.Elapsed.TotalSeconds, error);
     }
 
     /// <summary>"QEMU emulator version 7.2.x (...)" -> its first line, or null.</summary>
