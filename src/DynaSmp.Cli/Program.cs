@@ -15,6 +15,8 @@ const string Help = """
       dynasmp guest export FILE
                     write the built-in guest image (boots under qemu-system-x86_64 -kernel FILE)
       dynasmp demo  run the single-CPU sieve demo and print its guest MIPS
+      dynasmp bench [--filter NAME] [--mode 32|64|both] [--runs N] [--no-qemu] [--json FILE]
+                    time the perf/workloads guests under DynaSmp and QEMU TCG; checksums and speed ratios
     """;
 
 try
@@ -28,6 +30,7 @@ try
         "run" => RunCommand.Run(rest),
         "guest" => GuestCommand.Run(rest),
         "demo" => DemoCommand.Run(rest),
+        "bench" => BenchCommand.Run(rest),
         _ => throw new UsageException($"unknown command '{args[0]}' (try: dynasmp --help)"),
     };
 }

@@ -1,0 +1,264 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace DynaSmp.Cli.Commands;
+
+/// <summary>
+/// `dynasmp bench`: every workload of perf/workloads under DynaSmp (in-process) and under QEMU TCG, alternating,
+/// several runs each. Times are medians of the workload alone: the host time from the guest's "workload NAME start"
+/// serial line to its checksum line, so start-up (process, VM and boot) is excluded by measurement rather than by
+/// subtracting a baseline, which a shared host made too noisy. The `startup` image (boot and exit only) is run in
+/// the same alternation and its wall time reported as start-up. The speed ratio is QEMU's time over DynaSmp's
+/// (above 1 = DynaSmp is faster). Exit status 0 when every DynaSmp run printed the expected checksum, 1 otherwise, 2 for bad input.
+/// </summary>
+static class BenchCommand
+{
+    const string Usage = "dynasmp bench [--filter NAME[,NAME...]] [--mode 32|64|both] [--runs N] [--no-qemu] [--json FILE] [--timeout S]";
+    const string Baseline = "startup";
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    sealed class Cell
+    {
+        public readonly List<WorkloadRun> Runs = new();
+        public string? Error;          // first failure; later runs of this cell are skipped
+        public double? Median => Runs.Count == 0 ? null : MedianOf(Runs.Select(r => r.Seconds));
+        public double? WorkMedian => Runs.Count == 0 || Runs.Any(r => r.WorkSeconds == null) ? null : MedianOf(Runs.Select(r => r.WorkSeconds!.Value));
+        public string? Checksum => Runs.Select(r => r.Checksum).FirstOrDefault(c => c != null);
+        public bool Consistent => Runs.Select(r => r.Checksum).Distinct().Count() <= 1;
+    }
+
+    sealed record Row(Workload W, int Bits, Cell Dyna, Cell Qemu);
+
+    public static int Run(string[] args)
+    {
+        // --no-qemu is a flag; CliArgs only knows options with values, so it is taken out first.
+        bool noQemu = args.Contains("--no-qemu");
+        var a = new CliArgs(args.Where(x => x != "--no-qemu"), new HashSet<string> { "--filter", "--mode", "--runs", "--json", "--timeout" });
+        if (a.Positionals.Count > 0) throw new UsageException($"usage: {Usage}");
+        int[] modes = a.Choice("--mode", new[] { 32, 64 }, ("both", new[] { 32, 64 }), ("32", new[] { 32 }), ("64", new[] { 64 }));
+        int runs = a.Int("--runs", 3, 1, 100);
+        double timeout = a.Seconds("--timeout", 600);
+        string? jsonPath = a.String("--json");
+        string? filter = a.String("--filter");
+
+        string dir = WorkloadSuite.FindDirectory()
+            ?? throw new UsageException("perf/workloads/workloads.json not found above the current directory or the program (run from the DynaSmp checkout)");
+        var all = WorkloadSuite.ReadManifest(dir);
+        var baseline = all.FirstOrDefault(w => w.Name == Baseline)
+            ?? throw new UsageException($"{WorkloadSuite.ManifestName} has no '{Baseline}' workload (the start-up baseline)");
+        var chosen = all.Where(w => w.Name != Baseline).ToList();
+        if (filter != null)
+        {
+            var names = filter.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var n in names)
+                if (!chosen.Any(w => w.Name.Equals(n, StringComparison.OrdinalIgnoreCase)))
+                    throw new UsageException($"unknown workload '{n}' (workloads: {string.Join(", ", chosen.Select(w => w.Name))})");
+            chosen = chosen.Where(w => names.Contains(w.Name, StringComparer.OrdinalIgnoreCase)).ToList();
+        }
+        foreach (var w in chosen.Prepend(baseline))
+            foreach (int bits in modes)
+                if (!File.Exists(w.ImagePath(dir, bits)))
+                    throw new UsageException($"missing workload image {w.ImagePath(dir, bits)} (perf/workloads/build.sh rebuilds them)");
+
+        var notes = new List<string>();
+        string? qemu = null, qemuVersion = null;
+        if (noQemu) notes.Add("QEMU not run (--no-qemu)");
+        else
+        {
+            qemu = WorkloadSuite.FindQemu() ?? InstallQemu(notes);
+            if (qemu != null) qemuVersion = WorkloadSuite.QemuVersion(qemu);
+        }
+        if (Environment.GetEnvironmentVariable("DOTNET_JitAlignLoopMinBlockWeight") != "0")
+            notes.Add("DOTNET_JitAlignLoopMinBlockWeight=0 was not set: tier-1 loop speed depends on where RyuJIT places the code (docs/ARCHITECTURE.md, Figures)");
+
+        var rows = new List<Row>();
+        foreach (var w in chosen.Prepend(baseline))
+            foreach (int bits in modes)
+                rows.Add(new Row(w, bits, new Cell(), new Cell()));
+        var images = rows.ToDictionary(r => (r.W.Name, r.Bits), r => File.ReadAllBytes(r.W.ImagePath(dir, r.Bits)));
+
+        Console.Error.WriteLine($"bench: {chosen.Count} workloads x {modes.Length} modes, {runs} runs each, " +
+            (qemu != null ? $"alternating DynaSmp and {qemuVersion ?? "QEMU"}" : "DynaSmp only"));
+        // Warm-up: JIT-compile the emulator's own C# once, so the first timed run does not pay for it.
+        foreach (int bits in modes)
+            WorkloadSuite.RunDynaSmp(images[(Baseline, bits)], 1, "", TimeSpan.FromSeconds(timeout));
+
+        string? loadBefore = LoadAverage();
+        var wall = Stopwatch.StartNew();
+        for (int run = 0; run < runs; run++)
+        {
+            foreach (var row in rows)
+            {
+                Measure(row, row.Dyna, "dynasmp", run, () => WorkloadSuite.RunDynaSmp(images[(row.W.Name, row.Bits)], row.W.Vcpus, "", TimeSpan.FromSeconds(timeout)));
+                if (qemu != null)
+                    Measure(row, row.Qemu, "qemu", run, () => WorkloadSuite.RunQemu(qemu, row.W.ImagePath(dir, row.Bits), row.W.Vcpus, "", TimeSpan.FromSeconds(timeout)));
+            }
+        }
+        wall.Stop();
+        if (loadBefore != null)
+            notes.Add($"host load average (1 min) {loadBefore} at the start, {LoadAverage()} at the end, on {Environment.ProcessorCount} cores");
+
+        return Report(rows, modes, runs, qemu != null, qemuVersion, notes, jsonPath, wall.Elapsed.TotalSeconds);
+    }
+
+    static void Measure(Row row, Cell cell, string engine, int run, Func<WorkloadRun> go)
+    {
+        if (cell.Error != null) return;
+        WorkloadRun r;
+        try { r = go(); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            r = new WorkloadRun(0, null, null, false, $"{e.GetType().Name}: {e.Message}");
+        }
+        string what = $"{row.W.Name}-{row.Bits} {engine} run {run + 1}";
+        if (!r.Completed)
+        {
+            cell.Error = r.Error ?? "no checksum";
+            Console.Error.WriteLine($"bench: {what}: FAILED: {cell.Error}");
+            return;
+        }
+        cell.Runs.Add(r);
+        Console.Error.WriteLine($"bench: {what}: {r.WorkSeconds?.ToString("0.000", Inv) ?? "?"} s ({r.Seconds:0.000} s wall), checksum {r.Checksum}{(r.Checksum == row.W.Expected ? "" : $" (expected {row.W.Expected})")}");
+    }
+
+    static double MedianOf(IEnumerable<double> values)
+    {
+        var v = values.OrderBy(x => x).ToArray();
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+
+
+    static string Verdict(Row r, bool haveQemu)
+    {
+        string? d = r.Dyna.Checksum, q = r.Qemu.Checksum;
+        if (r.Dyna.Error != null) return "DynaSmp FAILED";
+        if (!r.Dyna.Consistent) return "DynaSmp runs differ";
+        if (d != r.W.Expected) return $"DynaSmp WRONG ({d}, expected {r.W.Expected})";
+        if (r.Dyna.Runs.Any(x => !x.SelfCheckPassed)) return "DynaSmp self-check FAIL";
+        if (!haveQemu) return "ok (expected)";
+        if (r.Qemu.Error != null) return "QEMU FAILED";
+        if (q != r.W.Expected || !r.Qemu.Consistent) return $"QEMU WRONG ({q})";
+        return "ok (both = expected)";
+    }
+
+    static int Report(List<Row> rows, int[] modes, int runs, bool haveQemu, string? qemuVersion, List<string> notes,
+        string? jsonPath, double wallSeconds)
+    {
+        string F(double? s) => s is double v ? v.ToString("0.000", Inv) : "-";
+        string Fx(double? x) => x is double v ? v.ToString("0.00", Inv) + "x" : "-";
+
+        var baseRows = modes.ToDictionary(b => b, b => rows.First(r => r.W.Name == Baseline && r.Bits == b));
+        Console.WriteLine();
+        Console.WriteLine($"DynaSmp vs {(haveQemu ? qemuVersion ?? "QEMU" : "(no QEMU)")} TCG: median of {runs} run(s), seconds from the guest's start line to its checksum line (start-up excluded); speed = QEMU time / DynaSmp time (>1: DynaSmp faster)");
+        foreach (int b in modes)
+            Console.WriteLine($"start-up, wall time of the {b}-bit image that only boots and exits: DynaSmp {F(baseRows[b].Dyna.Median)} s (in-process), QEMU {F(baseRows[b].Qemu.Median)} s (new process)");
+        Console.WriteLine();
+        Console.WriteLine($"| {"workload",-8} | mode | {"DynaSmp s",9} | {"QEMU s",9} | {"speed",7} | {"checksum",-10} | result |");
+        Console.WriteLine($"|{new string('-', 10)}|------|{new string('-', 11)}|{new string('-', 11)}|{new string('-', 9)}|{new string('-', 12)}|--------|");
+
+        var jsonRows = new List<object>();
+        var geo = new Dictionary<string, object?>();
+        bool allOk = true;
+        foreach (int b in modes)
+        {
+            var logs = new List<double>();
+            foreach (var r in rows.Where(r => r.Bits == b && r.W.Name != Baseline))
+            {
+                double? dn = r.Dyna.WorkMedian, qn = r.Qemu.WorkMedian;
+                string verdict = Verdict(r, haveQemu);
+                bool ok = verdict.StartsWith("ok", StringComparison.Ordinal);
+                allOk &= r.Dyna.Error == null && r.Dyna.Checksum == r.W.Expected && r.Dyna.Consistent && r.Dyna.Runs.All(x => x.SelfCheckPassed);
+                double? speed = dn is double d && qn is double q && ok ? q / d : null;
+                if (speed is double s) logs.Add(Math.Log(s));
+                Console.WriteLine($"| {r.W.Name,-8} | {b,4} | {F(dn),9} | {F(qn),9} | {Fx(speed),7} | {r.Dyna.Checksum ?? "-",-10} | {verdict} |");
+                jsonRows.Add(new
+                {
+                    workload = r.W.Name, mode = b, vcpus = r.W.Vcpus, n = r.W.N, expected = r.W.Expected,
+                    dynasmp = CellJson(r.Dyna, dn), qemu = haveQemu ? CellJson(r.Qemu, qn) : null,
+                    speed_vs_qemu = speed, result = verdict,
+                });
+            }
+            double? g = logs.Count > 0 ? Math.Exp(logs.Average()) : null;
+            geo[b.ToString(Inv)] = g;
+            Console.WriteLine($"| {"geomean",-8} | {b,4} | {"",9} | {"",9} | {Fx(g),7} | {"",-10} | over {logs.Count} workload(s) with both times and matching checksums |");
+        }
+        foreach (var r in rows.Where(r => r.Dyna.Error != null || r.Qemu.Error != null))
+        {
+            if (r.Dyna.Error != null) notes.Add($"{r.W.Name} {r.Bits}-bit did not complete under DynaSmp: {r.Dyna.Error}");
+            if (r.Qemu.Error != null) notes.Add($"{r.W.Name} {r.Bits}-bit did not complete under QEMU: {r.Qemu.Error}");
+        }
+        Console.WriteLine();
+        foreach (var n in notes) Console.WriteLine($"note: {n}");
+        Console.WriteLine($"bench: {wallSeconds:0.0} s of measurement");
+
+        if (jsonPath != null)
+        {
+            var doc = new
+            {
+                date_utc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", Inv),
+                host = new { cores = Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
+                qemu = qemuVersion, runs, modes,
+                startup_s = modes.ToDictionary(b => b.ToString(Inv), b => new { dynasmp = baseRows[b].Dyna.Median, qemu = baseRows[b].Qemu.Median }),
+                rows = jsonRows, geomean_speed_vs_qemu = geo, notes,
+            };
+            File.WriteAllText(jsonPath, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        return allOk ? 0 : 1;
+    }
+
+    static object CellJson(Cell c, double? net) => new
+    {
+        work_s = c.Runs.Select(r => r.WorkSeconds).ToArray(),
+        wall_s = c.Runs.Select(r => r.Seconds).ToArray(),
+        median_work_s = net,
+        median_wall_s = c.Median,
+        checksum = c.Checksum,
+        self_check = c.Runs.Count == 0 ? null : (bool?)c.Runs.All(r => r.SelfCheckPassed),
+        error = c.Error,
+    };
+
+    /// <summary>The 1-minute load average from /proc/loadavg (Linux), or null: a shared host makes every time noisier.</summary>
+    static string? LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>apt-get update, then apt-get install -y qemu-system-x86; null (and a note) if that fails.</summary>
+    static string? InstallQemu(List<string> notes)
+    {
+        Console.Error.WriteLine($"bench: {WorkloadSuite.QemuBinary} not found; installing qemu-system-x86 with apt-get");
+        foreach (var step in new[] { "update -qq", "install -y -qq qemu-system-x86" })
+        {
+            string? failure;
+            try
+            {
+                var psi = new ProcessStartInfo("apt-get", step) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                psi.Environment["DEBIAN_FRONTEND"] = "noninteractive";
+                using var p = Process.Start(psi)!;
+                var err = p.StandardError.ReadToEndAsync();
+                p.StandardOutput.ReadToEnd();
+                p.WaitForExit();
+                failure = p.ExitCode == 0 ? null : $"exit status {p.ExitCode}: {err.Result.Trim().Split('\n').LastOrDefault()}";
+            }
+            catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
+            {
+                failure = e.Message;
+            }
+            if (failure != null)
+            {
+                notes.Add($"QEMU not run: apt-get {step.Split(' ')[0]} failed ({failure}); DynaSmp times only");
+                Console.Error.WriteLine($"bench: {notes[^1]}");
+                return null;
+            }
+        }
+        return WorkloadSuite.FindQemu() ?? Fail(notes);
+
+        static string? Fail(List<string> notes)
+        {
+            notes.Add($"QEMU not run: apt-get installed qemu-system-x86 but {WorkloadSuite.QemuBinary} is still not on PATH");
+            return null;
+        }
+    }
+}

@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using DynaSmp.Machine;
+
+namespace DynaSmp.Cli.Commands;
+
+/// <summary>One workload of perf/workloads/workloads.json: the loop counts and the checksums it must print for them.</summary>
+public sealed record Workload(string Name, int Vcpus, uint N, string Expected, uint TestN, string TestExpected)
+{
+    public string ImagePath(string dir, int bits) => Path.Combine(dir, "images", $"{Name}-{bits}.elf");
+}
+
+/// <summary>What one run of a workload image printed and how long it took: <see cref="Seconds"/> is the wall clock of
+/// the whole run (start-up included); <see cref="WorkSeconds"/> the host time between the guest's "workload NAME start"
+/// line and its checksum line, i.e. the workload alone (null if either line is missing).</summary>
+public sealed record WorkloadRun(double Seconds, double? WorkSeconds, string? Checksum, bool SelfCheckPassed, string? Error)
+{
+    public bool Completed => Error == null && Checksum != null;
+}
+
+/// <summary>
+/// The guest workload suite (perf/workloads): finds and reads the manifest, and runs one image under DynaSmp
+/// in-process (as `dynasmp run` does) or under QEMU TCG with the devices DynaSmp models. Used by `dynasmp bench`
+/// and by the workload tests.
+/// </summary>
+public static partial class WorkloadSuite
+{
+    public const string ManifestName = "workloads.json";
+    public const string QemuBinary = "qemu-system-x86_64";
+
+    /// <summary>The image prints "workload NAME mode=B n=N checksum=0xHHHHHHHH ok|FAIL" before its debug exit.</summary>
+    [GeneratedRegex(@"checksum=(0x[0-9a-f]{8}) (ok|FAIL)")]
+    private static partial Regex ChecksumLine();
+
+    /// <summary>perf/workloads, looked for upwards from the current directory, then from the program's own directory.</summary>
+    public static string? FindDirectory()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
+            {
+                var candidate = Path.Combine(d.FullName, "perf", "workloads");
+                if (File.Exists(Path.Combine(candidate, ManifestName))) return candidate;
+            }
+        }
+        return null;
+    }
+
+    public static IReadOnlyList<Workload> ReadManifest(string dir)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, ManifestName)));
+        var list = new List<Workload>();
+        foreach (var w in doc.RootElement.GetProperty("workloads").EnumerateArray())
+        {
+            list.Add(new Workload(w.GetProperty("name").GetString()!, w.GetProperty("vcpus").GetInt32(),
+                w.GetProperty("n").GetUInt32(), w.GetProperty("expected").GetString()!,
+                w.GetProperty("testN").GetUInt32(), w.GetProperty("testExpected").GetString()!));
+        }
+        return list;
+    }
+
+    /// <summary>Collects serial output and notes when the start and checksum lines arrive (host stopwatch).</summary>
+    sealed class SerialLog(Stopwatch clock)
+    {
+        readonly StringBuilder _text = new();
+        readonly StringBuilder _line = new();
+        double? _start, _end;
+
+        public void Byte(byte b)
+        {
+            char c = (char)b;
+            lock (_text)
+            {
+                _text.Append(c);
+                if (c != '\n') { _line.Append(c); return; }
+                Line(_line.ToString());
+                _line.Clear();
+            }
+        }
+
+        public void Line(string line)
+        {
+            double now = clock.Elapsed.TotalSeconds;
+            lock (_text)
+            {
+                if (line.StartsWith("workload ", StringComparison.Ordinal) && line.TrimEnd().EndsWith(" start", StringComparison.Ordinal)) _start ??= now;
+                else if (line.Contains("checksum=", StringComparison.Ordinal)) _end ??= now;
+            }
+        }
+
+        public void AppendLine(string line)
+        {
+            lock (_text) _text.Append(line).Append('\n');
+            Line(line);
+        }
+
+        public WorkloadRun Result(double seconds, string? error)
+        {
+            lock (_text)
+            {
+                double? work = _start is double s && _end is double e ? e - s : null;
+                return Parse(_text.ToString(), seconds, work, error);
+            }
+        }
+    }
+
+    static WorkloadRun Parse(string serial, double seconds, double? work, string? error)
+    {
+        var m = ChecksumLine().Match(serial);
+        if (!m.Success)
+        {
+            string tail = serial.Trim().Split('\n').LastOrDefault()?.Trim() ?? "";
+            return new WorkloadRun(seconds, null, null, false, error ?? (tail.Length > 0 ? $"no checksum line (last output: {tail})" : "no output"));
+        }
+        return new WorkloadRun(seconds, work, m.Groups[1].Value, m.Groups[2].Value == "ok", error);
+    }
+
+    /// <summary>Runs the image in this process. An emulator failure (unsupported instruction, triple fault,
+    /// timeout) comes back as <see cref="WorkloadRun.Error"/> with the VM's own message.</summary>
+    public static WorkloadRun RunDynaSmp(byte[] image, int vcpus, string commandLine, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        var serial = new SerialLog(sw);
+        using (var pc = new Pc(new VmConfig { Vcpus = vcpus, MemoryBytes = 256UL << 20, Trace = false }, serial.Byte))
+        {
+            pc.LoadMultiboot(image, commandLine);
+            pc.Vm.Start();
+            bool ended = pc.Vm.WaitForExit(timeout);
+            if (!ended) pc.Vm.Stop(VmExitKind.Stopped, $"timeout after {timeout.TotalSeconds:0} s");
+            pc.Vm.Join();
+            sw.Stop();
+            string? error = pc.Vm.ExitKind == VmExitKind.DebugExit ? null : $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}";
+            return serial.Result(sw.Elapsed.TotalSeconds, error);
+        }
+    }
+
+    /// <summary>qemu-system-x86_64 on PATH, or null.</summary>
+    public static string? FindQemu()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
+        {
+            if (dir.Length == 0) continue;
+            var candidate = Path.Combine(dir, QemuBinary);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+
+    /// <summary>The command line of ../shared/tools/qemu-ref (TCG, -cpu max, 256 MiB, serial on stdio, isa-debug-exit).</summary>
+    public static WorkloadRun RunQemu(string qemu, string imagePath, int vcpus, string commandLine, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo(qemu)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[]
+        {
+            "-machine", "accel=tcg", "-cpu", "max", "-kernel", imagePath, "-smp", vcpus.ToString(CultureInfo.InvariantCulture),
+            "-m", "256", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        })
+            psi.ArgumentList.Add(arg);
+        if (commandLine.Length > 0) { psi.ArgumentList.Add("-append"); psi.ArgumentList.Add(commandLine); }
+
+        var sw = Stopwatch.StartNew();
+        var serial = new SerialLog(sw);
+        var stderr = new StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        // QEMU's stdio chardev writes each guest byte as it comes, so line arrival times are the guest's own.
+        p.OutputDataReceived += (_, e) => { if (e.Data != null) serial.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.Append(e.Data).Append('\n'); };
+        p.Start();
+        p.StandardInput.Close();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        if (!p.WaitForExit((int)timeout.TotalMilliseconds))
+        {
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+            return serial.Result(sw.Elapsed.TotalSeconds, $"QEMU did not exit within {timeout.TotalSeconds:0} s");
+        }
+        p.WaitForExit(); // drain the async readers
+        sw.Stop();
+        // isa-debug-exit value v makes QEMU exit with (v << 1) | 1; any other status is QEMU's own failure.
+        string? error;
+        lock (stderr) error = (p.ExitCode & 1) == 1 ? null : $"QEMU exit status {p.ExitCode}: {stderr.ToString().Trim()}";
+        return serial.Result(sw.Elapsed.TotalSeconds, error);
+    }
+
+    /// <summary>"QEMU emulator version 7.2.x (...)" -> its first line, or null.</summary>
+    public static string? QemuVersion(string qemu)
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo(qemu, "--version") { RedirectStandardOutput = true, UseShellExecute = false })!;
+            string first = p.StandardOutput.ReadLine() ?? "";
+            p.WaitForExit(10_000);
+            return first.Trim();
+        }
+        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+}

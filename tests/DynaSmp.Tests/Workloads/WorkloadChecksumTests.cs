@@ -1,0 +1,80 @@
+using DynaSmp.Cli.Commands;
+using DynaSmp.Tests.Guests;
+using Xunit.Abstractions;
+
+namespace DynaSmp.Tests.Workloads;
+
+/// <summary>
+/// Every perf/workloads image prints the right checksum under DynaSmp in 32-bit protected mode and in long mode,
+/// run with its small test loop count (passed as n=COUNT on the multiboot command line). The expected values were
+/// computed by the host build of the same C source (perf/workloads/build.sh) and checked under QEMU TCG; they are
+/// repeated here so a rebuilt manifest cannot silently move them. Timings are `dynasmp bench`'s business, not a test's.
+/// </summary>
+public class WorkloadChecksumTests(ITestOutputHelper output)
+{
+    // name, vCPUs, test loop count, checksum for that count (the same in both modes)
+    static readonly (string Name, int Vcpus, uint N, string Checksum)[] Expected =
+    {
+        ("startup", 1, 1, "0x00000001"),
+        ("sieve", 1, 1, "0x0000a97e"),
+        ("crc32", 1, 2, "0x44b49552"),
+        ("calls", 1, 1, "0x00001a72"),
+        ("matmul", 1, 1, "0xcfb9241a"),
+        ("qsort", 1, 1, "0x0007aa28"),
+        ("memops", 1, 4, "0x40a3bc08"),
+        ("hash", 1, 2, "0x2f828c9c"),
+        ("divide", 1, 2, "0x6194a729"),
+        ("chase", 1, 1, "0xeacd6cde"),
+        ("smp", 2, 2000, "0x0b9f290b"),
+    };
+
+    public static TheoryData<string, int> Cases()
+    {
+        var d = new TheoryData<string, int>();
+        foreach (var e in Expected) { d.Add(e.Name, 32); d.Add(e.Name, 64); }
+        return d;
+    }
+
+    static string Dir => WorkloadSuite.FindDirectory()
+        ?? throw new Xunit.Sdk.XunitException("perf/workloads/workloads.json not found above the test directory");
+
+    [Fact]
+    public void Manifest_lists_the_same_workloads_counts_and_checksums()
+    {
+        var manifest = WorkloadSuite.ReadManifest(Dir);
+        Assert.Equal(Expected.Select(e => e.Name), manifest.Select(w => w.Name));
+        foreach (var (w, e) in manifest.Zip(Expected))
+        {
+            Assert.Equal(e.Vcpus, w.Vcpus);
+            Assert.Equal(e.N, w.TestN);
+            Assert.Equal(e.Checksum, w.TestExpected);
+            Assert.True(w.Name == "startup" || w.N > w.TestN, $"{w.Name}: the bench count {w.N} should exceed the test count {w.TestN}");
+            foreach (int bits in new[] { 32, 64 }) Assert.True(File.Exists(w.ImagePath(Dir, bits)), w.ImagePath(Dir, bits));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Checksum_under_DynaSmp(string name, int bits)
+    {
+        var e = Expected.Single(x => x.Name == name);
+        var image = File.ReadAllBytes(Path.Combine(Dir, "images", $"{name}-{bits}.elf"));
+        var run = WorkloadSuite.RunDynaSmp(image, e.Vcpus, $"n={e.N}", TimeSpan.FromSeconds(60));
+        output.WriteLine($"{name}-{bits}: {run.Seconds:0.000} s, checksum {run.Checksum}, error {run.Error ?? "none"}");
+        Assert.Null(run.Error);
+        Assert.Equal(e.Checksum, run.Checksum);
+        Assert.True(run.SelfCheckPassed, $"{name}-{bits} printed FAIL (its own check of the result)");
+    }
+
+    [QemuTheory]
+    [MemberData(nameof(Cases))]
+    public void QEMU_prints_the_same_checksum(string name, int bits)
+    {
+        var e = Expected.Single(x => x.Name == name);
+        var qemu = WorkloadSuite.FindQemu() ?? throw new Xunit.Sdk.XunitException($"{WorkloadSuite.QemuBinary} is not on PATH");
+        var run = WorkloadSuite.RunQemu(qemu, Path.Combine(Dir, "images", $"{name}-{bits}.elf"), e.Vcpus, $"n={e.N}", TimeSpan.FromSeconds(60));
+        Assert.Null(run.Error);
+        Assert.Equal(e.Checksum, run.Checksum);
+        Assert.True(run.SelfCheckPassed);
+    }
+}
