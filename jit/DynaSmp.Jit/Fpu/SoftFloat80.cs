@@ -132,12 +132,21 @@ public static class SoftFloat80
                 RoundBits(sig, extra, drop, e.Rc, sign, out carry, out _, out _);
                 tiny = !carry;
             }
-            if (tiny && (e.Masks & UE) == 0)
+            bool unmaskedTiny = tiny && (e.Masks & UE) == 0;
+            if (unmaskedTiny)
             {
                 e.Flags |= UE;
                 if (!regDest) return;
                 exp += UnmaskedBias;
-                if (exp < expMin) exp = expMin; // only FSCALE gets this far below; the SDM leaves the value undefined
+                if (exp < expMin)
+                {
+                    // Still below the range after the bias (only FSCALE gets this far): a signed zero, inexact, not
+                    // rounded up whatever the rounding mode (observed).
+                    e.Flags |= PE;
+                    e.RoundedUp = false;
+                    sig = 0;
+                    return;
+                }
             }
             else
             {
@@ -169,6 +178,14 @@ public static class SoftFloat80
                 if (!regDest) return;
                 exp -= UnmaskedBias;
                 sig = r;
+                if (exp > expMax)
+                {
+                    // Still too large after the bias (FSCALE): infinity, inexact and rounded up (observed).
+                    exp = expMax + 1;
+                    sig = J;
+                    e.Flags |= PE;
+                    e.RoundedUp = true;
+                }
                 return;
             }
             e.Flags |= OE | PE;
@@ -315,8 +332,14 @@ public static class SoftFloat80
 
     public static Ext80 Div(ref FpEnv e, Ext80 a, Ext80 b)
     {
-        if (Special2(ref e, a, b, out var r)) return r;
         bool sign = a.Sign ^ b.Sign;
+        // A zero divisor is detected before a denormal dividend: x/0 raises ZE alone (observed).
+        if (b.IsZero && !a.IsZero && !a.IsInf && !a.IsNaN && !a.IsUnsupported)
+        {
+            e.Flags |= ZE;
+            return Ext80.Inf(sign);
+        }
+        if (Special2(ref e, a, b, out var r)) return r;
         if (a.IsInf)
         {
             if (b.IsInf) { e.Flags |= IE; return Ext80.Indefinite; }
@@ -427,7 +450,7 @@ public static class SoftFloat80
         long indefinite = bits == 64 ? long.MinValue : -(1L << (bits - 1));
         if (a.IsUnsupported || a.IsNaN || a.IsInf) { e.Flags |= IE; return indefinite; }
         if (a.IsZero) return 0;
-        if (a.IsDenormal) e.Flags |= DE;
+        // No DE here: FIST/FISTP/FISTTP list only #IA and #P (SDM), and hardware agrees.
         Unpack(a, out int ea, out ulong ma);
         if (!RoundToInteger(a.Sign, ea, ma, rc, out ulong mag, out bool inexact, out bool up)) { e.Flags |= IE; return indefinite; }
         ulong limit = a.Sign ? 1UL << (bits - 1) : (1UL << (bits - 1)) - 1;
@@ -492,8 +515,7 @@ public static class SoftFloat80
         }
         if (a.IsInf) return s | 0x7F80_0000;
         if (a.IsZero) return s;
-        if (a.IsDenormal) e.Flags |= DE;
-        Unpack(a, out int ex, out ulong sig);
+        Unpack(a, out int ex, out ulong sig); // a denormal source raises no DE (observed; the SDM lists no #D for FST)
         RoundCore(ref e, a.Sign, ref ex, ref sig, 0, 24, Ext80.Bias - 126, Ext80.Bias + 127, regDest: false);
         if (sig == 0) return s;
         uint field = (sig & J) == 0 ? 0 : (uint)(ex - (Ext80.Bias - 127));
@@ -512,8 +534,7 @@ public static class SoftFloat80
         }
         if (a.IsInf) return s | 0x7FF0_0000_0000_0000;
         if (a.IsZero) return s;
-        if (a.IsDenormal) e.Flags |= DE;
-        Unpack(a, out int ex, out ulong sig);
+        Unpack(a, out int ex, out ulong sig); // a denormal source raises no DE (observed; the SDM lists no #D for FST)
         RoundCore(ref e, a.Sign, ref ex, ref sig, 0, 53, Ext80.Bias - 1022, Ext80.Bias + 1023, regDest: false);
         if (sig == 0) return s;
         ulong field = (sig & J) == 0 ? 0 : (ulong)(ex - (Ext80.Bias - 1023));
@@ -576,20 +597,19 @@ public static class SoftFloat80
             return b.Sign ? Ext80.Zero(a.Sign) : Ext80.Inf(a.Sign);
         }
         if (a.IsZero || a.IsInf) return a;
-        int n;
-        if (b.IsZero) n = 0;
-        else
+        Unpack(a, out int ea, out ulong ma);
+        int n = 0;
+        if (!b.IsZero)
         {
             Unpack(b, out int eb, out ulong mb);
-            if (eb >= Ext80.Bias + 17) n = 1 << 17;
+            if (eb >= Ext80.Bias + 63) n = 1 << 20;
             else
             {
                 RoundToInteger(b.Sign, eb, mb, Rounding.Zero, out ulong mag, out _, out _);
-                n = (int)mag;
+                n = (int)Math.Min(mag, 1UL << 20); // anything beyond 2^20 is out of every range already
             }
             if (b.Sign) n = -n;
         }
-        Unpack(a, out int ea, out ulong ma);
         return RoundPack(ref e, a.Sign, ea + n, ma, 0, 64);
     }
 
@@ -653,7 +673,7 @@ public static class SoftFloat80
                 sign = !sign;
             }
         }
-        if (complete) q = (int)(quo & 7);
+        q = (int)(quo & 7);
         if (rem == 0) return Ext80.Zero(sign);
         // remainder value = rem * 2^(ea - shift - 16383 - 63)
         return NormRoundPack(ref e, sign, ea - shift, rem, 64);
@@ -689,7 +709,6 @@ public static class SoftFloat80
         ulong mag = 0;
         if (!a.IsZero)
         {
-            if (a.IsDenormal) e.Flags |= DE;
             Unpack(a, out int ea, out ulong ma);
             if (!RoundToInteger(a.Sign, ea, ma, e.Rc, out mag, out bool inexact, out bool up) || mag >= 1_000_000_000_000_000_000UL)
             {

@@ -63,6 +63,8 @@ public static unsafe partial class Interp
     static bool X87Commit(CpuState* s, in FpEnv e)
     {
         int flags = e.Flags;
+        // An invalid operation is detected before a denormal operand (SDM Vol. 1 8.7 priority): IE suppresses DE.
+        if ((flags & FpFlags.IE) != 0) flags &= ~FpFlags.DE;
         if ((flags & FpFlags.PreComputation & ~e.Masks) != 0)
         {
             s->FpuStatus = (ushort)((s->FpuStatus & ~FswC1) | (flags & FpFlags.PreComputation));
@@ -266,19 +268,20 @@ public static unsafe partial class Interp
                 X87RecordPointers(s, i);
                 if (X87Empty(s, 0) || X87Empty(s, 1))
                 {
+                    s->FpuStatus &= unchecked((ushort)~FswC2);
                     if (X87StackFault(s, overflow: false)) X87Set(s, 0, Ext80.Indefinite);
                     return true;
                 }
                 var e = FpEnv.FromControl(s->FpuControl);
                 var r = SoftFloat80.Remainder(ref e, X87Get(s, 0), X87Get(s, 1), i.Mnemonic == Mnemonic.Fprem1, out int q, out bool complete);
-                if (!X87Commit(s, e)) return true;
-                X87Set(s, 0, r);
-                // C2 = incomplete; when complete C0, C3, C1 = quotient bits 2, 1, 0 (SDM FPREM).
-                int cc = complete
-                    ? ((q & 4) != 0 ? FswC0 : 0) | ((q & 2) != 0 ? FswC3 : 0) | ((q & 1) != 0 ? FswC1 : 0)
-                    : FswC2 | (s->FpuStatus & (FswC0 | FswC3 | FswC1));
-                if ((e.Flags & FpFlags.IE) != 0) cc = s->FpuStatus & (FswC0 | FswC3 | FswC1);
+                bool done = X87Commit(s, e);
+                // C2 = incomplete; C0, C3, C1 = quotient bits 2, 1, 0 when complete, all clear when not (SDM FPREM;
+                // observed). A NaN result or an unmasked exception clears C2 and C1 and leaves C0 and C3.
+                int cc = r.IsNaN || !done ? s->FpuStatus & (FswC0 | FswC3)
+                    : !complete ? FswC2
+                    : ((q & 4) != 0 ? FswC0 : 0) | ((q & 2) != 0 ? FswC3 : 0) | ((q & 1) != 0 ? FswC1 : 0);
                 X87SetCc(s, cc);
+                if (done) X87Set(s, 0, r);
                 return true;
             }
             case Mnemonic.Fxtract:
@@ -319,8 +322,9 @@ public static unsafe partial class Interp
             }
             case Mnemonic.Ffree: case Mnemonic.Ffreep:
                 X87RecordPointers(s, i);
+                s->FpuStatus &= unchecked((ushort)~FswC1); // C0-C3 are undefined (SDM FFREE); C1 reads 0 on hardware
                 s->FpuTag &= (byte)~(1 << X87Phys(s, StIndex(i.Op0Register)));
-                if (i.Mnemonic == Mnemonic.Ffreep) X87SetTop(s, X87Top(s) + 1);
+                if (i.Mnemonic == Mnemonic.Ffreep) X87Pop(s);
                 return true;
             case Mnemonic.Fincstp: case Mnemonic.Fdecstp:
                 X87RecordPointers(s, i);
@@ -337,8 +341,7 @@ public static unsafe partial class Interp
                     if (X87StackFault(s, overflow: false)) X87Set(s, 0, Ext80.Indefinite);
                     return true;
                 }
-                s->FpuStatus &= unchecked((ushort)~FswC1);
-                ulong f = Flags.Get(s);
+                ulong f = Flags.Get(s); // C1 is left alone (SDM FCMOVcc: set only on stack underflow)
                 bool cond = i.Mnemonic switch
                 {
                     Mnemonic.Fcmovb => (f & RFlags.CF) != 0,
@@ -378,8 +381,8 @@ public static unsafe partial class Interp
             int k = StIndex(i.Op0Register);
             if (X87Empty(s, k))
             {
+                // An empty source is a stack underflow even when the push would also overflow (observed).
                 X87RecordPointers(s, i);
-                if (!X87Empty(s, 7)) { if (X87StackFault(s, overflow: true)) X87Push(s, Ext80.Indefinite); return; }
                 if (X87StackFault(s, overflow: false)) X87Push(s, Ext80.Indefinite);
                 return;
             }
@@ -391,7 +394,8 @@ public static unsafe partial class Interp
             if (X87StackFault(s, overflow: true)) X87Push(s, Ext80.Indefinite);
             return;
         }
-        if (X87Commit(s, e)) X87Push(s, v);
+        // FLD completes even when a denormal single/double source raises an unmasked DE (observed): only IE stops it.
+        if (X87Commit(s, e) || (e.Flags & FpFlags.IE & ~e.Masks) == 0) X87Push(s, v);
     }
 
     static void X87Store(CpuCore c, in Instruction i)
@@ -493,7 +497,9 @@ public static unsafe partial class Interp
         }
         var d = X87Get(s, dst);
         if (srcReg >= 0) src = X87Get(s, srcReg);
-        if (memDenormal && !d.IsNaN && !d.IsUnsupported) e.Flags |= FpFlags.DE;
+        // A denormal single/double operand raises DE unless a NaN operand or a zero divisor takes precedence.
+        bool zeroDivisor = m is Mnemonic.Fdivr or Mnemonic.Fdivrp or Mnemonic.Fidivr && d.IsZero;
+        if (memDenormal && !d.IsNaN && !d.IsUnsupported && !zeroDivisor) e.Flags |= FpFlags.DE;
         Ext80 r = m switch
         {
             Mnemonic.Fadd or Mnemonic.Faddp or Mnemonic.Fiadd => SoftFloat80.Add(ref e, d, src, subtract: false),
@@ -528,10 +534,12 @@ public static unsafe partial class Interp
         int pops = m is Mnemonic.Fcompp or Mnemonic.Fucompp ? 2
             : m is Mnemonic.Fcomp or Mnemonic.Fucomp or Mnemonic.Ficomp or Mnemonic.Fcomip or Mnemonic.Fucomip ? 1 : 0;
         bool eflags = m is Mnemonic.Fcomi or Mnemonic.Fcomip or Mnemonic.Fucomi or Mnemonic.Fucomip;
+        // The condition codes (or EFLAGS) are set even when an unmasked exception is raised; only the pops are skipped.
         int result;
+        bool completes;
         if (X87Empty(s, 0) || (srcReg >= 0 && X87Empty(s, srcReg)))
         {
-            if (!X87StackFault(s, overflow: false)) return;
+            completes = X87StackFault(s, overflow: false);
             result = 2;
         }
         else
@@ -541,11 +549,7 @@ public static unsafe partial class Interp
             if (memDenormal && !a.IsNaN && !a.IsUnsupported) e.Flags |= FpFlags.DE;
             bool quiet = m is Mnemonic.Fucom or Mnemonic.Fucomp or Mnemonic.Fucompp or Mnemonic.Fucomi or Mnemonic.Fucomip;
             result = SoftFloat80.Compare(ref e, a, b, quiet);
-            if (!X87Commit(s, e))
-            {
-                // Unmasked IE/DE: the condition codes (or EFLAGS) are not set and nothing is popped.
-                return;
-            }
+            completes = X87Commit(s, e);
         }
         if (eflags)
         {
@@ -553,11 +557,8 @@ public static unsafe partial class Interp
             Flags.SetStatus(s, RFlags.Status, f);
             s->FpuStatus &= unchecked((ushort)~FswC1);
         }
-        else
-        {
-            int cc = result switch { 0 => FswC3, -1 => FswC0, 1 => 0, _ => FswC3 | FswC2 | FswC0 };
-            X87SetCc(s, cc | (s->FpuStatus & FswC1 & (X87Empty(s, 0) ? 0 : 0)));
-        }
+        else X87SetCc(s, result switch { 0 => FswC3, -1 => FswC0, 1 => 0, _ => FswC3 | FswC2 | FswC0 });
+        if (!completes) return;
         for (int k = 0; k < pops; k++) X87Pop(s);
     }
 }

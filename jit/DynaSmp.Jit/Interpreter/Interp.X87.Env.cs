@@ -150,7 +150,7 @@ public static unsafe partial class Interp
                 *(ulong*)(regs + 10 * r) = Mem.Read64(c, slot);
                 *(ushort*)(regs + 10 * r + 8) = Mem.Read16(c, slot + 8);
             }
-        s->FpuControl = fcw;
+        s->FpuControl = X87ControlWord(fcw);
         s->FpuStatus = fsw;
         byte abridged = 0;
         for (int p = 0; p < 8; p++) if (((ftw >> (2 * p)) & 3) != 3) abridged |= (byte)(1 << p);

@@ -43,7 +43,7 @@ public static unsafe partial class Interp
                 return true;
             case Mnemonic.Fldcw:
                 X87Enter(s, i);
-                s->FpuControl = Mem.Read16(c, MemAddress(s, i));
+                s->FpuControl = X87ControlWord(Mem.Read16(c, MemAddress(s, i)));
                 UpdateErrorSummary(s);
                 return true;
             case Mnemonic.Fnclex: case Mnemonic.Fclex:
@@ -88,6 +88,10 @@ public static unsafe partial class Interp
     static bool IsNonWaitingX87(Mnemonic m) => m is Mnemonic.Fninit or Mnemonic.Fnstsw or Mnemonic.Fnstcw or Mnemonic.Fnclex
         or Mnemonic.Fnstenv or Mnemonic.Fnsave or Mnemonic.Fldcw or Mnemonic.Fldenv or Mnemonic.Frstor
         or Mnemonic.Fneni or Mnemonic.Fndisi or Mnemonic.Fnsetpm or Mnemonic.Frstpm;
+
+    /// <summary>FCW as loaded: reserved bits 7 and 13-15 read as 0, bit 6 as 1 (observed on hardware; SDM Vol. 1 Figure 8-6
+    /// marks them reserved).</summary>
+    static ushort X87ControlWord(ushort v) => (ushort)((v & 0x1F3F) | 0x40);
 
     static void CheckPendingX87(CpuState* s)
     {

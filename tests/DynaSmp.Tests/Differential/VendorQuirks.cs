@@ -108,3 +108,62 @@ public static class VendorQuirks
         return null;
     }
 }
+
+/// <summary>The floating-point counterpart of <see cref="VendorQuirk"/>, for the FP differential groups
+/// (<see cref="Fpu.FpuDiff"/>): <see cref="CompareOnlyAgreed"/> clears the compared bits of an <see cref="Fpu.FpCase"/>
+/// that only Intel defines; <see cref="Probe"/> is a fixed case and <see cref="ProbeMatches"/> says whether an output
+/// FXSAVE image shows the Intel (true) or AMD (false) behaviour.</summary>
+public sealed record FpVendorQuirk(
+    string Name,
+    string Intel,
+    string Amd,
+    string References,
+    Func<Fpu.FpCase, bool> Applies,
+    Action<Fpu.FpCase> CompareOnlyAgreed,
+    Func<Fpu.FpCase> Probe,
+    Func<bool, byte[], bool> ProbeMatches);
+
+/// <summary>Every known Intel/AMD floating-point difference the FP groups can generate.</summary>
+public static class FpVendorQuirks
+{
+    public static readonly FpVendorQuirk[] All =
+    [
+        new(
+            Name: "FCOMI/FCOMIP/FUCOMI/FUCOMIP and C1",
+            Intel: "C1 is cleared (as by FCOM)",
+            Amd: "C1 is left unchanged",
+            References: "Intel SDM Vol. 2A FCOMI/FCOMIP/FUCOMI/FUCOMIP, FPU Flags Affected: \"C1: Set to 0\"; AMD APM Vol. 5 " +
+                        "FCOMI/FCOMIP/FUCOMI/FUCOMIP (x87 condition codes: C1 \"0 if stack underflow\", otherwise not listed as " +
+                        "written). AMD column observed on an AMD family 1Ah host.",
+            Applies: c => c.Insn.Mnemonic is Iced.Intel.Mnemonic.Fcomi or Iced.Intel.Mnemonic.Fcomip or Iced.Intel.Mnemonic.Fucomi or Iced.Intel.Mnemonic.Fucomip,
+            CompareOnlyAgreed: c => c.ImageMask[3] &= unchecked((byte)~0x02), // FSW bit 9
+            Probe: () => Fpu.FpQuirkProbes.FcomiWithC1Set(),
+            ProbeMatches: (intel, image) => ((BitConverter.ToUInt16(image, 2) & 0x200) == 0) == intel),
+        new(
+            Name: "FST/FSTP ST(i) with ST(0) empty",
+            Intel: "stack underflow: IE and SF set, C1 cleared; masked, ST(i) receives the QNaN indefinite (then FSTP pops)",
+            Amd: "no exception and ST(i) is not written; FSTP still pops",
+            References: "Intel SDM Vol. 2A FST/FSTP (Floating-Point Exceptions: #IS stack underflow) and Vol. 1 8.5.1.1; AMD APM " +
+                        "Vol. 5 FST/FSTP (lists the invalid-operation exception for stack underflow, which the register form does " +
+                        "not raise on the observed part). AMD column observed on an AMD family 1Ah host.",
+            Applies: c => c.Insn.Mnemonic is Iced.Intel.Mnemonic.Fst or Iced.Intel.Mnemonic.Fstp or Iced.Intel.Mnemonic.Fstpnce
+                          && c.Insn.Op0Kind == Iced.Intel.OpKind.Register && Fpu.FpuDiff.InputStEmpty(c, 0),
+            CompareOnlyAgreed: c =>
+            {
+                c.ImageMask[2] = 0;       // FSW exception flags, SF, ES
+                c.ImageMask[3] &= 0x38;   // only TOP of the high byte
+                c.ImageMask[4] = 0;       // FTW
+                for (int k = 32; k < 160; k++) c.ImageMask[k] = 0;
+            },
+            Probe: () => Fpu.FpQuirkProbes.FstpFromEmpty(),
+            ProbeMatches: (intel, image) => ((BitConverter.ToUInt16(image, 2) & 0x41) == 0x41) == intel),
+    ];
+
+    /// <summary>The entry that applies to <paramref name="c"/> on this host, or null (always null on an Intel host).</summary>
+    public static FpVendorQuirk? ToRelax(Fpu.FpCase c)
+    {
+        if (HostCpu.IsIntel) return null;
+        foreach (var q in All) if (q.Applies(c)) return q;
+        return null;
+    }
+}
