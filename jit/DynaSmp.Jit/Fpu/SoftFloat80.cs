@@ -173,9 +173,15 @@ public static class SoftFloat80
         {
             if ((e.Masks & OE) == 0)
             {
+                // A memory destination is left alone and only OE is reported (no PE, C1 clear: observed).
+                if (!regDest)
+                {
+                    e.Flags |= OE;
+                    e.RoundedUp = false;
+                    return;
+                }
                 e.Flags |= OE | (inexact ? PE : 0);
                 e.RoundedUp = up;
-                if (!regDest) return;
                 exp -= UnmaskedBias;
                 sig = r;
                 if (exp > expMax)

@@ -140,18 +140,19 @@ public static class FpVendorQuirks
             Probe: () => Fpu.FpQuirkProbes.FcomiWithC1Set(),
             ProbeMatches: (intel, image) => ((BitConverter.ToUInt16(image, 2) & 0x200) == 0) == intel),
         new(
-            Name: "FST/FSTP ST(i) with ST(0) empty",
-            Intel: "stack underflow: IE and SF set, C1 cleared; masked, ST(i) receives the QNaN indefinite (then FSTP pops)",
-            Amd: "no exception and ST(i) is not written; FSTP still pops",
-            References: "Intel SDM Vol. 2A FST/FSTP (Floating-Point Exceptions: #IS stack underflow) and Vol. 1 8.5.1.1; AMD APM " +
-                        "Vol. 5 FST/FSTP (lists the invalid-operation exception for stack underflow, which the register form does " +
-                        "not raise on the observed part). AMD column observed on an AMD family 1Ah host.",
-            Applies: c => c.Insn.Mnemonic is Iced.Intel.Mnemonic.Fst or Iced.Intel.Mnemonic.Fstp or Iced.Intel.Mnemonic.Fstpnce
-                          && c.Insn.Op0Kind == Iced.Intel.OpKind.Register && Fpu.FpuDiff.InputStEmpty(c, 0),
+            Name: "FSTP1 (D9 D8+i, Iced's FSTPNCE) with ST(0) empty",
+            Intel: "the alias behaves as FSTP ST(i): stack underflow sets IE and SF and clears C1; masked, ST(i) receives the QNaN indefinite, then the pop",
+            Amd: "no exception and ST(i) is not written; the pop still happens",
+            References: "Intel SDM Vol. 2A FST/FSTP (#IS stack underflow) and Vol. 1 8.5.1.1; the D9 D8+i encoding is not in the SDM " +
+                        "opcode map (Vol. 2D A.5: reserved) and is an alias of FSTP ST(i) on Intel parts (DynaSmp's model); AMD APM " +
+                        "Vol. 3 x87 opcode map likewise. AMD column observed on an AMD family 1Ah host; DD D8+i (documented FSTP) " +
+                        "raises the stack fault on the same host.",
+            Applies: c => c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fstpnce && Fpu.FpuDiff.InputStEmpty(c, 0),
             CompareOnlyAgreed: c =>
             {
                 c.ImageMask[2] = 0;       // FSW exception flags, SF, ES
-                c.ImageMask[3] &= 0x38;   // only TOP of the high byte
+                c.ImageMask[3] &= 0x38;   // only TOP of the high byte ...
+                if ((BitConverter.ToUInt16(c.Image, 0) & 1) == 0) c.ImageMask[3] = 0; // ... and not even TOP if IE is unmasked (Intel does not pop)
                 c.ImageMask[4] = 0;       // FTW
                 for (int k = 32; k < 160; k++) c.ImageMask[k] = 0;
             },

@@ -23,7 +23,7 @@ public static class FpQuirkProbes
         return FpuDiff.Make("probe", 0, Instruction.Create(Code.Fcomi_st0_sti, Register.ST0, Register.ST1), im, FpuDiff.BaseInput(r), new byte[NativeRunner.BufferSize]);
     }
 
-    /// <summary>FSTP ST(1) with ST(0) empty and ST(1) holding 2.0, all exceptions masked.</summary>
+    /// <summary>FSTP1 (D9 D9) with ST(0) empty and ST(1) holding 2.0, all exceptions masked.</summary>
     public static FpCase FstpFromEmpty()
     {
         var r = new Rng(2);
@@ -34,7 +34,7 @@ public static class FpQuirkProbes
         BitConverter.TryWriteBytes(im.AsSpan(24), 0x1F80u);
         BitConverter.TryWriteBytes(im.AsSpan(48), 0x8000_0000_0000_0000UL);
         BitConverter.TryWriteBytes(im.AsSpan(56), (ushort)0x4000);
-        return FpuDiff.Make("probe", 0, Instruction.Create(Code.Fstp_sti, Register.ST1), im, FpuDiff.BaseInput(r), new byte[NativeRunner.BufferSize]);
+        return FpuDiff.Make("probe", 0, Instruction.Create(Code.Fstpnce_sti, Register.ST1), im, FpuDiff.BaseInput(r), new byte[NativeRunner.BufferSize]);
     }
 }
 
