@@ -60,4 +60,18 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     [DifferentialFact] public void X87Compare() => Check(RunX87(nameof(X87Compare)));
     [DifferentialFact] public void X87Misc() => Check(RunX87(nameof(X87Misc)));
     [DifferentialFact] public void X87Control() => Check(RunX87(nameof(X87Control)));
+
+    public static TheoryData<string> X87GroupNames()
+    {
+        var d = new TheoryData<string>();
+        foreach (var g in X87Groups) d.Add(g.Name);
+        return d;
+    }
+
+    /// <summary>DYNASMP_FP_RANDOM_CASES (default 10000) cases over the x87 groups from the run seed (DYNASMP_DIFF_RUN_SEED,
+    /// or drawn once per test process and printed): new cases on every run, replayable from the printed seed.</summary>
+    [DifferentialTheory]
+    [MemberData(nameof(X87GroupNames))]
+    public void Random_run(string group) =>
+        Check(RunX87(group, DiffHarness.RunSeed, int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_FP_RANDOM_CASES"), out int n) ? n : 10_000));
 }
