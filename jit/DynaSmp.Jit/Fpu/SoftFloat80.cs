@@ -219,7 +219,7 @@ public static class SoftFloat80
     }
 
     /// <summary>Rounds a 128-bit magnitude m * 2^(exp - 16383 - 63) (m != 0) after normalising it.</summary>
-    static Ext80 NormRoundPack(ref FpEnv e, bool sign, int exp, UInt128 m, int p)
+    public static Ext80 NormRoundPack(ref FpEnv e, bool sign, int exp, UInt128 m, int p)
     {
         int lz = (int)UInt128.LeadingZeroCount(m);
         m <<= lz;

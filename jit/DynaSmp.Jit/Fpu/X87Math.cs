@@ -3,27 +3,44 @@ using Iced.Intel;
 namespace DynaSmp.Jit.Fpu;
 
 /// <summary>Values of the x87 transcendental instructions with their special cases (SDM Vol. 2 FSIN..FYL2XP1 tables).</summary>
-/// <remarks>Finite non-special arguments are evaluated in binary64 with .NET's Math (never the host x87), so results
-/// carry about 53 correct bits rather than the SDM's bound of one ulp of the 64-bit significand; PE is always raised
-/// for them, with C1 clear.</remarks>
+/// <remarks>Finite arguments are evaluated in double-double arithmetic (<see cref="DD"/>, about 106 bits, never the
+/// host x87) and rounded once to 64 bits by FCW.RC, so results are within one ulp (nearly always correctly rounded),
+/// which is the bound the SDM documents (Vol. 1 8.3.10). Hardware is not correctly rounded, so the last bit can differ
+/// from a real CPU; sine/cosine/tangent of large arguments also differ because Intel reduces with a 66-bit pi.</remarks>
 public static class X87Math
 {
     const int IE = FpFlags.IE, DE = FpFlags.DE, ZE = FpFlags.ZE, PE = FpFlags.PE;
     static readonly Ext80 One = new(0x3FFF, Ext80.J);
 
-    static double ToDouble(Ext80 a)
+    /// <summary>A finite non-zero value as m * 2^exp with m in [1, 2) held exactly in a DD.</summary>
+    static DD Split(Ext80 a, out int exp)
     {
-        var t = new FpEnv { Masks = 0x3F, Pc = 64 };
-        return BitConverter.UInt64BitsToDouble(SoftFloat80.ToF64(ref t, a));
+        SoftFloat80.Unpack(a, out int ex, out ulong sig);
+        exp = ex - Ext80.Bias;
+        var m = new DD(Math.ScaleB((double)(sig >> 11), -52), Math.ScaleB((double)(sig & 0x7FF), -63));
+        return a.Sign ? -m : m;
     }
 
-    static Ext80 FromDouble(ref FpEnv e, double d)
+    /// <summary>Rounds v * 2^exp2 to 64 bits by FCW.RC. <paramref name="tail"/> -1/+1: the exact value is a hair smaller/larger
+    /// in magnitude than v (for results that are their argument plus a term far below the DD's precision).</summary>
+    static Ext80 Round(ref FpEnv e, DD v, int exp2, int tail = 0)
     {
-        var t = new FpEnv();
-        var r = SoftFloat80.FromF64(ref t, BitConverter.DoubleToUInt64Bits(d));
-        e.Flags |= PE;
+        if (v.Hi == 0) return Ext80.Zero(double.IsNegative(v.Hi));
+        bool sign = v.Hi < 0;
+        if (sign) v = -v;
+        int E = Math.ILogB(v.Hi);
+        var H = (Int128)Math.ScaleB(v.Hi, 126 - E);
+        double ls = Math.ScaleB(v.Lo, 126 - E), fl = Math.Floor(ls);
+        Int128 M = H + (Int128)fl;
+        bool sticky = ls != fl;
+        if (!sticky && tail != 0)
+        {
+            if (tail < 0) M -= 1;
+            sticky = true;
+        }
+        var mm = (UInt128)M | (sticky ? UInt128.One : UInt128.Zero);
         e.RoundedUp = false;
-        return r;
+        return SoftFloat80.NormRoundPack(ref e, sign, E + exp2 + Ext80.Bias - 63, mm, 64);
     }
 
     static bool Special1(ref FpEnv e, Ext80 a, out Ext80 r)
@@ -39,17 +56,16 @@ public static class X87Math
     public static void Trig(ref FpEnv e, Mnemonic m, Ext80 x, out Ext80 r0, out Ext80 r1)
     {
         r1 = m == Mnemonic.Fptan ? One : default;
+        // A NaN result goes to both registers (FPTAN pushes the NaN rather than 1.0: observed).
         if (Special1(ref e, x, out var sp))
         {
-            r0 = sp;
-            if (m == Mnemonic.Fsincos) r1 = sp;
+            r0 = r1 = sp;
             return;
         }
         if (x.IsInf)
         {
             e.Flags |= IE;
-            r0 = Ext80.Indefinite;
-            if (m == Mnemonic.Fsincos) r1 = Ext80.Indefinite;
+            r0 = r1 = Ext80.Indefinite;
             return;
         }
         if (x.IsZero)
@@ -58,15 +74,28 @@ public static class X87Math
             if (m == Mnemonic.Fsincos) r1 = One;
             return;
         }
-        double d = ToDouble(x);
+        DD mx = Split(x, out int ex);
+        if (ex < -40)
+        {
+            // sin x = x - x^3/6, tan x = x + x^3/3, cos x = 1 - x^2/2: the correction is far below the last bit.
+            r0 = m switch
+            {
+                Mnemonic.Fcos => Round(ref e, DD.One, 0, -1),
+                Mnemonic.Fptan => Round(ref e, mx, ex, +1),
+                _ => Round(ref e, mx, ex, -1),
+            };
+            if (m == Mnemonic.Fsincos) r1 = Round(ref e, DD.One, 0, -1);
+            return;
+        }
+        DD.SinCos(DD.Scale(mx, ex), out var sin, out var cos);
         switch (m)
         {
-            case Mnemonic.Fsin: r0 = FromDouble(ref e, Math.Sin(d)); break;
-            case Mnemonic.Fcos: r0 = FromDouble(ref e, Math.Cos(d)); break;
-            case Mnemonic.Fptan: r0 = FromDouble(ref e, Math.Tan(d)); break;
+            case Mnemonic.Fsin: r0 = Round(ref e, sin, 0); break;
+            case Mnemonic.Fcos: r0 = Round(ref e, cos, 0); break;
+            case Mnemonic.Fptan: r0 = Round(ref e, sin / cos, 0); break;
             default:
-                r0 = FromDouble(ref e, Math.Sin(d));
-                r1 = FromDouble(ref e, Math.Cos(d));
+                r0 = Round(ref e, sin, 0);
+                r1 = Round(ref e, cos, 0);
                 break;
         }
     }
@@ -77,8 +106,10 @@ public static class X87Math
         if (Special1(ref e, x, out var sp)) return sp;
         if (x.IsZero) return x;
         if (x.IsInf) return x.Sign ? One.Negate() : x;
-        double d = ToDouble(x);
-        return FromDouble(ref e, Math.Abs(d) < 1e-3 ? Math.Log(2) * d * (1 + d * Math.Log(2) / 2) + 0 * Math.Exp(d) : Math.Pow(2, d) - 1);
+        DD mx = Split(x, out int ex);
+        if (ex < -900) return Round(ref e, mx * DD.Ln2, ex);
+        if (ex > 10) ex = 10; // |x| > 1 is outside the defined range; keep the evaluation finite
+        return Round(ref e, DD.Expm1(DD.Scale(mx, ex) * DD.Ln2), 0);
     }
 
     /// <summary>FPATAN: arctan(y / x) with the quadrant of (x, y), as atan2 (SDM FPATAN table).</summary>
@@ -87,9 +118,32 @@ public static class X87Math
         if (y.IsUnsupported || x.IsUnsupported) { e.Flags |= IE; return Ext80.Indefinite; }
         if (y.IsNaN || x.IsNaN) return SoftFloat80.PropagateNaN(ref e, y, x);
         if (y.IsDenormal || x.IsDenormal) e.Flags |= DE;
-        double r = Math.Atan2(ToDouble(y), ToDouble(x));
-        if (y.IsZero && (x.IsZero || !x.Sign)) return y; // ±0 exactly, sign of y
-        return FromDouble(ref e, r);
+        if (y.IsZero && !x.Sign) return y; // x >= +0: ±0 exactly, sign of y
+        DD q;
+        if (y.IsZero) q = DD.Pi;           // x <= -0: ±pi
+        else if (x.IsZero) q = DD.PiO2;
+        else if (y.IsInf && x.IsInf) q = x.Sign ? DD.Pi - DD.PiO4 : DD.PiO4;
+        else if (y.IsInf) q = DD.PiO2;
+        else if (x.IsInf) { if (!x.Sign) return Ext80.Zero(y.Sign); q = DD.Pi; }
+        else
+        {
+            DD my = Split(y.Abs(), out int ey), mx = Split(x.Abs(), out int ex);
+            int d = ey - ex;
+            if (d <= 0)
+            {
+                DD ratio = my / mx;
+                DD a = d < -1000 ? DD.Scale(ratio, -1000) : DD.Atan(DD.Scale(ratio, d));
+                if (!x.Sign) return Round(ref e, y.Sign ? -a : a, d < -1000 ? d + 1000 : 0);
+                q = DD.Pi - a;
+            }
+            else
+            {
+                DD ratio = mx / my;
+                DD a = d > 1000 ? new DD(0) : DD.Atan(DD.Scale(ratio, -d));
+                q = x.Sign ? DD.PiO2 + a : DD.PiO2 - a;
+            }
+        }
+        return Round(ref e, y.Sign ? -q : q, 0);
     }
 
     /// <summary>FYL2X: y * log2(x); FYL2XP1: y * log2(x + 1).</summary>
@@ -100,16 +154,22 @@ public static class X87Math
         if (y.IsDenormal || x.IsDenormal) e.Flags |= DE;
         if (plusOne)
         {
-            if (x.IsInf) { e.Flags |= IE; return Ext80.Indefinite; }
+            // +inf is outside the SDM's domain; hardware gives y * inf (observed), -inf is invalid.
+            if (x.IsInf)
+            {
+                if (x.Sign || y.IsZero) { e.Flags |= IE; return Ext80.Indefinite; }
+                return Ext80.Inf(y.Sign);
+            }
             if (x.IsZero)
             {
                 if (y.IsInf) { e.Flags |= IE; return Ext80.Indefinite; }
                 return Ext80.Zero(x.Sign ^ y.Sign);
             }
             if (y.IsZero) return Ext80.Zero(x.Sign ^ y.Sign);
-            double lp = double.LogP1(ToDouble(x)) / Math.Log(2);
-            if (y.IsInf) return Ext80.Inf(y.Sign ^ lp < 0);
-            return FromDouble(ref e, ToDouble(y) * lp);
+            if (y.IsInf) return Ext80.Inf(y.Sign ^ x.Sign);
+            DD mx1 = Split(x, out int ex1), my1 = Split(y, out int ey1);
+            DD l1 = ex1 < -900 ? mx1 / DD.Ln2 : DD.Log1p(DD.Scale(mx1, ex1)) / DD.Ln2;
+            return Round(ref e, my1 * l1, ey1 + (ex1 < -900 ? ex1 : 0));
         }
         if (x.Sign && !x.IsZero) { e.Flags |= IE; return Ext80.Indefinite; }
         if (x.IsZero)
@@ -132,6 +192,9 @@ public static class X87Math
         bool below = x.Exp < Ext80.Bias;
         if (y.IsInf) return Ext80.Inf(y.Sign ^ below);
         if (y.IsZero) return Ext80.Zero(y.Sign ^ below);
-        return FromDouble(ref e, ToDouble(y) * Math.Log2(ToDouble(x)));
+        DD mxx = Split(x, out int k), myy = Split(y, out int ey);
+        if (mxx.Hi > 1.5) { mxx = DD.Scale(mxx, -1); k++; }
+        DD l = new DD(k) + DD.Log(mxx) / DD.Ln2;
+        return Round(ref e, myy * l, ey);
     }
 }

@@ -14,6 +14,8 @@ public static unsafe partial class Interp
         var m = i.Mnemonic;
         bool twoOperands = m is Mnemonic.Fpatan or Mnemonic.Fyl2x or Mnemonic.Fyl2xp1;
         bool pushes = m is Mnemonic.Fsincos or Mnemonic.Fptan;
+        // FSIN..FPTAN: C2 is set only for an out-of-range argument; the others leave it (undefined in the SDM).
+        if (!twoOperands && m != Mnemonic.F2xm1) s->FpuStatus &= unchecked((ushort)~FswC2);
         if (X87Empty(s, 0) || (twoOperands && X87Empty(s, 1)))
         {
             if (!X87StackFault(s, overflow: false)) return;
@@ -21,7 +23,7 @@ public static unsafe partial class Interp
             else
             {
                 X87Set(s, 0, Ext80.Indefinite);
-                if (pushes && X87Empty(s, 7)) X87Push(s, Ext80.Indefinite);
+                if (pushes) X87Push(s, Ext80.Indefinite); // pushed even onto a full register (observed)
             }
             return;
         }

@@ -36,6 +36,7 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
         [
             Mnemonic.Fsqrt, Mnemonic.Frndint, Mnemonic.Fscale, Mnemonic.Fxtract, Mnemonic.Fprem, Mnemonic.Fprem1,
         ]),
+        ("X87Transcendental", 5, X87TranscendentalCases.Mnemonics),
         ("X87Control", 5,
         [
             Mnemonic.Fnstenv, Mnemonic.Fldenv, Mnemonic.Fnsave, Mnemonic.Frstor, Mnemonic.Fldcw, Mnemonic.Fnstcw,
@@ -50,7 +51,8 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
         var g = X87Groups.Single(x => x.Name == name);
         var codes = X87Cases.CodesFor(g.Mnemonics);
         int n = Math.Max(1, (int)((long)(total ?? FpuDiff.TotalCases) * g.Weight / TotalWeight));
-        return FpuDiff.RunGroup(name, seed => X87Cases.Generate(name, codes, seed), n, runSeed);
+        Action<Rng, FpCase>? adjust = name == "X87Transcendental" ? X87TranscendentalCases.Adjust : null;
+        return FpuDiff.RunGroup(name, seed => X87Cases.Generate(name, codes, seed, adjust), n, runSeed);
     }
 
     void Check(GroupResult r) => DifferentialTests.Check(output, r);
@@ -60,6 +62,7 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     [DifferentialFact] public void X87Compare() => Check(RunX87(nameof(X87Compare)));
     [DifferentialFact] public void X87Misc() => Check(RunX87(nameof(X87Misc)));
     [DifferentialFact] public void X87Control() => Check(RunX87(nameof(X87Control)));
+    [DifferentialFact] public void X87Transcendental() => Check(RunX87(nameof(X87Transcendental)));
 
     public static TheoryData<string> X87GroupNames()
     {
