@@ -28,6 +28,10 @@ public struct FpEnv
     public int Flags;
     /// <summary>The last rounding increased the magnitude (reported in C1 with PE, SDM Vol. 1 8.1.3.3).</summary>
     public bool RoundedUp;
+    /// <summary>0 for x87; 32 or 64 for an SSE single/double result (rounded to that format's precision and range,
+    /// NaNs propagated by the SSE rules, MXCSR.FTZ applied).</summary>
+    public int Format;
+    public bool Ftz;
 
     public static FpEnv FromControl(ushort fcw) => new()
     {
@@ -212,10 +216,39 @@ public static class SoftFloat80
     /// <summary>Rounds to an x87 register value with precision p.</summary>
     public static Ext80 RoundPack(ref FpEnv e, bool sign, int exp, ulong sig, ulong extra, int p)
     {
+        if (e.Format != 0) return RoundPackSse(ref e, sign, exp, sig, extra);
         RoundCore(ref e, sign, ref exp, ref sig, extra, p, 1, 0x7FFE, regDest: true);
         if (sig == 0) return Ext80.Zero(sign);
         if ((sig & J) == 0) exp = 0;
         return new Ext80((ushort)((sign ? 0x8000 : 0) | (exp & 0x7FFF)), sig);
+    }
+
+    /// <summary>An SSE result: rounded once to single or double precision and range; with unmasked overflow/underflow
+    /// the caller raises #XM and stores nothing. FTZ turns a masked underflow into a signed zero (UE and PE, SDM Vol. 1
+    /// 10.2.3.3). The value is returned as the extended value that represents it exactly.</summary>
+    static Ext80 RoundPackSse(ref FpEnv e, bool sign, int exp, ulong sig, ulong extra)
+    {
+        bool single = e.Format == 32;
+        int p = single ? 24 : 53, expMin = single ? Ext80.Bias - 126 : Ext80.Bias - 1022, expMax = single ? Ext80.Bias + 127 : Ext80.Bias + 1023;
+        if (e.Ftz && (e.Masks & UE) != 0 && exp < expMin)
+        {
+            // Tiny before or after rounding decides the same way here unless the value rounds up to the smallest normal.
+            int ex2 = exp;
+            ulong s2 = sig;
+            var probe = e;
+            probe.Masks |= UE;
+            RoundCore(ref probe, sign, ref ex2, ref s2, extra, p, expMin, expMax, regDest: false);
+            if (s2 == 0 || (s2 & J) == 0 || (probe.Flags & UE) != 0)
+            {
+                e.Flags |= UE | PE;
+                return Ext80.Zero(sign);
+            }
+        }
+        RoundCore(ref e, sign, ref exp, ref sig, extra, p, expMin, expMax, regDest: false);
+        if (sig == 0) return Ext80.Zero(sign);
+        if (exp > expMax) return Ext80.Inf(sign);
+        int lz = BitOperations.LeadingZeroCount(sig);
+        return new Ext80((ushort)((sign ? 0x8000 : 0) | (exp - lz)), sig << lz);
     }
 
     /// <summary>Rounds a 128-bit magnitude m * 2^(exp - 16383 - 63) (m != 0) after normalising it.</summary>
@@ -247,6 +280,7 @@ public static class SoftFloat80
     {
         bool sa = a.IsSNaN, sb = b.IsSNaN;
         if (sa || sb) e.Flags |= IE;
+        if (e.Format != 0) return (a.IsNaN ? a : b).Quiet(); // SSE: the first source NaN wins (SDM Vol. 1 Table 4-7)
         if (a.IsNaN && b.IsNaN)
         {
             if (sa != sb) return sa ? b : a;

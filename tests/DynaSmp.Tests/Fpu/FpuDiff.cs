@@ -228,8 +228,8 @@ public static unsafe class FpuDiff
         ushort fsw = BitConverter.ToUInt16(im, 2);
         sb.Append($"{who} FCW {BitConverter.ToUInt16(im, 0):x4} FSW {fsw:x4} (TOP {(fsw >> 11) & 7}) FTW {im[4]:x2} MXCSR {BitConverter.ToUInt32(im, 24):x8} ST:");
         for (int r = 0; r < 8; r++) sb.Append($" {BitConverter.ToUInt16(im, 32 + 16 * r + 8):x4}:{BitConverter.ToUInt64(im, 32 + 16 * r):x16}");
-        sb.Append(" XMM0-3:");
-        for (int x = 0; x < 4; x++) sb.Append($" {BitConverter.ToUInt64(im, 160 + 16 * x + 8):x16}_{BitConverter.ToUInt64(im, 160 + 16 * x):x16}");
+        sb.Append(" XMM:");
+        for (int x = 0; x < 16; x++) sb.Append($" {BitConverter.ToUInt64(im, 160 + 16 * x + 8):x16}_{BitConverter.ToUInt64(im, 160 + 16 * x):x16}");
         return sb.ToString();
     }
 

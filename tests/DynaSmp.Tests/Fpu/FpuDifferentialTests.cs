@@ -50,7 +50,7 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     {
         var g = X87Groups.Single(x => x.Name == name);
         var codes = X87Cases.CodesFor(g.Mnemonics);
-        int n = Math.Max(1, (int)((long)(total ?? FpuDiff.TotalCases) * g.Weight / TotalWeight));
+        int n = Math.Max(1, (int)((long)(total ?? FpuDiff.TotalCases) * g.Weight / (TotalWeight + SseWeight)));
         Action<Rng, FpCase>? adjust = name == "X87Transcendental" ? X87TranscendentalCases.Adjust : null;
         return FpuDiff.RunGroup(name, seed => X87Cases.Generate(name, codes, seed, adjust), n, runSeed);
     }
@@ -62,6 +62,18 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     [DifferentialFact] public void X87Compare() => Check(RunX87(nameof(X87Compare)));
     [DifferentialFact] public void X87Misc() => Check(RunX87(nameof(X87Misc)));
     [DifferentialFact] public void X87Control() => Check(RunX87(nameof(X87Control)));
+
+    /// <summary>Share of DYNASMP_FP_CASES given to the SSE floating-point group (the x87 groups share the rest).</summary>
+    const int SseWeight = 30;
+
+    public static GroupResult RunSse(ulong runSeed = FpuDiff.BaseSeed, int? total = null)
+    {
+        var codes = SseFloatCases.Codes();
+        int n = Math.Max(1, (int)((long)(total ?? FpuDiff.TotalCases) * SseWeight / (TotalWeight + SseWeight)));
+        return FpuDiff.RunGroup("SseFloat", seed => SseFloatCases.Generate("SseFloat", codes, seed), n, runSeed);
+    }
+
+    [DifferentialFact] public void SseFloat() => Check(RunSse());
     [DifferentialFact] public void X87Transcendental() => Check(RunX87(nameof(X87Transcendental)));
 
     public static TheoryData<string> X87GroupNames()
