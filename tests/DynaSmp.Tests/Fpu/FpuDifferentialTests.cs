@@ -80,6 +80,7 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     {
         var d = new TheoryData<string>();
         foreach (var g in X87Groups) d.Add(g.Name);
+        d.Add("SseFloat");
         return d;
     }
 
@@ -87,6 +88,9 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     /// or drawn once per test process and printed): new cases on every run, replayable from the printed seed.</summary>
     [DifferentialTheory]
     [MemberData(nameof(X87GroupNames))]
-    public void Random_run(string group) =>
-        Check(RunX87(group, DiffHarness.RunSeed, int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_FP_RANDOM_CASES"), out int n) ? n : 10_000));
+    public void Random_run(string group)
+    {
+        int total = int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_FP_RANDOM_CASES"), out int n) ? n : 10_000;
+        Check(group == "SseFloat" ? RunSse(DiffHarness.RunSeed, total) : RunX87(group, DiffHarness.RunSeed, total));
+    }
 }
