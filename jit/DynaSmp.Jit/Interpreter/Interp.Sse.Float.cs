@@ -136,6 +136,9 @@ public static unsafe partial class Interp
             case Mnemonic.Comiss: case Mnemonic.Ucomiss: case Mnemonic.Comisd: case Mnemonic.Ucomisd:
                 SseComi(c, i);
                 return true;
+            case Mnemonic.Rcpps: case Mnemonic.Rcpss: case Mnemonic.Rsqrtps: case Mnemonic.Rsqrtss:
+                SseReciprocal(c, i);
+                return true;
             case Mnemonic.Cvtsi2ss: case Mnemonic.Cvtsi2sd: case Mnemonic.Cvtss2si: case Mnemonic.Cvtsd2si:
             case Mnemonic.Cvttss2si: case Mnemonic.Cvttsd2si: case Mnemonic.Cvtss2sd: case Mnemonic.Cvtsd2ss:
             case Mnemonic.Cvtps2pd: case Mnemonic.Cvtpd2ps: case Mnemonic.Cvtdq2ps: case Mnemonic.Cvtps2dq:
@@ -227,6 +230,40 @@ public static unsafe partial class Interp
         SseFinish(s, all);
         s->Xmm[d] = rlo;
         s->Xmm[d + 1] = rhi;
+    }
+
+    /// <summary>RCPPS/RCPSS/RSQRTPS/RSQRTSS. The SDM bounds the relative error by 1.5 * 2^-12 and leaves the exact bits
+    /// to the implementation (Intel and AMD tables differ); DynaSmp returns the correctly rounded single (binary64
+    /// division and square root, exact IEEE operations on every host), which is within that bound. No exception is
+    /// raised and MXCSR is not read: denormal inputs count as zero, results below 2^-126 are flushed to zero.</summary>
+    static void SseReciprocal(CpuCore c, in Instruction i)
+    {
+        CpuState* s = c.State;
+        SseEnter(s, i);
+        bool scalar = i.Mnemonic is Mnemonic.Rcpss or Mnemonic.Rsqrtss;
+        bool rsqrt = i.Mnemonic is Mnemonic.Rsqrtps or Mnemonic.Rsqrtss;
+        SseSource(c, i, 1, scalar ? 4 : 16, out ulong blo, out ulong bhi);
+        int d = XmmSlot(i.Op0Register);
+        ulong rlo = s->Xmm[d], rhi = s->Xmm[d + 1];
+        for (int k = 0; k < (scalar ? 1 : 4); k++)
+            SetLane(ref rlo, ref rhi, k, false, ReciprocalLane((uint)Lane(blo, bhi, k, false), rsqrt));
+        s->Xmm[d] = rlo;
+        s->Xmm[d + 1] = rhi;
+    }
+
+    static uint ReciprocalLane(uint v, bool rsqrt)
+    {
+        uint sign = v & 0x8000_0000;
+        uint mag = v & 0x7FFF_FFFF;
+        if (mag > 0x7F80_0000) return v | 0x40_0000;                 // NaN: quieted
+        if (rsqrt && sign != 0 && mag >= 0x80_0000) return 0xFFC0_0000; // negative (not zero/denormal): QNaN indefinite
+        if (mag < 0x80_0000) return sign | 0x7F80_0000;                // ±0 and denormals: ±infinity
+        if (mag == 0x7F80_0000) return sign;                           // ±infinity: ±0
+        double x = BitConverter.Int32BitsToSingle((int)mag);
+        float r = (float)(rsqrt ? 1.0 / Math.Sqrt(x) : 1.0 / x);
+        uint rb = (uint)BitConverter.SingleToInt32Bits(r);
+        if (rb < 0x80_0000) rb = 0;                                    // would be denormal: flushed
+        return sign | rb;
     }
 
     static void SseComi(CpuCore c, in Instruction i)

@@ -202,6 +202,7 @@ public static unsafe class FpuDiff
         if (imageDiffers)
         {
             string? tol = c.Tolerance?.Invoke(n.Image, d.Image);
+            if (c.Tolerance != null && tol == null) Interlocked.Increment(ref _withinBound);
             if (c.Tolerance == null || tol != null)
             {
                 if (tol != null) sb.AppendLine("  " + tol);
@@ -221,6 +222,8 @@ public static unsafe class FpuDiff
         }
         return sb.Length == 0 ? null : sb.ToString();
     }
+
+    static int _withinBound;
 
     public static string DescribeImage(string who, byte[] im)
     {
@@ -243,6 +246,7 @@ public static unsafe class FpuDiff
         ulong? fixedSeed = DiffHarness.FixedSeed;
         if (fixedSeed != null) n = 1;
         int failed = 0, compiledRuns = 0, run = 0, relaxed = 0;
+        int withinBefore = Volatile.Read(ref _withinBound);
         var details = new StringBuilder();
         var byMnemonic = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var sw = Stopwatch.StartNew();
@@ -284,7 +288,9 @@ public static unsafe class FpuDiff
         summary.Append($"{name}: {run} cases ({compiledRuns} also compiled), {failed} failed, {sw.Elapsed.TotalSeconds:F1} s");
         if (fixedSeed != null) summary.Append($", fixed case seed 0x{fixedSeed:x}");
         else summary.Append(runSeed == BaseSeed ? ", fixed run" : $", random run seed 0x{runSeed:x} (rerun: DYNASMP_DIFF_RUN_SEED=0x{runSeed:x})");
-        if (relaxed > 0) summary.Append($"; {relaxed} compared only where Intel and AMD agree or within a documented error bound");
+        if (relaxed > 0)
+            summary.Append($"; {relaxed} compared only where Intel and AMD agree or within a documented error bound " +
+                           $"({Volatile.Read(ref _withinBound) - withinBefore} comparisons differed from the host within the bound)");
         summary.Append($"\n  {HostCpu.Description}");
         foreach (var (k, v) in byMnemonic) summary.Append($"\n  {k}: {v}");
         return new GroupResult(name, run, compiledRuns, failed, relaxed, summary.ToString(), details.ToString());
