@@ -71,9 +71,9 @@ public unsafe struct CpuState
     // Translated code compiled with JitOptions.BoundedRuns leaves at block boundaries once this is reached.
     public ulong RetireLimit;
 
-    // x87 state besides FpuControl/FpuStatus. x87 arithmetic is not implemented; these are kept so that
-    // FXRSTOR then FXSAVE round-trips: abridged tag word (bit n = physical register n not empty), last
-    // opcode, instruction and data pointers (with selectors for the 32-bit FXSAVE format), ST0-7 as 80-bit values.
+    // x87 state besides FpuControl/FpuStatus (TOP is FSW bits 11-13): abridged tag word (bit n = physical register
+    // n not empty; the full tag word is derived from the contents), last opcode, instruction and data pointers (with
+    // selectors for the 32-bit formats), and the eight physical registers as 80-bit values (ST(i) = (TOP + i) mod 8).
     public byte FpuTag;
     public ushort FpuOpcode, FpuCs, FpuDs;
     public ulong FpuIp, FpuDp;

@@ -17,14 +17,12 @@ public sealed unsafe class CpuidModel
     // Family 6, model 0x3A-like signature; only the signature format matters to guests.
     public const uint Signature = 0x0003_06A9;
 
-    // Leaf 1 EDX. FPU (bit 0) is clear: only the x87 state-management subset is implemented (FNINIT, FNSTSW,
-    // FNSTCW, FLDCW, FNCLEX, WAIT, FXSAVE/FXRSTOR) and x87 arithmetic is #UD, so claiming an FPU would be a lie.
-    // Note that a 64-bit Linux kernel refuses to boot without CPUID.FPU (verify_cpu's required features).
+    // Leaf 1 EDX. FPU(0): the whole x87 (Interpreter/Interp.X87*.cs, Fpu/), differentially tested against the host.
     // PSE(3) TSC(4, with CR4.TSD) MSR(5) PAE(6) MCE(7: CR4.MCE accepted, no machine check is ever raised)
     // CX8(8) SEP(11) MTRR(12) PGE(13) CMOV(15) PAT(16) FXSR(24) SSE(25) SSE2(26).
     // Paging (PSE/PAE/PGE/NX) and SYSENTER/SYSCALL come with the MMU and segmentation work.
     // APIC(9) when the machine has one; HTT(28) with more than one logical processor.
-    const uint Leaf1Edx = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) | (1u << 11)
+    const uint Leaf1Edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) | (1u << 11)
         | (1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 24) | (1u << 25) | (1u << 26);
     // Leaf 1 ECX: CX16(13) POPCNT(23); x2APIC(21) when enabled.
     const uint Leaf1Ecx = (1u << 13) | (1u << 23);

@@ -4,12 +4,12 @@ using Iced.Intel;
 
 namespace DynaSmp.Jit.Interpreter;
 
-/// <summary>The x87 subset an operating system needs to manage FPU state: FNINIT/FINIT, FNSTSW/FSTSW (AX and m16),
-/// FNSTCW/FSTCW, FLDCW, FNCLEX/FCLEX, WAIT/FWAIT, and FXSAVE/FXRSTOR (SDM Vol. 1 chapter 8 and 10.5).</summary>
-/// <remarks>x87 arithmetic, loads/stores of values, FSAVE/FRSTOR and FSTENV/FLDENV are not implemented: after the
-/// CR0.EM/TS checks (#NM, SDM Vol. 3A Table 2-1) every other x87 opcode is #UD. Because nothing computes, no x87
-/// exception is ever raised here; a status word with an unmasked exception can only come from FXRSTOR, and then
-/// waiting instructions report it as #MF when CR0.NE = 1 (the legacy FERR# path is not modelled).</remarks>
+/// <summary>x87 dispatch, control instructions, and FXSAVE/FXRSTOR (SDM Vol. 1 chapter 8 and 10.5). Values and
+/// arithmetic are in Interp.X87.Arith.cs, FSTENV/FSAVE in Interp.X87.Env.cs, the software float in Fpu/.</summary>
+/// <remarks>The register file is kept physically: FpuRegs[10 * p] is physical register p, ST(i) is p = (TOP + i) mod 8,
+/// and FpuTag is the abridged tag (bit p set = not empty); the full tag word is derived from the contents when
+/// stored (FSTENV/FSAVE). Exceptions are delayed as on hardware: an unmasked one sets ES/B, and the next waiting x87
+/// instruction raises #MF if CR0.NE = 1 (with NE = 0 the FERR# signal is not modelled).</remarks>
 public static unsafe partial class Interp
 {
     const ushort FswExceptionBits = 0x3F, FswES = 1 << 7, FswB = 1 << 15;
@@ -43,7 +43,7 @@ public static unsafe partial class Interp
                 return true;
             case Mnemonic.Fldcw:
                 X87Enter(s, i);
-                s->FpuControl = Mem.Read16(c, MemAddress(s, i));
+                s->FpuControl = X87ControlWord(Mem.Read16(c, MemAddress(s, i)));
                 UpdateErrorSummary(s);
                 return true;
             case Mnemonic.Fnclex: case Mnemonic.Fclex:
@@ -59,7 +59,8 @@ public static unsafe partial class Interp
             default:
                 if (!IsX87Escape(i)) return false;
                 X87Enter(s, i);
-                throw CpuFault.UD(); // x87 arithmetic and value transfers are not implemented
+                if (!TryExecuteX87Value(c, i)) throw CpuFault.UD();
+                return true;
         }
     }
 
@@ -79,8 +80,18 @@ public static unsafe partial class Interp
     {
         if (i.HasLockPrefix) throw CpuFault.UD();
         if ((s->Cr0 & (Cr0.EM | Cr0.TS)) != 0) throw new CpuFault(Vector.NM);
-        if (i.Mnemonic is Mnemonic.Finit or Mnemonic.Fstsw or Mnemonic.Fstcw or Mnemonic.Fclex) CheckPendingX87(s);
+        if (!IsNonWaitingX87(i.Mnemonic)) CheckPendingX87(s);
     }
+
+    /// <summary>The FNxxx control forms do not check for pending exceptions (SDM Vol. 1 8.3.11); FLDCW, FLDENV
+    /// and FRSTOR do not either (they may be how software clears them), like FNOP-class no-ops on a 387+.</summary>
+    static bool IsNonWaitingX87(Mnemonic m) => m is Mnemonic.Fninit or Mnemonic.Fnstsw or Mnemonic.Fnstcw or Mnemonic.Fnclex
+        or Mnemonic.Fnstenv or Mnemonic.Fnsave or Mnemonic.Fldcw or Mnemonic.Fldenv or Mnemonic.Frstor
+        or Mnemonic.Fneni or Mnemonic.Fndisi or Mnemonic.Fnsetpm or Mnemonic.Frstpm;
+
+    /// <summary>FCW as loaded: reserved bits 7 and 13-15 read as 0, bit 6 as 1 (observed on hardware; SDM Vol. 1 Figure 8-6
+    /// marks them reserved).</summary>
+    static ushort X87ControlWord(ushort v) => (ushort)((v & 0x1F3F) | 0x40);
 
     static void CheckPendingX87(CpuState* s)
     {
@@ -140,7 +151,7 @@ public static unsafe partial class Interp
         for (int r = 0; r < 8; r++)
         {
             ulong slot = a + 32 + (ulong)(16 * r);
-            byte* reg = s->FpuRegs + 10 * r;
+            byte* reg = s->FpuRegs + 10 * ((X87Top(s) + r) & 7); // slot r holds ST(r)
             Mem.Write64(c, slot, *(ulong*)reg);
             Mem.Write64(c, slot + 8, *(ushort*)(reg + 8)); // 80-bit value, then 6 reserved zero bytes
         }
@@ -190,7 +201,9 @@ public static unsafe partial class Interp
         s->FpuTag = ftw;
         s->FpuOpcode = (ushort)(fop & 0x7FF); // FOP is 11 bits
         s->FpuIp = fip; s->FpuDp = fdp; s->FpuCs = fcs; s->FpuDs = fds;
-        for (int k = 0; k < 80; k++) s->FpuRegs[k] = regs[k];
+        int top = (fsw >> 11) & 7;
+        for (int r = 0; r < 8; r++)
+            for (int k = 0; k < 10; k++) s->FpuRegs[10 * ((top + r) & 7) + k] = regs[10 * r + k];
         s->Mxcsr = mxcsr;
         for (int k = 0; k < 2 * xmmCount; k++) s->Xmm[k] = xmm[k];
     }

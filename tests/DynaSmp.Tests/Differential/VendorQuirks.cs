@@ -108,3 +108,63 @@ public static class VendorQuirks
         return null;
     }
 }
+
+/// <summary>The floating-point counterpart of <see cref="VendorQuirk"/>, for the FP differential groups
+/// (<see cref="Fpu.FpuDiff"/>): <see cref="CompareOnlyAgreed"/> clears the compared bits of an <see cref="Fpu.FpCase"/>
+/// that only Intel defines; <see cref="Probe"/> is a fixed case and <see cref="ProbeMatches"/> says whether an output
+/// FXSAVE image shows the Intel (true) or AMD (false) behaviour.</summary>
+public sealed record FpVendorQuirk(
+    string Name,
+    string Intel,
+    string Amd,
+    string References,
+    Func<Fpu.FpCase, bool> Applies,
+    Action<Fpu.FpCase> CompareOnlyAgreed,
+    Func<Fpu.FpCase> Probe,
+    Func<bool, byte[], bool> ProbeMatches);
+
+/// <summary>Every known Intel/AMD floating-point difference the FP groups can generate.</summary>
+public static class FpVendorQuirks
+{
+    public static readonly FpVendorQuirk[] All =
+    [
+        new(
+            Name: "FCOMI/FCOMIP/FUCOMI/FUCOMIP and C1",
+            Intel: "C1 is cleared (as by FCOM)",
+            Amd: "C1 is left unchanged",
+            References: "Intel SDM Vol. 2A FCOMI/FCOMIP/FUCOMI/FUCOMIP, FPU Flags Affected: \"C1: Set to 0\"; AMD APM Vol. 5 " +
+                        "FCOMI/FCOMIP/FUCOMI/FUCOMIP (x87 condition codes: C1 \"0 if stack underflow\", otherwise not listed as " +
+                        "written). AMD column observed on an AMD family 1Ah host.",
+            Applies: c => c.Insn.Mnemonic is Iced.Intel.Mnemonic.Fcomi or Iced.Intel.Mnemonic.Fcomip or Iced.Intel.Mnemonic.Fucomi or Iced.Intel.Mnemonic.Fucomip,
+            CompareOnlyAgreed: c => c.ImageMask[3] &= unchecked((byte)~0x02), // FSW bit 9
+            Probe: () => Fpu.FpQuirkProbes.FcomiWithC1Set(),
+            ProbeMatches: (intel, image) => ((BitConverter.ToUInt16(image, 2) & 0x200) == 0) == intel),
+        new(
+            Name: "FSTP1 (D9 D8+i, Iced's FSTPNCE) with ST(0) empty",
+            Intel: "the alias behaves as FSTP ST(i): stack underflow sets IE and SF and clears C1; masked, ST(i) receives the QNaN indefinite, then the pop",
+            Amd: "no exception and ST(i) is not written; the pop still happens",
+            References: "Intel SDM Vol. 2A FST/FSTP (#IS stack underflow) and Vol. 1 8.5.1.1; the D9 D8+i encoding is not in the SDM " +
+                        "opcode map (Vol. 2D A.5: reserved) and is an alias of FSTP ST(i) on Intel parts (DynaSmp's model); AMD APM " +
+                        "Vol. 3 x87 opcode map likewise. AMD column observed on an AMD family 1Ah host; DD D8+i (documented FSTP) " +
+                        "raises the stack fault on the same host.",
+            Applies: c => c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fstpnce && Fpu.FpuDiff.InputStEmpty(c, 0),
+            CompareOnlyAgreed: c =>
+            {
+                c.ImageMask[2] = 0;       // FSW exception flags, SF, ES
+                c.ImageMask[3] &= 0x38;   // only TOP of the high byte ...
+                if ((BitConverter.ToUInt16(c.Image, 0) & 1) == 0) c.ImageMask[3] = 0; // ... and not even TOP if IE is unmasked (Intel does not pop)
+                c.ImageMask[4] = 0;       // FTW
+                for (int k = 32; k < 160; k++) c.ImageMask[k] = 0;
+            },
+            Probe: () => Fpu.FpQuirkProbes.FstpFromEmpty(),
+            ProbeMatches: (intel, image) => ((BitConverter.ToUInt16(image, 2) & 0x41) == 0x41) == intel),
+    ];
+
+    /// <summary>The entry that applies to <paramref name="c"/> on this host, or null (always null on an Intel host).</summary>
+    public static FpVendorQuirk? ToRelax(Fpu.FpCase c)
+    {
+        if (HostCpu.IsIntel) return null;
+        foreach (var q in All) if (q.Applies(c)) return q;
+        return null;
+    }
+}

@@ -222,9 +222,9 @@ public unsafe class MsrAndCpuidTests
     {
         var model = new CpuidModel();
         var l1 = Cpuid(model, 1);
-        // Leaf 1 EDX: FPU clear (x87 arithmetic is #UD); PSE TSC MSR PAE MCE CX8 SEP MTRR PGE CMOV PAT FXSR SSE SSE2.
-        Assert.Equal(0u, l1.D & 1u);
-        uint expected = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) | (1u << 11) | (1u << 12)
+        // Leaf 1 EDX: FPU PSE TSC MSR PAE MCE CX8 SEP MTRR PGE CMOV PAT FXSR SSE SSE2.
+        Assert.Equal(1u, l1.D & 1u);
+        uint expected = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) | (1u << 11) | (1u << 12)
             | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 24) | (1u << 25) | (1u << 26);
         Assert.Equal(expected, l1.D);
         Assert.Equal(0u, l1.D & (1u << 23)); // no MMX

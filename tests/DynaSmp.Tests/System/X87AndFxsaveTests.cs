@@ -39,9 +39,12 @@ public unsafe class X87AndFxsaveTests
         Assert.Equal(0x5555_6666_7777_8888UL, U64(m, 16));
         Assert.Equal(0x1FA0u, U32(m, 24));                // MXCSR
         Assert.Equal(0xFFFFu, U32(m, 28));                // MXCSR_MASK
-        Assert.Equal(0x0807_0605_0403_0201UL, U64(m, 32)); // ST0 bytes 0-7
-        Assert.Equal(0x0A09, U16(m, 40));                 // ST0 bytes 8-9
-        Assert.Equal(0x4E4D_4C4B_4A49_4847UL, U64(m, 32 + 7 * 16)); // ST7 = register bytes 70-77
+        // The register slots hold ST(0)..ST(7); FpuRegs is physical, and TOP = 7 (FSW 3800h), so ST(0) is physical 7
+        // (bytes 70-79) and ST(1) physical 0 (bytes 0-9).
+        Assert.Equal(0x4E4D_4C4B_4A49_4847UL, U64(m, 32)); // ST0 bytes 0-7
+        Assert.Equal(0x504F, U16(m, 40));                 // ST0 bytes 8-9
+        Assert.Equal(0x0807_0605_0403_0201UL, U64(m, 32 + 16)); // ST1 = physical 0
+        Assert.Equal(0x4443_4241_403F_3E3DUL, U64(m, 32 + 7 * 16)); // ST7 = physical 6, bytes 60-67
         Assert.Equal(0x0101_0101_0101_0101UL, U64(m, 160)); // XMM0 low
         Assert.Equal(0x2020_2020_2020_2020UL, U64(m, 160 + 15 * 16 + 8)); // XMM15 high
         Assert.Equal(0xCC, m.Mem(Area + 464, 1)[0]);      // bytes 464-511 are software's
@@ -182,10 +185,20 @@ public unsafe class X87AndFxsaveTests
     }
 
     [Theory, InlineData(0), InlineData(1)]
-    public void Other_x87_instructions_are_ud_after_nm_checks(int tier)
+    public void X87_arithmetic_runs_after_the_nm_checks(int tier)
     {
-        using var m = new SysMachine(tier, a => a.fadd(st0, st1));
-        m.RunExpectFault(Vector.UD, SysMachine.CodeAddr);
+        using var m = new SysMachine(tier, a =>
+        {
+            a.fld1();
+            a.fld1();
+            a.fadd(st0, st1);
+            a.fstp(__qword_ptr[rbx]);
+        });
+        m.Gpr(3) = Area;
+        m.S->FpuControl = 0x37F;
+        m.S->FpuTag = 0;
+        m.RunToHlt();
+        Assert.Equal(BitConverter.DoubleToUInt64Bits(2.0), U64(m, 0));
         m.Reset();
         m.S->Cr0 |= Cr0.TS;
         m.RunExpectFault(Vector.NM, SysMachine.CodeAddr); // lazy FPU switching still sees #NM first

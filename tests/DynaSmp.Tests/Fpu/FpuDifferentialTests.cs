@@ -1,0 +1,96 @@
+using DynaSmp.Tests.Differential;
+using Iced.Intel;
+using Xunit.Abstractions;
+
+namespace DynaSmp.Tests.Fpu;
+
+/// <summary>The FP differential groups (see <see cref="FpuDiff"/>): each runs its share of DYNASMP_FP_CASES fixed-seed
+/// cases on the host and in DynaSmp, comparing the whole x87/SSE state bit for bit.</summary>
+[Collection("Differential")]
+public sealed class FpuDifferentialTests(ITestOutputHelper output)
+{
+    /// <summary>Instruction sets of the x87 groups, with their share of the case budget.</summary>
+    public static readonly (string Name, int Weight, Mnemonic[] Mnemonics)[] X87Groups =
+    [
+        ("X87Arith", 30,
+        [
+            Mnemonic.Fadd, Mnemonic.Faddp, Mnemonic.Fiadd, Mnemonic.Fsub, Mnemonic.Fsubp, Mnemonic.Fisub,
+            Mnemonic.Fsubr, Mnemonic.Fsubrp, Mnemonic.Fisubr, Mnemonic.Fmul, Mnemonic.Fmulp, Mnemonic.Fimul,
+            Mnemonic.Fdiv, Mnemonic.Fdivp, Mnemonic.Fidiv, Mnemonic.Fdivr, Mnemonic.Fdivrp, Mnemonic.Fidivr,
+        ]),
+        ("X87LoadStore", 25,
+        [
+            Mnemonic.Fld, Mnemonic.Fild, Mnemonic.Fbld, Mnemonic.Fst, Mnemonic.Fstp, Mnemonic.Fstpnce, Mnemonic.Fist,
+            Mnemonic.Fistp, Mnemonic.Fisttp, Mnemonic.Fbstp, Mnemonic.Fld1, Mnemonic.Fldl2t, Mnemonic.Fldl2e,
+            Mnemonic.Fldpi, Mnemonic.Fldlg2, Mnemonic.Fldln2, Mnemonic.Fldz, Mnemonic.Fxch, Mnemonic.Ffree,
+            Mnemonic.Ffreep, Mnemonic.Fincstp, Mnemonic.Fdecstp, Mnemonic.Fcmovb, Mnemonic.Fcmove, Mnemonic.Fcmovbe,
+            Mnemonic.Fcmovu, Mnemonic.Fcmovnb, Mnemonic.Fcmovne, Mnemonic.Fcmovnbe, Mnemonic.Fcmovnu, Mnemonic.Fchs, Mnemonic.Fabs,
+        ]),
+        ("X87Compare", 15,
+        [
+            Mnemonic.Fcom, Mnemonic.Fcomp, Mnemonic.Fcompp, Mnemonic.Fucom, Mnemonic.Fucomp, Mnemonic.Fucompp,
+            Mnemonic.Ficom, Mnemonic.Ficomp, Mnemonic.Fcomi, Mnemonic.Fcomip, Mnemonic.Fucomi, Mnemonic.Fucomip,
+            Mnemonic.Ftst, Mnemonic.Fxam, Mnemonic.Fnstsw,
+        ]),
+        ("X87Misc", 20,
+        [
+            Mnemonic.Fsqrt, Mnemonic.Frndint, Mnemonic.Fscale, Mnemonic.Fxtract, Mnemonic.Fprem, Mnemonic.Fprem1,
+        ]),
+        ("X87Transcendental", 5, X87TranscendentalCases.Mnemonics),
+        ("X87Control", 5,
+        [
+            Mnemonic.Fnstenv, Mnemonic.Fldenv, Mnemonic.Fnsave, Mnemonic.Frstor, Mnemonic.Fldcw, Mnemonic.Fnstcw,
+            Mnemonic.Fnclex, Mnemonic.Fninit, Mnemonic.Fnop,
+        ]),
+    ];
+
+    static int TotalWeight => X87Groups.Sum(g => g.Weight);
+
+    public static GroupResult RunX87(string name, ulong runSeed = FpuDiff.BaseSeed, int? total = null)
+    {
+        var g = X87Groups.Single(x => x.Name == name);
+        var codes = X87Cases.CodesFor(g.Mnemonics);
+        int n = Math.Max(1, (int)((long)(total ?? FpuDiff.TotalCases) * g.Weight / (TotalWeight + SseWeight)));
+        Action<Rng, FpCase>? adjust = name == "X87Transcendental" ? X87TranscendentalCases.Adjust : null;
+        return FpuDiff.RunGroup(name, seed => X87Cases.Generate(name, codes, seed, adjust), n, runSeed);
+    }
+
+    void Check(GroupResult r) => DifferentialTests.Check(output, r);
+
+    [DifferentialFact] public void X87Arith() => Check(RunX87(nameof(X87Arith)));
+    [DifferentialFact] public void X87LoadStore() => Check(RunX87(nameof(X87LoadStore)));
+    [DifferentialFact] public void X87Compare() => Check(RunX87(nameof(X87Compare)));
+    [DifferentialFact] public void X87Misc() => Check(RunX87(nameof(X87Misc)));
+    [DifferentialFact] public void X87Control() => Check(RunX87(nameof(X87Control)));
+
+    /// <summary>Share of DYNASMP_FP_CASES given to the SSE floating-point group (the x87 groups share the rest).</summary>
+    const int SseWeight = 30;
+
+    public static GroupResult RunSse(ulong runSeed = FpuDiff.BaseSeed, int? total = null)
+    {
+        var codes = SseFloatCases.Codes();
+        int n = Math.Max(1, (int)((long)(total ?? FpuDiff.TotalCases) * SseWeight / (TotalWeight + SseWeight)));
+        return FpuDiff.RunGroup("SseFloat", seed => SseFloatCases.Generate("SseFloat", codes, seed), n, runSeed);
+    }
+
+    [DifferentialFact] public void SseFloat() => Check(RunSse());
+    [DifferentialFact] public void X87Transcendental() => Check(RunX87(nameof(X87Transcendental)));
+
+    public static TheoryData<string> X87GroupNames()
+    {
+        var d = new TheoryData<string>();
+        foreach (var g in X87Groups) d.Add(g.Name);
+        d.Add("SseFloat");
+        return d;
+    }
+
+    /// <summary>DYNASMP_FP_RANDOM_CASES (default 10000) cases over the x87 groups from the run seed (DYNASMP_DIFF_RUN_SEED,
+    /// or drawn once per test process and printed): new cases on every run, replayable from the printed seed.</summary>
+    [DifferentialTheory]
+    [MemberData(nameof(X87GroupNames))]
+    public void Random_run(string group)
+    {
+        int total = int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_FP_RANDOM_CASES"), out int n) ? n : 10_000;
+        Check(group == "SseFloat" ? RunSse(DiffHarness.RunSeed, total) : RunX87(group, DiffHarness.RunSeed, total));
+    }
+}
