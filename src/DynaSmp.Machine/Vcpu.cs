@@ -146,7 +146,7 @@ public sealed unsafe class Vcpu : IDisposable
                         Vm.OnVcpuFailure(this, $"vCPU {Id}: unhandled {Core.ExitMessage}", VmExitKind.GuestError);
                         return Exit.Set(VcpuExitReason.GuestError, Core.ExitMessage);
                     case ExitReason.Unsupported:
-                        Vm.OnVcpuFailure(this, $"vCPU {Id}: unsupported: {Core.ExitMessage}", VmExitKind.GuestError);
+                        Vm.OnVcpuFailure(this, $"vCPU {Id}: unsupported: {Core.ExitMessage}", VmExitKind.Unsupported);
                         return Exit.Set(VcpuExitReason.GuestError, Core.ExitMessage);
                 }
                 continue;
