@@ -97,6 +97,14 @@ public sealed class Vm : IDisposable
     /// <summary>Stops with QEMU's isa-debug-exit status: (value &lt;&lt; 1) | 1.</summary>
     public void DebugExit(uint value) => Stop(VmExitKind.DebugExit, $"isa-debug-exit value {value}", (int)((value << 1) | 1));
 
+    /// <summary>The first dying vCPU's report (triple fault or unsupported feature), if any.</summary>
+    public GuestDiagnosis? Diagnosis { get; private set; }
+
+    internal void RecordDiagnosis(GuestDiagnosis d)
+    {
+        lock (_exited) { if (Diagnosis == null && ExitKind == VmExitKind.None) Diagnosis = d; }
+    }
+
     internal void OnVcpuFailure(Vcpu v, string message, VmExitKind kind) => Stop(kind, message);
 
     /// <summary>Waits until the VM stops (any reason). False on timeout (the VM keeps running).</summary>

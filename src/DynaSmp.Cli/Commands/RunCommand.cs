@@ -45,12 +45,14 @@ static class RunCommand
             var vm = pc.Vm;
             if (vm.ExitKind != VmExitKind.DebugExit)
                 Console.Error.WriteLine($"dynasmp: {Describe(vm)}{(joined ? "" : " (some vCPU threads had not left when the command ended)")}");
+            if (vm.Diagnosis is { } diag) Console.Error.WriteLine(diag.Format());
             if (json != null)
             {
                 var report = new RunReport
                 {
                     Status = status, StatusName = ExitStatuses.Name(status), ExitKind = vm.ExitKind.ToString(), Message = vm.ExitMessage,
                     Vcpus = smp, MemoryBytes = mem, WallSeconds = deadline.Elapsed, PeakResidentBytes = HostCapacity.PeakResidentBytes(),
+                    Diagnosis = vm.Diagnosis,
                 };
                 HostFiles.WriteOutput(json, "--json", s => JsonSerializer.Serialize(s, report, RunReport.Options));
             }
@@ -76,7 +78,7 @@ static class RunCommand
 /// <summary>`dynasmp run --json` output.</summary>
 public sealed class RunReport
 {
-    internal static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
+    internal static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
     [System.Text.Json.Serialization.JsonPropertyName("status")] public int Status { get; set; }
     [System.Text.Json.Serialization.JsonPropertyName("status_name")] public string StatusName { get; set; } = "";
     [System.Text.Json.Serialization.JsonPropertyName("exit_kind")] public string ExitKind { get; set; } = "";
@@ -85,4 +87,6 @@ public sealed class RunReport
     [System.Text.Json.Serialization.JsonPropertyName("memory_bytes")] public ulong MemoryBytes { get; set; }
     [System.Text.Json.Serialization.JsonPropertyName("wall_s")] public double WallSeconds { get; set; }
     [System.Text.Json.Serialization.JsonPropertyName("peak_resident_bytes")] public long PeakResidentBytes { get; set; }
+    /// <summary>Triple fault or unsupported feature: the dying vCPU's state (null otherwise).</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("diagnosis")] public GuestDiagnosis? Diagnosis { get; set; }
 }

@@ -42,6 +42,16 @@ public class ExitStatusTests
         Assert.Contains("triple", r.Err);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         Assert.Equal("guest_shutdown", doc.RootElement.GetProperty("status_name").GetString());
+        // Item 5: the dying vCPU's diagnosis, on stderr and in the JSON.
+        var d5 = doc.RootElement.GetProperty("diagnosis");
+        Assert.Equal("ud2", d5.GetProperty("disassembly").GetString());
+        Assert.Equal("0f0b", d5.GetProperty("instruction_bytes").GetString());
+        Assert.Equal(["#UD", "#GP(0x33)", "#DF(0x0)"], d5.GetProperty("exception_chain").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.StartsWith("protected mode (32-bit)", d5.GetProperty("mode").GetString());
+        Assert.Contains("cr0", d5.GetProperty("registers").EnumerateObject().Select(p => p.Name));
+        Assert.Contains("ud2", r.Err);
+        Assert.Contains("#UD -> #GP(0x33) -> #DF(0x0) -> shutdown", r.Err);
+        Assert.Contains("efer", r.Err);
     }
 
     [Fact]
@@ -51,6 +61,7 @@ public class ExitStatusTests
         var r = Run("run", d.Write("g.elf", GuestImages.Virtual8086()), "--timeout", "20");
         Assert.True(r.Code == (int)ExitStatus.Unsupported, $"{r.Code}: {r.Err}");
         Assert.Contains("virtual-8086", r.Err);
+        Assert.Contains(": cf  iret", r.Err); // the diagnosis names the instruction that needed it
     }
 
     [Fact]
