@@ -17,6 +17,8 @@ const string Help = """
       dynasmp guest export FILE
                     write the built-in guest image (boots under qemu-system-x86_64 -kernel FILE)
       dynasmp demo  run the single-CPU sieve demo and print its guest MIPS
+      dynasmp fuzz  [--seeds N] [--start SEED] [--timeout S] [--keep DIR]
+                    run hostile generated guests; fails (status 70) on any host error or hang
     """;
 
 try
@@ -30,6 +32,7 @@ try
         "run" => RunCommand.Run(rest),
         "guest" => GuestCommand.Run(rest),
         "demo" => DemoCommand.Run(rest),
+        "fuzz" => FuzzCommand.Run(rest),
         _ => throw new UsageException($"unknown command '{args[0]}' (try: dynasmp --help)"),
     };
 }
