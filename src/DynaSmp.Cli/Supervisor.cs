@@ -14,7 +14,7 @@ public static class Supervisor
 
     /// <summary>Returns true if every VM stopped by itself (no timeout, no memory stop). <paramref name="joined"/>:
     /// every vCPU thread has ended, so the VMs may be disposed.</summary>
-    public static bool Watch(IReadOnlyList<Vm> vms, Deadline deadline, long rssCeiling, Action<int>? finished, out bool joined)
+    public static bool Watch(IReadOnlyList<Vm> vms, Deadline deadline, long rssCeiling, Action<int>? finished, out bool joined, TimeSpan? joinBudget = null)
     {
         var done = new bool[vms.Count];
         int left = vms.Count;
@@ -54,17 +54,17 @@ public static class Supervisor
                 if (!done[k]) { vms[k].WaitForExit(Min(Poll, deadline.Remaining)); break; }
         }
         if (Dbg) Console.Error.WriteLine($"[{deadline.Elapsed:F3}] stopped");
-        joined = JoinAll(vms, deadline);
+        joined = JoinAll(vms, deadline, joinBudget);
         if (Dbg) Console.Error.WriteLine($"[{deadline.Elapsed:F3}] joined {joined}, gcs {GC.CollectionCount(0)}");
         if (!clean) for (int k = 0; k < vms.Count; k++) if (!done[k]) finished?.Invoke(k);
         return clean;
     }
 
     /// <summary>Joins every VM's threads, waiting at most until the deadline plus <see cref="Deadline.JoinBudget"/>.</summary>
-    public static bool JoinAll(IReadOnlyList<Vm> vms, Deadline deadline)
+    public static bool JoinAll(IReadOnlyList<Vm> vms, Deadline deadline, TimeSpan? joinBudget = null)
     {
         foreach (var vm in vms) if (!vm.StopRequested) vm.Stop(VmExitKind.Stopped, "stopped by the host");
-        var budget = deadline.Remaining + Deadline.JoinBudget;
+        var budget = deadline.Remaining + (joinBudget ?? Deadline.JoinBudget);
         var end = Environment.TickCount64 + (long)budget.TotalMilliseconds;
         foreach (var vm in vms)
             if (!vm.Join(TimeSpan.FromMilliseconds(Math.Max(0, end - Environment.TickCount64)))) return false;
