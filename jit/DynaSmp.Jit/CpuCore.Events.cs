@@ -38,10 +38,28 @@ public sealed unsafe partial class CpuCore
         return Deliver(v, ec, EventKind.Exception);
     }
 
+    // The events of the last delivery, outermost first (what QEMU's -d int prints before a cpu_reset): the original
+    // event, then each fault raised while delivering the one before. Preallocated; a delivery nests at most 3 deep.
+    readonly int[] _chainVector = new int[4];
+    readonly ulong[] _chainError = new ulong[4];
+    int _chainLength;
+
+    /// <summary>The chain of the last event delivery (after a triple fault: the events that led to it), outermost first.</summary>
+    public IReadOnlyList<(int Vector, ulong ErrorCode)> LastDeliveryChain
+    {
+        get
+        {
+            var list = new List<(int, ulong)>(_chainLength);
+            for (int k = 0; k < _chainLength; k++) list.Add((_chainVector[k], _chainError[k]));
+            return list;
+        }
+    }
+
     /// <summary>Delivers an event, applying the double-fault rules (SDM Table 6-5) to faults raised while
     /// delivering it. Returns Shutdown on a triple fault, else null.</summary>
     ExitReason? Deliver(int vector, ulong errorCode, EventKind kind)
     {
+        _chainLength = 0;
         try
         {
             DeliverWithCombination(vector, errorCode, kind);
@@ -49,13 +67,17 @@ public sealed unsafe partial class CpuCore
         }
         catch (TripleFault)
         {
-            ExitMessage = $"triple fault (while delivering {Vector.Name(vector)})";
+            var chain = new System.Text.StringBuilder();
+            for (int k = 0; k < _chainLength; k++)
+                chain.Append(Vector.Name(_chainVector[k])).Append(Vector.HasErrorCode(_chainVector[k]) ? $"(0x{_chainError[k]:x})" : "").Append(" -> ");
+            ExitMessage = $"triple fault: {chain}shutdown";
             return ExitReason.Shutdown;
         }
     }
 
     void DeliverWithCombination(int vector, ulong errorCode, EventKind kind)
     {
+        if (_chainLength < _chainVector.Length) { _chainVector[_chainLength] = vector; _chainError[_chainLength] = errorCode; _chainLength++; }
         try
         {
             DeliverOnce(vector, errorCode, kind);

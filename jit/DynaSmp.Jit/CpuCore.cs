@@ -329,6 +329,11 @@ public sealed unsafe partial class CpuCore : IDisposable
             s->Rip = ip;
             return StepFaulted;
         }
+        catch (UnsupportedGuestFeatureException)
+        {
+            s->Rip = ip; // the exit names the instruction that needed the feature
+            throw;
+        }
         return s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.LeaveBlock) != 0 ? StepStopAfter : StepContinue;
     }
 

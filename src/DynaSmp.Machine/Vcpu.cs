@@ -140,13 +140,15 @@ public sealed unsafe class Vcpu : IDisposable
                         if (Vm.Deterministic) return Exit.Set(VcpuExitReason.Yield);
                         break;
                     case ExitReason.Shutdown:
+                        Vm.RecordDiagnosis(GuestDiagnosis.Capture(this, Core.ExitMessage ?? "triple fault", withChain: true));
                         Vm.OnVcpuFailure(this, $"vCPU {Id}: {Core.ExitMessage}", VmExitKind.TripleFault);
                         return Exit.Set(VcpuExitReason.Shutdown, Core.ExitMessage);
                     case ExitReason.Exception:
                         Vm.OnVcpuFailure(this, $"vCPU {Id}: unhandled {Core.ExitMessage}", VmExitKind.GuestError);
                         return Exit.Set(VcpuExitReason.GuestError, Core.ExitMessage);
                     case ExitReason.Unsupported:
-                        Vm.OnVcpuFailure(this, $"vCPU {Id}: unsupported: {Core.ExitMessage}", VmExitKind.GuestError);
+                        Vm.RecordDiagnosis(GuestDiagnosis.Capture(this, $"unsupported: {Core.ExitMessage}", withChain: false));
+                        Vm.OnVcpuFailure(this, $"vCPU {Id}: unsupported: {Core.ExitMessage}", VmExitKind.Unsupported);
                         return Exit.Set(VcpuExitReason.GuestError, Core.ExitMessage);
                 }
                 continue;

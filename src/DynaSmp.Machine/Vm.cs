@@ -19,6 +19,9 @@ public sealed class Vm : IDisposable
     public Vcpu[] Vcpus { get; }
 
     Thread[]? _threads;
+    // Threads wait here until every one of them exists: Thread.Start waits for the new thread to be scheduled,
+    // which behind hundreds of already spinning vCPUs on two cores took seconds per thread.
+    readonly ManualResetEventSlim _startGate = new(false);
     int _stopRequested;
     readonly ManualResetEventSlim _exited = new(false);
     // xAPIC physical-destination fast path: APIC ID -> vCPU (rebuilt when an APIC ID or mode changes).
@@ -52,15 +55,26 @@ public sealed class Vm : IDisposable
         if (_threads != null) throw new InvalidOperationException("the VM was already started");
         if (Deterministic)
         {
-            _threads = [new Thread(RunDeterministic, Config.ThreadStackBytes) { IsBackground = true, Name = "DynaSmp deterministic VM" }];
+            _threads = [new Thread(() => Gated(RunDeterministic), Config.ThreadStackBytes) { IsBackground = true, Name = "DynaSmp deterministic VM" }];
         }
         else
         {
             _threads = new Thread[Vcpus.Length];
             for (int k = 0; k < Vcpus.Length; k++)
-                _threads[k] = new Thread(Vcpus[k].ThreadMain, Config.ThreadStackBytes) { IsBackground = true, Name = $"DynaSmp vCPU {k}" };
+            {
+                var v = Vcpus[k];
+                _threads[k] = new Thread(() => Gated(v.ThreadMain), Config.ThreadStackBytes) { IsBackground = true, Name = $"DynaSmp vCPU {k}" };
+            }
         }
         foreach (var t in _threads) t.Start();
+        _startGate.Set();
+    }
+
+    void Gated(Action body)
+    {
+        if (Config.LowerVcpuPriority) Host.HostScheduling.LowerCurrentThread(Host.HostScheduling.VcpuNice);
+        _startGate.Wait();
+        body();
     }
 
     /// <summary>Asks every vCPU to stop; the first reason wins.</summary>
@@ -83,18 +97,41 @@ public sealed class Vm : IDisposable
     /// <summary>Stops with QEMU's isa-debug-exit status: (value &lt;&lt; 1) | 1.</summary>
     public void DebugExit(uint value) => Stop(VmExitKind.DebugExit, $"isa-debug-exit value {value}", (int)((value << 1) | 1));
 
+    /// <summary>The first dying vCPU's report (triple fault or unsupported feature), if any.</summary>
+    public GuestDiagnosis? Diagnosis { get; private set; }
+
+    internal void RecordDiagnosis(GuestDiagnosis d)
+    {
+        lock (_exited) { if (Diagnosis == null && ExitKind == VmExitKind.None) Diagnosis = d; }
+    }
+
     internal void OnVcpuFailure(Vcpu v, string message, VmExitKind kind) => Stop(kind, message);
 
     /// <summary>Waits until the VM stops (any reason). False on timeout (the VM keeps running).</summary>
     public bool WaitForExit(TimeSpan timeout) => _exited.Wait(timeout);
 
     /// <summary>Stops (if needed) and joins every thread.</summary>
-    public void Join()
+    public void Join() => Join(Timeout.InfiniteTimeSpan);
+
+    /// <summary>Stops (if needed) and joins every thread until <paramref name="timeout"/>; false if some thread
+    /// is still running then (the VM must then not be disposed: its threads still use its memory).</summary>
+    public bool Join(TimeSpan timeout)
     {
         if (!StopRequested) Stop();
-        if (_threads == null) return;
-        foreach (var t in _threads) t.Join();
+        if (_threads == null) return true;
+        long end = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue
+            : System.Diagnostics.Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        foreach (var t in _threads)
+        {
+            if (end == long.MaxValue) { t.Join(); continue; }
+            long left = end - System.Diagnostics.Stopwatch.GetTimestamp();
+            if (!t.Join(TimeSpan.FromSeconds(Math.Max(0, left) / (double)System.Diagnostics.Stopwatch.Frequency))) return false;
+        }
+        return true;
     }
+
+    /// <summary>Every thread of this VM has ended (or none was started).</summary>
+    public bool Joined => _threads == null || Array.TrueForAll(_threads, t => !t.IsAlive);
 
     // ---- IPI routing ---------------------------------------------------------------------------------
 
@@ -182,6 +219,7 @@ public sealed class Vm : IDisposable
     public void Dispose()
     {
         Join();
+        _startGate.Dispose();
         foreach (var v in Vcpus) v.Dispose();
         Ram.Dispose();
         _exited.Dispose();

@@ -22,6 +22,10 @@ public sealed record VmConfig
     /// <summary>Upper bound of adaptive halt polling (KVM's halt_poll_ns); 0 disables it.</summary>
     public long HaltPollMaxNs { get; init; } = 50_000;
 
+    /// <summary>vCPU threads run at a lower host priority (nice 5 on Linux), so the thread that enforces a deadline
+    /// is not queued behind every spinning vCPU when vCPUs outnumber host cores.</summary>
+    public bool LowerVcpuPriority { get; init; } = true;
+
     /// <summary>Guest instructions a vCPU runs per turn in deterministic mode.</summary>
     public ulong DeterministicSlice { get; init; } = 2000;
 

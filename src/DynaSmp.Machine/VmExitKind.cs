@@ -7,12 +7,18 @@ public enum VmExitKind
     None,
     /// <summary>The guest wrote isa-debug-exit; the status is (value << 1) | 1, as QEMU's.</summary>
     DebugExit,
-    /// <summary>Stopped by the host (Stop, timeout).</summary>
+    /// <summary>Stopped by the host (Stop).</summary>
     Stopped,
+    /// <summary>Stopped by the host because its deadline passed.</summary>
+    Timeout,
     /// <summary>A vCPU triple-faulted (KVM_EXIT_SHUTDOWN); this machine does not reset, it stops.</summary>
     TripleFault,
-    /// <summary>A guest exception the machine cannot deliver, or an unsupported feature.</summary>
+    /// <summary>A guest exception the machine cannot deliver (only with an exception intercept set).</summary>
     GuestError,
+    /// <summary>The guest used a feature this machine deliberately does not emulate (virtual-8086 mode, ...).</summary>
+    Unsupported,
+    /// <summary>Stopped by the host because the VM outgrew the host memory it was admitted with.</summary>
+    HostResources,
     /// <summary>A host-side bug caught on a vCPU thread.</summary>
     InternalError,
 }

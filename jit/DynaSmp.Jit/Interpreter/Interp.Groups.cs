@@ -18,5 +18,6 @@ public static unsafe partial class Interp
         || TryExecuteFarTransfer(c, i)
         || TryExecuteSyscall(c, i)
         || TryExecuteSystem(c, i)
-        || TryExecuteX87(c, i);
+        || TryExecuteX87(c, i)
+        || TryExecuteLegacy(c, i);
 }

@@ -17,6 +17,9 @@ static class BootCommand
         var delays = a.Choice("--ipi-delays", IpiDelays.None, ("none", IpiDelays.None), ("linux", IpiDelays.Linux));
         string? json = a.String("--json");
         double timeout = a.Seconds("--timeout", 120);
+        var deadline = new Deadline(timeout);
+        HostFiles.CheckOutput(json, "--json");
+        long ceiling = Admission.Check(vms, cpus, mem, BootRun.TraceCapacity(cpus, false), 1 << 20, "--vms", "--cpus");
 
         int firstChance = 0;
         var kinds = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
@@ -24,10 +27,10 @@ static class BootCommand
             AppDomain.CurrentDomain.FirstChanceException += (_, e) => { Interlocked.Increment(ref firstChance); kinds.AddOrUpdate(e.Exception.GetType().Name + ":" + e.Exception.Message, 1, (_, n) => n + 1); };
         bool live = !Console.IsOutputRedirected;
         Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, IPI delays {delays.ToString().ToLowerInvariant()}");
-        using var run = new BootRun(vms, cpus, mem, delays, trace: false);
+        using var run = new BootRun(vms, cpus, mem, delays, trace: false, deadline);
         int finished = 0;
         run.Start();
-        bool allEnded = run.WaitAll(TimeSpan.FromSeconds(timeout), k =>
+        bool allEnded = run.WaitAll(deadline, ceiling, k =>
         {
             finished++;
             var pc = run.Pcs[k];
@@ -60,8 +63,25 @@ static class BootCommand
         Console.WriteLine($"  guest instructions {s.GuestInstructions:N0} ({s.Mips:F0} MIPS)");
         foreach (var f in s.Failures.Take(20)) Console.WriteLine($"  FAILURE {f}");
         if (s.Failures.Count > 20) Console.WriteLine($"  ... and {s.Failures.Count - 20} more failures");
+        if (!run.Joined) Console.WriteLine("  some vCPU threads had not left when the command ended");
+        Console.WriteLine($"  peak memory:       {s.PeakResidentBytes >> 20} MiB resident");
+        int status = Status(run, s, vms * cpus);
+        s.Status = status;
+        s.StatusName = ExitStatuses.Name(status);
         if (json != null)
-            File.WriteAllText(json, JsonSerializer.Serialize(s, new JsonSerializerOptions { WriteIndented = true }));
-        return s.Failures.Count == 0 && s.VcpusOnline == vms * cpus ? 0 : 1;
+            HostFiles.WriteOutput(json, "--json", f => JsonSerializer.Serialize(f, s, new JsonSerializerOptions { WriteIndented = true }));
+        return status;
+    }
+
+    /// <summary>0 when every vCPU came online; otherwise the status of the most telling failure (timeout and host
+    /// limits first, then DynaSmp bugs, then guest deaths), or GuestFailed when the guest itself reported failure.</summary>
+    internal static int Status(BootRun run, BootSummary s, int vcpus)
+    {
+        if (s.Failures.Count == 0 && s.VcpusOnline == vcpus) return (int)ExitStatus.Success;
+        var kinds = run.Pcs.Select(p => p.Vm.ExitKind).ToHashSet();
+        foreach (var k in new[] { DynaSmp.Machine.VmExitKind.Timeout, DynaSmp.Machine.VmExitKind.HostResources, DynaSmp.Machine.VmExitKind.InternalError,
+                     DynaSmp.Machine.VmExitKind.Unsupported, DynaSmp.Machine.VmExitKind.TripleFault, DynaSmp.Machine.VmExitKind.GuestError })
+            if (kinds.Contains(k)) return ExitStatuses.ForVm(run.Pcs.First(p => p.Vm.ExitKind == k).Vm);
+        return (int)ExitStatus.GuestFailed;
     }
 }

@@ -12,17 +12,21 @@ sealed class BootRun : IDisposable
     public long StartedAt, EndedAt;
     readonly int _cpus;
 
-    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace)
+    public static int TraceCapacity(int cpus, bool trace) => trace ? Math.Max(4096, cpus * 16) : Math.Max(256, cpus * 10);
+
+    /// <summary>Builds the VMs; <paramref name="deadline"/> is checked between them, so set-up counts against --timeout.</summary>
+    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null)
     {
         _cpus = cpus;
         var image = BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays });
         var config = new VmConfig
         {
             Vcpus = cpus, MemoryBytes = mem, X2Apic = cpus > 255, Trace = true,
-            TraceCapacity = trace ? Math.Max(4096, cpus * 16) : Math.Max(256, cpus * 10),
+            TraceCapacity = TraceCapacity(cpus, trace),
         };
         for (int k = 0; k < vms; k++)
         {
+            deadline?.Check($"set-up ({k} of {vms} VMs built)");
             var pc = new Pc(config);
             pc.LoadMultiboot(image);
             Pcs.Add(pc);
@@ -35,35 +39,19 @@ sealed class BootRun : IDisposable
         foreach (var pc in Pcs) pc.Vm.Start();
     }
 
-    /// <summary>Waits for every VM to stop (or the timeout), calling <paramref name="progress"/> as they finish.</summary>
-    public bool WaitAll(TimeSpan timeout, Action<int>? progress)
+    /// <summary>Waits for every VM to stop, the deadline or the memory ceiling (see <see cref="Supervisor"/>), calling
+    /// <paramref name="progress"/> as they finish. False if the run was cut short.</summary>
+    public bool WaitAll(Deadline deadline, long rssCeiling, Action<int>? progress)
     {
-        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        int done = 0;
-        var finished = new bool[Pcs.Count];
-        while (done < Pcs.Count)
-        {
-            for (int k = 0; k < Pcs.Count; k++)
-            {
-                if (finished[k] || !Pcs[k].Vm.StopRequested) continue;
-                finished[k] = true;
-                done++;
-                progress?.Invoke(k);
-            }
-            if (done == Pcs.Count) break;
-            if (Stopwatch.GetTimestamp() > deadline)
-            {
-                foreach (var pc in Pcs) if (!pc.Vm.StopRequested) pc.Vm.Stop(VmExitKind.Stopped, "timeout");
-                EndedAt = Stopwatch.GetTimestamp();
-                foreach (var pc in Pcs) pc.Vm.Join();
-                return false;
-            }
-            Thread.Sleep(1);
-        }
+        GC.Collect(); // see RunCommand: start with an empty young generation
+        bool clean = Supervisor.Watch(Pcs.Select(p => p.Vm).ToList(), deadline, rssCeiling, progress, out bool joined);
         EndedAt = Stopwatch.GetTimestamp();
-        foreach (var pc in Pcs) pc.Vm.Join();
-        return true;
+        Joined = joined;
+        return clean;
     }
+
+    /// <summary>Every vCPU thread has ended (only then may the VMs be disposed).</summary>
+    public bool Joined { get; private set; } = true;
 
     public static bool Succeeded(Pc pc) => pc.Vm.ExitKind == VmExitKind.DebugExit && pc.Vm.ExitStatus == 1;
 
@@ -92,7 +80,7 @@ sealed class BootRun : IDisposable
                 string why = vm.ExitKind switch
                 {
                     VmExitKind.DebugExit => $"isa-debug-exit status {vm.ExitStatus} ({apsOnline} of {_cpus - 1} APs online)",
-                    VmExitKind.Stopped => $"no result before the timeout ({apsOnline} of {_cpus - 1} APs online)",
+                    VmExitKind.Timeout => $"no result before the timeout ({apsOnline} of {_cpus - 1} APs online)",
                     _ => $"{vm.ExitKind}: {vm.ExitMessage}",
                 };
                 s.Failures.Add($"vm {k}: {why}");
@@ -110,6 +98,7 @@ sealed class BootRun : IDisposable
                 Count = latencies.Count,
             };
         }
+        s.PeakResidentBytes = DynaSmp.Machine.Host.HostCapacity.PeakResidentBytes();
         s.Mips = s.WallSeconds > 0 ? s.GuestInstructions / s.WallSeconds / 1e6 : 0;
         return s;
     }
@@ -128,6 +117,7 @@ sealed class BootRun : IDisposable
 
     public void Dispose()
     {
+        if (!Joined) return; // threads still run in these VMs: leave them to process exit
         foreach (var pc in Pcs) pc.Dispose();
     }
 }

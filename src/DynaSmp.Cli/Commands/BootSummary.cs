@@ -13,6 +13,9 @@ public sealed class BootSummary
     [JsonPropertyName("wall_s")] public double WallSeconds { get; set; }
     [JsonPropertyName("guest_instructions")] public ulong GuestInstructions { get; set; }
     [JsonPropertyName("mips")] public double Mips { get; set; }
+    [JsonPropertyName("peak_resident_bytes")] public long PeakResidentBytes { get; set; }
+    [JsonPropertyName("status")] public int Status { get; set; }
+    [JsonPropertyName("status_name")] public string StatusName { get; set; } = "";
     [JsonPropertyName("ipi_delays")] public string IpiDelays { get; set; } = "none";
 }
 

@@ -1,42 +1,92 @@
+using System.Text.Json;
 using DynaSmp.Machine;
+using DynaSmp.Machine.Host;
 
 namespace DynaSmp.Cli.Commands;
 
 /// <summary>`dynasmp run KERNEL`: a multiboot kernel with its serial output on stdout. The exit status is what
-/// QEMU gives for the same isa-debug-exit write ((value &lt;&lt; 1) | 1), so QEMU scripts work unchanged.</summary>
+/// QEMU gives for the same isa-debug-exit write ((value &lt;&lt; 1) | 1), so QEMU scripts work unchanged; every other
+/// outcome has its own even status (<see cref="ExitStatus"/>).</summary>
 static class RunCommand
 {
-    public static int Run(string[] args)
+    public static int Run(string[] args, Deadline? given = null)
     {
-        var a = new CliArgs(args, new HashSet<string> { "--smp", "--mem", "--timeout", "--cmdline" });
-        a.ExpectPositionals(1, "dynasmp run KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline TEXT]");
+        var a = new CliArgs(args, new HashSet<string> { "--smp", "--mem", "--timeout", "--cmdline", "--json" });
+        a.ExpectPositionals(1, "dynasmp run KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline TEXT] [--json FILE]");
         int smp = a.Int("--smp", 1, 1, 1024);
         ulong mem = a.Size("--mem", 128UL << 20);
         double timeout = a.Seconds("--timeout", 60);
         string cmdline = a.String("--cmdline") ?? "";
+        string? json = a.String("--json");
+        var deadline = given ?? new Deadline(timeout);
         string path = a.Positionals[0];
-        if (!File.Exists(path)) throw new UsageException($"no such kernel image: {path}");
-        var image = File.ReadAllBytes(path);
+        if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
+        HostFiles.CheckOutput(json, "--json");
+        var image = HostFiles.ReadInput(path, "kernel image", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");
+        long ceiling = Admission.Check(1, smp, mem, 0, image.Length, "", "--smp");
+        deadline.Check("set-up");
 
         var stdout = Console.OpenStandardOutput();
-        using var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, Trace = false },
+        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, Trace = false },
             b => { stdout.WriteByte(b); if (b == '\n') stdout.Flush(); });
-        pc.LoadMultiboot(image, cmdline);
-        pc.Vm.Start();
-        bool ended = pc.Vm.WaitForExit(TimeSpan.FromSeconds(timeout));
-        if (!ended) pc.Vm.Stop(VmExitKind.Stopped, $"timeout after {timeout} s");
-        pc.Vm.Join();
-        stdout.Flush();
-        switch (pc.Vm.ExitKind)
+        bool joined = true;
+        try
         {
-            case VmExitKind.DebugExit:
-                return pc.Vm.ExitStatus!.Value & 0xFF;
-            case VmExitKind.TripleFault:
-                Console.Error.WriteLine($"dynasmp: the guest triple-faulted (shutdown): {pc.Vm.ExitMessage}");
-                return 1;
-            default:
-                Console.Error.WriteLine($"dynasmp: {pc.Vm.ExitKind}: {pc.Vm.ExitMessage}");
-                return ended ? 1 : 124;
+            pc.LoadMultiboot(image, cmdline);
+            deadline.Check("set-up");
+            // Start the run with an empty young generation: a collection must stop every vCPU thread, which is slow
+            // when hundreds of them spin on a few host cores.
+            GC.Collect();
+            pc.Vm.Start();
+            if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_DEADLINE") == "1") Console.Error.WriteLine($"[{deadline.Elapsed:F3}] started alloc {GC.GetTotalAllocatedBytes(true)}");
+            Supervisor.Watch([pc.Vm], deadline, ceiling, null, out joined);
+            stdout.Flush();
+            int status = ExitStatuses.ForVm(pc.Vm);
+            var vm = pc.Vm;
+            if (vm.ExitKind != VmExitKind.DebugExit)
+                Console.Error.WriteLine($"dynasmp: {Describe(vm)}{(joined ? "" : " (some vCPU threads had not left when the command ended)")}");
+            if (vm.Diagnosis is { } diag) Console.Error.WriteLine(diag.Format());
+            if (json != null)
+            {
+                var report = new RunReport
+                {
+                    Status = status, StatusName = ExitStatuses.Name(status), ExitKind = vm.ExitKind.ToString(), Message = vm.ExitMessage,
+                    Vcpus = smp, MemoryBytes = mem, WallSeconds = deadline.Elapsed, PeakResidentBytes = HostCapacity.PeakResidentBytes(),
+                    Diagnosis = vm.Diagnosis,
+                };
+                HostFiles.WriteOutput(json, "--json", s => JsonSerializer.Serialize(s, report, RunReport.Options));
+            }
+            return status;
+        }
+        finally
+        {
+            if (joined) pc.Dispose();
         }
     }
+
+    static string Describe(Vm vm) => vm.ExitKind switch
+    {
+        VmExitKind.TripleFault => $"the guest triple-faulted (shutdown): {vm.ExitMessage}",
+        VmExitKind.Unsupported => $"{vm.ExitMessage}",
+        VmExitKind.Timeout => $"{vm.ExitMessage}",
+        VmExitKind.HostResources => $"{vm.ExitMessage}",
+        VmExitKind.InternalError => $"internal error (a DynaSmp bug, please report it): {vm.ExitMessage}",
+        _ => $"{vm.ExitKind}: {vm.ExitMessage}",
+    };
+}
+
+/// <summary>`dynasmp run --json` output.</summary>
+public sealed class RunReport
+{
+    internal static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    [System.Text.Json.Serialization.JsonPropertyName("status")] public int Status { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("status_name")] public string StatusName { get; set; } = "";
+    [System.Text.Json.Serialization.JsonPropertyName("exit_kind")] public string ExitKind { get; set; } = "";
+    [System.Text.Json.Serialization.JsonPropertyName("message")] public string? Message { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("vcpus")] public int Vcpus { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("memory_bytes")] public ulong MemoryBytes { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("wall_s")] public double WallSeconds { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("peak_resident_bytes")] public long PeakResidentBytes { get; set; }
+    /// <summary>Triple fault or unsupported feature: the dying vCPU's state (null otherwise).</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("diagnosis")] public GuestDiagnosis? Diagnosis { get; set; }
 }

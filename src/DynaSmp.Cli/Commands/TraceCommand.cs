@@ -12,15 +12,18 @@ static class TraceCommand
 {
     public static int Run(string[] args)
     {
-        var a = new CliArgs(args, new HashSet<string> { "--cpus", "--chrome", "--ipi-delays" });
-        a.ExpectPositionals(0, "dynasmp trace [--cpus M] [--chrome FILE] [--ipi-delays none|linux]");
+        var a = new CliArgs(args, new HashSet<string> { "--cpus", "--chrome", "--ipi-delays", "--timeout" });
+        a.ExpectPositionals(0, "dynasmp trace [--cpus M] [--chrome FILE] [--ipi-delays none|linux] [--timeout S]");
         int cpus = a.Int("--cpus", 2, 1, 64);
         string? chrome = a.String("--chrome");
         var delays = a.Choice("--ipi-delays", IpiDelays.None, ("none", IpiDelays.None), ("linux", IpiDelays.Linux));
+        var deadline = new Deadline(a.Seconds("--timeout", 60));
+        HostFiles.CheckOutput(chrome, "--chrome");
+        long ceiling = Admission.Check(1, cpus, 64UL << 20, BootRun.TraceCapacity(cpus, true), 1 << 20, "", "--cpus");
 
-        using var run = new BootRun(1, cpus, 64UL << 20, delays, trace: true);
+        using var run = new BootRun(1, cpus, 64UL << 20, delays, trace: true, deadline);
         run.Start();
-        run.WaitAll(TimeSpan.FromSeconds(60), null);
+        run.WaitAll(deadline, ceiling, null);
         var pc = run.Pcs[0];
         var events = pc.Vm.Vcpus.SelectMany(v => v.Trace.Snapshot()).OrderBy(e => e.Timestamp).ToList();
         long t0 = events.Count > 0 ? events[0].Timestamp : 0;
@@ -42,8 +45,9 @@ static class TraceCommand
         Console.WriteLine(Explanation);
         Console.WriteLine($"Guest result: {(BootRun.Succeeded(pc) ? "every CPU online" : $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}")}");
 
-        if (chrome != null) WriteChromeTrace(chrome, events, t0, pc.Vm);
-        return BootRun.Succeeded(pc) ? 0 : 1;
+        if (chrome != null) HostFiles.WriteOutput(chrome, "--chrome", f => WriteChromeTrace(f, events, t0, pc.Vm));
+        var s = run.Summarize();
+        return BootCommand.Status(run, s, cpus);
     }
 
     static string Name(MpState s) => s switch
@@ -69,9 +73,8 @@ static class TraceCommand
         """;
 
     /// <summary>Chrome trace-event JSON (Perfetto, chrome://tracing): one track per vCPU, instant events.</summary>
-    static void WriteChromeTrace(string path, List<TraceEvent> events, long t0, Vm vm)
+    static void WriteChromeTrace(Stream stream, List<TraceEvent> events, long t0, Vm vm)
     {
-        using var stream = File.Create(path);
         using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });
         w.WriteStartObject();
         w.WriteStartArray("traceEvents");
