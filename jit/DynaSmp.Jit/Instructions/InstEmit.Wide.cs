@@ -93,6 +93,33 @@ static partial class InstEmit
         e.FlagsWrittenToState();
     }
 
+    // SHLD/SHRD r/m, r, imm8/CL: tier 0's computation for the value (one call) and, when read, the flags.
+    static void ShiftDouble(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        int size = OperandSize(i, 0);
+        int left = i.Mnemonic == Mnemonic.Shld ? 1 : 0;
+        if (HasMemory(i)) e.ComputeLinear();
+        ReadOperand(e, i, 0, size, e.T1);
+        e.LoadReg(i.Op1Register); il.Store(e.T3);
+        if (i.Op2Kind == OpKind.Register) { e.LoadReg(Register.CL); il.Const(size == 8 ? 63UL : 31UL); il.Emit(OpCodes.And); }
+        else il.Const((ulong)(i.Immediate8 & (size == 8 ? 63 : 31)));
+        il.Store(e.T2);
+        il.ConstI4(left); il.ConstI4(size); il.Load(e.T1); il.Load(e.T3); il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
+        il.Call(MShiftDoubleResult); il.Store(e.Val);
+        WriteOperand(e, i, 0, size, e.Val);
+        if (e.FlagsLiveAfter)
+        {
+            e.FlushPending();
+            il.Gen.Emit(OpCodes.Ldarg_1); il.ConstI4(left); il.ConstI4(size); il.Load(e.T1); il.Load(e.T3); il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
+            il.Call(MShiftDoubleFlags);
+        }
+        e.FlagsWrittenToState();
+    }
+
+    static readonly MethodInfo MShiftDoubleResult = typeof(Interp).GetMethod(nameof(Interp.ShiftDoubleResult))!;
+    static readonly MethodInfo MShiftDoubleFlags = typeof(Interp).GetMethod(nameof(Interp.ShiftDoubleFlags))!;
+
     static readonly MethodInfo[] Rotations =
     [
         typeof(BitOperations).GetMethod(nameof(BitOperations.RotateLeft), [typeof(uint), typeof(int)])!,

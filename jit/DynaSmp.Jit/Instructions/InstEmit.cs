@@ -62,6 +62,7 @@ static partial class InstEmit
         Add(Unary, null, Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Neg, Mnemonic.Not);
         Add(ShiftAny, null, Mnemonic.Shl, Mnemonic.Sal, Mnemonic.Shr, Mnemonic.Sar);
         Add(ShiftOrRotate, null, Mnemonic.Rol, Mnemonic.Ror);
+        Add(ShiftDouble, null, Mnemonic.Shld, Mnemonic.Shrd);
         Add(ImulAny, null, Mnemonic.Imul);
         Add(MulWide, null, Mnemonic.Mul);
         Add(Divide, null, Mnemonic.Div, Mnemonic.Idiv);

@@ -181,8 +181,7 @@ public static unsafe partial class Interp
     {
         CpuState* s = c.State;
         int size = OpSize(i, 0);
-        int bits = size * 8;
-        ulong mask = Flags.SizeMask(size), sign = Flags.SignBit(size);
+        ulong mask = Flags.SizeMask(size);
         int count = ShiftCount(s, i, 2, size);
         ulong a = ShiftReadDest(c, i, size, out ulong lin) & mask;
         ulong b = ReadReg(s, i.Op1Register) & mask;
@@ -191,7 +190,32 @@ public static unsafe partial class Interp
             ShiftWriteDest(c, i, size, lin, a);
             return;
         }
-        bool left = i.Mnemonic == Mnemonic.Shld;
+        ulong res = ShiftDoubleCore(i.Mnemonic == Mnemonic.Shld, size, a, b, count, out ulong f);
+        ShiftWriteDest(c, i, size, lin, res);
+        Flags.SetStatus(s, RFlags.Status, f);
+    }
+
+    /// <summary>Tier 1's SHLD/SHRD result for a masked count (0 gives the destination unchanged).</summary>
+    public static ulong ShiftDoubleResult(int left, int size, ulong a, ulong b, int count)
+    {
+        ulong mask = Flags.SizeMask(size);
+        return count == 0 ? a & mask : ShiftDoubleCore(left != 0, size, a & mask, b & mask, count, out _);
+    }
+
+    /// <summary>Tier 1's SHLD/SHRD flags when they are read: tier 0's computation; a count of 0 changes none.</summary>
+    public static void ShiftDoubleFlags(CpuState* s, int left, int size, ulong a, ulong b, int count)
+    {
+        if (count == 0) return;
+        ulong mask = Flags.SizeMask(size);
+        ShiftDoubleCore(left != 0, size, a & mask, b & mask, count, out ulong f);
+        Flags.SetStatus(s, RFlags.Status, f);
+    }
+
+    /// <summary>SDM SHLD/SHRD for a non-zero masked count: the result and the status flags it sets.</summary>
+    static ulong ShiftDoubleCore(bool left, int size, ulong a, ulong b, int count, out ulong f)
+    {
+        int bits = size * 8;
+        ulong mask = Flags.SizeMask(size), sign = Flags.SignBit(size);
         ulong res, cf;
         if (size == 2)
         {
@@ -219,13 +243,12 @@ public static unsafe partial class Interp
             res = ((a >> count) | (b << (bits - count))) & mask;
             cf = (a >> (count - 1)) & 1;
         }
-        ShiftWriteDest(c, i, size, lin, res);
         // OF is defined for count 1 (a sign change); for larger counts hardware reports MSB(result) XOR CF for
         // SHLD and the XOR of the result's two top bits for SHRD, which are the same formulas at count 1.
         ulong of = left ? ((res & sign) != 0 ? 1UL : 0UL) ^ cf : ((res >> (bits - 1)) ^ (res >> (bits - 2))) & 1;
-        ulong f = ShiftSzp(res, size);
+        f = ShiftSzp(res, size);
         if (cf != 0) f |= RFlags.CF;
         if (of != 0) f |= RFlags.OF;
-        Flags.SetStatus(s, RFlags.Status, f);
+        return res;
     }
 }
