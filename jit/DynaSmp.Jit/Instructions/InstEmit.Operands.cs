@@ -34,11 +34,14 @@ static partial class InstEmit
         else e.EmitWrite(size, v);
     }
 
-    static bool HasMemory(in Instruction i)
+    internal static bool HasMemory(in Instruction i)
     {
         for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return true;
         return false;
     }
+
+    /// <summary>A shift or rotate's immediate count after the architectural mask (6 bits for 64-bit operands, else 5).</summary>
+    internal static int MaskedImmediateCount(in Instruction i) => i.Immediate8 & (OperandSize(i, 0) == 8 ? 63 : 31);
 
     static void BinaryOp(Il il, Mnemonic m)
     {

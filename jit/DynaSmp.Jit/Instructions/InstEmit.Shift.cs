@@ -13,22 +13,13 @@ static partial class InstEmit
     {
         var il = e.Il;
         int size = OperandSize(i, 0), bits = size * 8;
-        int count = i.Immediate8 & (size == 8 ? 63 : 31);
+        int count = MaskedImmediateCount(i);
         if (HasMemory(i)) e.ComputeLinear();
         ReadOperand(e, i, 0, size, e.T1);
         var res = e.T2;
-        switch (i.Mnemonic)
-        {
-            case Mnemonic.Shr:
-                il.Load(e.T1); il.ConstI4(count); il.Emit(OpCodes.Shr_Un); il.Store(res);
-                break;
-            case Mnemonic.Sar:
-                il.Load(e.T1); il.SignExtend(size); il.ConstI4(count); il.Emit(OpCodes.Shr); il.Truncate(size); il.Store(res);
-                break;
-            default:
-                il.Load(e.T1); il.ConstI4(count); il.Emit(OpCodes.Shl); il.Truncate(size); il.Store(res);
-                break;
-        }
+        il.Const((ulong)count); il.Store(e.T3);
+        EmitShiftRotateValue(e, i.Mnemonic, size, e.T1, e.T3);
+        il.Store(res);
         WriteOperand(e, i, 0, size, res);
         if (!e.FlagsLiveAfter) { e.SetFlags(FlagOp.Shift, size, res, res, res); return; }
         // CF into Val, OF into Lin (both free now: the store above is done).

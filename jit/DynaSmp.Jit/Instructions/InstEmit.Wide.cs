@@ -38,49 +38,19 @@ static partial class InstEmit
     /// count (CL, or an immediate masking to 0) goes through <see cref="ShiftOrRotate"/>.</summary>
     static void ShiftAny(BlockEmitter e, in Instruction i)
     {
-        if (i.Op1Kind == OpKind.Immediate8 && (i.Immediate8 & (OperandSize(i, 0) == 8 ? 63 : 31)) != 0) Shift(e, i);
+        if (i.Op1Kind == OpKind.Immediate8 && MaskedImmediateCount(i) != 0) Shift(e, i);
         else ShiftOrRotate(e, i);
     }
 
     static void ShiftOrRotate(BlockEmitter e, in Instruction i)
     {
         var il = e.Il;
-        int size = OperandSize(i, 0), bits = size * 8;
+        int size = OperandSize(i, 0);
         if (HasMemory(i)) e.ComputeLinear();
         ReadOperand(e, i, 0, size, e.T1);
-        if (i.Op1Kind == OpKind.Register) { e.LoadReg(Register.CL); il.Const(size == 8 ? 63UL : 31UL); il.Emit(OpCodes.And); }
-        else il.Const((ulong)(i.Immediate8 & (size == 8 ? 63 : 31)));
+        LoadMaskedCount(e, i, size);
         il.Store(e.T2);
-        switch (i.Mnemonic)
-        {
-            case Mnemonic.Shr:
-                il.Load(e.T1); il.Load(e.T2); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Shr_Un);
-                break;
-            case Mnemonic.Sar:
-                il.Load(e.T1); il.SignExtend(size); il.Load(e.T2); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Shr); il.Truncate(size);
-                break;
-            case Mnemonic.Shl: case Mnemonic.Sal:
-                il.Load(e.T1); il.Load(e.T2); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Shl); il.Truncate(size);
-                break;
-            default:
-                bool left = i.Mnemonic == Mnemonic.Rol;
-                if (size >= 4)
-                {
-                    il.Load(e.T1); if (size == 4) il.Emit(OpCodes.Conv_U4);
-                    il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
-                    il.Call(Rotations[(left ? 0 : 2) + (size == 8 ? 1 : 0)]);
-                    if (size == 4) il.Emit(OpCodes.Conv_U8);
-                }
-                else
-                {
-                    // 8/16-bit: rotate by count mod width; a rotate by 0 keeps the value (x >> width is 0 here).
-                    il.Load(e.T2); il.Const((ulong)bits); il.Emit(OpCodes.Rem_Un); il.Store(e.T3);
-                    il.Load(e.T1); il.Load(e.T3); il.Emit(OpCodes.Conv_I4); il.Emit(left ? OpCodes.Shl : OpCodes.Shr_Un);
-                    il.Load(e.T1); il.Const((ulong)bits); il.Load(e.T3); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Conv_I4); il.Emit(left ? OpCodes.Shr_Un : OpCodes.Shl);
-                    il.Emit(OpCodes.Or); il.Truncate(size);
-                }
-                break;
-        }
+        EmitShiftRotateValue(e, i.Mnemonic, size, e.T1, e.T2);
         il.Store(e.Val);
         WriteOperand(e, i, 0, size, e.Val);
         if (e.FlagsLiveAfter)
@@ -93,6 +63,51 @@ static partial class InstEmit
         e.FlagsWrittenToState();
     }
 
+    /// <summary>Pushes the count operand (the last one: CL or an immediate) after the architectural mask.</summary>
+    static void LoadMaskedCount(BlockEmitter e, in Instruction i, int size)
+    {
+        if (i.GetOpKind(i.OpCount - 1) == OpKind.Register) { e.LoadReg(Register.CL); e.Il.Const(size == 8 ? 63UL : 31UL); e.Il.Emit(OpCodes.And); }
+        else e.Il.Const((ulong)MaskedImmediateCount(i));
+    }
+
+    /// <summary>Pushes the result of SHL/SAL/SHR/SAR/ROL/ROR of <paramref name="a"/> (zero-extended operand) by the
+    /// masked count in <paramref name="count"/>; a count of 0 gives <paramref name="a"/>.</summary>
+    static void EmitShiftRotateValue(BlockEmitter e, Mnemonic m, int size, Local64 a, Local64 count)
+    {
+        var il = e.Il;
+        int bits = size * 8;
+        switch (m)
+        {
+            case Mnemonic.Shr:
+                il.Load(a); il.Load(count); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Shr_Un);
+                break;
+            case Mnemonic.Sar:
+                il.Load(a); il.SignExtend(size); il.Load(count); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Shr); il.Truncate(size);
+                break;
+            case Mnemonic.Shl: case Mnemonic.Sal:
+                il.Load(a); il.Load(count); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Shl); il.Truncate(size);
+                break;
+            default:
+                bool left = m == Mnemonic.Rol;
+                if (size >= 4)
+                {
+                    il.Load(a); if (size == 4) il.Emit(OpCodes.Conv_U4);
+                    il.Load(count); il.Emit(OpCodes.Conv_I4);
+                    il.Call(Rotations[(left ? 0 : 2) + (size == 8 ? 1 : 0)]);
+                    if (size == 4) il.Emit(OpCodes.Conv_U8);
+                }
+                else
+                {
+                    // 8/16-bit: rotate by count mod width; a rotate by 0 keeps the value (x >> width is 0 here).
+                    il.Load(count); il.Const((ulong)bits); il.Emit(OpCodes.Rem_Un); il.Store(e.T4);
+                    il.Load(a); il.Load(e.T4); il.Emit(OpCodes.Conv_I4); il.Emit(left ? OpCodes.Shl : OpCodes.Shr_Un);
+                    il.Load(a); il.Const((ulong)bits); il.Load(e.T4); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Conv_I4); il.Emit(left ? OpCodes.Shr_Un : OpCodes.Shl);
+                    il.Emit(OpCodes.Or); il.Truncate(size);
+                }
+                break;
+        }
+    }
+
     // SHLD/SHRD r/m, r, imm8/CL: tier 0's computation for the value (one call) and, when read, the flags.
     static void ShiftDouble(BlockEmitter e, in Instruction i)
     {
@@ -102,8 +117,7 @@ static partial class InstEmit
         if (HasMemory(i)) e.ComputeLinear();
         ReadOperand(e, i, 0, size, e.T1);
         e.LoadReg(i.Op1Register); il.Store(e.T3);
-        if (i.Op2Kind == OpKind.Register) { e.LoadReg(Register.CL); il.Const(size == 8 ? 63UL : 31UL); il.Emit(OpCodes.And); }
-        else il.Const((ulong)(i.Immediate8 & (size == 8 ? 63 : 31)));
+        LoadMaskedCount(e, i, size);
         il.Store(e.T2);
         il.ConstI4(left); il.ConstI4(size); il.Load(e.T1); il.Load(e.T3); il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
         il.Call(MShiftDoubleResult); il.Store(e.Val);

@@ -23,5 +23,9 @@ public static class MnemonicClass
     public static bool IsCmovcc(Mnemonic m) => Cmov[(int)m];
     public static bool IsSetcc(Mnemonic m) => Set[(int)m];
 
+    /// <summary>SHL/SAL/SHR/SAR, ROL/ROR/RCL/RCR, SHLD/SHRD: the instructions whose flags depend on a masked count.</summary>
+    public static bool IsShiftOrRotate(Mnemonic m) => m is Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar
+        or Mnemonic.Rol or Mnemonic.Ror or Mnemonic.Rcl or Mnemonic.Rcr or Mnemonic.Shld or Mnemonic.Shrd;
+
     public static bool IsFarPointer(MemorySize m) => m is MemorySize.SegPtr16 or MemorySize.SegPtr32 or MemorySize.SegPtr64;
 }

@@ -192,7 +192,7 @@ sealed unsafe partial class BlockEmitter
             if (!native[k]) continue;
             if (flat32)
             {
-                if (HasMemoryOperand(i)) _segsUsed |= 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
+                if (InstEmit.HasMemory(i)) _segsUsed |= 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
                 if (i.StackPointerIncrement != 0) _segsUsed |= 1 << (int)SegReg.Ss;
             }
             // Every GPR the instruction reads or writes, implicit ones included (MUL's EDX, LEAVE's EBP, XCHG's second operand).
@@ -215,37 +215,24 @@ sealed unsafe partial class BlockEmitter
         }
     }
 
-    /// <summary>Lowered instructions that may raise an exception: memory and stack accesses, DIV/IDIV (#DE).</summary>
+    /// <summary>Lowered instructions that may raise an exception: memory and stack accesses (LEAVE reads the stack
+    /// through RBP), DIV/IDIV (#DE).</summary>
     static bool CanFault(in Instruction i) =>
-        (HasMemoryOperand(i) && i.Mnemonic != Mnemonic.Lea) || i.StackPointerIncrement != 0 || i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv
-        || i.Mnemonic is Mnemonic.Leave or Mnemonic.Ret or Mnemonic.Call or Mnemonic.Jmp;
+        (InstEmit.HasMemory(i) && i.Mnemonic != Mnemonic.Lea) || i.StackPointerIncrement != 0
+        || i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv or Mnemonic.Leave;
 
     /// <summary>Flags an instruction always overwrites. A shift or rotate by CL writes none when CL masks to 0, so it
     /// kills nothing: the flags before it stay live through it.</summary>
     static uint Kills(in Instruction i)
     {
-        if (i.Mnemonic is not (Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
-                or Mnemonic.Rcl or Mnemonic.Rcr or Mnemonic.Shld or Mnemonic.Shrd)) return (uint)i.RflagsModified;
-        int last = i.OpCount - 1;
-        if (i.GetOpKind(last) == OpKind.Register) return 0; // by CL
-        int width = i.Op0Kind == OpKind.Register ? i.Op0Register.GetSize() : i.MemorySize.GetSize();
-        return (i.Immediate8 & (width == 8 ? 63 : 31)) == 0 ? 0 : (uint)i.RflagsModified;
+        if (!Interpreter.MnemonicClass.IsShiftOrRotate(i.Mnemonic)) return (uint)i.RflagsModified;
+        if (i.GetOpKind(i.OpCount - 1) == OpKind.Register) return 0; // by CL
+        return InstEmit.MaskedImmediateCount(i) == 0 ? 0 : (uint)i.RflagsModified;
     }
 
-    static bool HasMemoryOperand(in Instruction i)
-    {
-        for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return true;
-        return false;
-    }
-
-    /// <summary>What flat 32-bit lowering covers: no CS-relative data (execute-only code may not be read), and
-    /// stack operations of the 32-bit stack width.</summary>
-    static bool FlatLowerable(in Instruction i)
-    {
-        if (HasMemoryOperand(i) && i.MemorySegment == Register.CS) return false;
-        int inc = i.StackPointerIncrement;
-        return inc == 0 || inc == 4 || inc == -4 || (i.Mnemonic == Mnemonic.Ret && inc > 4);
-    }
+    /// <summary>What flat 32-bit lowering leaves to tier 0 beyond the table's own form checks: CS-relative data
+    /// (an execute-only code segment may not be read, and the entry check only vouches for data segments).</summary>
+    static bool FlatLowerable(in Instruction i) => !(InstEmit.HasMemory(i) && i.MemorySegment == Register.CS);
 
     /// <summary>At method entry of flat 32-bit code: every segment the lowered code uses must still be flat (and CS
     /// must span 4 GiB, so no near branch target needs a limit check); otherwise nothing runs and the dispatcher
