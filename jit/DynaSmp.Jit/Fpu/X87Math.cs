@@ -22,8 +22,10 @@ public static class X87Math
     }
 
     /// <summary>Rounds v * 2^exp2 to 64 bits by FCW.RC. <paramref name="tail"/> -1/+1: the exact value is a hair smaller/larger
-    /// in magnitude than v (for results that are their argument plus a term far below the DD's precision).</summary>
-    static Ext80 Round(ref FpEnv e, DD v, int exp2, int tail = 0)
+    /// in magnitude than v (for results that are their argument plus a term far below the DD's precision).
+    /// <paramref name="canBeExact"/> false: the true value is irrational, so a DD that happens to end within 64 bits
+    /// (its error hid the rest) is still inexact: PE is raised and rounding sees a non-zero remainder.</summary>
+    static Ext80 Round(ref FpEnv e, DD v, int exp2, int tail = 0, bool canBeExact = true)
     {
         if (v.Hi == 0) return Ext80.Zero(double.IsNegative(v.Hi));
         bool sign = v.Hi < 0;
@@ -38,6 +40,7 @@ public static class X87Math
             if (tail < 0) M -= 1;
             sticky = true;
         }
+        sticky |= !canBeExact;
         var mm = (UInt128)M | (sticky ? UInt128.One : UInt128.Zero);
         e.RoundedUp = false;
         return SoftFloat80.NormRoundPack(ref e, sign, E + exp2 + Ext80.Bias - 63, mm, 64);
@@ -133,7 +136,8 @@ public static class X87Math
             {
                 DD ratio = my / mx;
                 DD a = d < -1000 ? DD.Scale(ratio, -1000) : DD.Atan(DD.Scale(ratio, d));
-                if (!x.Sign) return Round(ref e, y.Sign ? -a : a, d < -1000 ? d + 1000 : 0);
+                // atan(t) is a hair below t in magnitude when t is so small that the DD could not see t^3/3.
+                if (!x.Sign) return Round(ref e, y.Sign ? -a : a, d < -1000 ? d + 1000 : 0, tail: d < -1000 ? -1 : 0, canBeExact: false);
                 q = DD.Pi - a;
             }
             else
@@ -143,7 +147,7 @@ public static class X87Math
                 q = x.Sign ? DD.PiO2 + a : DD.PiO2 - a;
             }
         }
-        return Round(ref e, y.Sign ? -q : q, 0);
+        return Round(ref e, y.Sign ? -q : q, 0, canBeExact: false); // every finite non-trivial case involves pi or atan
     }
 
     /// <summary>FYL2X: y * log2(x); FYL2XP1: y * log2(x + 1).</summary>
@@ -175,7 +179,8 @@ public static class X87Math
         if (x.IsZero)
         {
             if (y.IsZero) { e.Flags |= IE; return Ext80.Indefinite; }
-            if (!y.IsInf) e.Flags |= ZE;
+            // ZE takes priority over a denormal y, as for FDIV by zero (observed).
+            if (!y.IsInf) e.Flags = (e.Flags | ZE) & ~DE;
             return Ext80.Inf(!y.Sign);
         }
         if (x.IsInf)
@@ -194,7 +199,9 @@ public static class X87Math
         if (y.IsZero) return Ext80.Zero(y.Sign ^ below);
         DD mxx = Split(x, out int k), myy = Split(y, out int ey);
         if (mxx.Hi > 1.5) { mxx = DD.Scale(mxx, -1); k++; }
-        DD l = new DD(k) + DD.Log(mxx) / DD.Ln2;
-        return Round(ref e, myy * l, ey);
+        // Near 1, log(m) = log1p(m - 1) keeps the terms beyond the first that DD.Log loses (196 ulp at x = 1 + 7 * 2^-58).
+        DD l = k == 0 && mxx.Hi < 1.25 ? DD.Log1p(mxx - DD.One) / DD.Ln2 : new DD(k) + DD.Log(mxx) / DD.Ln2;
+        // log2(x) is rational only for a power of two (then an integer, and y * k may be exact).
+        return Round(ref e, myy * l, ey, canBeExact: x.Mant == Ext80.J);
     }
 }

@@ -158,6 +158,22 @@ public static class FpVendorQuirks
             },
             Probe: () => Fpu.FpQuirkProbes.FstpFromEmpty(),
             ProbeMatches: (intel, image) => ((BitConverter.ToUInt16(image, 2) & 0x41) == 0x41) == intel),
+        new(
+            Name: "FYL2X with an exact result (x a power of two, or x = 0)",
+            Intel: "PE only if the result is inexact: y * log2(2^k) = y * k is often exact, and -inf/+inf for x = 0 always is",
+            Amd: "PE is raised whatever the result (with ES and B when PE is unmasked)",
+            References: "Intel SDM Vol. 2A FYL2X, Floating-Point Exceptions: \"#P Value cannot be represented exactly in destination " +
+                        "format\" (Intel column from the SDM, not observed on an Intel part); AMD column observed on an AMD family 1Ah " +
+                        "host (random-run seeds 0x88ded44b7f80a3bf: x = 0.5, and 0xf5d4d74cda7c4064: x = 0).",
+            Applies: c => c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fyl2x && !Fpu.FpuDiff.InputStEmpty(c, 0)
+                && (BitConverter.ToUInt64(c.Image, 32) is 0x8000_0000_0000_0000UL or 0) && (BitConverter.ToUInt16(c.Image, 40) & 0x7FFF) != 0x7FFF,
+            CompareOnlyAgreed: c =>
+            {
+                c.ImageMask[2] &= unchecked((byte)~0xA0); // FSW.PE and ES (set with an unmasked PE)
+                c.ImageMask[3] &= unchecked((byte)~0x80); // FSW.B follows ES
+            },
+            Probe: () => Fpu.FpQuirkProbes.Fyl2xOfPowerOfTwo(),
+            ProbeMatches: (intel, image) => ((BitConverter.ToUInt16(image, 2) & 0x20) == 0) == intel),
     ];
 
     /// <summary>The entry that applies to <paramref name="c"/> on this host, or null (always null on an Intel host).</summary>

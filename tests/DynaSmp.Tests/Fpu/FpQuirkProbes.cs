@@ -36,6 +36,22 @@ public static class FpQuirkProbes
         BitConverter.TryWriteBytes(im.AsSpan(56), (ushort)0x4000);
         return FpuDiff.Make("probe", 0, Instruction.Create(Code.Fstpnce_sti, Register.ST1), im, FpuDiff.BaseInput(r), new byte[NativeRunner.BufferSize]);
     }
+
+    /// <summary>FYL2X with x = ST(0) = 0.5 and y = ST(1) = 3.0, all exceptions masked: the result, -3.0, is exact.</summary>
+    public static FpCase Fyl2xOfPowerOfTwo()
+    {
+        var r = new Rng(3);
+        var im = new byte[512];
+        BitConverter.TryWriteBytes(im.AsSpan(0), (ushort)0x037F);
+        BitConverter.TryWriteBytes(im.AsSpan(2), (ushort)0x0000);
+        im[4] = 0x03;
+        BitConverter.TryWriteBytes(im.AsSpan(24), 0x1F80u);
+        BitConverter.TryWriteBytes(im.AsSpan(32), 0x8000_0000_0000_0000UL);
+        BitConverter.TryWriteBytes(im.AsSpan(40), (ushort)0x3FFE);
+        BitConverter.TryWriteBytes(im.AsSpan(48), 0xC000_0000_0000_0000UL);
+        BitConverter.TryWriteBytes(im.AsSpan(56), (ushort)0x4000);
+        return FpuDiff.Make("probe", 0, Instruction.Create(Code.Fyl2x), im, FpuDiff.BaseInput(r), new byte[NativeRunner.BufferSize]);
+    }
 }
 
 /// <summary>Each FP vendor quirk's probe shows the host vendor's documented side natively, and DynaSmp shows Intel's.</summary>

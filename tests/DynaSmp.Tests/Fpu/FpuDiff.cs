@@ -238,12 +238,12 @@ public static unsafe class FpuDiff
 
     public static ulong CaseSeed(string group, int index, ulong runSeed) => DiffHarness.CaseSeed(group, index, runSeed);
 
-    /// <summary>Runs <paramref name="n"/> cases of one group (or the single DYNASMP_DIFF_SEED case).</summary>
-    public static GroupResult RunGroup(string name, Func<ulong, FpCase> generate, int n, ulong runSeed = BaseSeed)
+    /// <summary>Runs <paramref name="n"/> cases of one group (or the single <paramref name="caseSeed"/> / DYNASMP_DIFF_SEED case).</summary>
+    public static GroupResult RunGroup(string name, Func<ulong, FpCase> generate, int n, ulong runSeed = BaseSeed, ulong? caseSeed = null)
     {
         string? why = NativeRunner.Unavailable;
         if (why != null) throw new InvalidOperationException("native runner unavailable: " + why);
-        ulong? fixedSeed = DiffHarness.FixedSeed;
+        ulong? fixedSeed = caseSeed ?? DiffHarness.FixedSeed;
         if (fixedSeed != null) n = 1;
         int failed = 0, compiledRuns = 0, run = 0, relaxed = 0;
         int withinBefore = Volatile.Read(ref _withinBound);
