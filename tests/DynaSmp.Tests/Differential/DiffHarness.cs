@@ -37,7 +37,7 @@ public static unsafe class DiffHarness
 
     public static ulong? FixedSeed => ParseSeed(Environment.GetEnvironmentVariable("DYNASMP_DIFF_SEED"));
 
-    static ulong? ParseSeed(string? v)
+    internal static ulong? ParseSeed(string? v)
     {
         if (string.IsNullOrWhiteSpace(v)) return null;
         v = v.Trim();
@@ -191,43 +191,19 @@ public static unsafe class DiffHarness
         ram.Write(NativeRunner.BufferAddress, c.Buffer);
         ulong stackLo = c.Rsp - NativeRunner.StackBelow;
         ram.Write(stackLo, c.Stack);
-        var code = new byte[c.Code.Length + 1];
-        c.Code.CopyTo(code, 0);
-        code[^1] = 0xF4; // HLT
-        ram.Write(NativeRunner.TestRip, code);
-
-        var cache = new BlockCache(ram);
-        using var cpu = new CpuCore(ram, EmptyBus.Instance, cache, compiled ? JitOptions.CompileFirst : JitOptions.InterpretOnly);
-        CpuState* s = cpu.State;
-        cpu.SetFlat64(NativeRunner.TestRip, c.Rsp);
-        s->Cr4 |= 0x600; // OSFXSR | OSXMMEXCPT, as under Linux
-        s->Mxcsr = 0x1F80;
-        for (int k = 0; k < 16; k++) s->Gpr[k] = c.Input.Gpr[k];
-        Flags.Set(s, c.Input.Rflags);
-        for (int k = 0; k < 32; k++) s->Xmm[k] = c.Input.Xmm[k];
-        Block? block = null;
-        ExitReason exit;
         try
         {
-            if (compiled)
-            {
-                // JitOptions.CompileFirst still interprets a block once before compiling it, and this block
-                // runs once: compile it up front so the translated code is what runs.
-                block = cpu.Lookup();
-                if (block != null) TierUp.CompileNow(cpu, block);
-            }
-            exit = cpu.Run(1000);
+            return EmulatedRun.Run(ram, c.Code, c.Input, compiled, flat32: false, 1000, (cpu, exit) => Compare(c, native, ram, compiled, mask, cpu, exit, stackLo));
         }
         catch (Exception e)
         {
             return $"host exception escaped DynaSmp: {e.GetType().Name}: {e.Message}";
         }
-        finally
-        {
-            if (block?.Compiled is { } cb) foreach (var h in cb.BlockHandles) if (h.IsAllocated) h.Free();
-            ram.ClearCodePage(NativeRunner.TestRip >> GuestRam.PageShift);
-        }
+    }
 
+    static string? Compare(DiffCase c, NativeResult native, GuestRam ram, bool compiled, CompareMask mask, CpuCore cpu, ExitReason exit, ulong stackLo)
+    {
+        CpuState* s = cpu.State;
         var sb = new StringBuilder();
         if (exit != ExitReason.Hlt)
         {

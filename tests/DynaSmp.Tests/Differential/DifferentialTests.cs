@@ -110,24 +110,11 @@ public sealed class DifferentialTests(ITestOutputHelper output)
             if (g.Codes.Length == 0) break;
             var c = DiffHarness.Generate(g, DiffHarness.CaseSeed("memcheck", k));
             if (!c.Insn.HasOpKind(OpKind.Memory) || c.Insn.Mnemonic == Mnemonic.Lea) continue; // LEA does not access memory
-            int op = 0;
-            while (c.Insn.GetOpKind(op) != OpKind.Memory) op++;
-            ulong addr = c.Insn.GetVirtualAddress(op, 0, (reg, _, _) => reg switch
-            {
-                Register.RIP => c.Insn.NextIP,
-                _ => Gpr(c, reg),
-            });
+            ulong addr = UndefinedResults.MemoryAddress(c.Insn, c.Input);
             int size = c.Insn.MemorySize.GetSize();
             bool inBuffer = addr >= NativeRunner.BufferAddress && addr + (ulong)size <= NativeRunner.BufferAddress + NativeRunner.BufferSize;
             bool inStack = addr >= c.Rsp - NativeRunner.StackBelow && addr + (ulong)size <= c.Rsp + NativeRunner.StackAbove;
             Assert.True(inBuffer || inStack, $"{g.Name} seed {c.Seed:x}: {c.Insn} at 0x{addr:x}");
         }
-    }
-
-    static ulong Gpr(DiffCase c, Register r)
-    {
-        if (r is Register.ES or Register.CS or Register.SS or Register.DS) return 0;
-        ulong v = c.Input.Gpr[r.GetFullRegister() - Register.RAX];
-        return r.GetSize() == 4 ? (uint)v : v;
     }
 }

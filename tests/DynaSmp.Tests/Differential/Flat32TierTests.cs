@@ -100,32 +100,14 @@ public sealed unsafe class Flat32TierTests(ITestOutputHelper output)
         ram.Write(NativeRunner.BufferAddress, c.Buffer);
         ulong stackLo = c.Input.Gpr[4] - NativeRunner.StackBelow;
         ram.Write(stackLo, c.Stack);
-        var code = new byte[c.Code.Length + 1];
-        c.Code.CopyTo(code, 0);
-        code[^1] = 0xF4;
-        ram.Write(NativeRunner.TestRip, code);
-        var cache = new BlockCache(ram);
-        using var cpu = new CpuCore(ram, EmptyBus.Instance, cache, compiled ? JitOptions.CompileFirst : JitOptions.InterpretOnly);
-        CpuState* s = cpu.State;
-        cpu.SetFlat32(NativeRunner.TestRip, c.Input.Gpr[4]);
-        for (int k = 0; k < 8; k++) s->Gpr[k] = c.Input.Gpr[k];
-        Flags.Set(s, c.Input.Rflags);
-        setup?.Invoke(cpu);
-        Block? block = null;
-        try
+        return EmulatedRun.Run(ram, c.Code, c.Input, compiled, flat32: true, 1000, (cpu, exit) =>
         {
-            if (compiled && cpu.Lookup() is { } b) { block = b; TierUp.CompileNow(cpu, b); }
-            var exit = cpu.Run(1000);
+            CpuState* s = cpu.State;
             var gpr = new ulong[16];
             for (int k = 0; k < 16; k++) gpr[k] = s->Gpr[k];
             return new Outcome(exit, exit == ExitReason.Exception ? cpu.ExitVector : -1, s->Rip, gpr, Flags.Get(s),
                 ram.Span(NativeRunner.BufferAddress, c.Buffer.Length).ToArray(), ram.Span(stackLo, c.Stack.Length).ToArray(), cpu.CompiledBlockEntries);
-        }
-        finally
-        {
-            if (block?.Compiled is { } cb) foreach (var h in cb.BlockHandles) if (h.IsAllocated) h.Free();
-            ram.ClearCodePage(NativeRunner.TestRip >> GuestRam.PageShift);
-        }
+        }, setup);
     }
 
     static string? Compare(Case c, Outcome t0, Outcome t1)
@@ -176,10 +158,8 @@ public sealed unsafe class Flat32TierTests(ITestOutputHelper output)
     public void Random_run()
     {
         ulong run = DiffHarness.RunSeed;
-        string? one = Environment.GetEnvironmentVariable("DYNASMP_FLAT32_SEED");
-        if (one != null)
+        if (DiffHarness.ParseSeed(Environment.GetEnvironmentVariable("DYNASMP_FLAT32_SEED")) is { } seed)
         {
-            ulong seed = Convert.ToUInt64(one.Replace("0x", ""), 16);
             var c = Generate(seed);
             lock (NativeRunner.Lock)
             {

@@ -84,16 +84,16 @@ public static class UndefinedResults
         {
             var (u, _, destUndefined) = Shift(i.Mnemonic, OperandBits(i), MaskedCount(i, (byte)input.Gpr[1]));
             undefined = u;
-            if (destUndefined && i.Op0Kind == OpKind.Register) mask.Gpr[Index(i.Op0Register)] = 0;
+            if (destUndefined && i.Op0Kind == OpKind.Register) mask.Gpr[CaseBuilder.Index(i.Op0Register)] = 0;
         }
         else if (i.Mnemonic is Mnemonic.Bsf or Mnemonic.Bsr)
         {
             // A zero source leaves the destination undefined (SDM BSF/BSR; AMD documents it unchanged).
             ulong src = i.Op1Kind == OpKind.Register
-                ? input.Gpr[Index(i.Op1Register)]
+                ? input.Gpr[CaseBuilder.Index(i.Op1Register)]
                 : readMemory(MemoryAddress(i, input), i.MemorySize.GetSize());
             int bits = OperandBits(i);
-            if ((bits == 64 ? src : src & ((1UL << bits) - 1)) == 0) mask.Gpr[Index(i.Op0Register)] = 0;
+            if ((bits == 64 ? src : src & ((1UL << bits) - 1)) == 0) mask.Gpr[CaseBuilder.Index(i.Op0Register)] = 0;
         }
         mask.Flags &= ~FlagBits(undefined);
     }
@@ -110,9 +110,9 @@ public static class UndefinedResults
         return m;
     }
 
-    static int Index(Register r) => r.GetFullRegister() - Register.RAX;
 
-    static ulong MemoryAddress(in Instruction i, MachineState input)
+    /// <summary>The linear address of <paramref name="i"/>'s memory operand for the input registers (flat segments).</summary>
+    internal static ulong MemoryAddress(in Instruction i, MachineState input)
     {
         int op = 0;
         while (i.GetOpKind(op) != OpKind.Memory) op++;
@@ -121,7 +121,7 @@ public static class UndefinedResults
         {
             Register.RIP => rip,
             Register.ES or Register.CS or Register.SS or Register.DS => 0,
-            _ => reg.GetSize() == 4 ? (uint)input.Gpr[Index(reg)] : input.Gpr[Index(reg)],
+            _ => reg.GetSize() == 4 ? (uint)input.Gpr[CaseBuilder.Index(reg)] : input.Gpr[CaseBuilder.Index(reg)],
         });
     }
 }

@@ -145,48 +145,27 @@ public static unsafe class FpuDiff
         ram.Write(NativeRunner.BufferAddress, c.Buffer);
         ram.Write(InImage, c.Image);
         ram.Write(OutImage, OutFill);
-        var code = new byte[c.Code.Length + 1];
-        c.Code.CopyTo(code, 0);
-        code[^1] = 0xF4;
-        ram.Write(NativeRunner.TestRip, code);
-        var cache = new BlockCache(ram);
-        using var cpu = new CpuCore(ram, EmptyBus.Instance, cache, compiled ? JitOptions.CompileFirst : JitOptions.InterpretOnly);
-        CpuState* s = cpu.State;
-        cpu.SetFlat64(NativeRunner.TestRip, c.Input.Gpr[4]);
-        s->Cr4 |= 0x600;
-        s->Mxcsr = 0x1F80;
-        for (int k = 0; k < 16; k++) s->Gpr[k] = c.Input.Gpr[k];
-        Flags.Set(s, c.Input.Rflags);
-        Block? block = null;
-        ExitReason exit;
         try
         {
-            if (compiled)
+            return EmulatedRun.Run(ram, c.Code, c.Input, compiled, flat32: false, 100, (cpu, exit) =>
             {
-                block = cpu.Lookup();
-                if (block != null) TierUp.CompileNow(cpu, block);
-            }
-            exit = cpu.Run(100);
+                if (exit != ExitReason.Hlt)
+                    return ((Outcome?)null, (string?)$"exit {exit}{(exit == ExitReason.Exception ? " " + Vector.Name(cpu.ExitVector) : "")} ({cpu.ExitMessage}); the host ran it");
+                CpuState* s = cpu.State;
+                var o = new MachineState { Rflags = Flags.Get(s) };
+                for (int k = 0; k < 16; k++) o.Gpr[k] = s->Gpr[k];
+                return (new Outcome
+                {
+                    State = o,
+                    Image = ram.Span(OutImage, 512).ToArray(),
+                    Buffer = ram.Span(NativeRunner.BufferAddress, c.Buffer.Length).ToArray(),
+                }, null);
+            });
         }
         catch (Exception e)
         {
             return (null, $"host exception escaped DynaSmp: {e.GetType().Name}: {e.Message}");
         }
-        finally
-        {
-            if (block?.Compiled is { } cb) foreach (var h in cb.BlockHandles) if (h.IsAllocated) h.Free();
-            ram.ClearCodePage(NativeRunner.TestRip >> GuestRam.PageShift);
-        }
-        if (exit != ExitReason.Hlt)
-            return (null, $"exit {exit}{(exit == ExitReason.Exception ? " " + Vector.Name(cpu.ExitVector) : "")} ({cpu.ExitMessage}); the host ran it");
-        var o = new MachineState { Rflags = Flags.Get(s) };
-        for (int k = 0; k < 16; k++) o.Gpr[k] = s->Gpr[k];
-        return (new Outcome
-        {
-            State = o,
-            Image = ram.Span(OutImage, 512).ToArray(),
-            Buffer = ram.Span(NativeRunner.BufferAddress, c.Buffer.Length).ToArray(),
-        }, null);
     }
 
     /// <summary>Differences between the host and DynaSmp under the case's masks, or null.</summary>
