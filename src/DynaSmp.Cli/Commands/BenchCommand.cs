@@ -66,7 +66,7 @@ static class BenchCommand
         if (noQemu) notes.Add("QEMU not run (--no-qemu)");
         else
         {
-            qemu = WorkloadSuite.FindQemu() ?? InstallQemu(notes);
+            qemu = QemuReference.Find() ?? InstallQemu(notes);
             if (qemu != null) qemuVersion = WorkloadSuite.QemuVersion(qemu);
         }
         if (Environment.GetEnvironmentVariable("DOTNET_JitAlignLoopMinBlockWeight") != "0")
@@ -228,7 +228,7 @@ static class BenchCommand
     /// <summary>apt-get update, then apt-get install -y qemu-system-x86; null (and a note) if that fails.</summary>
     static string? InstallQemu(List<string> notes)
     {
-        Console.Error.WriteLine($"bench: {WorkloadSuite.QemuBinary} not found; installing qemu-system-x86 with apt-get");
+        Console.Error.WriteLine($"bench: {QemuReference.Binary} not found; installing qemu-system-x86 with apt-get");
         foreach (var step in new[] { "update -qq", "install -y -qq qemu-system-x86" })
         {
             string? failure;
@@ -253,11 +253,11 @@ static class BenchCommand
                 return null;
             }
         }
-        return WorkloadSuite.FindQemu() ?? Fail(notes);
+        return QemuReference.Find() ?? Fail(notes);
 
         static string? Fail(List<string> notes)
         {
-            notes.Add($"QEMU not run: apt-get installed qemu-system-x86 but {WorkloadSuite.QemuBinary} is still not on PATH");
+            notes.Add($"QEMU not run: apt-get installed qemu-system-x86 but {QemuReference.Binary} is still not on PATH");
             return null;
         }
     }

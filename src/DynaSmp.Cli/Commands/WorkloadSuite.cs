@@ -29,7 +29,6 @@ public sealed record WorkloadRun(double Seconds, double? WorkSeconds, string? Ch
 public static partial class WorkloadSuite
 {
     public const string ManifestName = "workloads.json";
-    public const string QemuBinary = "qemu-system-x86_64";
 
     /// <summary>The image prints "workload NAME mode=B n=N checksum=0xHHHHHHHH ok|FAIL" before its debug exit.</summary>
     [GeneratedRegex(@"checksum=(0x[0-9a-f]{8}) (ok|FAIL)")]
@@ -137,59 +136,20 @@ public static partial class WorkloadSuite
         }
     }
 
-    /// <summary>qemu-system-x86_64 on PATH, or null.</summary>
-    public static string? FindQemu()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
-        {
-            if (dir.Length == 0) continue;
-            var candidate = Path.Combine(dir, QemuBinary);
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
-    }
-
-    /// <summary>The command line of ../shared/tools/qemu-ref (TCG, -cpu max, 256 MiB, serial on stdio, isa-debug-exit).</summary>
+    /// <summary>Runs the image under QEMU TCG (<see cref="QemuReference"/>), timing the workload on its serial stream.</summary>
     public static WorkloadRun RunQemu(string qemu, string imagePath, int vcpus, string commandLine, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo(qemu)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[]
-        {
-            "-machine", "accel=tcg", "-cpu", "max", "-kernel", imagePath, "-smp", vcpus.ToString(CultureInfo.InvariantCulture),
-            "-m", "256", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        })
-            psi.ArgumentList.Add(arg);
-        if (commandLine.Length > 0) { psi.ArgumentList.Add("-append"); psi.ArgumentList.Add(commandLine); }
-
         var sw = Stopwatch.StartNew();
         var serial = new SerialLog(sw);
-        var stderr = new StringBuilder();
-        using var p = new Process { StartInfo = psi };
-        // QEMU's stdio chardev writes each guest byte as it comes, so line arrival times are the guest's own.
-        p.OutputDataReceived += (_, e) => { if (e.Data != null) serial.AppendLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.Append(e.Data).Append('\n'); };
-        p.Start();
-        p.StandardInput.Close();
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        if (!p.WaitForExit((int)timeout.TotalMilliseconds))
-        {
-            p.Kill(entireProcessTree: true);
-            p.WaitForExit();
-            return serial.Result(sw.Elapsed.TotalSeconds, $"QEMU did not exit within {timeout.TotalSeconds:0} s");
-        }
-        p.WaitForExit(); // drain the async readers
+        var r = QemuReference.Run(qemu, imagePath, vcpus, commandLine, timeout, serial.AppendLine);
         sw.Stop();
         // isa-debug-exit value v makes QEMU exit with (v << 1) | 1; any other status is QEMU's own failure.
-        string? error;
-        lock (stderr) error = (p.ExitCode & 1) == 1 ? null : $"QEMU exit status {p.ExitCode}: {stderr.ToString().Trim()}";
+        string? error = r.ExitCode switch
+        {
+            null => $"QEMU did not exit within {timeout.TotalSeconds:0} s",
+            int code when (code & 1) == 1 => null,
+            int code => $"QEMU exit status {code}: {r.Stderr.Trim()}",
+        };
         return serial.Result(sw.Elapsed.TotalSeconds, error);
     }
 

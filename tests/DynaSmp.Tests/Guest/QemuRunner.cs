@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using DynaSmp.Cli;
 
 namespace DynaSmp.Tests.Guests;
 
@@ -19,7 +20,7 @@ public sealed class QemuTheoryAttribute : TheoryAttribute
 /// <summary>Runs a multiboot image under qemu-system-x86_64 (TCG), the reference peer, exactly as ../shared/tools/qemu-ref does.</summary>
 static class QemuRunner
 {
-    public const string Binary = "qemu-system-x86_64";
+    public const string Binary = QemuReference.Binary;
     public const string RequireVariable = "DYNASMP_REQUIRE_QEMU";
 
     /// <summary>Null when QEMU tests should run; otherwise why they are skipped.</summary>
@@ -35,16 +36,7 @@ static class QemuRunner
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr, TimeSpan Wall);
 
-    public static string? Find()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
-        {
-            if (dir.Length == 0) continue;
-            var candidate = Path.Combine(dir, Binary);
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
-    }
+    public static string? Find() => QemuReference.Find();
 
     public static Result Run(byte[] image, int smp, TimeSpan timeout)
     {
@@ -55,41 +47,16 @@ static class QemuRunner
         File.WriteAllBytes(path, image);
         try
         {
-            var psi = new ProcessStartInfo(qemu)
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var arg in new[]
-            {
-                "-machine", "accel=tcg", "-cpu", "max", "-kernel", path, "-smp", smp.ToString(), "-m", "256",
-                "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            })
-                psi.ArgumentList.Add(arg);
-
             var stdout = new StringBuilder();
-            var stderr = new StringBuilder();
             var sw = Stopwatch.StartNew();
-            using var p = new Process { StartInfo = psi };
-            p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (stdout) stdout.Append(e.Data).Append('\n'); };
-            p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.Append(e.Data).Append('\n'); };
-            p.Start();
-            p.StandardInput.Close();
-            p.BeginOutputReadLine();
-            p.BeginErrorReadLine();
-            if (!p.WaitForExit((int)timeout.TotalMilliseconds))
-            {
-                p.Kill(entireProcessTree: true);
-                p.WaitForExit();
-                throw new Xunit.Sdk.XunitException(
-                    $"QEMU -smp {smp} did not exit within {timeout.TotalSeconds} s.\nserial:\n{stdout}\nstderr:\n{stderr}");
-            }
-            p.WaitForExit(); // drain the async readers
+            var r = QemuReference.Run(qemu, path, smp, "", timeout, line => { lock (stdout) stdout.Append(line).Append('\n'); });
             sw.Stop();
-            lock (stdout) lock (stderr) return new Result(p.ExitCode, stdout.ToString(), stderr.ToString(), sw.Elapsed);
+            lock (stdout)
+            {
+                if (r.ExitCode is not { } code)
+                    throw new Xunit.Sdk.XunitException($"QEMU -smp {smp} did not exit within {timeout.TotalSeconds} s.\nserial:\n{stdout}\nstderr:\n{r.Stderr}");
+                return new Result(code, stdout.ToString(), r.Stderr, sw.Elapsed);
+            }
         }
         finally
         {

@@ -1,3 +1,4 @@
+using DynaSmp.Cli;
 using DynaSmp.Cli.Commands;
 using DynaSmp.Tests.Guests;
 using Xunit.Abstractions;
@@ -71,7 +72,7 @@ public class WorkloadChecksumTests(ITestOutputHelper output)
     public void QEMU_prints_the_same_checksum(string name, int bits)
     {
         var e = Expected.Single(x => x.Name == name);
-        var qemu = WorkloadSuite.FindQemu() ?? throw new Xunit.Sdk.XunitException($"{WorkloadSuite.QemuBinary} is not on PATH");
+        var qemu = QemuReference.Find() ?? throw new Xunit.Sdk.XunitException($"{QemuReference.Binary} is not on PATH");
         var run = WorkloadSuite.RunQemu(qemu, Path.Combine(Dir, "images", $"{name}-{bits}.elf"), e.Vcpus, $"n={e.N}", TimeSpan.FromSeconds(60));
         Assert.Null(run.Error);
         Assert.Equal(e.Checksum, run.Checksum);

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace DynaSmp.Cli;
+
+/// <summary>qemu-system-x86_64 (TCG), the reference peer, run exactly as ../shared/tools/qemu-ref runs it: the one
+/// place that knows the binary and its command line, for the bench and the comparison tests alike.</summary>
+public static class QemuReference
+{
+    public const string Binary = "qemu-system-x86_64";
+
+    /// <summary>The binary on PATH, or null.</summary>
+    public static string? Find()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
+        {
+            if (dir.Length == 0) continue;
+            var candidate = Path.Combine(dir, Binary);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+
+    /// <summary>How a run ended: QEMU's exit status (isa-debug-exit value v gives (v &lt;&lt; 1) | 1), or null when it
+    /// was killed at <c>timeout</c>; and what it wrote to stderr.</summary>
+    public sealed record Outcome(int? ExitCode, string Stderr);
+
+    /// <summary>Boots <paramref name="imagePath"/> with -kernel (TCG, -cpu max, 256 MiB, serial on stdio,
+    /// isa-debug-exit at 0xF4); every serial line goes to <paramref name="onLine"/> as it arrives.</summary>
+    public static Outcome Run(string qemu, string imagePath, int vcpus, string commandLine, TimeSpan timeout, Action<string> onLine)
+    {
+        var psi = new ProcessStartInfo(qemu)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[]
+        {
+            "-machine", "accel=tcg", "-cpu", "max", "-kernel", imagePath, "-smp", vcpus.ToString(CultureInfo.InvariantCulture),
+            "-m", "256", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        })
+            psi.ArgumentList.Add(arg);
+        if (commandLine.Length > 0) { psi.ArgumentList.Add("-append"); psi.ArgumentList.Add(commandLine); }
+
+        var stderr = new StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        // QEMU's stdio chardev writes each guest byte as it comes, so line arrival times are the guest's own.
+        p.OutputDataReceived += (_, e) => { if (e.Data != null) onLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.Append(e.Data).Append('\n'); };
+        p.Start();
+        p.StandardInput.Close();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        bool exited = p.WaitForExit((int)timeout.TotalMilliseconds);
+        if (!exited) p.Kill(entireProcessTree: true);
+        p.WaitForExit(); // drain the async readers
+        lock (stderr) return new Outcome(exited ? p.ExitCode : null, stderr.ToString());
+    }
+}
