@@ -17,14 +17,9 @@
     .align 4
     .long MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
 
-    .section .text.boot, "ax"
-    .code32
-    .globl _start
-_start:
-    cli
-    cld
-    mov %eax, %esi                  /* multiboot magic */
-    mov %ebx, %edi                  /* multiboot information (physical) */
+/* Our GDT, then CS = flat 32-bit code and every data segment = flat data: the BSP after the loader, an AP after the
+   trampoline. */
+.macro enter_flat32
     lgdt gdt_ptr
     ljmp $SEL_CODE32, $1f
 1:  mov $SEL_DATA, %eax
@@ -33,6 +28,17 @@ _start:
     mov %eax, %ss
     mov %eax, %fs
     mov %eax, %gs
+.endm
+
+    .section .text.boot, "ax"
+    .code32
+    .globl _start
+_start:
+    cli
+    cld
+    mov %eax, %esi                  /* multiboot magic */
+    mov %ebx, %edi                  /* multiboot information (physical) */
+    enter_flat32
     mov $__bss_start, %edx          /* zero the BSS (stack and page tables live there) */
     mov $__bss_end, %ecx
 2:  cmp %ecx, %edx
@@ -98,14 +104,7 @@ bsp64:
     .code32
     .globl ap_entry32
 ap_entry32:                         /* from the trampoline: flat 32-bit protected mode, DS = SEL_DATA */
-    lgdt gdt_ptr
-    ljmp $SEL_CODE32, $1f
-1:  mov $SEL_DATA, %eax
-    mov %eax, %ds
-    mov %eax, %es
-    mov %eax, %ss
-    mov %eax, %fs
-    mov %eax, %gs
+    enter_flat32
     mov $1, %ebx                    /* this AP's index (1 .. MAX_CPUS-1) and so its stack */
     lock xadd %ebx, ap_next_index
     cmp $MAX_CPUS, %ebx

@@ -7,51 +7,39 @@ namespace DynaSmp.Tests.Fpu;
 /// <summary>Fixed cases that show which side of each <see cref="FpVendorQuirk"/> a CPU is on.</summary>
 public static class FpQuirkProbes
 {
-    /// <summary>FCOMI ST(0), ST(1) with 1.0 and 2.0 and C1 set beforehand.</summary>
-    public static FpCase FcomiWithC1Set()
+    /// <summary>An FXSAVE image with all exceptions masked (FCW 037F), MXCSR at reset, the given FSW and abridged
+    /// tag byte, and the given (mantissa, sign and exponent) values in ST(0) and ST(1) (null: left zero).</summary>
+    static byte[] Image(ushort fsw, byte tags, (ulong Mant, ushort Exp)? st0, (ulong Mant, ushort Exp)? st1)
     {
-        var r = new Rng(1);
         var im = new byte[512];
         BitConverter.TryWriteBytes(im.AsSpan(0), (ushort)0x037F);
-        BitConverter.TryWriteBytes(im.AsSpan(2), (ushort)0x0200); // C1, TOP 0
-        im[4] = 0x03;
+        BitConverter.TryWriteBytes(im.AsSpan(2), fsw);
+        im[4] = tags;
         BitConverter.TryWriteBytes(im.AsSpan(24), 0x1F80u);
-        BitConverter.TryWriteBytes(im.AsSpan(32), 0x8000_0000_0000_0000UL);
-        BitConverter.TryWriteBytes(im.AsSpan(40), (ushort)0x3FFF);
-        BitConverter.TryWriteBytes(im.AsSpan(48), 0x8000_0000_0000_0000UL);
-        BitConverter.TryWriteBytes(im.AsSpan(56), (ushort)0x4000);
-        return FpuDiff.Make("probe", 0, Instruction.Create(Code.Fcomi_st0_sti, Register.ST0, Register.ST1), im, FpuDiff.BaseInput(r), new byte[NativeRunner.BufferSize]);
+        foreach (var (slot, v) in new[] { (0, st0), (1, st1) })
+        {
+            if (v is not { } x) continue;
+            BitConverter.TryWriteBytes(im.AsSpan(32 + 16 * slot), x.Mant);
+            BitConverter.TryWriteBytes(im.AsSpan(40 + 16 * slot), x.Exp);
+        }
+        return im;
     }
+
+    static FpCase Probe(int rngSeed, Instruction insn, byte[] image) =>
+        FpuDiff.Make("probe", 0, insn, image, FpuDiff.BaseInput(new Rng((ulong)rngSeed)), new byte[NativeRunner.BufferSize]);
+
+    /// <summary>FCOMI ST(0), ST(1) with 1.0 and 2.0 and C1 set beforehand.</summary>
+    public static FpCase FcomiWithC1Set() =>
+        Probe(1, Instruction.Create(Code.Fcomi_st0_sti, Register.ST0, Register.ST1),
+            Image(0x0200, 0x03, (0x8000_0000_0000_0000UL, 0x3FFF), (0x8000_0000_0000_0000UL, 0x4000)));
 
     /// <summary>FSTP1 (D9 D9) with ST(0) empty and ST(1) holding 2.0, all exceptions masked.</summary>
-    public static FpCase FstpFromEmpty()
-    {
-        var r = new Rng(2);
-        var im = new byte[512];
-        BitConverter.TryWriteBytes(im.AsSpan(0), (ushort)0x037F);
-        BitConverter.TryWriteBytes(im.AsSpan(2), (ushort)0x0000);
-        im[4] = 0x02; // physical 1 = ST(1) valid, ST(0) empty
-        BitConverter.TryWriteBytes(im.AsSpan(24), 0x1F80u);
-        BitConverter.TryWriteBytes(im.AsSpan(48), 0x8000_0000_0000_0000UL);
-        BitConverter.TryWriteBytes(im.AsSpan(56), (ushort)0x4000);
-        return FpuDiff.Make("probe", 0, Instruction.Create(Code.Fstpnce_sti, Register.ST1), im, FpuDiff.BaseInput(r), new byte[NativeRunner.BufferSize]);
-    }
+    public static FpCase FstpFromEmpty() =>
+        Probe(2, Instruction.Create(Code.Fstpnce_sti, Register.ST1), Image(0x0000, 0x02, null, (0x8000_0000_0000_0000UL, 0x4000)));
 
     /// <summary>FYL2X with x = ST(0) = 0.5 and y = ST(1) = 3.0, all exceptions masked: the result, -3.0, is exact.</summary>
-    public static FpCase Fyl2xOfPowerOfTwo()
-    {
-        var r = new Rng(3);
-        var im = new byte[512];
-        BitConverter.TryWriteBytes(im.AsSpan(0), (ushort)0x037F);
-        BitConverter.TryWriteBytes(im.AsSpan(2), (ushort)0x0000);
-        im[4] = 0x03;
-        BitConverter.TryWriteBytes(im.AsSpan(24), 0x1F80u);
-        BitConverter.TryWriteBytes(im.AsSpan(32), 0x8000_0000_0000_0000UL);
-        BitConverter.TryWriteBytes(im.AsSpan(40), (ushort)0x3FFE);
-        BitConverter.TryWriteBytes(im.AsSpan(48), 0xC000_0000_0000_0000UL);
-        BitConverter.TryWriteBytes(im.AsSpan(56), (ushort)0x4000);
-        return FpuDiff.Make("probe", 0, Instruction.Create(Code.Fyl2x), im, FpuDiff.BaseInput(r), new byte[NativeRunner.BufferSize]);
-    }
+    public static FpCase Fyl2xOfPowerOfTwo() =>
+        Probe(3, Instruction.Create(Code.Fyl2x), Image(0x0000, 0x03, (0x8000_0000_0000_0000UL, 0x3FFE), (0xC000_0000_0000_0000UL, 0x4000)));
 }
 
 /// <summary>Each FP vendor quirk's probe shows the host vendor's documented side natively, and DynaSmp shows Intel's.</summary>
