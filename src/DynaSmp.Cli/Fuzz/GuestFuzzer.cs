@@ -9,8 +9,8 @@ public enum FuzzOutcome { GuestExit, TripleFault, Unsupported, Timeout, HostErro
 
 /// <summary>
 /// Generates hostile multiboot guests from a seed and runs them under a short deadline: random bytes, or random valid
-/// instruction streams (random bytes filtered through Iced's decoder and re-emitted) in 32-bit code for the BSP and
-/// 16-bit code for APs started by INIT/SIPI, salted with privileged instructions, random MSR and port accesses, random
+/// instruction streams (random bytes filtered through Iced's decoder and re-emitted) in 32-bit or 64-bit code for the
+/// BSP (64-bit after a long-mode entry the image does itself) and 16-bit code for APs started by INIT/SIPI, salted with privileged instructions, random MSR and port accesses, random
 /// MMIO, IPIs with random ICR values, and stores into the code itself. Same seed, same image.
 /// </summary>
 public static class GuestFuzzer
@@ -37,12 +37,14 @@ public static class GuestFuzzer
             Emit(a, 0xFC, 0xF3, 0xA4);                                            // cld; rep movsb
             Icr(a, 0x000C_4500); Icr(a, 0x000C_4608); Icr(a, 0x000C_4608);        // INIT, SIPI, SIPI to all but self
         }
-        a.AddRange(Stream(rng, 32, 512));
+        bool longMode = rng.Next(3) == 0;
+        if (longMode) a.AddRange(GuestImages.EnterLongMode(GuestImages.Entry + (uint)a.Count));
+        a.AddRange(Stream(rng, longMode ? 64 : 32, 512));
         a.Add(0xF4);
         if (apOffsetFixup >= 0)
             BinaryPrimitives.WriteUInt32LittleEndian(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(a)[apOffsetFixup..], GuestImages.Entry + (uint)a.Count);
         a.AddRange(ap);
-        return (GuestImages.Flat(a.ToArray()), vcpus, "instructions");
+        return (GuestImages.Flat(a.ToArray()), vcpus, longMode ? "instructions-64" : "instructions");
     }
 
     static void Icr(List<byte> a, uint value)
@@ -70,35 +72,30 @@ public static class GuestFuzzer
                 output.AddRange(raw.AsSpan(0, insn.Length).ToArray());
                 continue;
             }
-            bool o32 = bitness == 32;
+            bool o32 = bitness == 32, o64 = bitness == 64;
             switch (pick)
             {
                 case 14: // random MSR read or write
-                    output.AddRange(o32 ? [(byte)0xB9] : [(byte)0x66, (byte)0xB9]);
+                    output.AddRange(o32 || o64 ? [(byte)0xB9] : [(byte)0x66, (byte)0xB9]);
                     output.AddRange(BitConverter.GetBytes(RandomMsr(rng)));
                     output.AddRange(rng.Next(2) == 0 ? [(byte)0x0F, (byte)0x32] : [(byte)0x0F, (byte)0x30]);
                     break;
                 case 15: // random port access
-                    output.AddRange(o32 ? [(byte)0xBA] : [(byte)0x66, (byte)0xBA]);
+                    output.AddRange(o32 || o64 ? [(byte)0xBA] : [(byte)0x66, (byte)0xBA]);
                     output.AddRange(BitConverter.GetBytes((uint)rng.Next(0x10000)));
                     output.Add((byte)(0xEC + rng.Next(4))); // in/out al/eax, dx
                     break;
                 case 16: // random MMIO store, mostly at the LAPIC (IPIs with random ICR values to random APIC IDs)
                 {
                     uint addr = rng.Next(3) switch { 0 => (uint)rng.NextInt64(0x1_0000_0000), 1 => GuestImages.ApicBase + 0x310, _ => GuestImages.ApicBase + (uint)rng.Next(0x400) };
-                    if (!o32) { output.Add(0x66); output.Add(0x67); }
-                    output.AddRange([0xC7, 0x05]); output.AddRange(BitConverter.GetBytes(addr));
-                    output.AddRange(BitConverter.GetBytes(addr == GuestImages.ApicBase + 0x310 ? (uint)rng.Next(256) << 24 : (uint)rng.NextInt64(0x1_0000_0000)));
+                    StoreAbsolute(output, bitness, addr, addr == GuestImages.ApicBase + 0x310 ? (uint)rng.Next(256) << 24 : (uint)rng.NextInt64(0x1_0000_0000));
                     if (addr == GuestImages.ApicBase + 0x310)
-                    {
-                        if (!o32) { output.Add(0x66); output.Add(0x67); }
-                        output.AddRange([0xC7, 0x05]); output.AddRange(BitConverter.GetBytes(GuestImages.ApicBase + 0x300));
-                        output.AddRange(BitConverter.GetBytes((uint)rng.NextInt64(0x1_0000_0000) & 0x000C_CFFF));
-                    }
+                        StoreAbsolute(output, bitness, GuestImages.ApicBase + 0x300, (uint)rng.NextInt64(0x1_0000_0000) & 0x000C_CFFF);
                     break;
                 }
                 case 17: // self-modifying code: store random bytes just ahead
-                    if (o32) { output.AddRange([0xE8, 0, 0, 0, 0, 0x5B, 0xC7, 0x43, (byte)rng.Next(8, 40)]); output.AddRange(BitConverter.GetBytes(rng.Next())); }
+                    // call $+5; pop ebx (rbx in 64-bit mode); mov dword [ebx + d8], imm32
+                    if (o32 || o64) { output.AddRange([0xE8, 0, 0, 0, 0, 0x5B, 0xC7, 0x43, (byte)rng.Next(8, 40)]); output.AddRange(BitConverter.GetBytes(rng.Next())); }
                     break;
                 case 18: // privileged and system instructions
                     byte[][] priv = [[0x0F, 0x20, 0xC0], [0x0F, 0x22, 0xC0], [0x0F, 0x22, 0xD8], [0x0F, 0x22, 0xE0], [0x0F, 0x01, 0xF8], [0x0F, 0x00, 0xD8], [0xFA], [0xFB], [0xF4], [0x0F, 0x09], [0x0F, 0x08], [0x0F, 0x01, 0x10], [0x0F, 0x01, 0x18], [0xCF], [0x0F, 0xA2]];
@@ -111,6 +108,16 @@ public static class GuestFuzzer
             }
         }
         return output.ToArray();
+    }
+
+    /// <summary>mov dword [addr], value: a 32-bit absolute address in every mode (in 64-bit mode through a SIB byte,
+    /// since ModRM 05 there is RIP-relative).</summary>
+    static void StoreAbsolute(List<byte> output, int bitness, uint addr, uint value)
+    {
+        if (bitness == 16) output.AddRange([0x66, 0x67]);
+        output.AddRange(bitness == 64 ? [0xC7, 0x04, 0x25] : [0xC7, 0x05]);
+        output.AddRange(BitConverter.GetBytes(addr));
+        output.AddRange(BitConverter.GetBytes(value));
     }
 
     static uint RandomMsr(Random rng)

@@ -2,7 +2,7 @@ using DynaSmp.Cli.Fuzz;
 
 namespace DynaSmp.Tests.Hostile;
 
-/// <summary>Item 7 in CI: a few hundred generated hostile guests (random bytes; random valid 32-bit BSP and 16-bit AP
+/// <summary>Item 7 in CI: a few hundred generated hostile guests (random bytes; random valid 32- or 64-bit BSP and 16-bit AP
 /// instruction streams with privileged instructions, MSR/port/MMIO accesses, random IPIs, self-modifying stores;
 /// 1-8 vCPUs). Each must end with a classified outcome within its deadline: never a host error or a hang.</summary>
 [Collection(DynasmpProcess.Collection)]
@@ -27,6 +27,26 @@ public class FuzzTests
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.Contains(FuzzOutcome.TripleFault, seen);
+    }
+
+    /// <summary>The 64-bit fuzz streams really run in 64-bit mode: after the image's own long-mode entry, mov rax, imm64
+    /// then shr rax, 32 leaves 0x12 in AL only if REX.W took effect (in 32-bit code 0x48 is DEC EAX).</summary>
+    [Fact]
+    public void The_long_mode_entry_reaches_64_bit_code()
+    {
+        byte[] code64 = [0x48, 0xB8, 0, 0, 0, 0, 0x12, 0, 0, 0, 0x48, 0xC1, 0xE8, 0x20, 0xE6, 0xF4, 0xF4];
+        var image = GuestImages.Flat([.. GuestImages.EnterLongMode(GuestImages.Entry), .. code64]);
+        var (outcome, detail) = GuestFuzzer.RunOne(image, 1, 10);
+        Assert.Equal(FuzzOutcome.GuestExit, outcome);
+        Assert.Equal("isa-debug-exit status 37", detail); // (0x12 << 1) | 1
+    }
+
+    [Fact]
+    public void Seeds_cover_random_bytes_and_32_and_64_bit_streams()
+    {
+        var kinds = new HashSet<string>();
+        for (int seed = 0; seed < 40; seed++) kinds.Add(GuestFuzzer.Generate(seed).Kind);
+        Assert.Equal(["instructions", "instructions-64", "random-bytes"], kinds.Order());
     }
 
     [Fact]
