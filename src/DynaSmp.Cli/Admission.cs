@@ -22,7 +22,8 @@ public static class Admission
         string source = host.MemorySource;
         if (Environment.GetEnvironmentVariable(AssumeMemoryVariable) is { Length: > 0 } assumed)
         {
-            available = (long)new CliArgs(["--assumed", assumed], new HashSet<string> { "--assumed" }).Size("--assumed", 0);
+            available = CliOptions.TryParseSize(assumed, out ulong bytes) ? (long)bytes
+                : throw new UsageException($"{AssumeMemoryVariable}: '{assumed}' is not a memory size (examples: 256, 256M, 1G)");
             source = AssumeMemoryVariable;
         }
         long totalVcpus = (long)vms * vcpus;

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -14,7 +15,6 @@ namespace DynaSmp.Cli.Commands;
 /// </summary>
 static class BenchCommand
 {
-    const string Usage = "dynasmp bench [--filter NAME[,NAME...]] [--mode 32|64|both] [--runs N] [--no-qemu] [--json FILE] [--timeout S]";
     const string Baseline = "startup";
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
@@ -30,17 +30,22 @@ static class BenchCommand
 
     sealed record Row(Workload W, int Bits, Cell Dyna, Cell Qemu);
 
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        // --no-qemu is a flag; CliArgs only knows options with values, so it is taken out first.
-        bool noQemu = args.Contains("--no-qemu");
-        var a = new CliArgs(args.Where(x => x != "--no-qemu"), new HashSet<string> { "--filter", "--mode", "--runs", "--json", "--timeout" });
-        if (a.Positionals.Count > 0) throw new UsageException($"usage: {Usage}");
-        int[] modes = a.Choice("--mode", new[] { 32, 64 }, ("both", new[] { 32, 64 }), ("32", new[] { 32 }), ("64", new[] { 64 }));
-        int runs = a.Int("--runs", 3, 1, 100);
-        double timeout = a.Seconds("--timeout", 600);
-        string? jsonPath = a.String("--json");
-        string? filter = a.String("--filter");
+        var filter = CliOptions.Text("--filter", "only these workloads (comma-separated names)", "NAME[,NAME...]");
+        var mode = CliOptions.Choice("--mode", "both", "guest modes to run", ("both", new[] { 32, 64 }), ("32", new[] { 32 }), ("64", new[] { 64 }));
+        var runs = CliOptions.Int("--runs", 3, 1, 100, "runs of each workload and engine");
+        var noQemu = CliOptions.Flag("--no-qemu", "run DynaSmp only");
+        var json = CliOptions.OutputFile("--json", "write every run and the ratios as JSON");
+        var timeout = CliOptions.Seconds("--timeout", 600, "deadline of each run");
+        var c = new Command("bench", "time the perf/workloads guests under DynaSmp and QEMU TCG; checksums and speed ratios") { filter, mode, runs, noQemu, json, timeout };
+        c.SetAction(p => Run(p.GetValue(filter), p.GetValue(mode).Value, p.GetValue(runs), p.GetValue(noQemu), p.GetValue(json), p.GetValue(timeout)));
+        return c;
+    }
+
+    static int Run(string? filter, int[] modes, int runs, bool noQemu, string? jsonPath, double timeout)
+    {
+        HostFiles.CheckOutput(jsonPath, "--json");
 
         string dir = WorkloadSuite.FindDirectory()
             ?? throw new UsageException("perf/workloads/workloads.json not found above the current directory or the program (run from the DynaSmp checkout)");
@@ -202,7 +207,7 @@ static class BenchCommand
                 startup_s = modes.ToDictionary(b => b.ToString(Inv), b => new { dynasmp = baseRows[b].Dyna.Median, qemu = baseRows[b].Qemu.Median }),
                 rows = jsonRows, geomean_speed_vs_qemu = geo, notes,
             };
-            File.WriteAllText(jsonPath, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
+            HostFiles.WriteOutput(jsonPath, "--json", s => JsonSerializer.Serialize(s, doc, new JsonSerializerOptions { WriteIndented = true }));
         }
         return allOk ? 0 : 1;
     }

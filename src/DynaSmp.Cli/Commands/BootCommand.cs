@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using DynaSmp.Machine.Guests;
 
@@ -6,17 +7,22 @@ namespace DynaSmp.Cli.Commands;
 /// <summary>`dynasmp boot`: the built-in SMP guest in many VMs at once, then a bring-up summary.</summary>
 static class BootCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var a = new CliArgs(args, new HashSet<string> { "--vms", "--cpus", "--mem", "--ipi-delays", "--json", "--timeout" });
-        a.ExpectPositionals(0, "dynasmp boot [--vms N] [--cpus M] [--mem SIZE] [--ipi-delays none|linux] [--json FILE] [--timeout S]");
-        int vms = a.Int("--vms", 1, 1, 1024);
-        int cpus = a.Int("--cpus", 4, 1, 255);
-        ulong mem = a.Size("--mem", 64UL << 20);
+        var vms = CliOptions.Int("--vms", 1, 1, 1024, "VMs booted at once");
+        var cpus = CliOptions.Int("--cpus", 4, 1, 255, "vCPUs per VM");
+        var mem = CliOptions.Size("--mem", 64UL << 20, "guest RAM per VM");
+        var delays = CliOptions.IpiDelays();
+        var json = CliOptions.OutputFile("--json", "write the bring-up summary as JSON");
+        var timeout = CliOptions.Seconds("--timeout", 120, "deadline for set-up, run and tear-down");
+        var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up) in N VMs at once") { vms, cpus, mem, delays, json, timeout };
+        c.SetAction(p => Run(p.GetValue(vms), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout)));
+        return c;
+    }
+
+    static int Run(int vms, int cpus, ulong mem, IpiDelays delays, string? json, double timeout)
+    {
         if (mem < (16UL << 20)) throw new UsageException("--mem: the built-in guest needs at least 16 MiB");
-        var delays = a.Choice("--ipi-delays", IpiDelays.None, ("none", IpiDelays.None), ("linux", IpiDelays.Linux));
-        string? json = a.String("--json");
-        double timeout = a.Seconds("--timeout", 120);
         var deadline = new Deadline(timeout);
         HostFiles.CheckOutput(json, "--json");
         long ceiling = Admission.Check(vms, cpus, mem, BootRun.TraceCapacity(cpus, false), 1 << 20, "--vms", "--cpus");

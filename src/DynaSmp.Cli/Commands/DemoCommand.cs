@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using DynaSmp.Jit;
 using DynaSmp.Jit.Cpu;
@@ -9,9 +10,15 @@ namespace DynaSmp.Cli.Commands;
 /// <summary>`dynasmp demo`: the single-CPU sieve on the translating CPU, with its guest MIPS.</summary>
 static class DemoCommand
 {
-    public static unsafe int Run(string[] args)
+    public static Command Create()
     {
-        new CliArgs(args, new HashSet<string>()).ExpectPositionals(0, "dynasmp demo");
+        var c = new Command("demo", "run the single-CPU sieve demo and print its guest MIPS");
+        c.SetAction(_ => Run());
+        return c;
+    }
+
+    static unsafe int Run()
+    {
         const int Limit = 1_000_000, Rounds = 20;
         using var ram = new GuestRam(16 << 20);
         ram.Write(DemoGuest.LoadAddress, DemoGuest.Build(Limit, Rounds));

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using DynaSmp.Cli.Fuzz;
 
@@ -7,15 +8,21 @@ namespace DynaSmp.Cli.Commands;
 /// keeping the image.</summary>
 static class FuzzCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var a = new CliArgs(args, new HashSet<string> { "--seeds", "--start", "--timeout", "--keep", "--for" });
-        a.ExpectPositionals(0, "dynasmp fuzz [--seeds N] [--start SEED] [--timeout S] [--keep DIR] [--for S]");
-        int seeds = a.Int("--seeds", 200, 1, int.MaxValue);
-        int start = a.Int("--start", 0, 0, int.MaxValue);
-        double timeout = a.Seconds("--timeout", 0.25);
-        double total = a.Seconds("--for", 86400);
-        string keep = a.String("--keep") ?? Path.Combine(Path.GetTempPath(), "dynasmp-fuzz-failures");
+        var seeds = CliOptions.Int("--seeds", 200, 1, int.MaxValue, "how many seeds");
+        var start = CliOptions.Int("--start", 0, 0, int.MaxValue, "the first seed");
+        var timeout = CliOptions.Seconds("--timeout", 0.25, "deadline of each guest");
+        var total = CliOptions.Seconds("--for", 86400, "stop starting new seeds after this long");
+        var keep = CliOptions.Text("--keep", "directory for the images of failing seeds (default: $TMPDIR/dynasmp-fuzz-failures)", "DIR");
+        var c = new Command("fuzz", "run hostile generated guests; fails (status 70) on any host error or hang") { seeds, start, timeout, total, keep };
+        c.SetAction(p => Run(p.GetValue(seeds), p.GetValue(start), p.GetValue(timeout), p.GetValue(total),
+            p.GetValue(keep) ?? Path.Combine(Path.GetTempPath(), "dynasmp-fuzz-failures")));
+        return c;
+    }
+
+    static int Run(int seeds, int start, double timeout, double total, string keep)
+    {
         var counts = new Dictionary<FuzzOutcome, int>();
         int failures = 0, ran = 0;
         var sw = Stopwatch.StartNew();

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using DynaSmp.Machine.Guests;
 
 namespace DynaSmp.Cli.Commands;
@@ -5,14 +6,21 @@ namespace DynaSmp.Cli.Commands;
 /// <summary>`dynasmp guest export FILE`: the built-in guest as a multiboot ELF32 file, for QEMU.</summary>
 static class GuestCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var a = new CliArgs(args, new HashSet<string> { "--ipi-delays" });
-        if (a.Positionals.Count != 2 || a.Positionals[0] != "export") throw new UsageException("usage: dynasmp guest export FILE [--ipi-delays none|linux]");
-        var delays = a.Choice("--ipi-delays", IpiDelays.None, ("none", IpiDelays.None), ("linux", IpiDelays.Linux));
+        var file = new Argument<string>("FILE") { Description = "where to write the image" };
+        var delays = CliOptions.IpiDelays();
+        var export = new Command("export", "write the built-in guest image (boots under qemu-system-x86_64 -kernel FILE)") { file, delays };
+        export.SetAction(p => Export(p.GetValue(file)!, p.GetValue(delays).Value));
+        return new Command("guest", "the built-in guest") { export };
+    }
+
+    static int Export(string path, IpiDelays delays)
+    {
         var image = BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays });
-        File.WriteAllBytes(a.Positionals[1], image);
-        Console.WriteLine($"wrote {a.Positionals[1]} ({image.Length:N0} bytes): qemu-system-x86_64 -kernel {a.Positionals[1]} -smp 4 -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04");
+        HostFiles.CheckOutput(path, "FILE");
+        HostFiles.WriteOutput(path, "FILE", s => s.Write(image));
+        Console.WriteLine($"wrote {path} ({image.Length:N0} bytes): qemu-system-x86_64 -kernel {path} -smp 4 -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04");
         return 0;
     }
 }

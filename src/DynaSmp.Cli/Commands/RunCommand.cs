@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using DynaSmp.Machine;
 using DynaSmp.Machine.Host;
@@ -9,17 +10,25 @@ namespace DynaSmp.Cli.Commands;
 /// outcome has its own even status (<see cref="ExitStatus"/>).</summary>
 static class RunCommand
 {
-    public static int Run(string[] args, Deadline? given = null)
+    public static Command Create()
     {
-        var a = new CliArgs(args, new HashSet<string> { "--smp", "--mem", "--timeout", "--cmdline", "--json" });
-        a.ExpectPositionals(1, "dynasmp run KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline TEXT] [--json FILE]");
-        int smp = a.Int("--smp", 1, 1, 1024);
-        ulong mem = a.Size("--mem", 128UL << 20);
-        double timeout = a.Seconds("--timeout", 60);
-        string cmdline = a.String("--cmdline") ?? "";
-        string? json = a.String("--json");
-        var deadline = given ?? new Deadline(timeout);
-        string path = a.Positionals[0];
+        var kernel = new Argument<string>("KERNEL") { Description = "a multiboot kernel (ELF or a.out-kludge image)" };
+        var smp = CliOptions.Int("--smp", 1, 1, 1024, "vCPUs");
+        var mem = CliOptions.Size("--mem", 128UL << 20, "guest RAM");
+        var timeout = CliOptions.Seconds("--timeout", 60, "deadline for set-up, run and tear-down");
+        var cmdline = CliOptions.Text("--cmdline", "the multiboot command line");
+        var json = CliOptions.OutputFile("--json", "write the outcome (status, exit kind, diagnosis) as JSON");
+        var c = new Command("run", """
+            boot a multiboot kernel; serial on stdout. Exit status as QEMU's isa-debug-exit ((value << 1) | 1, odd),
+            or an even status: 2 bad input, 4 triple fault, 6 unsupported, 8 host resources, 70 internal error, 124 timeout
+            """) { kernel, smp, mem, timeout, cmdline, json };
+        c.SetAction(p => Run(p.GetValue(kernel)!, p.GetValue(smp), p.GetValue(mem).Bytes, p.GetValue(timeout), p.GetValue(cmdline) ?? "", p.GetValue(json)));
+        return c;
+    }
+
+    static int Run(string path, int smp, ulong mem, double timeout, string cmdline, string? json)
+    {
+        var deadline = new Deadline(timeout);
         if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
         HostFiles.CheckOutput(json, "--json");
         var image = HostFiles.ReadInput(path, "kernel image", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");

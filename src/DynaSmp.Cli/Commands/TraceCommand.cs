@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using DynaSmp.Machine;
@@ -10,14 +11,20 @@ namespace DynaSmp.Cli.Commands;
 /// <summary>`dynasmp trace`: boots one VM and prints every APIC event with the KVM path it took.</summary>
 static class TraceCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        var a = new CliArgs(args, new HashSet<string> { "--cpus", "--chrome", "--ipi-delays", "--timeout" });
-        a.ExpectPositionals(0, "dynasmp trace [--cpus M] [--chrome FILE] [--ipi-delays none|linux] [--timeout S]");
-        int cpus = a.Int("--cpus", 2, 1, 64);
-        string? chrome = a.String("--chrome");
-        var delays = a.Choice("--ipi-delays", IpiDelays.None, ("none", IpiDelays.None), ("linux", IpiDelays.Linux));
-        var deadline = new Deadline(a.Seconds("--timeout", 60));
+        var cpus = CliOptions.Int("--cpus", 2, 1, 64, "vCPUs");
+        var chrome = CliOptions.OutputFile("--chrome", "write the timeline as Chrome/Perfetto trace-event JSON");
+        var delays = CliOptions.IpiDelays();
+        var timeout = CliOptions.Seconds("--timeout", 60, "deadline for set-up, run and tear-down");
+        var c = new Command("trace", "boot one VM and print its IPI timeline with the KVM path of every event") { cpus, chrome, delays, timeout };
+        c.SetAction(p => Run(p.GetValue(cpus), p.GetValue(chrome), p.GetValue(delays).Value, p.GetValue(timeout)));
+        return c;
+    }
+
+    static int Run(int cpus, string? chrome, IpiDelays delays, double timeout)
+    {
+        var deadline = new Deadline(timeout);
         HostFiles.CheckOutput(chrome, "--chrome");
         long ceiling = Admission.Check(1, cpus, 64UL << 20, BootRun.TraceCapacity(cpus, true), 1 << 20, "", "--cpus");
 

@@ -6,7 +6,7 @@ namespace DynaSmp.Tests.Boot;
 /// <summary>The `dynasmp` command as a user runs it: exit statuses, JSON fields, clear errors.</summary>
 public class CliTests
 {
-    static readonly string Dll = typeof(DynaSmp.Cli.CliArgs).Assembly.Location;
+    static readonly string Dll = typeof(DynaSmp.Cli.CliOptions).Assembly.Location;
 
     static (int Code, string Out, string Err) Dynasmp(params string[] args)
     {
@@ -89,5 +89,38 @@ public class CliTests
         Assert.Equal(2, code);
         Assert.Contains("not a bootable image", err);
         File.Delete(path);
+    }
+
+    [Fact]
+    public void Help_lists_every_command_and_each_command_has_its_own_help()
+    {
+        var (code, output, _) = Dynasmp("--help");
+        Assert.Equal(0, code);
+        string[] commands = ["boot", "trace", "run", "guest", "demo", "bench", "fuzz", "completion"];
+        foreach (var c in commands) Assert.Contains($"  {c}", output);
+        var (bootCode, bootHelp, _) = Dynasmp("boot", "--help");
+        Assert.Equal(0, bootCode);
+        Assert.Contains("--ipi-delays <none|linux>", bootHelp);
+        Assert.Contains("[default: 64M]", bootHelp);
+    }
+
+    [Fact]
+    public void Errors_point_to_the_help_of_the_command_that_was_given()
+    {
+        var (code, _, err) = Dynasmp("guest", "export");
+        Assert.Equal(2, code);
+        Assert.Contains("(see: dynasmp guest export --help)", err);
+    }
+
+    /// <summary>Shell completion goes through System.CommandLine's [suggest] directive, which the bash script of
+    /// `dynasmp completion bash` calls: choices and option names come from the parser itself.</summary>
+    [Fact]
+    public void Completion_offers_option_names_and_choices()
+    {
+        Assert.Equal(["linux", "none"], Dynasmp("[suggest:18]", "boot --ipi-delays ").Out.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Order());
+        Assert.Contains("--cpus", Dynasmp("[suggest:8]", "boot --c").Out);
+        var (code, script, _) = Dynasmp("completion", "bash");
+        Assert.Equal(0, code);
+        Assert.Contains("complete -F _dynasmp_complete dynasmp", script);
     }
 }

@@ -9,7 +9,7 @@ static class DynasmpProcess
     /// measure the host's overload rather than DynaSmp's deadline.</summary>
     public const string Collection = "dynasmp processes";
 
-    static readonly string Dll = typeof(DynaSmp.Cli.CliArgs).Assembly.Location;
+    static readonly string Dll = typeof(DynaSmp.Cli.CliOptions).Assembly.Location;
 
     public sealed record Result(int Code, string Out, string Err, double Seconds);
 

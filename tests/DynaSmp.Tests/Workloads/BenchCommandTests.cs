@@ -6,7 +6,7 @@ namespace DynaSmp.Tests.Workloads;
 /// <summary>`dynasmp bench` as a user runs it: bad input is one line and status 2; a tiny DynaSmp-only run writes its JSON.</summary>
 public class BenchCommandTests
 {
-    static readonly string Dll = typeof(DynaSmp.Cli.CliArgs).Assembly.Location;
+    static readonly string Dll = typeof(DynaSmp.Cli.CliOptions).Assembly.Location;
 
     static (int Code, string Out, string Err) Bench(params string[] args)
     {
@@ -25,7 +25,7 @@ public class BenchCommandTests
     [InlineData("unknown workload 'nosuch'", "--filter", "nosuch")]
     [InlineData("--mode must be one of", "--mode", "16")]
     [InlineData("--runs must be an integer", "--runs", "0")]
-    [InlineData("unknown option --bogus", "--bogus", "1")]
+    [InlineData("Unrecognized command or argument '--bogus'", "--bogus", "1")]
     public void Bad_input_is_one_line_and_status_2(string message, params string[] args)
     {
         var (code, output, err) = Bench(args);
