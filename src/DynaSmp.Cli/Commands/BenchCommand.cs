@@ -159,8 +159,7 @@ static class BenchCommand
         foreach (int b in modes)
             Console.WriteLine($"start-up, wall time of the {b}-bit image that only boots and exits: DynaSmp {F(baseRows[b].Dyna.Median)} s (in-process), QEMU {F(baseRows[b].Qemu.Median)} s (new process)");
         Console.WriteLine();
-        Console.WriteLine($"| {"workload",-8} | mode | {"DynaSmp s",9} | {"QEMU s",9} | {"speed",7} | {"checksum",-10} | result |");
-        Console.WriteLine($"|{new string('-', 10)}|------|{new string('-', 11)}|{new string('-', 11)}|{new string('-', 9)}|{new string('-', 12)}|--------|");
+        var table = new ResultTable(("workload", false), ("mode", true), ("DynaSmp s", true), ("QEMU s", true), ("speed", true), ("checksum", false), ("result", false));
 
         var jsonRows = new List<object>();
         var geo = new Dictionary<string, object?>();
@@ -176,7 +175,7 @@ static class BenchCommand
                 allOk &= r.Dyna.Error == null && r.Dyna.Checksum == r.W.Expected && r.Dyna.Consistent && r.Dyna.Runs.All(x => x.SelfCheckPassed);
                 double? speed = dn is double d && qn is double q && ok ? q / d : null;
                 if (speed is double s) logs.Add(Math.Log(s));
-                Console.WriteLine($"| {r.W.Name,-8} | {b,4} | {F(dn),9} | {F(qn),9} | {Fx(speed),7} | {r.Dyna.Checksum ?? "-",-10} | {verdict} |");
+                table.Row(r.W.Name, b.ToString(Inv), F(dn), F(qn), Fx(speed), r.Dyna.Checksum ?? "-", verdict);
                 jsonRows.Add(new
                 {
                     workload = r.W.Name, mode = b, vcpus = r.W.Vcpus, n = r.W.N, expected = r.W.Expected,
@@ -186,8 +185,9 @@ static class BenchCommand
             }
             double? g = logs.Count > 0 ? Math.Exp(logs.Average()) : null;
             geo[b.ToString(Inv)] = g;
-            Console.WriteLine($"| {"geomean",-8} | {b,4} | {"",9} | {"",9} | {Fx(g),7} | {"",-10} | over {logs.Count} workload(s) with both times and matching checksums |");
+            table.Row("geomean", b.ToString(Inv), "", "", Fx(g), "", $"over {logs.Count} workload(s) with both times and matching checksums");
         }
+        table.Write();
         foreach (var r in rows.Where(r => r.Dyna.Error != null || r.Qemu.Error != null))
         {
             if (r.Dyna.Error != null) notes.Add($"{r.W.Name} {r.Bits}-bit did not complete under DynaSmp: {r.Dyna.Error}");
