@@ -17,6 +17,7 @@ static unsafe class StateOffsets
     public static readonly int FlagSrc2 = Of(nameof(CpuState.FlagSrc2));
     public static readonly int ExitRequest = Of(nameof(CpuState.ExitRequest));
     public static readonly int PendingFault = Of(nameof(CpuState.PendingFault));
+    public static readonly int PendingErrorCode = Of(nameof(CpuState.PendingErrorCode));
     public static readonly int LastExitSlot = Of(nameof(CpuState.LastExitSlot));
     public static readonly int Retired = Of(nameof(CpuState.InstructionsRetired));
     public static readonly int RetireLimit = Of(nameof(CpuState.RetireLimit));
