@@ -852,13 +852,26 @@ sealed unsafe partial class BlockEmitter
         ref readonly var i = ref Insn;
         FlushPending();
         WriteBack();
-        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handles[_bi]); Il.Emit(OpCodes.Conv_I); Il.ConstI4(_k);
+        EmitInterpretCall(_bi, _k);
+        ReloadUsed();
+        bool ends = _k == _b.Insns.Length - 1 && CpuCore.EndsBlock(i);
+        if (!ends) return false;
+        EmitAddRetired((ulong)(_k + 1));
+        Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
+        EmitIndirectTail(T1);
+        return true;
+    }
+
+    /// <summary>Calls tier 0 for instruction <paramref name="k"/> of member <paramref name="bi"/> (CpuState must hold the
+    /// registers and flags) and leaves the method if it faulted or asked to stop after it.</summary>
+    void EmitInterpretCall(int bi, int k)
+    {
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handles[bi]); Il.Emit(OpCodes.Conv_I); Il.ConstI4(k);
         Il.Call(MInterpret);
         Il.Gen.Emit(OpCodes.Stloc, _status);
         var stop = Il.Label();
         Il.Gen.Emit(OpCodes.Ldloc, _status);
         Il.Emit(OpCodes.Brtrue, stop);
-        int k = _k;
         _outOfLine.Add(() =>
         {
             // Faulted: RIP is the faulting instruction, k retired. StopAfter: this one retired too.
@@ -872,13 +885,6 @@ sealed unsafe partial class BlockEmitter
             Il.Emit(OpCodes.Stind_I8);
             Il.Emit(OpCodes.Br, _retDispatch);
         });
-        ReloadUsed();
-        bool ends = _k == _b.Insns.Length - 1 && CpuCore.EndsBlock(i);
-        if (!ends) return false;
-        EmitAddRetired((ulong)(_k + 1));
-        Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
-        EmitIndirectTail(T1);
-        return true;
     }
 
     static readonly MethodInfo MReadForJit = typeof(Mem).GetMethod(nameof(Mem.ReadForJit))!;

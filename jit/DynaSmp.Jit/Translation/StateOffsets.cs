@@ -10,6 +10,7 @@ static unsafe class StateOffsets
 
     public static readonly int Gpr = Of(nameof(CpuState.Gpr));
     public static readonly int Rip = Of(nameof(CpuState.Rip));
+    public static readonly int Rflags = Of(nameof(CpuState.Rflags));
     public static readonly int FlagOp = Of(nameof(CpuState.FlagOp));
     public static readonly int FlagSize = Of(nameof(CpuState.FlagSize));
     public static readonly int FlagRes = Of(nameof(CpuState.FlagRes));
