@@ -17,7 +17,8 @@ static partial class InstEmit
 {
     /// <summary>LOCK-prefixed forms lowered inline: a memory destination (LOCK with a register destination is #UD, in tier 0).</summary>
     static bool LockedLowerable(in Instruction i) =>
-        i.Op0Kind == OpKind.Memory && (IsLockedAlu(i.Mnemonic) || i.Mnemonic is Mnemonic.Xchg or Mnemonic.Xadd or Mnemonic.Cmpxchg or Mnemonic.Cmpxchg8b);
+        i.Op0Kind == OpKind.Memory && (IsLockedAlu(i.Mnemonic) || i.Mnemonic is Mnemonic.Xchg or Mnemonic.Xadd or Mnemonic.Cmpxchg or Mnemonic.Cmpxchg8b
+            or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc);
 
     static bool IsLockedAlu(Mnemonic m) => m is Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor
         or Mnemonic.Adc or Mnemonic.Sbb or Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Neg or Mnemonic.Not;

@@ -72,6 +72,7 @@ static partial class InstEmit
         Add(DirectionFlag, null, Mnemonic.Cld, Mnemonic.Std);
         Add(Xchg, null, Mnemonic.Xchg);
         Add(Xadd, null, Mnemonic.Xadd);
+        Add(BitTest, BitTestLowerable, Mnemonic.Bt, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc);
         Add(Cmpxchg, null, Mnemonic.Cmpxchg);
         Add(Cmpxchg8b, (in i, _) => i.Op0Kind == OpKind.Memory, Mnemonic.Cmpxchg8b);
         Add(Bswap, (in i, _) => i.Op0Register.GetSize() >= 4, Mnemonic.Bswap);

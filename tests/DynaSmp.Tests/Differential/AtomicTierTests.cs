@@ -7,7 +7,7 @@ using static Iced.Intel.AssemblerRegisters;
 namespace DynaSmp.Tests.Differential;
 
 /// <summary>
-/// Tier 1's inline atomics (XCHG with memory, LOCK ALU, XADD, CMPXCHG, CMPXCHG8B) on the edges the random
+/// Tier 1's inline atomics (XCHG with memory, LOCK ALU, LOCK BTS/BTR/BTC, XADD, CMPXCHG, CMPXCHG8B) on the edges the random
 /// differential cases keep away from: an operand crossing a page (the host atomic is skipped and tier 0 runs the
 /// instruction), and a flat 32-bit operand past 4 GiB (#GP before anything changes). Tier 0 is the oracle; the
 /// host-CPU groups (XaddCmpxchg, MovLeaXchg, Alu with random LOCK) cover the values. The tier-0 call count shows
@@ -69,6 +69,9 @@ public sealed unsafe class AtomicTierTests
         ["lock inc"] = a => { a.stc(); a.@lock.inc(__dword_ptr[ebx]); a.adc(esi, 0); },
         ["lock neg"] = a => { a.@lock.neg(__dword_ptr[ebx]); a.setc(dl); },
         ["lock adc"] = a => { a.stc(); a.@lock.adc(__dword_ptr[ebx], ecx); a.setc(dl); },
+        ["lock bts"] = a => { a.@lock.bts(__dword_ptr[ebx], 5); a.setc(dl); },
+        ["lock btr word"] = a => { a.@lock.btr(__word_ptr[ebx], 14); a.setc(dl); },
+        ["lock btc"] = a => { a.@lock.btc(__dword_ptr[ebx], 31); a.setc(dl); },
         ["lock cmpxchg hit"] = a => { a.mov(eax, __dword_ptr[ebx]); a.@lock.cmpxchg(__dword_ptr[ebx], ecx); a.setz(dl); },
         ["lock cmpxchg miss"] = a => { a.@lock.cmpxchg(__dword_ptr[ebx], ecx); a.setz(dl); },
         ["lock cmpxchg8b hit"] = a => { a.mov(eax, __dword_ptr[ebx]); a.mov(edx, __dword_ptr[ebx + 4]); a.@lock.cmpxchg8b(__qword_ptr[ebx]); a.setz(cl); },
