@@ -26,7 +26,7 @@ static partial class InstEmit
         if (i.Op0Kind == OpKind.Register)
         {
             e.LoadReg(i.Op0Register); il.Store(e.T1);
-            LoadBitOffset(e, i, size); il.Const((ulong)(bits - 1)); il.Emit(OpCodes.And); il.Store(e.T2);
+            LoadBitOffset(e, i); il.Const((ulong)(bits - 1)); il.Emit(OpCodes.And); il.Store(e.T2);
             if (writes) { EmitBitApply(e, m, size); il.Store(e.Val); e.StoreReg(i.Op0Register, e.Val); }
             EmitBitCarry(e);
             return;
@@ -57,7 +57,7 @@ static partial class InstEmit
         EmitBitCarry(e);
     }
 
-    static void LoadBitOffset(BlockEmitter e, in Instruction i, int size)
+    static void LoadBitOffset(BlockEmitter e, in Instruction i)
     {
         if (i.Op1Kind == OpKind.Register) e.LoadReg(i.Op1Register);
         else e.Il.Const(i.GetImmediate(1));
