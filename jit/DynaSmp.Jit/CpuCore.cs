@@ -38,6 +38,9 @@ public sealed unsafe partial class CpuCore : IDisposable
     public long PauseCount;
     public long InterpretedBlocks;
     public long CompiledBlockEntries;
+    /// <summary>Tier-0 calls from translated code per Iced <see cref="Code"/>, when <see cref="JitOptions.ProfileFallbacks"/>
+    /// is on (null otherwise): the list of what tier 1 still leaves to the interpreter in a workload.</summary>
+    public readonly long[]? TierZeroCalls;
 
     public int ExitVector { get; private set; }
     public ulong ExitErrorCode { get; private set; }
@@ -52,6 +55,7 @@ public sealed unsafe partial class CpuCore : IDisposable
         State = (CpuState*)NativeMemory.AlignedAlloc((nuint)sizeof(CpuState), 64);
         Unsafe.InitBlockUnaligned(State, 0, (uint)sizeof(CpuState));
         Mmu = new Mmu(this);
+        if (Options.ProfileFallbacks) TierZeroCalls = new long[Enum.GetValues<Code>().Length];
         _reader = new GuestCodeReader(this);
         for (int k = 0; k < 3; k++) _decoders[k] = Decoder.Create(16 << k, _reader, DecoderOptions.None);
         State->FlushTlb();

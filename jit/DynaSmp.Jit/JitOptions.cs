@@ -18,6 +18,10 @@ public sealed record JitOptions
     /// chained exit and loop back-edge). Deterministic scheduling needs it; free-running vCPUs do not.</summary>
     public bool BoundedRuns { get; init; }
 
+    /// <summary>Count tier-0 calls from translated code per instruction form (<see cref="CpuCore.TierZeroCalls"/>): a profile of
+    /// what tier 1 does not lower. Off by default; on when the DYNASMP_PROFILE_FALLBACKS environment variable is 1.</summary>
+    public bool ProfileFallbacks { get; init; } = Environment.GetEnvironmentVariable("DYNASMP_PROFILE_FALLBACKS") == "1";
+
     public static readonly JitOptions Default = new();
     public static readonly JitOptions InterpretOnly = new() { TierUpThreshold = 0 };
     /// <summary>Compile every block before its first run: translated code only, no tier 0.</summary>

@@ -11,5 +11,6 @@ public sealed class CpuFault(int vector, ulong errorCode = 0) : Exception(Cpu.Ve
 
     public static CpuFault UD() => new(Cpu.Vector.UD);
     public static CpuFault GP(ulong error = 0) => new(Cpu.Vector.GP, error);
+    public static CpuFault SS(ulong error = 0) => new(Cpu.Vector.SS, error);
     public static CpuFault DE() => new(Cpu.Vector.DE);
 }

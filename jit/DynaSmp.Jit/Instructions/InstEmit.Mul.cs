@@ -31,7 +31,7 @@ static partial class InstEmit
         if (size == 8)
         {
             il.Load(e.T1); il.Load(e.T2); il.Emit(OpCodes.Mul); il.Store(lo);
-            il.Load(e.T1); il.Load(e.T2); il.Call(MImul64Overflows); il.Store(of);
+            if (e.FlagsLiveAfter) { il.Load(e.T1); il.Load(e.T2); il.Call(MImul64Overflows); il.Store(of); }
         }
         else
         {

@@ -30,8 +30,7 @@ static partial class InstEmit
         il.Load(e.T3); il.Emit(adc ? OpCodes.Add : OpCodes.Sub);
         il.Truncate(size); il.Store(e.Val);
         WriteOperand(e, i, 0, size, e.Val);
-        il.Const((ulong)(adc ? FlagOp.Add : FlagOp.Sub)); il.Load(e.T3); il.Emit(OpCodes.Add); il.Store(e.T4); // Adc1 = Add + 1, Sbb1 = Sub + 1
-        e.SetFlagsRuntimeOp(e.T4, size, e.Val, e.T1, e.T2);
+        e.SetFlagsWithCarryIn(adc ? FlagOp.Add : FlagOp.Sub, e.T3, size, e.Val, e.T1, e.T2);
     }
 
     /// <summary>SHL/SAL/SHR/SAR by a non-zero immediate keep their lazy inline flags; every other shift or rotate
@@ -53,14 +52,8 @@ static partial class InstEmit
         EmitShiftRotateValue(e, i.Mnemonic, size, e.T1, e.T2);
         il.Store(e.Val);
         WriteOperand(e, i, 0, size, e.Val);
-        if (e.FlagsLiveAfter)
-        {
-            // After the store, so a faulting store leaves the flags as they were.
-            e.FlushPending();
-            il.Gen.Emit(OpCodes.Ldarg_1); il.ConstI4((int)i.Mnemonic); il.ConstI4(size); il.Load(e.T1); il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
-            il.Call(MShiftRotateFlags);
-        }
-        e.FlagsWrittenToState();
+        // After the store, so a faulting store leaves the flags as they were.
+        e.SetFlagsShiftRotate(i.Mnemonic, size, e.T1, e.T2);
     }
 
     /// <summary>Pushes the count operand (the last one: CL or an immediate) after the architectural mask.</summary>
@@ -108,31 +101,54 @@ static partial class InstEmit
         }
     }
 
-    // SHLD/SHRD r/m, r, imm8/CL: tier 0's computation for the value (one call) and, when read, the flags.
+    // SHLD/SHRD r/m, r, imm8/CL: the value inline for 32/64-bit operands (tier 0's computation for 16-bit ones,
+    // whose counts past 16 shift a 48-bit value); flags deferred to tier 0's helper.
     static void ShiftDouble(BlockEmitter e, in Instruction i)
     {
         var il = e.Il;
         int size = OperandSize(i, 0);
-        int left = i.Mnemonic == Mnemonic.Shld ? 1 : 0;
+        bool left = i.Mnemonic == Mnemonic.Shld;
         if (HasMemory(i)) e.ComputeLinear();
         ReadOperand(e, i, 0, size, e.T1);
         e.LoadReg(i.Op1Register); il.Store(e.T3);
         LoadMaskedCount(e, i, size);
         il.Store(e.T2);
-        il.ConstI4(left); il.ConstI4(size); il.Load(e.T1); il.Load(e.T3); il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
-        il.Call(MShiftDoubleResult); il.Store(e.Val);
+        EmitShiftDoubleValue(e, left, size, e.T1, e.T3, e.T2);
+        il.Store(e.Val);
         WriteOperand(e, i, 0, size, e.Val);
-        if (e.FlagsLiveAfter)
+        bool byCl = i.GetOpKind(i.OpCount - 1) == OpKind.Register;
+        e.SetFlagsShiftDouble(left, byCl || MaskedImmediateCount(i) == 0, size, e.T1, e.T3, e.T2);
+    }
+
+    /// <summary>Pushes SHLD/SHRD of <paramref name="a"/> with bits from <paramref name="b"/> (both zero-extended) by the
+    /// masked <paramref name="count"/>; a count of 0 gives <paramref name="a"/>.</summary>
+    static void EmitShiftDoubleValue(BlockEmitter e, bool left, int size, Local64 a, Local64 b, Local64 count)
+    {
+        var il = e.Il;
+        switch (size)
         {
-            e.FlushPending();
-            il.Gen.Emit(OpCodes.Ldarg_1); il.ConstI4(left); il.ConstI4(size); il.Load(e.T1); il.Load(e.T3); il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
-            il.Call(MShiftDoubleFlags);
+            case 4:
+                // One 64-bit shift of the concatenation: SHLD takes the high half of (a:b) << count, SHRD the low half of (b:a) >> count.
+                il.Load(left ? a : b); il.ConstI4(32); il.Emit(OpCodes.Shl); il.Load(left ? b : a); il.Emit(OpCodes.Or);
+                il.Load(count); il.Emit(OpCodes.Conv_I4);
+                if (left) { il.Emit(OpCodes.Shl); il.ConstI4(32); il.Emit(OpCodes.Shr_Un); }
+                else { il.Emit(OpCodes.Shr_Un); il.Truncate(4); }
+                break;
+            case 8:
+                // (b >> 1) >> (63 - count) is b >> (64 - count) for counts 1..63 and 0 for a count of 0.
+                il.Load(a); il.Load(count); il.Emit(OpCodes.Conv_I4); il.Emit(left ? OpCodes.Shl : OpCodes.Shr_Un);
+                il.Load(b); il.ConstI4(1); il.Emit(left ? OpCodes.Shr_Un : OpCodes.Shl);
+                il.ConstI4(63); il.Load(count); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Sub); il.Emit(left ? OpCodes.Shr_Un : OpCodes.Shl);
+                il.Emit(OpCodes.Or);
+                break;
+            default:
+                il.ConstI4(left ? 1 : 0); il.ConstI4(size); il.Load(a); il.Load(b); il.Load(count); il.Emit(OpCodes.Conv_I4);
+                il.Call(MShiftDoubleResult);
+                break;
         }
-        e.FlagsWrittenToState();
     }
 
     static readonly MethodInfo MShiftDoubleResult = typeof(Interp).GetMethod(nameof(Interp.ShiftDoubleResult))!;
-    static readonly MethodInfo MShiftDoubleFlags = typeof(Interp).GetMethod(nameof(Interp.ShiftDoubleFlags))!;
 
     static readonly MethodInfo[] Rotations =
     [
@@ -141,8 +157,6 @@ static partial class InstEmit
         typeof(BitOperations).GetMethod(nameof(BitOperations.RotateRight), [typeof(uint), typeof(int)])!,
         typeof(BitOperations).GetMethod(nameof(BitOperations.RotateRight), [typeof(ulong), typeof(int)])!,
     ];
-
-    static readonly MethodInfo MShiftRotateFlags = typeof(Interp).GetMethod(nameof(Interp.ShiftRotateFlags))!;
 
     /// <summary>IMUL with one operand widens like MUL; two- and three-operand forms truncate.</summary>
     static void ImulAny(BlockEmitter e, in Instruction i)
@@ -164,8 +178,9 @@ static partial class InstEmit
         var lo = e.Val; var hi = e.T3; var of = e.T4;
         if (size == 8)
         {
-            il.Load(e.T2); il.Load(e.T1); il.Gen.Emit(OpCodes.Ldloca, lo.Slot);
-            il.Call(signed ? MImul128 : MMul128); il.Store(hi);
+            // The low half is the same for both; only the high half needs the 128-bit product.
+            il.Load(e.T2); il.Load(e.T1); il.Emit(OpCodes.Mul); il.Store(lo);
+            il.Load(e.T2); il.Load(e.T1); il.Call(signed ? MImul128 : MMul128); il.Store(hi);
             if (signed) { il.Load(lo); il.ConstI4(63); il.Emit(OpCodes.Shr); il.Load(hi); il.Emit(OpCodes.Ceq); il.ConstI4(0); il.Emit(OpCodes.Ceq); }
             else { il.Load(hi); il.Const(0); il.Emit(OpCodes.Cgt_Un); }
             il.Emit(OpCodes.Conv_U8); il.Store(of);
@@ -197,19 +212,28 @@ static partial class InstEmit
 
     // DIV/IDIV r/m: the quotient and remainder of the double-width accumulator; #DE (before any register
     // changes) for a zero divisor or a quotient that does not fit. Flags are undefined and left as they were.
+    // Up to 32-bit operands the dividend fits in 64 bits and the division is inline; 64-bit ones call a helper.
     static void Divide(BlockEmitter e, in Instruction i)
     {
         var il = e.Il;
         int size = OperandSize(i, 0);
+        bool signed = i.Mnemonic == Mnemonic.Idiv;
         if (HasMemory(i)) e.ComputeLinear();
         ReadOperand(e, i, 0, size, e.T1);
         if (size == 1) { e.LoadReg(Register.AX); il.Store(e.T2); il.Const(0); il.Store(e.T3); }
         else { e.LoadReg(CaseRegister(0, size)); il.Store(e.T2); e.LoadReg(CaseRegister(2, size)); il.Store(e.T3); }
-        e.FlushPending(); // a #DE exits with the flags of before; nothing else here touches them
-        il.Gen.Emit(OpCodes.Ldarg_1); il.ConstI4(size); il.ConstI4(i.Mnemonic == Mnemonic.Idiv ? 1 : 0);
-        il.Load(e.T3); il.Load(e.T2); il.Load(e.T1); il.Gen.Emit(OpCodes.Ldloca, e.T4.Slot);
-        il.Call(MDivide); il.Store(e.Val);
-        e.BranchIfFaulted();
+        if (size == 8)
+        {
+            e.FlushPending(); // a #DE exits with the flags of before; nothing else here touches them
+            il.Gen.Emit(OpCodes.Ldarg_1); il.ConstI4(size); il.ConstI4(signed ? 1 : 0);
+            // Its own local for the out parameter: an address-taken local stays in memory for the whole method.
+            var rem = il.NewLocal();
+            il.Load(e.T3); il.Load(e.T2); il.Load(e.T1); il.Gen.Emit(OpCodes.Ldloca, rem.Slot);
+            il.Call(MDivide); il.Store(e.Val);
+            e.BranchIfFaulted();
+            il.Load(rem); il.Store(e.T4);
+        }
+        else EmitDivideInline(e, size, signed);
         if (size == 1)
         {
             il.Load(e.T4); il.ConstI4(8); il.Emit(OpCodes.Shl); il.Load(e.Val); il.Emit(OpCodes.Or); il.Store(e.T2);
@@ -222,6 +246,45 @@ static partial class InstEmit
         }
     }
 
+    /// <summary>DIV/IDIV of 8/16/32-bit operands (divisor in T1, low half or AX in T2, high half in T3): quotient to
+    /// Val, remainder to T4, both truncated to the operand size; #DE as the SDM says, without a host exception.</summary>
+    static void EmitDivideInline(BlockEmitter e, int size, bool signed)
+    {
+        var il = e.Il;
+        int bits = size * 8;
+        var de = e.RaiseException(Cpu.Vector.DE);
+        // The dividend as one 64-bit value (AX for byte operands), sign-extended for IDIV; the divisor likewise.
+        if (size == 1) il.Load(e.T2);
+        else { il.Load(e.T3); il.ConstI4(bits); il.Emit(OpCodes.Shl); il.Load(e.T2); il.Emit(OpCodes.Or); }
+        if (signed) il.SignExtend(size * 2);
+        il.Store(e.T2);
+        if (signed) { il.Load(e.T1); il.SignExtend(size); il.Store(e.T1); }
+        il.Load(e.T1); il.Emit(OpCodes.Brfalse, de);
+        if (signed)
+        {
+            // -1 would overflow the host division for a 64-bit dividend of -2^63: negate instead (the range check
+            // below then raises #DE for it, as for any quotient that does not fit).
+            var notMinusOne = il.Label(); var divided = il.Label();
+            il.Load(e.T1); il.Const(ulong.MaxValue); il.Emit(OpCodes.Bne_Un, notMinusOne);
+            il.Const(0); il.Load(e.T2); il.Emit(OpCodes.Sub); il.Store(e.Val);
+            il.Emit(OpCodes.Br, divided);
+            il.Mark(notMinusOne);
+            il.Load(e.T2); il.Load(e.T1); il.Emit(OpCodes.Div); il.Store(e.Val);
+            il.Mark(divided);
+            // Fits iff quotient + 2^(bits-1) < 2^bits, unsigned.
+            il.Load(e.Val); il.Const(1UL << (bits - 1)); il.Emit(OpCodes.Add);
+        }
+        else
+        {
+            il.Load(e.T2); il.Load(e.T1); il.Emit(OpCodes.Div_Un); il.Store(e.Val);
+            il.Load(e.Val);
+        }
+        il.Const(Flags.SizeMask(size)); il.Emit(OpCodes.Bgt_Un, de);
+        // remainder = dividend - quotient * divisor (one multiply instead of a second division)
+        il.Load(e.T2); il.Load(e.Val); il.Load(e.T1); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Sub); il.Truncate(size); il.Store(e.T4);
+        il.Load(e.Val); il.Truncate(size); il.Store(e.Val);
+    }
+
     static Register CaseRegister(int index, int size) => size switch
     {
         8 => Register.RAX + index, 4 => Register.EAX + index, 2 => Register.AX + index, _ => Register.AL + index,
@@ -231,16 +294,11 @@ static partial class InstEmit
     static readonly MethodInfo MImul128 = typeof(InstEmit).GetMethod(nameof(Imul128), BindingFlags.Public | BindingFlags.Static)!;
     static readonly MethodInfo MDivide = typeof(InstEmit).GetMethod(nameof(DivideHelper), BindingFlags.Public | BindingFlags.Static)!;
 
-    /// <summary>High half of the unsigned 128-bit product; the low half in <paramref name="lo"/>.</summary>
-    public static ulong Mul128(ulong a, ulong b, out ulong lo) => Math.BigMul(a, b, out lo);
+    /// <summary>High half of the unsigned 128-bit product.</summary>
+    public static ulong Mul128(ulong a, ulong b) => Math.BigMul(a, b, out _);
 
-    /// <summary>High half of the signed 128-bit product; the low half in <paramref name="lo"/>.</summary>
-    public static ulong Imul128(ulong a, ulong b, out ulong lo)
-    {
-        long hi = Math.BigMul((long)a, (long)b, out long l);
-        lo = (ulong)l;
-        return (ulong)hi;
-    }
+    /// <summary>High half of the signed 128-bit product.</summary>
+    public static ulong Imul128(ulong a, ulong b) => (ulong)Math.BigMul((long)a, (long)b, out _);
 
     /// <summary>DIV/IDIV of <paramref name="hi"/>:<paramref name="lo"/> (each <paramref name="size"/> bytes; for
     /// size 1, AX in <paramref name="lo"/>) by <paramref name="divisor"/>: the quotient, the remainder in
@@ -330,7 +388,7 @@ static partial class InstEmit
     {
         var il = e.Il;
         int w = e.StackWidth;
-        il.Load(e.GprLocal(5)); if (w == 4) il.Truncate(4); il.Store(e.Lin);
+        e.StackLinear(5, 0);
         e.EmitRead(w);
         il.Load(e.Lin); il.Const((ulong)w); il.Emit(OpCodes.Add); if (w == 4) il.Truncate(4); il.Store(e.GprLocal(4));
         e.StoreReg(w == 8 ? Register.RBP : Register.EBP, e.Val);

@@ -14,7 +14,7 @@ static partial class InstEmit
     /// <param name="stackWidth">8 in 64-bit mode, 4 in flat 32-bit code: the only PUSH/POP/CALL/RET size lowered.</param>
     public static bool CanEmit(in Instruction i, int stackWidth)
     {
-        if (i.HasLockPrefix || i.HasRepPrefix || i.HasRepnePrefix) return false;
+        if ((i.HasLockPrefix && !LockedLowerable(i)) || i.HasRepPrefix || i.HasRepnePrefix) return false;
         for (int op = 0; op < i.OpCount; op++)
         {
             switch (i.GetOpKind(op))
@@ -67,7 +67,14 @@ static partial class InstEmit
         Add(MulWide, null, Mnemonic.Mul);
         Add(Divide, null, Mnemonic.Div, Mnemonic.Idiv);
         Add(SignExtendAccumulator, null, Mnemonic.Cbw, Mnemonic.Cwde, Mnemonic.Cdqe, Mnemonic.Cwd, Mnemonic.Cdq, Mnemonic.Cqo);
-        Add(XchgRegisters, (in i, _) => i.Op0Kind == OpKind.Register && i.Op1Kind == OpKind.Register, Mnemonic.Xchg);
+        Add(Pause, null, Mnemonic.Pause);
+        Add(CarryFlag, null, Mnemonic.Clc, Mnemonic.Stc, Mnemonic.Cmc);
+        Add(DirectionFlag, null, Mnemonic.Cld, Mnemonic.Std);
+        Add(Xchg, null, Mnemonic.Xchg);
+        Add(Xadd, null, Mnemonic.Xadd);
+        Add(BitTest, BitTestLowerable, Mnemonic.Bt, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc);
+        Add(Cmpxchg, null, Mnemonic.Cmpxchg);
+        Add(Cmpxchg8b, (in i, _) => i.Op0Kind == OpKind.Memory, Mnemonic.Cmpxchg8b);
         Add(Bswap, (in i, _) => i.Op0Register.GetSize() >= 4, Mnemonic.Bswap);
         Add(Leave, (in i, w) => LeaveOfWidth(i, w), Mnemonic.Leave);
         AddExit(Jmp, (in i, w) => i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32
@@ -91,6 +98,7 @@ static partial class InstEmit
     /// <summary>Lowers one instruction. Returns true when it ended the block (it emitted the exits).</summary>
     public static bool Emit(BlockEmitter e, in Instruction i)
     {
+        if (i.HasLockPrefix && IsLockedAlu(i.Mnemonic)) { LockedAlu(e, i); return false; }
         var entry = Table[(int)i.Mnemonic];
         entry.Emit!(e, i);
         return entry.EndsBlock;

@@ -1,9 +1,12 @@
+using System.Runtime.CompilerServices;
+
 
 namespace DynaSmp.Jit.Interpreter;
 
 /// <summary>Host atomics on guest RAM of any x86 operand size, for LOCK-prefixed instructions.</summary>
 public static unsafe class Atomics
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Load(byte* p, int size) => size switch
     {
         1 => Volatile.Read(ref *p),
@@ -13,6 +16,7 @@ public static unsafe class Atomics
     };
 
     /// <summary>Returns the value found at <paramref name="p"/>; stores <paramref name="value"/> if it equaled <paramref name="comparand"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong CompareExchange(byte* p, int size, ulong value, ulong comparand) => size switch
     {
         1 => Interlocked.CompareExchange(ref *p, (byte)value, (byte)comparand),
@@ -21,6 +25,7 @@ public static unsafe class Atomics
         _ => Interlocked.CompareExchange(ref *(ulong*)p, value, comparand),
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Exchange(byte* p, int size, ulong value) => size switch
     {
         1 => Interlocked.Exchange(ref *p, (byte)value),

@@ -15,16 +15,19 @@ public static unsafe partial class Interp
     /// <summary>PAUSEs between host yields (a power of two).</summary>
     public const int PauseYieldInterval = 64;
 
+    /// <summary>PAUSE-loop exiting, as KVM's PLE + kvm_vcpu_on_spin: a guest spinning on a lock or a flag gives its
+    /// host core away now and then, so the vCPU it waits for (maybe on this core) can run. Both tiers call it.</summary>
+    public static void Pause(CpuCore c)
+    {
+        if ((++c.PauseCount & (PauseYieldInterval - 1)) == 0) Thread.Yield();
+    }
+
     public static void Execute(CpuCore c, in Instruction i)
     {
         CpuState* s = c.State;
         switch (i.Mnemonic)
         {
-            case Mnemonic.Pause:
-                // PAUSE-loop exiting, as KVM's PLE + kvm_vcpu_on_spin: a guest spinning on a lock or a flag gives
-                // its host core away now and then, so the vCPU it waits for (maybe on this core) can run.
-                if ((++c.PauseCount & (PauseYieldInterval - 1)) == 0) Thread.Yield();
-                return;
+            case Mnemonic.Pause: Pause(c); return;
             case Mnemonic.Nop: case Mnemonic.Lfence: case Mnemonic.Sfence:
             case Mnemonic.Mfence: case Mnemonic.Prefetchnta: case Mnemonic.Prefetcht0: case Mnemonic.Prefetcht1:
             case Mnemonic.Prefetcht2: case Mnemonic.Prefetchw: case Mnemonic.Endbr64: case Mnemonic.Endbr32:

@@ -163,27 +163,33 @@ public static unsafe class Mem
 
     // Slow-path entry points for translated code: a guest fault becomes CpuState.PendingFault instead of
     // a host exception unwinding through the DynamicMethod (whose IL locals hold the guest registers).
+    /// <summary>Or-ed into a slow-path size by flat 32-bit code for an access through SS (its 4 GiB limit raises #SS).</summary>
+    public const int JitStackAccess = 0x100;
+
     public static ulong ReadForJit(CpuCore c, ulong lin, int size)
     {
-        if (WrapsFlatSegment(c, lin, size)) return 0;
+        if (WrapsFlatSegment(c, lin, ref size)) return 0;
         try { return ReadSlow(c, lin, size); }
         catch (CpuFault f) { c.SetPendingFault(f); return 0; }
     }
 
     public static void WriteForJit(CpuCore c, ulong lin, int size, ulong v)
     {
-        if (WrapsFlatSegment(c, lin, size)) return;
+        if (WrapsFlatSegment(c, lin, ref size)) return;
         try { WriteSlow(c, lin, size, v); }
         catch (CpuFault f) { c.SetPendingFault(f); }
     }
 
     /// <summary>Flat 32-bit translated code computes offset = linear address without a limit check; an access whose
     /// last byte passes 4 GiB is the one that breaks the 4 GiB limit (SDM Vol. 3A 5.3), so it faults here, where every
-    /// such access lands (the TLB tag never matches it). #GP(0) even through SS, where #SS(0) would be exact.</summary>
-    static bool WrapsFlatSegment(CpuCore c, ulong lin, int size)
+    /// such access lands (the TLB tag never matches it): #SS(0) through SS (<see cref="JitStackAccess"/>), else #GP(0).
+    /// Strips the flag from <paramref name="size"/>.</summary>
+    static bool WrapsFlatSegment(CpuCore c, ulong lin, ref int size)
     {
+        bool stack = (size & JitStackAccess) != 0;
+        size &= ~JitStackAccess;
         if (lin + (ulong)(size - 1) <= uint.MaxValue || (c.State->Mode & ExecMode.SizeMask) == ExecMode.Code64) return false;
-        c.SetPendingFault(CpuFault.GP());
+        c.SetPendingFault(stack ? CpuFault.SS() : CpuFault.GP());
         return true;
     }
 }

@@ -138,7 +138,7 @@ sealed unsafe partial class BlockEmitter
     {
         for (int n = 0; n < _blocks.Length; n++) Analyse(n);
         for (int r = 0; r < 16; r++) if (_used[r]) _gpr[r] = Il.NewLocal();
-        _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal(); _retired = Il.NewLocal();
+        _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal(); _fc = Il.NewLocal(); _retired = Il.NewLocal();
         _flagsDeadAtEntry = new bool[_blocks.Length];
         for (int n = 0; n < _blocks.Length; n++) _flagsDeadAtEntry[n] = FlagsDeadAtEntry(n);
         Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal(); T3 = Il.NewLocal(); T4 = Il.NewLocal();
@@ -373,6 +373,7 @@ sealed unsafe partial class BlockEmitter
     void ComputeAddress(bool withSegment)
     {
         ref readonly var i = ref Insn;
+        _stackAccess = i.MemorySegment == Register.SS;
         if (i.IsIPRelativeMemoryOperand)
         {
             Il.Const(i.MemoryBase == Register.EIP ? (uint)i.IPRelativeMemoryAddress : i.IPRelativeMemoryAddress);
@@ -400,9 +401,13 @@ sealed unsafe partial class BlockEmitter
     }
 
     /// <summary>Stack address [RSP + <paramref name="delta"/>] into <see cref="Lin"/> (ESP, wrapping at 4 GiB, in flat 32-bit code).</summary>
-    internal void StackLinear(long delta)
+    internal void StackLinear(long delta) => StackLinear(4, delta);
+
+    /// <summary>Stack-segment address [<paramref name="baseGpr"/> + <paramref name="delta"/>] into <see cref="Lin"/>: RSP, or RBP for LEAVE/ENTER.</summary>
+    internal void StackLinear(int baseGpr, long delta)
     {
-        Il.Load(_gpr[4]);
+        _stackAccess = true;
+        Il.Load(_gpr[baseGpr]);
         if (delta != 0) { Il.Const((ulong)delta); Il.Emit(OpCodes.Add); }
         if (_legacy) Il.Truncate(4);
         Il.Store(Lin);
@@ -416,6 +421,11 @@ sealed unsafe partial class BlockEmitter
         if (_legacy) Il.Truncate(4);
         Il.Store(rsp);
     }
+
+    // The address in Lin is through SS (stack operations, SS-based memory operands): flat 32-bit code then raises #SS,
+    // not #GP, for an access past the 4 GiB limit.
+    bool _stackAccess;
+    int SlowPathFlags => _legacy && _stackAccess ? Mem.JitStackAccess : 0;
 
     /// <summary>The address of the instruction after the current one, wrapped to the code size.</summary>
     internal ulong NextIp => CpuCore.NextIp(Insn, _b.Mode);
@@ -451,6 +461,7 @@ sealed unsafe partial class BlockEmitter
     internal void EmitRead(int size)
     {
         Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
+        int slowFlags = SlowPathFlags;
         EmitTlbEntry(StateOffsets.TlbRead);
         EmitTlbCompare(size, slow);
         EmitHostAddress();
@@ -460,7 +471,7 @@ sealed unsafe partial class BlockEmitter
         _outOfLine.Add(() =>
         {
             Il.Mark(slow);
-            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size);
+            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags);
             Il.Call(MReadForJit);
             Il.Store(Val);
             Il.LoadState32(StateOffsets.PendingFault);
@@ -473,6 +484,7 @@ sealed unsafe partial class BlockEmitter
     internal void EmitWrite(int size, Local64 value)
     {
         Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
+        int slowFlags = SlowPathFlags;
         _wroteMemory = true;
         EmitTlbEntry(StateOffsets.TlbWrite);
         EmitTlbCompare(size, slow);
@@ -483,7 +495,7 @@ sealed unsafe partial class BlockEmitter
         _outOfLine.Add(() =>
         {
             Il.Mark(slow);
-            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size); Il.Load(value);
+            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags); Il.Load(value);
             Il.Call(MWriteForJit);
             Il.LoadState32(StateOffsets.PendingFault);
             Il.Emit(OpCodes.Brtrue, fault);
@@ -577,27 +589,12 @@ sealed unsafe partial class BlockEmitter
             case FlagOp.Inc: case FlagOp.Dec: Il.Load(_fb); break;
             case FlagOp.Shift: Il.Load(_fa); break; // the shift's computed CF
             default:
+                if (TryEmitDeferredCarry()) break;
                 FlushPending(); // CpuState must hold the flags before Carry reads them
                 Il.Gen.Emit(OpCodes.Ldarg_1); Il.Call(MCarry);
                 break;
         }
     }
-
-    /// <summary>Records a flag operation chosen at run time (ADC/SBB: Add or Adc1 by the carry-in) straight into
-    /// CpuState; <paramref name="op"/> holds the FlagOp value.</summary>
-    internal void SetFlagsRuntimeOp(Local64 op, int size, Local64 res, Local64 a, Local64 b)
-    {
-        _pending = FlagOp.None;
-        if (!FlagsLiveAfter) return;
-        Il.StateAddress(StateOffsets.FlagOp); Il.Load(op); Il.Emit(OpCodes.Conv_I4); Il.Emit(OpCodes.Stind_I4);
-        Il.StoreState32Const(StateOffsets.FlagSize, size);
-        Il.StoreState64(StateOffsets.FlagRes, res);
-        Il.StoreState64(StateOffsets.FlagSrc1, a);
-        Il.StoreState64(StateOffsets.FlagSrc2, b);
-    }
-
-    /// <summary>A helper just wrote the flags into CpuState: nothing is pending any more.</summary>
-    internal void FlagsWrittenToState() => _pending = FlagOp.None;
 
     /// <summary>After a helper call that may have set CpuState.PendingFault: leave precisely (state as before the
     /// instruction) if it did.</summary>
@@ -616,7 +613,7 @@ sealed unsafe partial class BlockEmitter
 
     void FlushFlags(FlagOp op, int size)
     {
-        if (op == FlagOp.None) return;
+        if (op == FlagOp.None || FlushDeferred(op, size)) return;
         Il.StoreState32Const(StateOffsets.FlagOp, (int)op);
         Il.StoreState32Const(StateOffsets.FlagSize, size);
         Il.StoreState64(StateOffsets.FlagRes, _fres);
@@ -855,13 +852,26 @@ sealed unsafe partial class BlockEmitter
         ref readonly var i = ref Insn;
         FlushPending();
         WriteBack();
-        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handles[_bi]); Il.Emit(OpCodes.Conv_I); Il.ConstI4(_k);
+        EmitInterpretCall(_bi, _k);
+        ReloadUsed();
+        bool ends = _k == _b.Insns.Length - 1 && CpuCore.EndsBlock(i);
+        if (!ends) return false;
+        EmitAddRetired((ulong)(_k + 1));
+        Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
+        EmitIndirectTail(T1);
+        return true;
+    }
+
+    /// <summary>Calls tier 0 for instruction <paramref name="k"/> of member <paramref name="bi"/> (CpuState must hold the
+    /// registers and flags) and leaves the method if it faulted or asked to stop after it.</summary>
+    void EmitInterpretCall(int bi, int k)
+    {
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handles[bi]); Il.Emit(OpCodes.Conv_I); Il.ConstI4(k);
         Il.Call(MInterpret);
         Il.Gen.Emit(OpCodes.Stloc, _status);
         var stop = Il.Label();
         Il.Gen.Emit(OpCodes.Ldloc, _status);
         Il.Emit(OpCodes.Brtrue, stop);
-        int k = _k;
         _outOfLine.Add(() =>
         {
             // Faulted: RIP is the faulting instruction, k retired. StopAfter: this one retired too.
@@ -875,13 +885,6 @@ sealed unsafe partial class BlockEmitter
             Il.Emit(OpCodes.Stind_I8);
             Il.Emit(OpCodes.Br, _retDispatch);
         });
-        ReloadUsed();
-        bool ends = _k == _b.Insns.Length - 1 && CpuCore.EndsBlock(i);
-        if (!ends) return false;
-        EmitAddRetired((ulong)(_k + 1));
-        Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
-        EmitIndirectTail(T1);
-        return true;
     }
 
     static readonly MethodInfo MReadForJit = typeof(Mem).GetMethod(nameof(Mem.ReadForJit))!;

@@ -15,6 +15,7 @@ public static unsafe class JitHelpers
     public static int Interpret(CpuCore c, nint blockHandle, int k)
     {
         var b = (Block)GCHandle.FromIntPtr(blockHandle).Target!;
+        if (c.TierZeroCalls is { } counts) counts[(int)b.Insns[k].Code]++;
         return c.Step(b.Insns[k], b.Mode);
     }
 

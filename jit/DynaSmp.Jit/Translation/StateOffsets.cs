@@ -10,6 +10,7 @@ static unsafe class StateOffsets
 
     public static readonly int Gpr = Of(nameof(CpuState.Gpr));
     public static readonly int Rip = Of(nameof(CpuState.Rip));
+    public static readonly int Rflags = Of(nameof(CpuState.Rflags));
     public static readonly int FlagOp = Of(nameof(CpuState.FlagOp));
     public static readonly int FlagSize = Of(nameof(CpuState.FlagSize));
     public static readonly int FlagRes = Of(nameof(CpuState.FlagRes));
@@ -17,6 +18,7 @@ static unsafe class StateOffsets
     public static readonly int FlagSrc2 = Of(nameof(CpuState.FlagSrc2));
     public static readonly int ExitRequest = Of(nameof(CpuState.ExitRequest));
     public static readonly int PendingFault = Of(nameof(CpuState.PendingFault));
+    public static readonly int PendingErrorCode = Of(nameof(CpuState.PendingErrorCode));
     public static readonly int LastExitSlot = Of(nameof(CpuState.LastExitSlot));
     public static readonly int Retired = Of(nameof(CpuState.InstructionsRetired));
     public static readonly int RetireLimit = Of(nameof(CpuState.RetireLimit));

@@ -131,9 +131,28 @@ public static partial class WorkloadSuite
             if (!ended) pc.Vm.Stop(VmExitKind.Stopped, $"timeout after {timeout.TotalSeconds:0} s");
             pc.Vm.Join();
             sw.Stop();
+            if (pc.Vm.Config.Jit.ProfileFallbacks) PrintTierProfile(pc.Vm);
             string? error = pc.Vm.ExitKind == VmExitKind.DebugExit ? null : $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}";
             return serial.Result(sw.Elapsed.TotalSeconds, error);
         }
+    }
+
+    /// <summary>DYNASMP_PROFILE_FALLBACKS=1: where the run's time went between the tiers, and the instruction forms
+    /// translated code still hands to tier 0, most frequent first (stderr).</summary>
+    static void PrintTierProfile(Vm vm)
+    {
+        var calls = new Dictionary<Iced.Intel.Code, long>();
+        long lookups = 0, interpreted = 0, entries = 0;
+        foreach (var v in vm.Vcpus)
+        {
+            lookups += v.Core.DispatcherLookups; interpreted += v.Core.InterpretedBlocks; entries += v.Core.CompiledBlockEntries;
+            var counts = v.Core.TierZeroCalls!;
+            for (int c = 0; c < counts.Length; c++)
+                if (counts[c] != 0) calls[(Iced.Intel.Code)c] = calls.GetValueOrDefault((Iced.Intel.Code)c) + counts[c];
+        }
+        Console.Error.WriteLine($"profile: {lookups} dispatcher lookups, {interpreted} blocks interpreted, {entries} compiled-block entries from the dispatcher");
+        foreach (var (code, n) in calls.OrderByDescending(kv => kv.Value).Take(12))
+            Console.Error.WriteLine($"profile:   tier-0 call {code,-32} {n,12}");
     }
 
     /// <summary>Runs the image under QEMU TCG (<see cref="QemuReference"/>), timing the workload on its serial stream.</summary>

@@ -13,16 +13,17 @@ namespace DynaSmp.Tests.Differential;
 public static unsafe class EmulatedRun
 {
     /// <summary>Runs <paramref name="code"/> and returns what <paramref name="read"/> takes from the CPU before it is
-    /// disposed. Memory other than the code (buffers, stack) is the caller's to write beforehand.</summary>
+    /// disposed. Memory other than the code (buffers, stack) is the caller's to write beforehand. <paramref name="compiledOptions"/>
+    /// replaces <see cref="JitOptions.CompileFirst"/> for the compiled tier (it must compile first too).</summary>
     public static T Run<T>(GuestRam ram, ReadOnlySpan<byte> code, MachineState input, bool compiled, bool flat32, ulong budget,
-        Func<CpuCore, ExitReason, T> read, Action<CpuCore>? setup = null)
+        Func<CpuCore, ExitReason, T> read, Action<CpuCore>? setup = null, JitOptions? compiledOptions = null)
     {
         var bytes = new byte[code.Length + 1];
         code.CopyTo(bytes);
         bytes[^1] = 0xF4; // HLT
         ram.Write(NativeRunner.TestRip, bytes);
         var cache = new BlockCache(ram);
-        using var cpu = new CpuCore(ram, EmptyBus.Instance, cache, compiled ? JitOptions.CompileFirst : JitOptions.InterpretOnly);
+        using var cpu = new CpuCore(ram, EmptyBus.Instance, cache, compiled ? compiledOptions ?? JitOptions.CompileFirst : JitOptions.InterpretOnly);
         CpuState* s = cpu.State;
         if (flat32) cpu.SetFlat32(NativeRunner.TestRip, input.Gpr[4]);
         else cpu.SetFlat64(NativeRunner.TestRip, input.Gpr[4]);

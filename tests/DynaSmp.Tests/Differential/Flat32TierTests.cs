@@ -26,7 +26,7 @@ public sealed unsafe class Flat32TierTests(ITestOutputHelper output)
         Mnemonic.Add, Mnemonic.Adc, Mnemonic.Sub, Mnemonic.Sbb, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Cmp, Mnemonic.Test,
         Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Neg, Mnemonic.Not, Mnemonic.Shl, Mnemonic.Sal, Mnemonic.Shr, Mnemonic.Sar,
         Mnemonic.Rol, Mnemonic.Ror, Mnemonic.Rcl, Mnemonic.Rcr, Mnemonic.Imul, Mnemonic.Mul, Mnemonic.Div, Mnemonic.Idiv,
-        Mnemonic.Cbw, Mnemonic.Cwde, Mnemonic.Cwd, Mnemonic.Cdq, Mnemonic.Xchg, Mnemonic.Bswap, Mnemonic.Bt, Mnemonic.Shld,
+        Mnemonic.Cbw, Mnemonic.Cwde, Mnemonic.Cwd, Mnemonic.Cdq, Mnemonic.Xchg, Mnemonic.Bswap, Mnemonic.Bt, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc, Mnemonic.Shld, Mnemonic.Shrd, Mnemonic.Xadd, Mnemonic.Cmpxchg, Mnemonic.Cmpxchg8b,
         Mnemonic.Sete, Mnemonic.Setb, Mnemonic.Setl, Mnemonic.Setg, Mnemonic.Setbe, Mnemonic.Seto, Mnemonic.Sets, Mnemonic.Setp,
         Mnemonic.Cmove, Mnemonic.Cmovne, Mnemonic.Cmovb, Mnemonic.Cmova, Mnemonic.Cmovl, Mnemonic.Cmovge, Mnemonic.Cmovs, Mnemonic.Cmovo,
     ];
