@@ -14,7 +14,7 @@ mkdir -p "$images"
 # fp: the workload's own source is built with SSE2 floating point (-msse2 -mfpmath=sse in 32-bit mode, the x86-64
 # default in 64-bit mode) and the x87; everything else stays integer-only.
 workloads="startup:1:1 sieve:1:1 crc32:2:1 calls:1:1 matmul:1:1 qsort:1:1 memops:4:1 hash:2:1 divide:2:1 chase:1:1 smp:2000:2
-  nbody:200:1:fp mandel:1:1:fp ddot:4:1:fp"
+  nbody:200:1:fp mandel:1:1:fp ddot:4:1:fp fpprint:1:1:fp"
 
 common="-std=gnu11 -O2 -ffreestanding -nostdlib -fno-pic -fno-pie -mno-sse -mno-mmx -mno-80387 -mgeneral-regs-only
   -fno-stack-protector -fcf-protection=none -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns
