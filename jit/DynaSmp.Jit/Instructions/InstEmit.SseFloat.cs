@@ -70,6 +70,16 @@ static partial class InstEmit
 
     static int XmmState(Register r, int half) => StateOffsets.Xmm + 16 * (r - Register.XMM0) + 8 * half;
 
+    /// <summary>Starts a lowering: the out-of-line tier-0 path (returned; the emitter marks <paramref name="cont"/> at its
+    /// end, where that path rejoins) and the CR0/CR4 check that takes it.</summary>
+    static Label BeginSse(BlockEmitter e, out Label cont)
+    {
+        cont = e.Il.Label();
+        var slow = e.SlowPath(cont);
+        EmitSseGuard(e, slow);
+        return slow;
+    }
+
     /// <summary>CR0.EM or CR0.TS set, or CR4.OSFXSR clear: tier 0 raises #UD or #NM.</summary>
     static void EmitSseGuard(BlockEmitter e, Label slow)
     {
@@ -125,9 +135,7 @@ static partial class InstEmit
     {
         var il = e.Il;
         var m = i.Mnemonic;
-        var cont = il.Label();
-        var slow = e.SlowPath(cont);
-        EmitSseGuard(e, slow);
+        var slow = BeginSse(e, out var cont);
         if (i.Op0Kind == OpKind.Memory)
         {
             var src = i.Op1Register;
@@ -166,22 +174,11 @@ static partial class InstEmit
                     il.Emit(OpCodes.Or); il.Store(e.T1);
                     StoreXmm(e, d, 0, e.T1);
                     break;
-                case Mnemonic.Movsd:
-                    il.LoadState64(XmmState(s, 0)); il.Store(e.T1);
-                    StoreXmm(e, d, 0, e.T1);
-                    break;
-                case Mnemonic.Movq:
-                    il.LoadState64(XmmState(s, 0)); il.Store(e.T1);
-                    StoreXmm(e, d, 0, e.T1);
-                    StoreXmmConst(e, d, 1, 0);
-                    break;
-                case Mnemonic.Movhlps:
-                    il.LoadState64(XmmState(s, 1)); il.Store(e.T1);
-                    StoreXmm(e, d, 0, e.T1);
-                    break;
-                case Mnemonic.Movlhps:
-                    il.LoadState64(XmmState(s, 0)); il.Store(e.T1);
-                    StoreXmm(e, d, 1, e.T1);
+                case Mnemonic.Movsd: case Mnemonic.Movq: case Mnemonic.Movhlps: case Mnemonic.Movlhps:
+                    // One qword: source half -> destination half; MOVQ also zeroes the high qword.
+                    il.LoadState64(XmmState(s, m == Mnemonic.Movhlps ? 1 : 0)); il.Store(e.T1);
+                    StoreXmm(e, d, m == Mnemonic.Movlhps ? 1 : 0, e.T1);
+                    if (m == Mnemonic.Movq) StoreXmmConst(e, d, 1, 0);
                     break;
                 default:
                     il.LoadState64(XmmState(s, 0)); il.Store(e.T1);
@@ -209,9 +206,7 @@ static partial class InstEmit
     static void SseLogic(BlockEmitter e, in Instruction i)
     {
         var il = e.Il;
-        var cont = il.Label();
-        var slow = e.SlowPath(cont);
-        EmitSseGuard(e, slow);
+        var slow = BeginSse(e, out var cont);
         LoadSseSource(e, i, 1, slow);
         var d = i.Op0Register;
         bool andNot = i.Mnemonic is Mnemonic.Andnps or Mnemonic.Andnpd or Mnemonic.Pandn;
@@ -237,9 +232,7 @@ static partial class InstEmit
     static void SseMoveMask(BlockEmitter e, in Instruction i)
     {
         var il = e.Il;
-        var cont = il.Label();
-        var slow = e.SlowPath(cont);
-        EmitSseGuard(e, slow);
+        var slow = BeginSse(e, out var cont);
         var s = i.Op1Register;
         // Sign bits of the lanes: bit 63 of each qword (PD) or bits 31 and 63 of each (PS).
         int[] bits = i.Mnemonic == Mnemonic.Movmskpd ? [63] : [31, 63];
@@ -262,9 +255,7 @@ static partial class InstEmit
     static void SseHelperCall(BlockEmitter e, in Instruction i)
     {
         var il = e.Il;
-        var cont = il.Label();
-        var slow = e.SlowPath(cont);
-        EmitSseGuard(e, slow);
+        var slow = BeginSse(e, out var cont);
         LoadSseSource(e, i, 1, slow);
         int imm = i.Mnemonic is Mnemonic.Cvtsi2sd or Mnemonic.Cvtsi2ss ? OperandSize(i, 1)
             : i.OpCount > 2 ? i.Immediate8 : 0;
@@ -281,9 +272,7 @@ static partial class InstEmit
     static void SseToGpr(BlockEmitter e, in Instruction i)
     {
         var il = e.Il;
-        var cont = il.Label();
-        var slow = e.SlowPath(cont);
-        EmitSseGuard(e, slow);
+        var slow = BeginSse(e, out var cont);
         LoadSseSource(e, i, 1, slow);
         il.Gen.Emit(OpCodes.Ldarg_1);
         il.Load(e.T1); il.ConstI4(i.Op0Register.GetSize());

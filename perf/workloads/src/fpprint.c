@@ -30,51 +30,33 @@ static void dec(int v) { char b[12]; int i = 0; if (v < 0) { put('-'); v = -v; }
 
 static uint64_t bits(double d) { union { double d; uint64_t u; } v = { d }; return v.u; }
 
-/* %.{prec}e of v, digits by repeated scaling in double. */
-static void fmt_d(double v, int prec)
-{
-    if (v != v) { puts_("nan"); return; }
-    if (bits(v) >> 63) { put('-'); v = -v; }
-    if (v > 1.7976931348623157e308) { puts_("inf"); return; }
-    int e10 = 0;
-    if (v != 0)
-    {
-        while (v >= 1e16) { v /= 1e16; e10 += 16; }
-        while (v >= 10) { v /= 10; e10++; }
-        while (v < 1e-16) { v *= 1e16; e10 -= 16; }
-        while (v < 1) { v *= 10; e10--; }
-    }
-    char dg[40];
-    for (int i = 0; i <= prec + 1; i++) { int d = (int)v; if (d > 9) d = 9; dg[i] = (char)d; v = (v - d) * 10; }
-    if (dg[prec + 1] >= 5)
-        for (int i = prec; i >= 0; i--) { if (++dg[i] < 10) break; dg[i] = 0; if (i == 0) { dg[0] = 1; e10++; } }
-    put((char)('0' + dg[0])); put('.');
-    for (int i = 1; i <= prec; i++) put((char)('0' + dg[i]));
-    put('e'); if (e10 >= 0) put('+'); dec(e10);
+/* %.{prec}e of v, digits by repeated scaling in the type T: double (SSE2) for fmt_d, long double (x87) for fmt_ld.
+   One body for both, so the two paths differ only in the arithmetic that runs. */
+#define DEFINE_FMT(name, T, SIGNBIT, INF, BIG, SMALL, BIGEXP)                                                  \
+static void name(T v, int prec)                                                                                 \
+{                                                                                                               \
+    if (v != v) { puts_("nan"); return; }                                                                      \
+    if (SIGNBIT) { put('-'); v = -v; }                                                                          \
+    if (v > INF) { puts_("inf"); return; }                                                                     \
+    int e10 = 0;                                                                                                \
+    if (v != 0)                                                                                                 \
+    {                                                                                                           \
+        while (v >= BIG) { v /= BIG; e10 += BIGEXP; }                                                           \
+        while (v >= 10) { v /= 10; e10++; }                                                                     \
+        while (v < SMALL) { v *= BIG; e10 -= BIGEXP; }                                                          \
+        while (v < 1) { v *= 10; e10--; }                                                                       \
+    }                                                                                                           \
+    char dg[40];                                                                                                \
+    for (int i = 0; i <= prec + 1; i++) { int d = (int)v; if (d > 9) d = 9; dg[i] = (char)d; v = (v - d) * 10; } \
+    if (dg[prec + 1] >= 5)                                                                                      \
+        for (int i = prec; i >= 0; i--) { if (++dg[i] < 10) break; dg[i] = 0; if (i == 0) { dg[0] = 1; e10++; } } \
+    put((char)('0' + dg[0])); put('.');                                                                         \
+    for (int i = 1; i <= prec; i++) put((char)('0' + dg[i]));                                                   \
+    put('e'); if (e10 >= 0) put('+'); dec(e10);                                                                 \
 }
 
-/* The same in long double (x87 arithmetic and conversions). */
-static void fmt_ld(long double v, int prec)
-{
-    if (v != v) { puts_("nan"); return; }
-    if (v < 0 || (v == 0 && 1 / v < 0)) { put('-'); v = -v; }
-    if (v > 1.18e4932L) { puts_("inf"); return; }
-    int e10 = 0;
-    if (v != 0)
-    {
-        while (v >= 1e64L) { v /= 1e64L; e10 += 64; }
-        while (v >= 10) { v /= 10; e10++; }
-        while (v < 1e-64L) { v *= 1e64L; e10 -= 64; }
-        while (v < 1) { v *= 10; e10--; }
-    }
-    char dg[40];
-    for (int i = 0; i <= prec + 1; i++) { int d = (int)v; if (d > 9) d = 9; dg[i] = (char)d; v = (v - d) * 10; }
-    if (dg[prec + 1] >= 5)
-        for (int i = prec; i >= 0; i--) { if (++dg[i] < 10) break; dg[i] = 0; if (i == 0) { dg[0] = 1; e10++; } }
-    put((char)('0' + dg[0])); put('.');
-    for (int i = 1; i <= prec; i++) put((char)('0' + dg[i]));
-    put('e'); if (e10 >= 0) put('+'); dec(e10);
-}
+DEFINE_FMT(fmt_d, double, bits(v) >> 63, 1.7976931348623157e308, 1e16, 1e-16, 16)
+DEFINE_FMT(fmt_ld, long double, v < 0 || (v == 0 && 1 / v < 0), 1.18e4932L, 1e64L, 1e-64L, 64)
 
 static void show(const char *name, double d, long double ld)
 {
