@@ -10,21 +10,31 @@ src=$here/src; images=$here/images
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$images"
 
-# name:test-count:vCPUs. startup is the start-up baseline bench subtracts; smp checks its own totals.
-workloads="startup:1:1 sieve:1:1 crc32:2:1 calls:1:1 matmul:1:1 qsort:1:1 memops:4:1 hash:2:1 divide:2:1 chase:1:1 smp:2000:2"
+# name:test-count:vCPUs[:fp]. startup is the start-up baseline bench subtracts; smp checks its own totals.
+# fp: the workload's own source is built with SSE2 floating point (-msse2 -mfpmath=sse in 32-bit mode, the x86-64
+# default in 64-bit mode) and the x87; everything else stays integer-only.
+workloads="startup:1:1 sieve:1:1 crc32:2:1 calls:1:1 matmul:1:1 qsort:1:1 memops:4:1 hash:2:1 divide:2:1 chase:1:1 smp:2000:2
+  nbody:200:1:fp mandel:1:1:fp ddot:4:1:fp fpprint:1:1:fp"
 
 common="-std=gnu11 -O2 -ffreestanding -nostdlib -fno-pic -fno-pie -mno-sse -mno-mmx -mno-80387 -mgeneral-regs-only
   -fno-stack-protector -fcf-protection=none -fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns
   -Wall -Wextra -Werror"
 flags32="-m32 -march=i686 $common"
 flags64="-m64 -mno-red-zone -mcmodel=small $common"
+fpcommon="${common/-mno-sse -mno-mmx -mno-80387 -mgeneral-regs-only/-fno-math-errno}"
+fpflags32="-m32 -march=i686 -msse2 -mfpmath=sse $fpcommon"
+fpflags64="-m64 -mno-red-zone -mcmodel=small $fpcommon"
 ldflags="-nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments -T $src/link.ld"
 
-build() { # name bits
-  local name=$1 bits=$2 flags objs=()
+build() { # name bits [fp]
+  local name=$1 bits=$2 fp=${3:-} flags fflags objs=()
   if [ "$bits" = 32 ]; then flags=$flags32; else flags=$flags64; fi
+  fflags=$flags
+  if [ "$fp" = fp ]; then if [ "$bits" = 32 ]; then fflags=$fpflags32; else fflags=$fpflags64; fi; fi
   for f in boot.S rt.c "$name.c" $([ "$name" = smp ] && echo trampoline.S); do
-    gcc $flags -c "$src/$f" -o "$tmp/$name-$bits-${f%.*}.o"
+    local ff=$flags
+    [ "$f" = "$name.c" ] && ff=$fflags
+    gcc $ff -c "$src/$f" -o "$tmp/$name-$bits-${f%.*}.o"
     objs+=("$tmp/$name-$bits-${f%.*}.o")
   done
   if [ "$bits" = 32 ]; then
@@ -44,11 +54,11 @@ json="$here/workloads.json"
   echo '  "workloads": ['
   first=1
   for spec in $workloads; do
-    IFS=: read -r name testn vcpus <<<"$spec"
-    build "$name" 32
-    build "$name" 64
+    IFS=: read -r name testn vcpus fp <<<"$spec"
+    build "$name" 32 "$fp"
+    build "$name" 64 "$fp"
     defn=$(sed -n 's/.*wl_default_n = \([0-9]*\);.*/\1/p' "$src/$name.c")
-    gcc -O2 -DWL_HOST_REF -I"$src" -o "$tmp/ref-$name" "$src/ref.c" "$src/$name.c"
+    gcc -O2 -fno-math-errno -DWL_HOST_REF -I"$src" -o "$tmp/ref-$name" "$src/ref.c" "$src/$name.c" -lm
     exp=$("$tmp/ref-$name" "$defn" | awk '{print $3}')
     texp=$("$tmp/ref-$name" "$testn" | awk '{print $3}')
     [ $first = 1 ] || echo ','
@@ -66,7 +76,7 @@ echo "built $(ls "$images" | wc -l) images in $images; expected checksums in $js
 if [ "${1:-}" = --check ]; then
   fail=0
   for spec in $workloads; do
-    IFS=: read -r name testn vcpus <<<"$spec"
+    IFS=: read -r name testn vcpus _ <<<"$spec"
     want=$(grep "\"name\": \"$name\"" "$json" | sed 's/.*"testExpected": "\([^"]*\)".*/\1/')
     for bits in 32 64; do
       out=$(timeout 120 qemu-system-x86_64 -machine accel=tcg -cpu max -kernel "$images/$name-$bits.elf" -append "n=$testn" \

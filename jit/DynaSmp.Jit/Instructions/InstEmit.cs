@@ -20,7 +20,7 @@ static partial class InstEmit
             switch (i.GetOpKind(op))
             {
                 case OpKind.Register:
-                    if (!i.GetOpRegister(op).IsGPR()) return false;
+                    if (!i.GetOpRegister(op).IsGPR() && !(i.GetOpRegister(op).IsXMM() && IsSseLowered(i.Mnemonic))) return false;
                     break;
                 case OpKind.Memory:
                     if (i.MemoryBase != Register.None && !i.MemoryBase.IsGPR() && !i.IsIPRelativeMemoryOperand) return false;
@@ -90,6 +90,7 @@ static partial class InstEmit
         foreach (var m in new[] { Mnemonic.Jo, Mnemonic.Jno, Mnemonic.Jb, Mnemonic.Jae, Mnemonic.Je, Mnemonic.Jne, Mnemonic.Jbe, Mnemonic.Ja,
                      Mnemonic.Js, Mnemonic.Jns, Mnemonic.Jp, Mnemonic.Jnp, Mnemonic.Jl, Mnemonic.Jge, Mnemonic.Jle, Mnemonic.Jg })
             AddExit(Jcc, (in i, _) => i.IsJccShortOrNear, m);
+        AddSse(t);
         return t;
     }
 

@@ -219,7 +219,7 @@ sealed unsafe partial class BlockEmitter
     /// through RBP), DIV/IDIV (#DE).</summary>
     static bool CanFault(in Instruction i) =>
         (InstEmit.HasMemory(i) && i.Mnemonic != Mnemonic.Lea) || i.StackPointerIncrement != 0
-        || i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv or Mnemonic.Leave;
+        || i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv or Mnemonic.Leave || InstEmit.IsSseLowered(i.Mnemonic);
 
     /// <summary>Flags an instruction always overwrites. A shift or rotate by CL writes none when CL masks to 0, so it
     /// kills nothing: the flags before it stay live through it.</summary>
@@ -280,7 +280,7 @@ sealed unsafe partial class BlockEmitter
             ref readonly var i = ref insns[k];
             if (!_native[bi][k] || k == insns.Length - 1) return false;
             for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return false; // could fault
-            if (i.StackPointerIncrement != 0) return false;
+            if (i.StackPointerIncrement != 0 || InstEmit.IsSseLowered(i.Mnemonic)) return false;
             if (((uint)i.RflagsRead & ~dead & all) != 0) return false;
             dead |= Kills(i) & all;
             if (dead == all) return true;
@@ -860,6 +860,26 @@ sealed unsafe partial class BlockEmitter
         Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
         EmitIndirectTail(T1);
         return true;
+    }
+
+    /// <summary>An out-of-line tier-0 call for the current (lowered, not block-ending) instruction, for the cases its
+    /// inline code leaves to the interpreter (SSE: a rounding mode, operand or flag the fast path does not handle, #UD,
+    /// #NM, misaligned operands). The flags pending here are stored first; it rejoins at <paramref name="cont"/>.</summary>
+    internal Label SlowPath(Label cont)
+    {
+        var slow = Il.Label();
+        var (op, size) = (_pending, _pendingSize);
+        int bi = _bi, k = _k;
+        _outOfLine.Add(() =>
+        {
+            Il.Mark(slow);
+            FlushFlags(op, size);
+            WriteBack();
+            EmitInterpretCall(bi, k);
+            ReloadUsed();
+            Il.Emit(OpCodes.Br, cont);
+        });
+        return slow;
     }
 
     /// <summary>Calls tier 0 for instruction <paramref name="k"/> of member <paramref name="bi"/> (CpuState must hold the

@@ -24,6 +24,10 @@ static unsafe class StateOffsets
     public static readonly int RetireLimit = Of(nameof(CpuState.RetireLimit));
     public static readonly int TlbRead = Of(nameof(CpuState.TlbRead));
     public static readonly int TlbWrite = Of(nameof(CpuState.TlbWrite));
+    public static readonly int Xmm = Of(nameof(CpuState.Xmm));
+    public static readonly int Mxcsr = Of(nameof(CpuState.Mxcsr));
+    public static readonly int Cr0 = Of(nameof(CpuState.Cr0));
+    public static readonly int Cr4 = Of(nameof(CpuState.Cr4));
     static readonly int SegBase = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Base));
     static readonly int SegLimit = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Limit));
     static readonly int SegAttributes = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Attributes));

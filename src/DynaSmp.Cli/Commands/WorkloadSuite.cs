@@ -16,7 +16,7 @@ public sealed record Workload(string Name, int Vcpus, uint N, string Expected, u
 /// <summary>What one run of a workload image printed and how long it took: <see cref="Seconds"/> is the wall clock of
 /// the whole run (start-up included); <see cref="WorkSeconds"/> the host time between the guest's "workload NAME start"
 /// line and its checksum line, i.e. the workload alone (null if either line is missing).</summary>
-public sealed record WorkloadRun(double Seconds, double? WorkSeconds, string? Checksum, bool SelfCheckPassed, string? Error)
+public sealed record WorkloadRun(double Seconds, double? WorkSeconds, string? Checksum, bool SelfCheckPassed, string? Error, string Serial = "")
 {
     public bool Completed => Error == null && Checksum != null;
 }
@@ -112,9 +112,9 @@ public static partial class WorkloadSuite
         if (!m.Success)
         {
             string tail = serial.Trim().Split('\n').LastOrDefault()?.Trim() ?? "";
-            return new WorkloadRun(seconds, null, null, false, error ?? (tail.Length > 0 ? $"no checksum line (last output: {tail})" : "no output"));
+            return new WorkloadRun(seconds, null, null, false, error ?? (tail.Length > 0 ? $"no checksum line (last output: {tail})" : "no output"), serial);
         }
-        return new WorkloadRun(seconds, work, m.Groups[1].Value, m.Groups[2].Value == "ok", error);
+        return new WorkloadRun(seconds, work, m.Groups[1].Value, m.Groups[2].Value == "ok", error, serial);
     }
 
     /// <summary>Runs the image in this process. An emulator failure (unsupported instruction, triple fault,

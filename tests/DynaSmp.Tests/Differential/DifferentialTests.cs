@@ -60,6 +60,7 @@ public sealed class DifferentialTests(ITestOutputHelper output)
     [DifferentialFact] public void SseArith() => Run(nameof(SseArith));
     [DifferentialFact] public void SseShuffle() => Run(nameof(SseShuffle));
     [DifferentialFact] public void SseShift() => Run(nameof(SseShift));
+    [DifferentialFact] public void Ssse3() => Run(nameof(Ssse3));
 
     /// <summary>The runner itself: ADD RAX, RCX on the host with values whose result and flags the SDM fixes.</summary>
     [DifferentialFact]

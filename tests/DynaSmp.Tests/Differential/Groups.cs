@@ -349,6 +349,12 @@ public static class Groups
             Mnemonic.Punpcklqdq, Mnemonic.Punpckhbw, Mnemonic.Punpckhwd, Mnemonic.Punpckhdq, Mnemonic.Punpckhqdq, Mnemonic.Packsswb,
             Mnemonic.Packssdw, Mnemonic.Packuswb, Mnemonic.Pinsrw, Mnemonic.Pextrw,
         ] },
+        new() { Name = "Ssse3", Weight = 4, OnlyFeatures = [CpuidFeature.SSSE3, CpuidFeature.X64], Mnemonics =
+        [
+            Mnemonic.Pshufb, Mnemonic.Phaddw, Mnemonic.Phaddd, Mnemonic.Phaddsw, Mnemonic.Phsubw, Mnemonic.Phsubd, Mnemonic.Phsubsw,
+            Mnemonic.Pmaddubsw, Mnemonic.Pmulhrsw, Mnemonic.Psignb, Mnemonic.Psignw, Mnemonic.Psignd, Mnemonic.Pabsb, Mnemonic.Pabsw,
+            Mnemonic.Pabsd, Mnemonic.Palignr,
+        ] },
         new() { Name = "SseShift", Weight = 3, OnlyFeatures = Sse2Only, Fixup = SseShiftCount, Mnemonics =
             [Mnemonic.Psllw, Mnemonic.Pslld, Mnemonic.Psllq, Mnemonic.Psrlw, Mnemonic.Psrld, Mnemonic.Psrlq, Mnemonic.Psraw, Mnemonic.Psrad, Mnemonic.Pslldq, Mnemonic.Psrldq] },
     ];

@@ -218,8 +218,11 @@ public static unsafe class FpuDiff
     public static ulong CaseSeed(string group, int index, ulong runSeed) => DiffHarness.CaseSeed(group, index, runSeed);
 
     /// <summary>Runs <paramref name="n"/> cases of one group (or the single <paramref name="caseSeed"/> / DYNASMP_DIFF_SEED case).</summary>
-    public static GroupResult RunGroup(string name, Func<ulong, FpCase> generate, int n, ulong runSeed = BaseSeed, ulong? caseSeed = null)
+    /// <param name="compiledEvery">Run the compiled tier on every Nth case (default DYNASMP_FP_COMPILED_EVERY).</param>
+    public static GroupResult RunGroup(string name, Func<ulong, FpCase> generate, int n, ulong runSeed = BaseSeed, ulong? caseSeed = null,
+        int? compiledEvery = null)
     {
+        int every = compiledEvery ?? CompiledEvery;
         string? why = NativeRunner.Unavailable;
         if (why != null) throw new InvalidOperationException("native runner unavailable: " + why);
         ulong? fixedSeed = caseSeed ?? DiffHarness.FixedSeed;
@@ -244,7 +247,7 @@ public static unsafe class FpuDiff
                 string? diff = null, tier = "interpreter";
                 var (emu, err) = RunDynaSmp(c, ram, compiled: false);
                 diff = err ?? Compare(c, native, emu!);
-                if (diff == null && (idx % CompiledEvery == 0 || fixedSeed != null))
+                if (diff == null && (idx % every == 0 || fixedSeed != null))
                 {
                     tier = "compiled";
                     compiledRuns++;

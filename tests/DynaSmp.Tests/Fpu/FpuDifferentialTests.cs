@@ -74,6 +74,19 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     }
 
     [DifferentialFact] public void SseFloat() => Check(RunSse());
+
+    /// <summary>Tier 1's SSE lowering (InstEmit.SseFloat.cs, SseFastPath) against the host and tier 0: every case runs in
+    /// both tiers, most of them inside the fast path's domain (round to nearest, PE set, ordinary operands), the rest with
+    /// NaN, denormal and infinite operands, directed rounding, FTZ/DAZ or PE clear, which must fall back exactly.
+    /// DYNASMP_SSE_TIER1_CASES cases (default 6000).</summary>
+    public static GroupResult RunSseTier1(ulong runSeed = FpuDiff.BaseSeed, int? total = null)
+    {
+        var codes = SseFloatCases.Codes([.. SseFloatCases.Mnemonics, .. SseFloatCases.Tier1Extra]);
+        int n = total ?? (int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_SSE_TIER1_CASES"), out int v) ? v : 6000);
+        return FpuDiff.RunGroup("SseTier1", seed => SseFloatCases.Generate("SseTier1", codes, seed, fastBias: true), n, runSeed, compiledEvery: 1);
+    }
+
+    [DifferentialFact] public void SseTier1() => Check(RunSseTier1());
     [DifferentialFact] public void X87Transcendental() => Check(RunX87(nameof(X87Transcendental)));
 
     public static TheoryData<string> X87GroupNames()
@@ -81,6 +94,7 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
         var d = new TheoryData<string>();
         foreach (var g in X87Groups) d.Add(g.Name);
         d.Add("SseFloat");
+        d.Add("SseTier1");
         return d;
     }
 
@@ -105,6 +119,11 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     public void Random_run(string group)
     {
         int total = int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_FP_RANDOM_CASES"), out int n) ? n : 10_000;
-        Check(group == "SseFloat" ? RunSse(DiffHarness.RunSeed, total) : RunX87(group, DiffHarness.RunSeed, total));
+        Check(group switch
+        {
+            "SseFloat" => RunSse(DiffHarness.RunSeed, total),
+            "SseTier1" => RunSseTier1(DiffHarness.RunSeed, Math.Max(1, total / 5)), // every case also compiles a block
+            _ => RunX87(group, DiffHarness.RunSeed, total),
+        });
     }
 }

@@ -27,6 +27,10 @@ public class WorkloadChecksumTests(ITestOutputHelper output)
         ("divide", 1, 2, "0x6194a729"),
         ("chase", 1, 1, "0xeacd6cde"),
         ("smp", 2, 2000, "0x0b9f290b"),
+        ("nbody", 1, 200, "0xea3189e4"),
+        ("mandel", 1, 1, "0xcb0a2bee"),
+        ("ddot", 1, 4, "0xa752d7f8"),
+        ("fpprint", 1, 1, "0xa9ba9fd6"),
     };
 
     public static TheoryData<string, int> Cases()
@@ -65,6 +69,28 @@ public class WorkloadChecksumTests(ITestOutputHelper output)
         Assert.Null(run.Error);
         Assert.Equal(e.Checksum, run.Checksum);
         Assert.True(run.SelfCheckPassed, $"{name}-{bits} printed FAIL (its own check of the result)");
+    }
+
+    /// <summary>The guest printf test: fpprint formats doubles with its own printf-style code, digit by digit in SSE2
+    /// double and in x87 long double arithmetic, under every MXCSR and x87 rounding mode and precision, with the MXCSR
+    /// flags and x87 transcendental results; DynaSmp's serial text must equal QEMU TCG's line for line.</summary>
+    [QemuTheory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void Fpprint_serial_output_equals_QEMU(int bits)
+    {
+        var qemu = QemuReference.Find() ?? throw new Xunit.Sdk.XunitException($"{QemuReference.Binary} is not on PATH");
+        string path = Path.Combine(Dir, "images", $"fpprint-{bits}.elf");
+        var q = WorkloadSuite.RunQemu(qemu, path, 1, "n=1", TimeSpan.FromSeconds(60));
+        var d = WorkloadSuite.RunDynaSmp(File.ReadAllBytes(path), 1, "n=1", TimeSpan.FromSeconds(60));
+        Assert.Null(q.Error);
+        Assert.Null(d.Error);
+        string[] ql = q.Serial.Split('\n'), dl = d.Serial.Split('\n');
+        Assert.True(ql.Length > 90, $"QEMU printed only {ql.Length} lines");
+        for (int k = 0; k < Math.Max(ql.Length, dl.Length); k++)
+            Assert.True(k < ql.Length && k < dl.Length && ql[k] == dl[k],
+                $"line {k + 1}: QEMU '{(k < ql.Length ? ql[k] : "<none>")}', DynaSmp '{(k < dl.Length ? dl[k] : "<none>")}'");
+        output.WriteLine($"fpprint-{bits}: {ql.Length} lines identical");
     }
 
     [QemuTheory]
