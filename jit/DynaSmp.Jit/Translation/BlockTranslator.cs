@@ -596,6 +596,9 @@ sealed unsafe partial class BlockEmitter
         }
     }
 
+    /// <summary>A helper just wrote the flags into CpuState: nothing is pending any more.</summary>
+    internal void FlagsWrittenToState() => _pending = FlagOp.None;
+
     /// <summary>After a helper call that may have set CpuState.PendingFault: leave precisely (state as before the
     /// instruction) if it did.</summary>
     internal void BranchIfFaulted()
