@@ -95,7 +95,7 @@ public sealed unsafe partial class CpuCore
         s->NmiBlocked = 0;
         s->InterruptShadow = 0;
         s->HaltRequested = 0;
-        Interlocked.Exchange(ref s->NmiPending, 0); // KVM drops queued NMIs on INIT
+        NmisClearedByReset += Interlocked.Exchange(ref s->NmiPending, 0); // KVM drops queued NMIs on INIT
         UpdateMode();
         FlushTranslations(TlbFlushKind.All);
     }

@@ -41,6 +41,10 @@ public sealed unsafe partial class CpuCore : IDisposable
     /// <summary>PAUSE instructions executed (drives the spin-loop yield).</summary>
     public long PauseCount;
     public long InterpretedBlocks;
+    /// <summary>NMIs taken by the guest (for the storm's no-event-lost accounting).</summary>
+    public long NmisDelivered;
+    /// <summary>Queued NMIs that a RESET/INIT discarded.</summary>
+    public long NmisClearedByReset;
     public long CompiledBlockEntries;
 
     public int ExitVector { get; private set; }

@@ -19,7 +19,11 @@ const string Help = """
       dynasmp demo  run the single-CPU sieve demo and print its guest MIPS
       dynasmp bench [--filter NAME] [--mode 32|64|both] [--runs N] [--no-qemu] [--json FILE]
                     time the perf/workloads guests under DynaSmp and QEMU TCG; checksums and speed ratios
-      dynasmp fuzz  [--seeds N] [--start SEED] [--timeout S] [--keep DIR]
+      dynasmp storm [--vms N] [--cpus M] [--seed S] [--events E | --duration D] [--deterministic] [--shard I/N]
+                  [--replay FILE] [--json FILE] [--trace-dir DIR]
+                  INIT/SIPI/NMI/IPI storm with continuous KVM-invariant checks; a violation exits 10 with its trace
+    dynasmp merge FILE...  combine storm --json shard reports (totals, merged percentiles, failures)
+    dynasmp fuzz  [--seeds N] [--start SEED] [--timeout S] [--keep DIR]
                     run hostile generated guests; fails (status 70) on any host error or hang
     """;
 
@@ -36,6 +40,7 @@ try
         "demo" => DemoCommand.Run(rest),
         "bench" => BenchCommand.Run(rest),
         "fuzz" => FuzzCommand.Run(rest),
+        "storm" => StormCommand.Run(rest),
         _ => throw new UsageException($"unknown command '{args[0]}' (try: dynasmp --help)"),
     };
 }

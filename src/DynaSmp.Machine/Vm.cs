@@ -144,16 +144,37 @@ public sealed class Vm : IDisposable
     internal void SendIpi(Vcpu src, IcrWrite icr)
     {
         src.Trace.Record(KvmPath.IpiSent, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
+        src.IpisSent[icr.IsInitDeassert ? 8 : (int)icr.Mode]++;
+        if (Route(src, icr) == 0) src.Trace.Record(KvmPath.NoDestination, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
+    }
+
+    /// <summary>A VMM's injection with no sending vCPU (KVM_NMI, KVM_SIGNAL_MSI, an INIT/SIPI from userspace): routed
+    /// to <paramref name="target"/>'s LAPIC as an IPI would be. Any thread. Recorded in the target's ring when the
+    /// VM is deterministic (single thread), else in the caller's <paramref name="log"/>.</summary>
+    public KvmPath HostDeliver(Vcpu target, IcrWrite icr, EventTrace log)
+    {
+        var before = target.MpState;
+        var path = target.Apic.AcceptIrq(icr, out bool kick);
+        log.Record(KvmPath.HostInjected, -1, target.Id, icr.Low, icr.Destination, before, before);
+        log.Record(path, -1, target.Id, icr.Low, icr.Destination, before, before);
+        if (kick) target.RequestEvent();
+        return path;
+    }
+
+    /// <summary>Delivers to every destination; returns how many APICs the ICR reached.</summary>
+    int Route(Vcpu src, IcrWrite icr)
+    {
+        int reached = 0;
         switch (icr.Shorthand)
         {
             case DestinationShorthand.Self:
                 Deliver(src, src, icr);
-                return;
+                return 1;
             case DestinationShorthand.AllIncludingSelf:
             case DestinationShorthand.AllExcludingSelf:
                 foreach (var v in Vcpus)
-                    if (v.Apic.HardwareEnabled && (icr.Shorthand == DestinationShorthand.AllIncludingSelf || v != src)) Deliver(src, v, icr);
-                return;
+                    if (v.Apic.HardwareEnabled && (icr.Shorthand == DestinationShorthand.AllIncludingSelf || v != src)) { Deliver(src, v, icr); reached++; }
+                return reached;
         }
         bool broadcast = icr.Destination == 0xFF || icr.Destination == 0xFFFF_FFFF;
         if (icr.Mode == DeliveryMode.LowestPriority && !broadcast)
@@ -161,19 +182,20 @@ public sealed class Vm : IDisposable
             // Vector hashing (KVM's default): the (vector mod N)-th software-enabled match.
             int n = 0;
             foreach (var v in Vcpus) if (IsTarget(v, icr) && v.Apic.SoftwareEnabled) n++;
-            if (n == 0) return;
+            if (n == 0) return 0;
             int pick = icr.Vector % n;
             foreach (var v in Vcpus)
-                if (IsTarget(v, icr) && v.Apic.SoftwareEnabled && pick-- == 0) { Deliver(src, v, icr); return; }
-            return;
+                if (IsTarget(v, icr) && v.Apic.SoftwareEnabled && pick-- == 0) { Deliver(src, v, icr); return 1; }
+            return 0;
         }
         if (!icr.Logical && !broadcast && icr.Destination < 0xFF && !Config.X2Apic)
         {
             var target = _byApicId[icr.Destination];
-            if (target != null && target.Apic.HardwareEnabled && target.Apic.Id == icr.Destination) Deliver(src, target, icr);
-            return;
+            if (target != null && target.Apic.HardwareEnabled && target.Apic.Id == icr.Destination) { Deliver(src, target, icr); return 1; }
+            return 0;
         }
-        foreach (var v in Vcpus) if (IsTarget(v, icr)) Deliver(src, v, icr);
+        foreach (var v in Vcpus) if (IsTarget(v, icr)) { Deliver(src, v, icr); reached++; }
+        return reached;
     }
 
     static bool IsTarget(Vcpu v, in IcrWrite icr) => v.Apic.HardwareEnabled && v.Apic.MatchesDestination(icr.Logical, icr.Destination);

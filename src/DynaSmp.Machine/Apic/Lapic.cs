@@ -17,7 +17,10 @@ public sealed unsafe class Lapic : IInterruptController
     public const ulong ApicBaseBsp = 1 << 8, ApicBaseExtd = 1 << 10, ApicBaseEnable = 1 << 11;
 
     readonly Vcpu _vcpu;
+    readonly bool _loseNmi;
     public PendingEvents Pending;
+    /// <summary>Per-rule dispositions of every event that reached this APIC (storm accounting).</summary>
+    public ApicEventCounts Counts { get; } = new();
 
     // IRR/TMR are set by senders (Interlocked); ISR only by the owner.
     readonly uint[] _irr = new uint[8], _isr = new uint[8], _tmr = new uint[8];
@@ -30,6 +33,7 @@ public sealed unsafe class Lapic : IInterruptController
     {
         _vcpu = vcpu;
         _id = id;
+        _loseNmi = vcpu.Vm.Config.BrokenRule == Storm.BrokenRule.LoseNmi;
     }
 
     public ulong ApicBase { get; private set; }
@@ -52,7 +56,11 @@ public sealed unsafe class Lapic : IInterruptController
             ApicBase = MachineInfo.LapicDefaultBase | ApicBaseEnable | (resetBsp ? ApicBaseBsp : 0);
             _id = (uint)_vcpu.Id;
         }
-        Array.Clear(_irr); Array.Clear(_isr); Array.Clear(_tmr);
+        // IRR words are taken atomically so a vector latched by a racing sender is either counted here or survives.
+        long cleared = 0;
+        for (int w = 0; w < 8; w++) cleared += BitOperations.PopCount(Interlocked.Exchange(ref _irr[w], 0));
+        Counts.FixedClearedByReset += cleared;
+        Array.Clear(_isr); Array.Clear(_tmr);
         for (int k = 0; k < _lvt.Length; k++) _lvt[k] = 0x1_0000; // masked
         // KVM_X86_QUIRK_LINT0_REENABLED: the reset-BSP's LINT0 is ExtINT, unmasked, on RESET and INIT.
         if (resetBsp) _lvt[4] = 0x700;
@@ -62,7 +70,7 @@ public sealed unsafe class Lapic : IInterruptController
         _tpr = 0; _esr = 0; _icrLow = 0; _icrHigh = 0; _timerInitial = 0; _timerDivide = 0;
         _timerDeadline = long.MaxValue; _tscDeadline = 0;
         Cpu->Cr8 = 0;
-        Interlocked.Exchange(ref Cpu->NmiPending, 0);
+        Counts.NmiClearedByReset += Interlocked.Exchange(ref Cpu->NmiPending, 0);
         Cpu->NmiBlocked = 0;
         UpdateInterruptRequest();
     }
@@ -88,22 +96,35 @@ public sealed unsafe class Lapic : IInterruptController
                 // PERF: edge-triggered IPIs (nearly all) find the TMR bit clear: skip the locked write then.
                 if (icr.LevelTriggered) Interlocked.Or(ref _tmr[v >> 5], bit);
                 else if ((Volatile.Read(ref _tmr[v >> 5]) & bit) != 0) Interlocked.And(ref _tmr[v >> 5], ~bit);
-                Interlocked.Or(ref _irr[v >> 5], bit);
                 kick = true;
-                return KvmPath.FixedLatched;
+                return LatchIrr(v) ? KvmPath.FixedLatched : KvmPath.FixedCoalesced;
             case DeliveryMode.Nmi:
-                Interlocked.Exchange(ref Cpu->NmiPending, 1);
                 kick = true;
+                Interlocked.Increment(ref Counts.NmiQueued);
+                if (_loseNmi) return KvmPath.NmiQueued; // BrokenRule.LoseNmi: reported, never made pending
+                if (Interlocked.Exchange(ref Cpu->NmiPending, 1) != 0) { Interlocked.Increment(ref Counts.NmiCoalesced); return KvmPath.NmiCoalesced; }
                 return KvmPath.NmiQueued;
             case DeliveryMode.Init:
+            {
                 if (icr.IsInitDeassert) return KvmPath.InitDeassertIgnored;
-                Pending.PostInit();
+                long now = _vcpu.Core.ClockNow();
+                Interlocked.Increment(ref Counts.InitPosted);
+                int was = Pending.PostInit();
                 kick = true;
-                return KvmPath.InitLatched;
+                if ((was & PendingEvents.Sipi) != 0) Interlocked.Increment(ref Counts.SipiCancelledByInit);
+                if ((was & PendingEvents.Init) != 0) { Interlocked.Increment(ref Counts.InitCoalesced); return KvmPath.InitCoalesced; }
+                Volatile.Write(ref Counts.InitLatchedAt, now);
+                return (was & PendingEvents.Sipi) != 0 ? KvmPath.InitCancelledSipi : KvmPath.InitLatched;
+            }
             case DeliveryMode.Startup:
-                Pending.PostSipi(icr.Vector);
+            {
+                long now = _vcpu.Core.ClockNow();
+                Interlocked.Increment(ref Counts.SipiPosted);
                 kick = true;
+                if ((Pending.PostSipi(icr.Vector) & PendingEvents.Sipi) != 0) { Interlocked.Increment(ref Counts.SipiCoalesced); return KvmPath.SipiCoalesced; }
+                Volatile.Write(ref Counts.SipiLatchedAt, now);
                 return KvmPath.SipiLatched;
+            }
             case DeliveryMode.Smi:
             case DeliveryMode.RemoteRead:
                 kick = true; // no SMM / PV unhalt modelled: the kick is all that happens
@@ -111,6 +132,24 @@ public sealed unsafe class Lapic : IInterruptController
             default:
                 return KvmPath.ExtIntIgnored;
         }
+    }
+
+    /// <summary>Sets IRR bit <paramref name="v"/> (any thread); false when it was already set (coalesced).</summary>
+    bool LatchIrr(int v)
+    {
+        uint bit = 1u << (v & 31);
+        Interlocked.Increment(ref Counts.FixedLatched);
+        if ((Interlocked.Or(ref _irr[v >> 5], bit) & bit) != 0) { Interlocked.Increment(ref Counts.FixedCoalesced); return false; }
+        Volatile.Write(ref Counts.FixedLatchedAt[v], _vcpu.Core.ClockNow());
+        return true;
+    }
+
+    /// <summary>Vectors waiting in the IRR (storm accounting).</summary>
+    public int IrrCount()
+    {
+        int n = 0;
+        for (int w = 0; w < 8; w++) n += BitOperations.PopCount(Volatile.Read(ref _irr[w]));
+        return n;
     }
 
     // ---- interrupt controller (owner thread) ---------------------------------------------------
@@ -166,6 +205,8 @@ public sealed unsafe class Lapic : IInterruptController
         int v = HighestBit(_irr);
         Interlocked.And(ref _irr[v >> 5], ~(1u << (v & 31)));
         _isr[v >> 5] |= 1u << (v & 31);
+        Counts.FixedAcknowledged++;
+        _vcpu.Observer?.OnFixedAcknowledged(_vcpu, _vcpu.Core.ClockNow() - Volatile.Read(ref Counts.FixedLatchedAt[v]));
         UpdateInterruptRequest();
         return v;
     }
@@ -230,8 +271,7 @@ public sealed unsafe class Lapic : IInterruptController
     {
         uint lvt = _lvt[1];
         if ((lvt & 0x1_0000) != 0 || !SoftwareEnabled) return;
-        int v = (int)(lvt & 0xFF);
-        Interlocked.Or(ref _irr[v >> 5], 1u << (v & 31));
+        LatchIrr((int)(lvt & 0xFF));
         UpdateInterruptRequest();
     }
 
