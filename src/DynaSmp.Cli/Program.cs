@@ -41,6 +41,7 @@ try
         "bench" => BenchCommand.Run(rest),
         "fuzz" => FuzzCommand.Run(rest),
         "storm" => StormCommand.Run(rest),
+        "merge" => MergeCommand.Run(rest),
         _ => throw new UsageException($"unknown command '{args[0]}' (try: dynasmp --help)"),
     };
 }
