@@ -106,24 +106,24 @@ public sealed class StormChecker : IVcpuObserver
             var c = v.Apic.Counts;
             int pending = v.Apic.Pending.Bits;
             int nmiPending = Volatile.Read(ref v.Core.State->NmiPending);
-            string id = $"vCPU {v.Id}";
+
             if (c.InitPosted != c.InitCoalesced + c.InitAccepted + ((pending & PendingEvents.Init) != 0 ? 1 : 0))
-                Violate("no INIT lost", $"{id}: posted {c.InitPosted} != coalesced {c.InitCoalesced} + accepted {c.InitAccepted} + pending {pending & 1}", v.Id);
+                Violate("no INIT lost", $"vCPU {v.Id}: posted {c.InitPosted} != coalesced {c.InitCoalesced} + accepted {c.InitAccepted} + pending {pending & 1}", v.Id);
             else if (c.SipiPosted != c.SipiCoalesced + c.SipiCancelledByInit + c.SipiAccepted + c.SipiDropped + ((pending & PendingEvents.Sipi) != 0 ? 1 : 0))
-                Violate("no SIPI lost", $"{id}: posted {c.SipiPosted} != coalesced {c.SipiCoalesced} + cancelled by INIT {c.SipiCancelledByInit} + accepted {c.SipiAccepted} + dropped {c.SipiDropped} + pending {(pending >> 1) & 1}", v.Id);
+                Violate("no SIPI lost", $"vCPU {v.Id}: posted {c.SipiPosted} != coalesced {c.SipiCoalesced} + cancelled by INIT {c.SipiCancelledByInit} + accepted {c.SipiAccepted} + dropped {c.SipiDropped} + pending {(pending >> 1) & 1}", v.Id);
             else if (c.NmiQueued != c.NmiCoalesced + v.Core.NmisDelivered + c.NmiClearedByReset + v.Core.NmisClearedByReset + nmiPending)
-                Violate("no NMI lost", $"{id}: queued {c.NmiQueued} != coalesced {c.NmiCoalesced} + delivered {v.Core.NmisDelivered} + cleared by INIT {c.NmiClearedByReset + v.Core.NmisClearedByReset} + pending {nmiPending}", v.Id);
+                Violate("no NMI lost", $"vCPU {v.Id}: queued {c.NmiQueued} != coalesced {c.NmiCoalesced} + delivered {v.Core.NmisDelivered} + cleared by INIT {c.NmiClearedByReset + v.Core.NmisClearedByReset} + pending {nmiPending}", v.Id);
             else if (c.FixedLatched != c.FixedCoalesced + c.FixedAcknowledged + c.FixedClearedByReset + v.Apic.IrrCount())
-                Violate("no fixed interrupt lost", $"{id}: latched {c.FixedLatched} != coalesced {c.FixedCoalesced} + acknowledged {c.FixedAcknowledged} + cleared by INIT {c.FixedClearedByReset} + in IRR {v.Apic.IrrCount()}", v.Id);
+                Violate("no fixed interrupt lost", $"vCPU {v.Id}: latched {c.FixedLatched} != coalesced {c.FixedCoalesced} + acknowledged {c.FixedAcknowledged} + cleared by INIT {c.FixedClearedByReset} + in IRR {v.Apic.IrrCount()}", v.Id);
             uint epoch = BitConverter.ToUInt32(_vm.Ram.Span(StormGuest.Epochs + (ulong)v.Id * 4, 4));
             if (epoch > Starts(v.Id))
-                Violate("guest check-ins match the host's starts", $"{id}: guest epoch {epoch} > host starts {Starts(v.Id)}", v.Id);
+                Violate("guest check-ins match the host's starts", $"vCPU {v.Id}: guest epoch {epoch} > host starts {Starts(v.Id)}", v.Id);
             if (turn < 0) continue;
             bool waiting = pending != 0 || (nmiPending != 0 && v.MpState == MpState.Halted);
             if (!waiting) _pendingSince[v.Id] = -1;
             else if (_pendingSince[v.Id] < 0) _pendingSince[v.Id] = turn;
             else if (turn - _pendingSince[v.Id] > WatchdogTurns)
-                Violate("no lost wake-up (watchdog)", $"{id}: {TraceText.MpStateName(v.MpState)} with INIT/SIPI bits {pending}, NMI {nmiPending} pending for {turn - _pendingSince[v.Id]} turns without running", v.Id);
+                Violate("no lost wake-up (watchdog)", $"vCPU {v.Id}: {TraceText.MpStateName(v.MpState)} with INIT/SIPI bits {pending}, NMI {nmiPending} pending for {turn - _pendingSince[v.Id]} turns without running", v.Id);
         }
     }
 
