@@ -114,6 +114,7 @@ public sealed unsafe partial class CpuCore
         if (Volatile.Read(ref s->NmiPending) != 0 && s->NmiBlocked == 0)
         {
             Interlocked.Exchange(ref s->NmiPending, 0);
+            NmisDelivered++;
             s->NmiBlocked = 1;
             s->HaltRequested = 0;
             return Deliver(Vector.NMI, 0, EventKind.Nmi);

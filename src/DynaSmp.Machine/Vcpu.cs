@@ -26,20 +26,27 @@ public sealed unsafe class Vcpu : IDisposable
 
     int _mpState;
     int _requests;
+    readonly Storm.BrokenRule _broken;
+
+    /// <summary>Storm checker hook (set before the VM starts); null in normal runs.</summary>
+    public IVcpuObserver? Observer { get; set; }
+    /// <summary>ICR writes this vCPU made, by delivery mode (index = <see cref="DeliveryMode"/>; INIT de-asserts at 8).</summary>
+    public readonly long[] IpisSent = new long[9];
     int _sleeping;
     readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
 
     // Counters (written by the owning thread).
     public long InitResets, SipiStarts, SipiDrops, AgainReturns, Halts, HaltNoops, Wakeups, BlockedWaits, NmiWaitSpins;
-    /// <summary>Host timestamp when the last SIPI started this vCPU, and when it next halted (AP "online").</summary>
+    /// <summary>VM clock time (<see cref="Vm.Clock"/>) when the last SIPI started this vCPU, and when it next halted (AP "online").</summary>
     public long StartedAt, FirstHaltAfterStart;
 
     internal Vcpu(Vm vm, int id)
     {
         Vm = vm;
         Id = id;
-        Trace = new EventTrace(id, vm.Config.TraceCapacity) { Enabled = vm.Config.Trace };
-        Core = new CpuCore(vm.Ram, new VcpuBus(this, vm.Devices), vm.Cache, vm.Config.Jit);
+        _broken = vm.Config.BrokenRule;
+        Core = new CpuCore(vm.Ram, new VcpuBus(this, vm.Devices), vm.Cache, vm.Config.Jit, vm.Clock);
+        Trace = new EventTrace(id, vm.Config.TraceCapacity, Core) { Enabled = vm.Config.Trace };
         Apic = new Lapic(this, (uint)id);
         Core.InterruptController = Apic;
         Core.Cpuid.Apic = true;
@@ -68,6 +75,7 @@ public sealed unsafe class Vcpu : IDisposable
         var from = MpState;
         Volatile.Write(ref _mpState, (int)to);
         Trace.Record(path, source < 0 ? Id : source, Id, 0, 0, from, to);
+        Observer?.OnMpState(this, path, from, to);
     }
 
     // ---- kicks (any thread) ----------------------------------------------------------------------
@@ -120,18 +128,18 @@ public sealed unsafe class Vcpu : IDisposable
                     AcceptEvents();
                     if (MpState != MpState.Runnable) continue;
                 }
-                Apic.PollTimer(Stopwatch.GetTimestamp());
+                Apic.PollTimer(Core.ClockNow());
                 Apic.UpdateInterruptRequest();
                 var exit = Vm.Deterministic ? Core.Run(Vm.Config.DeterministicSlice) : Core.Run();
                 switch (exit)
                 {
                     case ExitReason.Hlt:
-                        Apic.PollTimer(Stopwatch.GetTimestamp());
+                        Apic.PollTimer(Core.ClockNow());
                         if (HasWakeEvents()) { HaltNoops++; Trace.Record(KvmPath.HaltNoop, Id, Id, 0, 0, MpState.Runnable, MpState.Runnable); }
                         else
                         {
                             Halts++;
-                            if (StartedAt != 0 && FirstHaltAfterStart == 0) FirstHaltAfterStart = Stopwatch.GetTimestamp();
+                            if (StartedAt != 0 && FirstHaltAfterStart == 0) FirstHaltAfterStart = Core.ClockNow();
                             SetMpState(MpState.Halted, KvmPath.Halted);
                         }
                         break;
@@ -189,8 +197,10 @@ public sealed unsafe class Vcpu : IDisposable
     /// APIC interrupt; an expired LAPIC timer counts (it is about to become an interrupt).</summary>
     bool HasWakeEvents()
     {
-        if (Apic.Pending.Bits != 0) return true;
         CpuState* s = Core.State;
+        if (_broken == Storm.BrokenRule.DropWakeup && MpState == MpState.Halted)
+            return (s->Rflags & RFlags.IF) != 0 && s->InterruptShadow == 0 && Apic.HasDeliverableInterrupt();
+        if (Apic.Pending.Bits != 0) return true;
         if (Volatile.Read(ref s->NmiPending) != 0) return true;
         if ((s->Rflags & RFlags.IF) != 0 && s->InterruptShadow == 0 && Apic.HasDeliverableInterrupt()) return true;
         return false;
@@ -232,12 +242,12 @@ public sealed unsafe class Vcpu : IDisposable
         Interlocked.MemoryBarrier();
         while (!Vm.StopRequested && Volatile.Read(ref _requests) == 0 && !Runnable())
         {
-            long now = Stopwatch.GetTimestamp();
+            long now = Core.ClockNow();
             Apic.PollTimer(now);
             if (Runnable()) break;
             long next = Apic.NextTimerEvent(now);
             int timeoutMs = next == long.MaxValue ? Timeout.Infinite
-                : (int)Math.Clamp((next - now) * 1000 / Stopwatch.Frequency + 1, 1, int.MaxValue);
+                : (int)Math.Clamp((next - now) * 1000 / Core.Clock.Frequency + 1, 1, int.MaxValue);
             _wake.Wait(timeoutMs);
             _wake.Reset();
             if (timeoutMs == Timeout.Infinite || Volatile.Read(ref _requests) != 0) break;
@@ -252,32 +262,43 @@ public sealed unsafe class Vcpu : IDisposable
     internal void AcceptEvents()
     {
         if (Apic.Pending.Bits == 0) return;
+        var counts = Apic.Counts;
         if (Apic.Pending.TakeInit())
         {
+            long latency = Core.ClockNow() - Volatile.Read(ref counts.InitLatchedAt);
             Core.Reset(initEvent: true);
+            bool bsp = Apic.IsBsp;
             Apic.Reset(initEvent: true, resetBsp: IsResetBsp);
             Core.State->ApicBase = Apic.ApicBase;
             InitResets++;
+            counts.InitAccepted++;
             StartedAt = 0; FirstHaltAfterStart = 0;
-            if (Apic.IsBsp) SetMpState(MpState.Runnable, KvmPath.InitAcceptedBsp);
+            Observer?.OnInitSipiAccepted(this, sipi: false, latency);
+            if (bsp && _broken != Storm.BrokenRule.InitBspAsAp) SetMpState(MpState.Runnable, KvmPath.InitAcceptedBsp);
             else SetMpState(MpState.InitReceived, KvmPath.InitAccepted);
         }
         if (Apic.Pending.TakeSipi(out byte vector))
         {
-            if (MpState == MpState.InitReceived)
+            if (MpState == MpState.InitReceived || (_broken == Storm.BrokenRule.AcceptSecondSipi && MpState == MpState.Runnable))
             {
+                long latency = Core.ClockNow() - Volatile.Read(ref counts.SipiLatchedAt);
                 Core.StartAtSipi(vector);
                 SipiStarts++;
-                StartedAt = Stopwatch.GetTimestamp();
+                counts.SipiAccepted++;
+                StartedAt = Core.ClockNow();
                 FirstHaltAfterStart = 0;
                 var from = MpState;
                 Volatile.Write(ref _mpState, (int)MpState.Runnable);
                 Trace.Record(KvmPath.SipiAccepted, Id, Id, 0x600u | vector, 0, from, MpState.Runnable);
+                Observer?.OnInitSipiAccepted(this, sipi: true, latency);
+                Observer?.OnMpState(this, KvmPath.SipiAccepted, from, MpState.Runnable);
             }
             else
             {
                 SipiDrops++;
+                counts.SipiDropped++;
                 Trace.Record(KvmPath.SipiDropped, Id, Id, 0x600u | vector, 0, MpState, MpState);
+                Observer?.OnMpState(this, KvmPath.SipiDropped, MpState, MpState);
             }
         }
     }
@@ -298,7 +319,9 @@ public sealed unsafe class Vcpu : IDisposable
         if (state == MpState.SipiReceived)
         {
             SetMpState(MpState.InitReceived, KvmPath.SetMpState);
-            Apic.Pending.SetSipiBit();
+            Interlocked.Increment(ref Apic.Counts.SipiPosted);
+            if ((Apic.Pending.SetSipiBit() & PendingEvents.Sipi) != 0) Interlocked.Increment(ref Apic.Counts.SipiCoalesced);
+            else Volatile.Write(ref Apic.Counts.SipiLatchedAt, Core.ClockNow());
         }
         else if (state is MpState.Runnable or MpState.Uninitialized or MpState.InitReceived or MpState.Halted)
             SetMpState(state, KvmPath.SetMpState);

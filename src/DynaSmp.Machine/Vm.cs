@@ -1,3 +1,4 @@
+using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Memory;
 using DynaSmp.Jit.Translation;
 using DynaSmp.Machine.Apic;
@@ -17,6 +18,8 @@ public sealed class Vm : IDisposable
     /// <summary>Ports and every MMIO address that is neither RAM nor a vCPU's LAPIC page.</summary>
     public IGuestBus Devices { get; }
     public Vcpu[] Vcpus { get; }
+    /// <summary>RDTSC, the LAPIC timers and the trace count in this: host time, or virtual time when deterministic.</summary>
+    public GuestClock Clock { get; }
 
     Thread[]? _threads;
     // Threads wait here until every one of them exists: Thread.Start waits for the new thread to be scheduled,
@@ -39,6 +42,7 @@ public sealed class Vm : IDisposable
         config.Validate();
         if (config.DeterministicSeed.HasValue) config = config with { Jit = config.Jit with { BoundedRuns = true, CompileSynchronously = true } };
         Config = config;
+        Clock = config.DeterministicSeed.HasValue ? new GuestClock(virtualTime: true) : GuestClock.Host;
         Ram = new GuestRam(config.MemoryBytes);
         Cache = new BlockCache(Ram);
         Devices = devices ?? EmptyBus.Instance;
@@ -140,16 +144,37 @@ public sealed class Vm : IDisposable
     internal void SendIpi(Vcpu src, IcrWrite icr)
     {
         src.Trace.Record(KvmPath.IpiSent, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
+        src.IpisSent[icr.IsInitDeassert ? 8 : (int)icr.Mode]++;
+        if (Route(src, icr) == 0) src.Trace.Record(KvmPath.NoDestination, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
+    }
+
+    /// <summary>A VMM's injection with no sending vCPU (KVM_NMI, KVM_SIGNAL_MSI, an INIT/SIPI from userspace): routed
+    /// to <paramref name="target"/>'s LAPIC as an IPI would be. Any thread. Recorded in the target's ring when the
+    /// VM is deterministic (single thread), else in the caller's <paramref name="log"/>.</summary>
+    public KvmPath HostDeliver(Vcpu target, IcrWrite icr, EventTrace log)
+    {
+        var before = target.MpState;
+        var path = target.Apic.AcceptIrq(icr, out bool kick);
+        log.Record(KvmPath.HostInjected, -1, target.Id, icr.Low, icr.Destination, before, before);
+        log.Record(path, -1, target.Id, icr.Low, icr.Destination, before, before);
+        if (kick) target.RequestEvent();
+        return path;
+    }
+
+    /// <summary>Delivers to every destination; returns how many APICs the ICR reached.</summary>
+    int Route(Vcpu src, IcrWrite icr)
+    {
+        int reached = 0;
         switch (icr.Shorthand)
         {
             case DestinationShorthand.Self:
                 Deliver(src, src, icr);
-                return;
+                return 1;
             case DestinationShorthand.AllIncludingSelf:
             case DestinationShorthand.AllExcludingSelf:
                 foreach (var v in Vcpus)
-                    if (v.Apic.HardwareEnabled && (icr.Shorthand == DestinationShorthand.AllIncludingSelf || v != src)) Deliver(src, v, icr);
-                return;
+                    if (v.Apic.HardwareEnabled && (icr.Shorthand == DestinationShorthand.AllIncludingSelf || v != src)) { Deliver(src, v, icr); reached++; }
+                return reached;
         }
         bool broadcast = icr.Destination == 0xFF || icr.Destination == 0xFFFF_FFFF;
         if (icr.Mode == DeliveryMode.LowestPriority && !broadcast)
@@ -157,19 +182,20 @@ public sealed class Vm : IDisposable
             // Vector hashing (KVM's default): the (vector mod N)-th software-enabled match.
             int n = 0;
             foreach (var v in Vcpus) if (IsTarget(v, icr) && v.Apic.SoftwareEnabled) n++;
-            if (n == 0) return;
+            if (n == 0) return 0;
             int pick = icr.Vector % n;
             foreach (var v in Vcpus)
-                if (IsTarget(v, icr) && v.Apic.SoftwareEnabled && pick-- == 0) { Deliver(src, v, icr); return; }
-            return;
+                if (IsTarget(v, icr) && v.Apic.SoftwareEnabled && pick-- == 0) { Deliver(src, v, icr); return 1; }
+            return 0;
         }
         if (!icr.Logical && !broadcast && icr.Destination < 0xFF && !Config.X2Apic)
         {
             var target = _byApicId[icr.Destination];
-            if (target != null && target.Apic.HardwareEnabled && target.Apic.Id == icr.Destination) Deliver(src, target, icr);
-            return;
+            if (target != null && target.Apic.HardwareEnabled && target.Apic.Id == icr.Destination) { Deliver(src, target, icr); return 1; }
+            return 0;
         }
-        foreach (var v in Vcpus) if (IsTarget(v, icr)) Deliver(src, v, icr);
+        foreach (var v in Vcpus) if (IsTarget(v, icr)) { Deliver(src, v, icr); reached++; }
+        return reached;
     }
 
     static bool IsTarget(Vcpu v, in IcrWrite icr) => v.Apic.HardwareEnabled && v.Apic.MatchesDestination(icr.Logical, icr.Destination);
@@ -192,8 +218,13 @@ public sealed class Vm : IDisposable
 
     // ---- deterministic scheduling -----------------------------------------------------------------
 
+    /// <summary>Virtual nanoseconds a scheduler turn costs on top of the instructions it retired (1 ns each), so
+    /// turns that run no guest code (a vCPU accepting an event, a yield) still move time.</summary>
+    public const long TurnCostNs = 100;
+
     /// <summary>All vCPUs on this one thread; each turn a seeded PRNG picks a vCPU that can make progress and
-    /// runs it for a bounded number of guest instructions. Same seed, same guest, same interleaving.</summary>
+    /// runs it for a bounded number of guest instructions. Same seed, same guest, same interleaving. Time is virtual
+    /// (<see cref="Clock"/>): each turn advances it; when no vCPU can run it skips to the earliest LAPIC timer.</summary>
     void RunDeterministic()
     {
         var rng = new Random(Config.DeterministicSeed!.Value);
@@ -203,11 +234,25 @@ public sealed class Vm : IDisposable
             while (!StopRequested)
             {
                 int n = 0;
-                for (int k = 0; k < Vcpus.Length; k++) if (Vcpus[k].CanProgress) candidates[n++] = k;
-                if (n == 0) { Stop(VmExitKind.Stopped, "deterministic run: every vCPU is blocked (deadlock or all halted)"); break; }
+                for (int k = 0; k < Vcpus.Length; k++)
+                {
+                    var c = Vcpus[k];
+                    if (c.MpState != MpState.Runnable) c.Apic.PollTimer(Clock.Now);
+                    if (c.CanProgress) candidates[n++] = k;
+                }
+                if (n == 0)
+                {
+                    long next = long.MaxValue;
+                    foreach (var c in Vcpus) next = Math.Min(next, c.Apic.NextTimerEvent(Clock.Now));
+                    if (next != long.MaxValue) { Clock.AdvanceTo(next); continue; }
+                    Stop(VmExitKind.Stopped, "deterministic run: every vCPU is blocked (deadlock or all halted)");
+                    break;
+                }
                 var v = Vcpus[candidates[rng.Next(n)]];
                 ScheduleSteps++;
                 v.RunOnce();
+                Clock.Advance(v.Core.EndTurn() + TurnCostNs);
+                AfterTurn?.Invoke(v);
             }
         }
         catch (Exception e)
@@ -215,6 +260,10 @@ public sealed class Vm : IDisposable
             Stop(VmExitKind.InternalError, $"deterministic scheduler: {e.GetType().Name}: {e.Message}");
         }
     }
+
+    /// <summary>Deterministic mode only: called on the scheduler thread after every turn (checkers and host-side
+    /// injectors that must act at reproducible points). Null costs one test per turn.</summary>
+    public Action<Vcpu>? AfterTurn { get; set; }
 
     public void Dispose()
     {

@@ -29,6 +29,9 @@ public sealed record VmConfig
     /// <summary>Guest instructions a vCPU runs per turn in deterministic mode.</summary>
     public ulong DeterministicSlice { get; init; } = 2000;
 
+    /// <summary>Test-only: break one KVM rule on purpose (storm checker tests). Internal: no CLI flag reaches it.</summary>
+    internal Storm.BrokenRule BrokenRule { get; init; }
+
     public void Validate()
     {
         if (Vcpus < 1) throw new ArgumentException("a VM needs at least one vCPU");

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text.Json;
 using DynaSmp.Machine;
 using DynaSmp.Machine.Apic;
 using DynaSmp.Machine.Guests;
@@ -39,32 +38,24 @@ static class TraceCommand
         Console.WriteLine($"{"time",10}  {"on",-5} {"src->dst",-9} {"ICR",-10} {"delivery",-16} {"trig/level",-14} {"mp_state before -> after",-30} KVM path");
         foreach (var e in events)
         {
-            double us = (e.Timestamp - t0) * 1e6 / Stopwatch.Frequency;
+            double us = (e.Timestamp - t0) * 1e6 / pc.Vm.Clock.Frequency;
             string route = e.Target < 0 ? $"{e.Source}->*" : $"{e.Source}->{e.Target}";
             bool hasIcr = e.IcrLow != 0 || e.Path == KvmPath.IpiSent;
             var icr = new IcrWrite(e.IcrLow, e.Destination);
             string mode = hasIcr ? icr.Mode.ToString() + (icr.Mode == DeliveryMode.Startup ? $" 0x{icr.Vector:x2}" : "") : "";
             string trig = hasIcr ? $"{(icr.LevelTriggered ? "level" : "edge")}/{(icr.Level ? "assert" : "deassert")}" : "";
-            string states = e.Target < 0 ? "" : $"{Name(e.Before)} -> {Name(e.After)}";
+            string states = e.Target < 0 ? "" : $"{TraceText.MpStateName(e.Before)} -> {TraceText.MpStateName(e.After)}";
             Console.WriteLine($"{us,10:F2}  cpu{e.Recorder,-2} {route,-9} {(hasIcr ? $"0x{e.IcrLow:x8}" : ""),-10} {mode,-16} {trig,-14} {states,-30} {KvmPathText.Describe(e.Path)}");
         }
         Console.WriteLine();
         Console.WriteLine(Explanation);
         Console.WriteLine($"Guest result: {(BootRun.Succeeded(pc) ? "every CPU online" : $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}")}");
 
-        if (chrome != null) HostFiles.WriteOutput(chrome, "--chrome", f => WriteChromeTrace(f, events, t0, pc.Vm));
+        if (chrome != null) HostFiles.WriteOutput(chrome, "--chrome", f => ChromeTrace.Write(f, events, pc.Vm));
         var s = run.Summarize();
         return BootCommand.Status(run, s, cpus);
     }
 
-    static string Name(MpState s) => s switch
-    {
-        MpState.Runnable => "RUNNABLE",
-        MpState.Uninitialized => "UNINITIALIZED",
-        MpState.InitReceived => "INIT_RECEIVED",
-        MpState.Halted => "HALTED",
-        _ => s.ToString(),
-    };
 
     const string Explanation = """
         Why INIT twice and SIPI twice (Linux's wakeup_secondary_cpu_via_init, kvm-semantics.md §7):
@@ -78,41 +69,4 @@ static class TraceCommand
             (or, if the AP's thread had not run yet, the two SIPIs coalesce into one pending bit). Either way the AP
             is reset once and started once.
         """;
-
-    /// <summary>Chrome trace-event JSON (Perfetto, chrome://tracing): one track per vCPU, instant events.</summary>
-    static void WriteChromeTrace(Stream stream, List<TraceEvent> events, long t0, Vm vm)
-    {
-        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });
-        w.WriteStartObject();
-        w.WriteStartArray("traceEvents");
-        foreach (var v in vm.Vcpus)
-        {
-            w.WriteStartObject();
-            w.WriteString("name", "thread_name"); w.WriteString("ph", "M"); w.WriteNumber("pid", 1); w.WriteNumber("tid", v.Id);
-            w.WriteStartObject("args"); w.WriteString("name", $"vCPU {v.Id}{(v.Id == vm.Config.BspId ? " (BSP)" : "")}"); w.WriteEndObject();
-            w.WriteEndObject();
-        }
-        foreach (var e in events)
-        {
-            w.WriteStartObject();
-            w.WriteString("name", e.Path.ToString());
-            w.WriteString("cat", "apic");
-            w.WriteString("ph", "i");
-            w.WriteString("s", "t");
-            w.WriteNumber("ts", (e.Timestamp - t0) * 1e6 / Stopwatch.Frequency);
-            w.WriteNumber("pid", 1);
-            w.WriteNumber("tid", e.Recorder);
-            w.WriteStartObject("args");
-            w.WriteNumber("source", e.Source);
-            w.WriteNumber("target", e.Target);
-            w.WriteString("icr", $"0x{e.IcrLow:x8}");
-            w.WriteString("before", Name(e.Before));
-            w.WriteString("after", Name(e.After));
-            w.WriteString("kvm", KvmPathText.Describe(e.Path));
-            w.WriteEndObject();
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteEndObject();
-    }
 }

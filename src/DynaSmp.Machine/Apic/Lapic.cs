@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Numerics;
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Machine.Trace;
@@ -18,19 +17,23 @@ public sealed unsafe class Lapic : IInterruptController
     public const ulong ApicBaseBsp = 1 << 8, ApicBaseExtd = 1 << 10, ApicBaseEnable = 1 << 11;
 
     readonly Vcpu _vcpu;
+    readonly bool _loseNmi;
     public PendingEvents Pending;
+    /// <summary>Per-rule dispositions of every event that reached this APIC (storm accounting).</summary>
+    public ApicEventCounts Counts { get; } = new();
 
     // IRR/TMR are set by senders (Interlocked); ISR only by the owner.
     readonly uint[] _irr = new uint[8], _isr = new uint[8], _tmr = new uint[8];
     readonly uint[] _lvt = new uint[7]; // CMCI, timer, thermal, perf, LINT0, LINT1, error (register order 0x2F0, 0x320..0x370)
     uint _id, _ldr, _dfr, _svr, _tpr, _esr, _icrLow, _icrHigh, _timerInitial, _timerDivide;
-    long _timerDeadline = long.MaxValue; // host ticks; long.MaxValue = disarmed
+    long _timerDeadline = long.MaxValue; // VM clock ticks; long.MaxValue = disarmed
     ulong _tscDeadline;
 
     public Lapic(Vcpu vcpu, uint id)
     {
         _vcpu = vcpu;
         _id = id;
+        _loseNmi = vcpu.Vm.Config.BrokenRule == Storm.BrokenRule.LoseNmi;
     }
 
     public ulong ApicBase { get; private set; }
@@ -53,7 +56,11 @@ public sealed unsafe class Lapic : IInterruptController
             ApicBase = MachineInfo.LapicDefaultBase | ApicBaseEnable | (resetBsp ? ApicBaseBsp : 0);
             _id = (uint)_vcpu.Id;
         }
-        Array.Clear(_irr); Array.Clear(_isr); Array.Clear(_tmr);
+        // IRR words are taken atomically so a vector latched by a racing sender is either counted here or survives.
+        long cleared = 0;
+        for (int w = 0; w < 8; w++) cleared += BitOperations.PopCount(Interlocked.Exchange(ref _irr[w], 0));
+        Counts.FixedClearedByReset += cleared;
+        Array.Clear(_isr); Array.Clear(_tmr);
         for (int k = 0; k < _lvt.Length; k++) _lvt[k] = 0x1_0000; // masked
         // KVM_X86_QUIRK_LINT0_REENABLED: the reset-BSP's LINT0 is ExtINT, unmasked, on RESET and INIT.
         if (resetBsp) _lvt[4] = 0x700;
@@ -63,7 +70,7 @@ public sealed unsafe class Lapic : IInterruptController
         _tpr = 0; _esr = 0; _icrLow = 0; _icrHigh = 0; _timerInitial = 0; _timerDivide = 0;
         _timerDeadline = long.MaxValue; _tscDeadline = 0;
         Cpu->Cr8 = 0;
-        Interlocked.Exchange(ref Cpu->NmiPending, 0);
+        Counts.NmiClearedByReset += Interlocked.Exchange(ref Cpu->NmiPending, 0);
         Cpu->NmiBlocked = 0;
         UpdateInterruptRequest();
     }
@@ -89,22 +96,35 @@ public sealed unsafe class Lapic : IInterruptController
                 // PERF: edge-triggered IPIs (nearly all) find the TMR bit clear: skip the locked write then.
                 if (icr.LevelTriggered) Interlocked.Or(ref _tmr[v >> 5], bit);
                 else if ((Volatile.Read(ref _tmr[v >> 5]) & bit) != 0) Interlocked.And(ref _tmr[v >> 5], ~bit);
-                Interlocked.Or(ref _irr[v >> 5], bit);
                 kick = true;
-                return KvmPath.FixedLatched;
+                return LatchIrr(v) ? KvmPath.FixedLatched : KvmPath.FixedCoalesced;
             case DeliveryMode.Nmi:
-                Interlocked.Exchange(ref Cpu->NmiPending, 1);
                 kick = true;
+                Interlocked.Increment(ref Counts.NmiQueued);
+                if (_loseNmi) return KvmPath.NmiQueued; // BrokenRule.LoseNmi: reported, never made pending
+                if (Interlocked.Exchange(ref Cpu->NmiPending, 1) != 0) { Interlocked.Increment(ref Counts.NmiCoalesced); return KvmPath.NmiCoalesced; }
                 return KvmPath.NmiQueued;
             case DeliveryMode.Init:
+            {
                 if (icr.IsInitDeassert) return KvmPath.InitDeassertIgnored;
-                Pending.PostInit();
+                long now = _vcpu.Core.ClockNow();
+                Interlocked.Increment(ref Counts.InitPosted);
+                int was = Pending.PostInit();
                 kick = true;
-                return KvmPath.InitLatched;
+                if ((was & PendingEvents.Sipi) != 0) Interlocked.Increment(ref Counts.SipiCancelledByInit);
+                if ((was & PendingEvents.Init) != 0) { Interlocked.Increment(ref Counts.InitCoalesced); return KvmPath.InitCoalesced; }
+                Volatile.Write(ref Counts.InitLatchedAt, now);
+                return (was & PendingEvents.Sipi) != 0 ? KvmPath.InitCancelledSipi : KvmPath.InitLatched;
+            }
             case DeliveryMode.Startup:
-                Pending.PostSipi(icr.Vector);
+            {
+                long now = _vcpu.Core.ClockNow();
+                Interlocked.Increment(ref Counts.SipiPosted);
                 kick = true;
+                if ((Pending.PostSipi(icr.Vector) & PendingEvents.Sipi) != 0) { Interlocked.Increment(ref Counts.SipiCoalesced); return KvmPath.SipiCoalesced; }
+                Volatile.Write(ref Counts.SipiLatchedAt, now);
                 return KvmPath.SipiLatched;
+            }
             case DeliveryMode.Smi:
             case DeliveryMode.RemoteRead:
                 kick = true; // no SMM / PV unhalt modelled: the kick is all that happens
@@ -112,6 +132,24 @@ public sealed unsafe class Lapic : IInterruptController
             default:
                 return KvmPath.ExtIntIgnored;
         }
+    }
+
+    /// <summary>Sets IRR bit <paramref name="v"/> (any thread); false when it was already set (coalesced).</summary>
+    bool LatchIrr(int v)
+    {
+        uint bit = 1u << (v & 31);
+        Interlocked.Increment(ref Counts.FixedLatched);
+        if ((Interlocked.Or(ref _irr[v >> 5], bit) & bit) != 0) { Interlocked.Increment(ref Counts.FixedCoalesced); return false; }
+        Volatile.Write(ref Counts.FixedLatchedAt[v], _vcpu.Core.ClockNow());
+        return true;
+    }
+
+    /// <summary>Vectors waiting in the IRR (storm accounting).</summary>
+    public int IrrCount()
+    {
+        int n = 0;
+        for (int w = 0; w < 8; w++) n += BitOperations.PopCount(Volatile.Read(ref _irr[w]));
+        return n;
     }
 
     // ---- interrupt controller (owner thread) ---------------------------------------------------
@@ -162,11 +200,13 @@ public sealed unsafe class Lapic : IInterruptController
 
     public int Acknowledge()
     {
-        PollTimer(Stopwatch.GetTimestamp());
+        PollTimer(_vcpu.Core.ClockNow());
         if (!HasDeliverableInterrupt()) { UpdateInterruptRequest(); return -1; }
         int v = HighestBit(_irr);
         Interlocked.And(ref _irr[v >> 5], ~(1u << (v & 31)));
         _isr[v >> 5] |= 1u << (v & 31);
+        Counts.FixedAcknowledged++;
+        _vcpu.Observer?.OnFixedAcknowledged(_vcpu, _vcpu.Core.ClockNow() - Volatile.Read(ref Counts.FixedLatchedAt[v]));
         UpdateInterruptRequest();
         return v;
     }
@@ -180,8 +220,8 @@ public sealed unsafe class Lapic : IInterruptController
 
     // ---- timer ---------------------------------------------------------------------------------
 
-    // The APIC timer counts at 1 GHz before the divider (host Stopwatch ticks are nanoseconds on Linux).
-    static readonly double TicksPerNs = Stopwatch.Frequency / 1e9;
+    // The APIC timer counts at 1 GHz before the divider, in VM clock ticks (host Stopwatch ticks, or virtual ns).
+    double TicksPerNs => _vcpu.Core.Clock.Frequency / 1e9;
 
     int TimerDivideShift
     {
@@ -215,7 +255,7 @@ public sealed unsafe class Lapic : IInterruptController
         FireTimer();
     }
 
-    /// <summary>Host ticks until the next timer event, or long.MaxValue.</summary>
+    /// <summary>VM clock time of the next timer event, or long.MaxValue.</summary>
     public long NextTimerEvent(long now)
     {
         if (TimerMode == 2)
@@ -231,8 +271,7 @@ public sealed unsafe class Lapic : IInterruptController
     {
         uint lvt = _lvt[1];
         if ((lvt & 0x1_0000) != 0 || !SoftwareEnabled) return;
-        int v = (int)(lvt & 0xFF);
-        Interlocked.Or(ref _irr[v >> 5], 1u << (v & 31));
+        LatchIrr((int)(lvt & 0xFF));
         UpdateInterruptRequest();
     }
 
@@ -265,7 +304,7 @@ public sealed unsafe class Lapic : IInterruptController
             case 0x310: return _icrHigh;
             case >= 0x320 and <= 0x370: return _lvt[1 + ((offset - 0x320) >> 4)];
             case 0x380: return _timerInitial;
-            case 0x390: return CurrentCount(Stopwatch.GetTimestamp());
+            case 0x390: return CurrentCount(_vcpu.Core.ClockNow());
             case 0x3E0: return _timerDivide;
         }
         if (offset is >= 0x100 and < 0x180) return _isr[(offset - 0x100) >> 4];
@@ -307,7 +346,7 @@ public sealed unsafe class Lapic : IInterruptController
                 break;
             case 0x380:
                 _timerInitial = value;
-                ArmTimer(Stopwatch.GetTimestamp());
+                ArmTimer(_vcpu.Core.ClockNow());
                 break;
             case 0x3E0: _timerDivide = value & 0xB; break;
         }

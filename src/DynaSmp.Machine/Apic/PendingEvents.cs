@@ -14,14 +14,16 @@ public struct PendingEvents
 
     // __apic_accept_irq(INIT): the word becomes {INIT}, discarding a SIPI still pending. An atomic exchange:
     // a SIPI racing in from another sender either lands after it (survives) or before it (lost); both legal.
-    public void PostInit() => Interlocked.Exchange(ref _bits, Init);
+    // Returns the word as it was (the INIT coalesced when it held INIT; a SIPI it held is cancelled).
+    public int PostInit() => Interlocked.Exchange(ref _bits, Init);
 
     // The vector must be visible before the bit: the receiver takes the bit, then reads the vector, so it
     // can only see the vector of the SIPI that set the bit or of a later one (kvm-semantics.md §3).
-    public void PostSipi(byte vector)
+    // Returns the word as it was (the SIPI coalesced when it held SIPI).
+    public int PostSipi(byte vector)
     {
         Volatile.Write(ref _sipiVector, vector);
-        Interlocked.Or(ref _bits, Sipi);
+        return Interlocked.Or(ref _bits, Sipi);
     }
 
     /// <summary>Atomically clears INIT and reports whether it was set.</summary>
@@ -36,7 +38,7 @@ public struct PendingEvents
     }
 
     /// <summary>Host-side state setting (SetMpState(SipiReceived)): the stored vector stays as it is.</summary>
-    public void SetSipiBit() => Interlocked.Or(ref _bits, Sipi);
+    public int SetSipiBit() => Interlocked.Or(ref _bits, Sipi);
 
     public readonly byte StoredVector => (byte)Volatile.Read(in _sipiVector);
 

@@ -23,6 +23,18 @@ public enum KvmPath : byte
     HaltNoop,
     WokeFromHalt,
     SetMpState,
+    /// <summary>INIT latched while an INIT was already pending: one acceptance serves both.</summary>
+    InitCoalesced,
+    /// <summary>INIT latched over a pending SIPI: the word becomes {INIT}, the SIPI is discarded.</summary>
+    InitCancelledSipi,
+    /// <summary>SIPI latched while a SIPI was already pending: one bit, the later vector.</summary>
+    SipiCoalesced,
+    NmiCoalesced,
+    FixedCoalesced,
+    /// <summary>Host-side delivery with no vCPU as sender (a VMM's KVM_NMI / KVM_SIGNAL_MSI / INIT-SIPI injection).</summary>
+    HostInjected,
+    /// <summary>An ICR write whose destination matched no APIC: routed to nobody.</summary>
+    NoDestination,
 }
 
 public static class KvmPathText
@@ -49,6 +61,13 @@ public static class KvmPathText
         KvmPath.HaltNoop => "HLT with a wake event pending (kvm_vcpu_has_events): completes as a no-op",
         KvmPath.WokeFromHalt => "vcpu_block: woken, HALTED -> RUNNABLE",
         KvmPath.SetMpState => "KVM_SET_MP_STATE from the host",
+        KvmPath.InitCoalesced => "__apic_accept_irq(INIT) with INIT already pending: coalesced, one acceptance",
+        KvmPath.InitCancelledSipi => "__apic_accept_irq(INIT) over a pending SIPI: pending_events = {INIT}, the SIPI is discarded",
+        KvmPath.SipiCoalesced => "__apic_accept_irq(STARTUP) with SIPI already pending: one bit, the newer vector",
+        KvmPath.NmiCoalesced => "__apic_accept_irq(NMI) with an NMI already queued: coalesced (one NMI delivered)",
+        KvmPath.FixedCoalesced => "__apic_accept_irq(Fixed) with the IRR bit already set: coalesced",
+        KvmPath.HostInjected => "host (VMM) injection: KVM_NMI / KVM_SIGNAL_MSI / INIT-SIPI from userspace",
+        KvmPath.NoDestination => "kvm_irq_delivery_to_apic: no APIC matched the destination, delivered to nobody",
         _ => p.ToString(),
     };
 }
