@@ -37,6 +37,9 @@ public sealed unsafe partial class CpuCore : IDisposable
     /// <summary>PAUSE instructions executed (drives the spin-loop yield).</summary>
     public long PauseCount;
     public long InterpretedBlocks;
+    /// <summary>Blocks this CPU decoded and published (its share of the cache's translations), and stores of its own
+    /// that invalidated translated code (self- or cross-modifying code). For statistics.</summary>
+    public long BlocksDecoded, CodeWriteInvalidations;
     public long CompiledBlockEntries;
 
     public int ExitVector { get; private set; }
@@ -145,7 +148,10 @@ public sealed unsafe partial class CpuCore : IDisposable
     internal void OnCodePageWrite(ulong phys, int size)
     {
         if (Cache.InvalidateRange(phys, size))
+        {
+            CodeWriteInvalidations++;
             Interlocked.Or(ref State->ExitRequest, ExitRequestBits.LeaveBlock);
+        }
     }
 
     internal void SetPendingFault(CpuFault f)
@@ -275,7 +281,9 @@ public sealed unsafe partial class CpuCore : IDisposable
         }
         var insns = _decodeBuffer.AsSpan(0, n).ToArray();
         var block = new Block(s->Rip, s->Cs.Base, phys, s->Mode, insns, _reader.FirstPage, _reader.SecondPage);
-        block = Cache.Publish(block);
+        var published = Cache.Publish(block);
+        if (published == block) BlocksDecoded++;
+        block = published;
         // Our own write-TLB may still map this page writable: drop it before the block runs.
         Mmu.FlushWriteEntries();
         return block;

@@ -5,20 +5,27 @@ namespace DynaSmp.Cli;
 /// <summary>A bad command line: printed as one clear line (no stack trace), exit status 2.</summary>
 public sealed class UsageException(string message) : Exception(message);
 
-/// <summary>Minimal option parsing: `--name value` or `--name=value`, positionals, and strict validation.</summary>
+/// <summary>Minimal option parsing: `--name value` or `--name=value`, switches without a value, positionals, and
+/// strict validation.</summary>
 public sealed class CliArgs
 {
     readonly Dictionary<string, string> _options = new(StringComparer.Ordinal);
+    readonly HashSet<string> _switches = new(StringComparer.Ordinal);
     readonly HashSet<string> _used = new(StringComparer.Ordinal);
     public List<string> Positionals { get; } = new();
 
-    public CliArgs(IEnumerable<string> args, IReadOnlySet<string> known)
+    public CliArgs(IEnumerable<string> args, IReadOnlySet<string> known, IReadOnlySet<string>? switches = null)
     {
         using var e = args.GetEnumerator();
         while (e.MoveNext())
         {
             string a = e.Current;
             if (!a.StartsWith("--", StringComparison.Ordinal)) { Positionals.Add(a); continue; }
+            if (switches != null && switches.Contains(a))
+            {
+                if (!_switches.Add(a)) throw new UsageException($"option {a} given twice");
+                continue;
+            }
             string name = a, value;
             int eq = a.IndexOf('=');
             if (eq > 0) { name = a[..eq]; value = a[(eq + 1)..]; }
@@ -28,10 +35,14 @@ public sealed class CliArgs
                 if (!e.MoveNext()) throw new UsageException($"option {name} needs a value");
                 value = e.Current;
             }
+            if (switches != null && switches.Contains(name)) throw new UsageException($"option {name} takes no value");
             if (!known.Contains(name)) throw new UsageException($"unknown option {name}");
             if (!_options.TryAdd(name, value)) throw new UsageException($"option {name} given twice");
         }
     }
+
+    /// <summary>A switch (an option without a value) was given.</summary>
+    public bool Switch(string name) => _switches.Contains(name);
 
     public string? String(string name) { _used.Add(name); return _options.TryGetValue(name, out var v) ? v : null; }
 

@@ -7,10 +7,12 @@ const string Help = """
     dynasmp: an x86 SMP emulator (JIT-translating CPU, KVM-exact vCPU lifecycle)
 
       dynasmp boot  [--vms N] [--cpus M] [--mem SIZE] [--ipi-delays none|linux] [--json FILE] [--timeout S]
+                    [--deterministic [--seed S]] [--stats FILE]
                     boot the built-in SMP guest (Linux-style INIT/SIPI bring-up) in N VMs at once
       dynasmp trace [--cpus M] [--chrome FILE]
                     boot one VM and print its IPI timeline with the KVM path of every event
       dynasmp run   KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline TEXT] [--json FILE]
+                    [--deterministic [--seed S]] [--stats FILE]
                     boot a multiboot kernel; serial on stdout; exit status as QEMU's isa-debug-exit
                     (odd), or an even status: 2 bad input, 4 triple fault, 6 unsupported, 8 host
                     resources, 70 internal error, 124 timeout
@@ -19,6 +21,8 @@ const string Help = """
       dynasmp demo  run the single-CPU sieve demo and print its guest MIPS
       dynasmp bench [--filter NAME] [--mode 32|64|both] [--runs N] [--no-qemu] [--json FILE]
                     time the perf/workloads guests under DynaSmp and QEMU TCG; checksums and speed ratios
+      dynasmp compare BASE.json NEW.json [--threshold PCT]
+                    what moved between two --stats files or perf gate results; status 12 on a regression
       dynasmp fuzz  [--seeds N] [--start SEED] [--timeout S] [--keep DIR]
                     run hostile generated guests; fails (status 70) on any host error or hang
     """;
@@ -36,6 +40,7 @@ try
         "demo" => DemoCommand.Run(rest),
         "bench" => BenchCommand.Run(rest),
         "fuzz" => FuzzCommand.Run(rest),
+        "compare" => CompareCommand.Run(rest),
         _ => throw new UsageException($"unknown command '{args[0]}' (try: dynasmp --help)"),
     };
 }

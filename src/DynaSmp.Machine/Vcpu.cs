@@ -23,6 +23,8 @@ public sealed unsafe class Vcpu : IDisposable
     public EventTrace Trace { get; }
     /// <summary>The last exit, reused like struct kvm_run.</summary>
     public VcpuExit Exit { get; } = new();
+    /// <summary>Counters for `--stats` (see <see cref="VcpuStats"/>).</summary>
+    public VcpuStats Stats { get; } = new();
 
     int _mpState;
     int _requests;
@@ -57,6 +59,9 @@ public sealed unsafe class Vcpu : IDisposable
     }
 
     public MpState MpState => (MpState)Volatile.Read(ref _mpState);
+
+    /// <summary>Guest instructions this vCPU retired (CpuState.InstructionsRetired).</summary>
+    public ulong Retired => Core.State->InstructionsRetired;
 
     /// <summary>The vCPU thread has committed to sleep in vcpu_block (a kick must wake it). For measurements.</summary>
     internal bool Sleeping => Volatile.Read(ref _sleeping) != 0;
@@ -123,6 +128,7 @@ public sealed unsafe class Vcpu : IDisposable
                 Apic.PollTimer(Stopwatch.GetTimestamp());
                 Apic.UpdateInterruptRequest();
                 var exit = Vm.Deterministic ? Core.Run(Vm.Config.DeterministicSlice) : Core.Run();
+                Stats.Exits[(int)exit]++;
                 switch (exit)
                 {
                     case ExitReason.Hlt:
@@ -131,7 +137,11 @@ public sealed unsafe class Vcpu : IDisposable
                         else
                         {
                             Halts++;
-                            if (StartedAt != 0 && FirstHaltAfterStart == 0) FirstHaltAfterStart = Stopwatch.GetTimestamp();
+                            if (StartedAt != 0 && FirstHaltAfterStart == 0)
+                            {
+                                FirstHaltAfterStart = Stopwatch.GetTimestamp();
+                                Stats.OnlineVmInstructions = Vm.RetiredInstructions();
+                            }
                             SetMpState(MpState.Halted, KvmPath.Halted);
                         }
                         break;

@@ -32,9 +32,8 @@ static class BenchCommand
 
     public static int Run(string[] args)
     {
-        // --no-qemu is a flag; CliArgs only knows options with values, so it is taken out first.
-        bool noQemu = args.Contains("--no-qemu");
-        var a = new CliArgs(args.Where(x => x != "--no-qemu"), new HashSet<string> { "--filter", "--mode", "--runs", "--json", "--timeout" });
+        var a = new CliArgs(args, new HashSet<string> { "--filter", "--mode", "--runs", "--json", "--timeout" }, new HashSet<string> { "--no-qemu" });
+        bool noQemu = a.Switch("--no-qemu");
         if (a.Positionals.Count > 0) throw new UsageException($"usage: {Usage}");
         int[] modes = a.Choice("--mode", new[] { 32, 64 }, ("both", new[] { 32, 64 }), ("32", new[] { 32 }), ("64", new[] { 64 }));
         int runs = a.Int("--runs", 3, 1, 100);

@@ -8,14 +8,15 @@ static class BootCommand
 {
     public static int Run(string[] args)
     {
-        var a = new CliArgs(args, new HashSet<string> { "--vms", "--cpus", "--mem", "--ipi-delays", "--json", "--timeout" });
-        a.ExpectPositionals(0, "dynasmp boot [--vms N] [--cpus M] [--mem SIZE] [--ipi-delays none|linux] [--json FILE] [--timeout S]");
+        var a = new CliArgs(args, new HashSet<string>(StatsOptions.Options) { "--vms", "--cpus", "--mem", "--ipi-delays", "--json", "--timeout" }, new HashSet<string>(StatsOptions.Switches));
+        a.ExpectPositionals(0, $"dynasmp boot [--vms N] [--cpus M] [--mem SIZE] [--ipi-delays none|linux] [--json FILE] [--timeout S] {StatsOptions.Usage}");
         int vms = a.Int("--vms", 1, 1, 1024);
         int cpus = a.Int("--cpus", 4, 1, 255);
         ulong mem = a.Size("--mem", 64UL << 20);
         if (mem < (16UL << 20)) throw new UsageException("--mem: the built-in guest needs at least 16 MiB");
         var delays = a.Choice("--ipi-delays", IpiDelays.None, ("none", IpiDelays.None), ("linux", IpiDelays.Linux));
         string? json = a.String("--json");
+        var stats = StatsOptions.Parse(a);
         double timeout = a.Seconds("--timeout", 120);
         var deadline = new Deadline(timeout);
         HostFiles.CheckOutput(json, "--json");
@@ -27,7 +28,7 @@ static class BootCommand
             AppDomain.CurrentDomain.FirstChanceException += (_, e) => { Interlocked.Increment(ref firstChance); kinds.AddOrUpdate(e.Exception.GetType().Name + ":" + e.Exception.Message, 1, (_, n) => n + 1); };
         bool live = !Console.IsOutputRedirected;
         Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, IPI delays {delays.ToString().ToLowerInvariant()}");
-        using var run = new BootRun(vms, cpus, mem, delays, trace: false, deadline);
+        using var run = new BootRun(vms, cpus, mem, delays, trace: false, deadline, stats.Seed);
         int finished = 0;
         run.Start();
         bool allEnded = run.WaitAll(deadline, ceiling, k =>
@@ -68,6 +69,7 @@ static class BootCommand
         int status = Status(run, s, vms * cpus);
         s.Status = status;
         s.StatusName = ExitStatuses.Name(status);
+        stats.Write("boot", run.Pcs.Select(p => p.Vm).ToList(), s.WallSeconds);
         if (json != null)
             HostFiles.WriteOutput(json, "--json", f => JsonSerializer.Serialize(f, s, new JsonSerializerOptions { WriteIndented = true }));
         return status;

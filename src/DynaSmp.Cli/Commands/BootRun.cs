@@ -15,14 +15,14 @@ sealed class BootRun : IDisposable
     public static int TraceCapacity(int cpus, bool trace) => trace ? Math.Max(4096, cpus * 16) : Math.Max(256, cpus * 10);
 
     /// <summary>Builds the VMs; <paramref name="deadline"/> is checked between them, so set-up counts against --timeout.</summary>
-    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null)
+    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null, int? deterministicSeed = null)
     {
         _cpus = cpus;
         var image = BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays });
         var config = new VmConfig
         {
             Vcpus = cpus, MemoryBytes = mem, X2Apic = cpus > 255, Trace = true,
-            TraceCapacity = TraceCapacity(cpus, trace),
+            TraceCapacity = TraceCapacity(cpus, trace), DeterministicSeed = deterministicSeed,
         };
         for (int k = 0; k < vms; k++)
         {

@@ -11,13 +11,14 @@ static class RunCommand
 {
     public static int Run(string[] args, Deadline? given = null)
     {
-        var a = new CliArgs(args, new HashSet<string> { "--smp", "--mem", "--timeout", "--cmdline", "--json" });
-        a.ExpectPositionals(1, "dynasmp run KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline TEXT] [--json FILE]");
+        var a = new CliArgs(args, new HashSet<string>(StatsOptions.Options) { "--smp", "--mem", "--timeout", "--cmdline", "--json" }, new HashSet<string>(StatsOptions.Switches));
+        a.ExpectPositionals(1, $"dynasmp run KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline TEXT] [--json FILE] {StatsOptions.Usage}");
         int smp = a.Int("--smp", 1, 1, 1024);
         ulong mem = a.Size("--mem", 128UL << 20);
         double timeout = a.Seconds("--timeout", 60);
         string cmdline = a.String("--cmdline") ?? "";
         string? json = a.String("--json");
+        var stats = StatsOptions.Parse(a);
         var deadline = given ?? new Deadline(timeout);
         string path = a.Positionals[0];
         if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
@@ -27,7 +28,7 @@ static class RunCommand
         deadline.Check("set-up");
 
         var stdout = Console.OpenStandardOutput();
-        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, Trace = false },
+        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, Trace = false, DeterministicSeed = stats.Seed },
             b => { stdout.WriteByte(b); if (b == '\n') stdout.Flush(); });
         bool joined = true;
         try
@@ -46,6 +47,7 @@ static class RunCommand
             if (vm.ExitKind != VmExitKind.DebugExit)
                 Console.Error.WriteLine($"dynasmp: {Describe(vm)}{(joined ? "" : " (some vCPU threads had not left when the command ended)")}");
             if (vm.Diagnosis is { } diag) Console.Error.WriteLine(diag.Format());
+            stats.Write("run", [vm], deadline.Elapsed);
             if (json != null)
             {
                 var report = new RunReport
