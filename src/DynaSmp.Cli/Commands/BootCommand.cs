@@ -29,16 +29,14 @@ static class BootCommand
         bool live = !Console.IsOutputRedirected;
         Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, IPI delays {delays.ToString().ToLowerInvariant()}");
         using var run = new BootRun(vms, cpus, mem, delays, trace: false, deadline, stats.Seed);
-        int finished = 0;
+        var progress = new TerminalProgress(run.Pcs.Select(p => p.Vm).ToList(), TerminalProgress.Wanted(json != null));
         run.Start();
         bool allEnded = run.WaitAll(deadline, ceiling, k =>
         {
-            finished++;
             var pc = run.Pcs[k];
-            if (live) Console.Write($"\r  [{new string('#', finished * 30 / vms),-30}] {finished}/{vms} VMs done");
-            else Console.WriteLine($"  vm {k}: {(BootRun.Succeeded(pc) ? "all CPUs online" : $"FAILED ({pc.Vm.ExitKind}: {pc.Vm.ExitMessage})")}");
-        });
-        if (live) Console.WriteLine();
+            if (!live) Console.WriteLine($"  vm {k}: {(BootRun.Succeeded(pc) ? "all CPUs online" : $"FAILED ({pc.Vm.ExitKind}: {pc.Vm.ExitMessage})")}");
+        }, progress.Tick);
+        progress.Clear();
 
         if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_BRINGUP") == "1")
             foreach (var v in run.Pcs[0].Vm.Vcpus.Skip(1))

@@ -41,10 +41,10 @@ sealed class BootRun : IDisposable
 
     /// <summary>Waits for every VM to stop, the deadline or the memory ceiling (see <see cref="Supervisor"/>), calling
     /// <paramref name="progress"/> as they finish. False if the run was cut short.</summary>
-    public bool WaitAll(Deadline deadline, long rssCeiling, Action<int>? progress)
+    public bool WaitAll(Deadline deadline, long rssCeiling, Action<int>? progress, Action? poll = null)
     {
         GC.Collect(); // see RunCommand: start with an empty young generation
-        bool clean = Supervisor.Watch(Pcs.Select(p => p.Vm).ToList(), deadline, rssCeiling, progress, out bool joined);
+        bool clean = Supervisor.Watch(Pcs.Select(p => p.Vm).ToList(), deadline, rssCeiling, progress, out bool joined, poll: poll);
         EndedAt = Stopwatch.GetTimestamp();
         Joined = joined;
         return clean;

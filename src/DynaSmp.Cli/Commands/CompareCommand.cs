@@ -12,7 +12,7 @@ static class CompareCommand
     {
         var a = new CliArgs(args, new HashSet<string> { "--threshold" });
         a.ExpectPositionals(2, Usage);
-        double threshold = Percent(a.String("--threshold"));
+        double threshold = a.String("--threshold") is { } t ? CompareCommandPercent.Parse(t) : 0;
         using var baseline = Read(a.Positionals[0]);
         using var current = Read(a.Positionals[1]);
         string? s0 = Schema(baseline.RootElement), s1 = Schema(current.RootElement);
@@ -20,14 +20,6 @@ static class CompareCommand
         var changes = MetricsComparison.Compare(baseline.RootElement, current.RootElement, threshold);
         MetricsComparison.Print(Console.Out, changes, threshold);
         return changes.Any(c => c.IsRegression) ? (int)ExitStatus.Regression : (int)ExitStatus.Success;
-    }
-
-    internal static double Percent(string? text)
-    {
-        if (text == null) return 0;
-        if (!double.TryParse(text.TrimEnd('%'), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) || !(v >= 0) || v > 1000)
-            throw new UsageException($"--threshold must be a percentage from 0 to 1000 (got '{text}')");
-        return v;
     }
 
     static JsonDocument Read(string path)
@@ -39,4 +31,15 @@ static class CompareCommand
 
     static string? Schema(JsonElement root) =>
         root.ValueKind == JsonValueKind.Object && root.TryGetProperty("schema", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+}
+
+/// <summary>The `--threshold PCT` value of compare and the perf gate.</summary>
+public static class CompareCommandPercent
+{
+    public static double Parse(string text)
+    {
+        if (!double.TryParse(text.TrimEnd('%'), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) || !(v >= 0) || v > 1000)
+            throw new UsageException($"--threshold must be a percentage from 0 to 1000 (got '{text}')");
+        return v;
+    }
 }

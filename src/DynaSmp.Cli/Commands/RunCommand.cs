@@ -40,7 +40,9 @@ static class RunCommand
             GC.Collect();
             pc.Vm.Start();
             if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_DEADLINE") == "1") Console.Error.WriteLine($"[{deadline.Elapsed:F3}] started alloc {GC.GetTotalAllocatedBytes(true)}");
-            Supervisor.Watch([pc.Vm], deadline, ceiling, null, out joined);
+            var progress = new TerminalProgress([pc.Vm], TerminalProgress.Wanted(json != null) && Console.IsOutputRedirected);
+            Supervisor.Watch([pc.Vm], deadline, ceiling, null, out joined, poll: progress.Tick);
+            progress.Clear();
             stdout.Flush();
             int status = ExitStatuses.ForVm(pc.Vm);
             var vm = pc.Vm;

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using DynaSmp.Cli;
+
+namespace DynaSmp.Perf.Gate;
+
+/// <summary>
+/// `DynaSmp.Perf gate`: runs <see cref="PerfGate"/>, compares its ratios with the committed baseline
+/// (perf/gate/baseline.json) through <see cref="MetricsComparison"/>, and exits 12 when one rose past the threshold.
+/// `--update-baseline` writes the baseline instead (see README).
+/// </summary>
+public static class GateCommand
+{
+    const string Usage = "gate [--rounds N] [--no-qemu] [--smoke] [--json FILE] [--baseline FILE] [--threshold PCT] [--update-baseline]";
+
+    /// <summary>Percent a ratio may rise before the gate fails. From the noise measured on the 2-core reference host
+    /// (docs/ARCHITECTURE.md, "Perf gate"): unchanged runs moved single ratios by up to 8.6% from the baseline.</summary>
+    public const double DefaultThreshold = 12;
+
+    public static int Run(string[] args)
+    {
+        try
+        {
+            var a = new CliArgs(args, new HashSet<string> { "--rounds", "--json", "--baseline", "--threshold" }, new HashSet<string> { "--no-qemu", "--smoke", "--update-baseline" });
+            a.ExpectPositionals(0, Usage);
+            var options = new GateOptions { Rounds = a.Int("--rounds", 9, 1, 101), Qemu = !a.Switch("--no-qemu"), Smoke = a.Switch("--smoke") };
+            double threshold = a.String("--threshold") is { } t ? Cli.Commands.CompareCommandPercent.Parse(t) : DefaultThreshold;
+            string? json = a.String("--json");
+            bool update = a.Switch("--update-baseline");
+            string baselinePath = a.String("--baseline") ?? DefaultBaseline()
+                ?? throw new UsageException("perf/gate/baseline.json not found above the current directory (give --baseline FILE)");
+            if (update && options.Smoke) throw new UsageException("--update-baseline needs a full run (no --smoke)");
+            HostFiles.CheckOutput(json, "--json");
+
+            Console.WriteLine($"perf gate: {options.Rounds} rounds{(options.Smoke ? " (smoke)" : "")}, ratio = DynaSmp time / reference time, lower is better");
+            var result = PerfGate.Measure(options, Console.Out);
+            string text = JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true });
+            if (json != null) File.WriteAllText(json, text);
+            foreach (var n in result.Host.Notes) Console.WriteLine($"note: {n}");
+            if (update)
+            {
+                File.WriteAllText(baselinePath, text);
+                Console.WriteLine($"baseline written: {baselinePath}");
+                return 0;
+            }
+            using var baseline = JsonDocument.Parse(HostFiles.ReadInput(baselinePath, "baseline", 16 << 20, "16 MiB"));
+            using var current = JsonDocument.Parse(text);
+            var changes = MetricsComparison.Compare(baseline.RootElement, current.RootElement, threshold);
+            Console.WriteLine($"against {baselinePath}:");
+            MetricsComparison.Print(Console.Out, changes, threshold);
+            bool failed = changes.Any(c => c.IsRegression);
+            Console.WriteLine(failed ? "perf gate: FAILED" : "perf gate: passed");
+            return failed ? (int)ExitStatus.Regression : 0;
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"gate: {e.Message}");
+            return (int)ExitStatus.BadInput;
+        }
+    }
+
+    static string? DefaultBaseline()
+    {
+        for (var d = new DirectoryInfo(Directory.GetCurrentDirectory()); d != null; d = d.Parent)
+        {
+            string candidate = Path.Combine(d.FullName, "perf", "gate", "baseline.json");
+            if (File.Exists(candidate)) return candidate;
+            if (Directory.Exists(Path.Combine(d.FullName, "perf", "gate"))) return candidate; // --update-baseline creates it
+        }
+        return null;
+    }
+}
