@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using DynaSmp.Jit.Cpu;
 
 namespace DynaSmp.Jit;
@@ -78,7 +77,7 @@ public sealed unsafe partial class CpuCore
             for (int k = 0; k < 32; k++) s->Xmm[k] = 0;
             s->Mxcsr = 0x1F80;
             // TSC counts from 0 after RESET; MSRs take their power-up values.
-            s->TscOffset = 0UL - (ulong)Stopwatch.GetTimestamp();
+            s->TscOffset = 0UL - (ulong)ClockNow();
             s->TscAux = s->KernelGsBase = s->Star = s->Lstar = s->Cstar = s->Sfmask = 0;
             s->SysenterCs = s->SysenterEsp = s->SysenterEip = 0;
             s->Pat = 0x0007_0406_0007_0406;

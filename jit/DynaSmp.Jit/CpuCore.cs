@@ -22,6 +22,10 @@ public sealed unsafe partial class CpuCore : IDisposable
     public Mmu Mmu { get; }
     public CpuidModel Cpuid { get; } = new();
     public JitOptions Options { get; }
+    /// <summary>The VM's time base (host time unless the VM is deterministic).</summary>
+    public GuestClock Clock { get; }
+    // Virtual time: instructions retired when this core's current turn began, so time also moves inside a turn.
+    ulong _turnStartRetired;
 
     // Per-vCPU direct-mapped cache of recently run blocks, keyed by RIP: the dispatcher's and indirect
     // branches' first probe before the shared BlockCache (QEMU's tb_jmp_cache).
@@ -46,8 +50,9 @@ public sealed unsafe partial class CpuCore : IDisposable
     public ulong ExitErrorCode { get; private set; }
     public string? ExitMessage { get; private set; }
 
-    public CpuCore(GuestRam ram, IGuestBus bus, BlockCache cache, JitOptions? options = null)
+    public CpuCore(GuestRam ram, IGuestBus bus, BlockCache cache, JitOptions? options = null, GuestClock? clock = null)
     {
+        Clock = clock ?? GuestClock.Host;
         Ram = ram;
         Bus = bus;
         Cache = cache;
@@ -160,7 +165,21 @@ public sealed unsafe partial class CpuCore : IDisposable
         State->PendingErrorCode = f.ErrorCode;
     }
 
-    public ulong ReadTsc() => (ulong)Stopwatch.GetTimestamp() + State->TscOffset;
+    /// <summary>The VM clock as this CPU sees it: host ticks, or the virtual time of the turn plus the instructions
+    /// this CPU has retired in it (1 ns each), so a guest polling RDTSC sees time move within a turn.</summary>
+    public long ClockNow() => Clock.IsVirtual ? Clock.Now + (long)(State->InstructionsRetired - _turnStartRetired) : Stopwatch.GetTimestamp();
+
+    /// <summary>Deterministic scheduler, after this CPU's turn: returns the instructions it retired since the last
+    /// call (the time the turn took) and starts counting afresh, so between turns <see cref="ClockNow"/> is the VM clock.</summary>
+    public long EndTurn()
+    {
+        ulong now = State->InstructionsRetired;
+        long retired = (long)(now - _turnStartRetired);
+        _turnStartRetired = now;
+        return retired;
+    }
+
+    public ulong ReadTsc() => (ulong)ClockNow() + State->TscOffset;
 
     /// <summary>I/O permission for IN/OUT/INS/OUTS (SDM Vol. 1 19.5): in protected mode with CPL &gt; IOPL, or in
     /// virtual-8086 mode, every bit of the TSS I/O permission bitmap covering the accessed bytes must be 0.

@@ -60,6 +60,8 @@ public sealed class VcpuStatsReport
     /// <summary>An AP's bring-up: the whole VM's retired instructions from the first INIT reaching it to its first HLT
     /// after STARTUP (null for the BSP and for APs that never came online).</summary>
     [JsonPropertyName("bringup_vm_instructions")] public ulong? BringupVmInstructions { get; set; }
+    /// <summary>The same bring-up in virtual nanoseconds of the deterministic clock (null when free-running: see host).</summary>
+    [JsonPropertyName("bringup_virtual_ns")] public long? BringupVirtualNs { get; set; }
     [JsonPropertyName("phases")] public List<PhaseMark> Phases { get; set; } = new();
     [JsonPropertyName("phases_dropped")] public int PhasesDropped { get; set; }
     /// <summary>Host-time figures: informational, never compared exactly.</summary>
@@ -86,16 +88,20 @@ public sealed class VcpuStatsReport
             r.IpisSent[Snake(mode)] = s.IpiSent[(int)mode];
             r.IpisReceived[Snake(mode)] = Volatile.Read(ref s.IpiReceived[(int)mode]);
         }
+        var clock = v.Vm.Clock;
         bool online = v.Id != v.Vm.Config.BspId && v.FirstHaltAfterStart != 0 && s.FirstInitAt != 0;
         if (online)
         {
             r.BringupVmInstructions = s.OnlineVmInstructions - s.FirstInitVmInstructions;
-            r.Host.BringupUs = (v.FirstHaltAfterStart - s.FirstInitAt) * 1e6 / v.Vm.ClockFrequency;
+            long ticks = v.FirstHaltAfterStart - s.FirstInitAt;
+            if (clock.IsVirtual) r.BringupVirtualNs = ticks * 1_000_000_000 / clock.Frequency;
+            else r.Host.BringupUs = ticks * 1e6 / clock.Frequency;
         }
         for (int k = 0; k < s.Phases; k++)
         {
-            r.Phases.Add(new PhaseMark { Phase = s.PhaseNumbers[k], Retired = s.PhaseInstructions[k] });
-            r.Host.PhaseUs.Add((s.PhaseTimes[k] - v.Vm.StartedAt) * 1e6 / v.Vm.ClockFrequency);
+            long since = s.PhaseTimes[k] - v.Vm.StartedAt;
+            r.Phases.Add(new PhaseMark { Phase = s.PhaseNumbers[k], Retired = s.PhaseInstructions[k], VirtualNs = clock.IsVirtual ? since * 1_000_000_000 / clock.Frequency : null });
+            if (!clock.IsVirtual) r.Host.PhaseUs.Add(since * 1e6 / clock.Frequency);
         }
         return r;
     }
@@ -107,12 +113,15 @@ public sealed class PhaseMark
     [JsonPropertyName("phase")] public uint Phase { get; set; }
     /// <summary>The marking vCPU's retired instructions, as its core last published them (block granularity).</summary>
     [JsonPropertyName("retired")] public ulong Retired { get; set; }
+    /// <summary>Deterministic mode: virtual nanoseconds since the VM started (null when free-running: see host).</summary>
+    [JsonPropertyName("virtual_ns")] public long? VirtualNs { get; set; }
 }
 
 /// <summary>Host-clock times of one vCPU (they vary with the host's load).</summary>
 public sealed class VcpuHostTimes
 {
+    /// <summary>Free-running: the AP's bring-up (first INIT to online) in host microseconds.</summary>
     [JsonPropertyName("bringup_us")] public double? BringupUs { get; set; }
-    /// <summary>Clock time of each phase mark since the VM started, in the order of <see cref="VcpuStatsReport.Phases"/>.</summary>
+    /// <summary>Free-running: host time of each phase mark since the VM started, in the order of <see cref="VcpuStatsReport.Phases"/>.</summary>
     [JsonPropertyName("phase_us")] public List<double> PhaseUs { get; set; } = new();
 }

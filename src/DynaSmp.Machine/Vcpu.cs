@@ -33,15 +33,15 @@ public sealed unsafe class Vcpu : IDisposable
 
     // Counters (written by the owning thread).
     public long InitResets, SipiStarts, SipiDrops, AgainReturns, Halts, HaltNoops, Wakeups, BlockedWaits, NmiWaitSpins;
-    /// <summary>Host timestamp when the last SIPI started this vCPU, and when it next halted (AP "online").</summary>
+    /// <summary>VM clock time (<see cref="Vm.Clock"/>) when the last SIPI started this vCPU, and when it next halted (AP "online").</summary>
     public long StartedAt, FirstHaltAfterStart;
 
     internal Vcpu(Vm vm, int id)
     {
         Vm = vm;
         Id = id;
-        Trace = new EventTrace(id, vm.Config.TraceCapacity) { Enabled = vm.Config.Trace };
-        Core = new CpuCore(vm.Ram, new VcpuBus(this, vm.Devices), vm.Cache, vm.Config.Jit);
+        Core = new CpuCore(vm.Ram, new VcpuBus(this, vm.Devices), vm.Cache, vm.Config.Jit, vm.Clock);
+        Trace = new EventTrace(id, vm.Config.TraceCapacity, Core) { Enabled = vm.Config.Trace };
         Apic = new Lapic(this, (uint)id);
         Core.InterruptController = Apic;
         Core.Cpuid.Apic = true;
@@ -125,21 +125,21 @@ public sealed unsafe class Vcpu : IDisposable
                     AcceptEvents();
                     if (MpState != MpState.Runnable) continue;
                 }
-                Apic.PollTimer(Stopwatch.GetTimestamp());
+                Apic.PollTimer(Core.ClockNow());
                 Apic.UpdateInterruptRequest();
                 var exit = Vm.Deterministic ? Core.Run(Vm.Config.DeterministicSlice) : Core.Run();
                 Stats.Exits[(int)exit]++;
                 switch (exit)
                 {
                     case ExitReason.Hlt:
-                        Apic.PollTimer(Stopwatch.GetTimestamp());
+                        Apic.PollTimer(Core.ClockNow());
                         if (HasWakeEvents()) { HaltNoops++; Trace.Record(KvmPath.HaltNoop, Id, Id, 0, 0, MpState.Runnable, MpState.Runnable); }
                         else
                         {
                             Halts++;
                             if (StartedAt != 0 && FirstHaltAfterStart == 0)
                             {
-                                FirstHaltAfterStart = Stopwatch.GetTimestamp();
+                                FirstHaltAfterStart = Core.ClockNow();
                                 Stats.OnlineVmInstructions = Vm.RetiredInstructions();
                             }
                             SetMpState(MpState.Halted, KvmPath.Halted);
@@ -242,12 +242,12 @@ public sealed unsafe class Vcpu : IDisposable
         Interlocked.MemoryBarrier();
         while (!Vm.StopRequested && Volatile.Read(ref _requests) == 0 && !Runnable())
         {
-            long now = Stopwatch.GetTimestamp();
+            long now = Core.ClockNow();
             Apic.PollTimer(now);
             if (Runnable()) break;
             long next = Apic.NextTimerEvent(now);
             int timeoutMs = next == long.MaxValue ? Timeout.Infinite
-                : (int)Math.Clamp((next - now) * 1000 / Stopwatch.Frequency + 1, 1, int.MaxValue);
+                : (int)Math.Clamp((next - now) * 1000 / Core.Clock.Frequency + 1, 1, int.MaxValue);
             _wake.Wait(timeoutMs);
             _wake.Reset();
             if (timeoutMs == Timeout.Infinite || Volatile.Read(ref _requests) != 0) break;
@@ -278,7 +278,7 @@ public sealed unsafe class Vcpu : IDisposable
             {
                 Core.StartAtSipi(vector);
                 SipiStarts++;
-                StartedAt = Stopwatch.GetTimestamp();
+                StartedAt = Core.ClockNow();
                 FirstHaltAfterStart = 0;
                 var from = MpState;
                 Volatile.Write(ref _mpState, (int)MpState.Runnable);

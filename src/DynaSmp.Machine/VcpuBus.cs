@@ -33,7 +33,7 @@ sealed class VcpuBus(Vcpu vcpu, IGuestBus devices) : IGuestBus
     public unsafe void PortOut(ushort port, int size, uint value)
     {
         vcpu.Stats.PortIo++;
-        if (port == MachineInfo.PhasePort) { vcpu.Stats.RecordPhase(value, vcpu.Core.State->InstructionsRetired, vcpu.Vm.ClockNow); return; }
+        if (port == MachineInfo.PhasePort) { vcpu.Stats.RecordPhase(value, vcpu.Core.State->InstructionsRetired, vcpu.Core.ClockNow()); return; }
         devices.PortOut(port, size, value);
     }
 }

@@ -21,7 +21,7 @@ public sealed class VcpuStats
     public long PortIo, LapicMmio, OtherMmio;
     /// <summary>IPIs this vCPU sent (ICR writes, one per routed target set) and was sent, indexed by <see cref="DeliveryMode"/>.</summary>
     public readonly long[] IpiSent = new long[8], IpiReceived = new long[8];
-    /// <summary>Host-clock or virtual-clock time (<see cref="Vm.ClockNow"/>) the first INIT reached this vCPU (0: none),
+    /// <summary>VM clock time (<see cref="Vm.Clock"/>: host, or virtual when deterministic) the first INIT reached this vCPU (0: none),
     /// and the whole VM's retired instructions then.</summary>
     public long FirstInitAt;
     public ulong FirstInitVmInstructions;

@@ -1,3 +1,4 @@
+using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Memory;
 using DynaSmp.Jit.Translation;
 using DynaSmp.Machine.Apic;
@@ -17,6 +18,8 @@ public sealed class Vm : IDisposable
     /// <summary>Ports and every MMIO address that is neither RAM nor a vCPU's LAPIC page.</summary>
     public IGuestBus Devices { get; }
     public Vcpu[] Vcpus { get; }
+    /// <summary>RDTSC, the LAPIC timers and the trace count in this: host time, or virtual time when deterministic.</summary>
+    public GuestClock Clock { get; }
 
     Thread[]? _threads;
     // Threads wait here until every one of them exists: Thread.Start waits for the new thread to be scheduled,
@@ -39,6 +42,7 @@ public sealed class Vm : IDisposable
         config.Validate();
         if (config.DeterministicSeed.HasValue) config = config with { Jit = config.Jit with { BoundedRuns = true, CompileSynchronously = true } };
         Config = config;
+        Clock = config.DeterministicSeed.HasValue ? new GuestClock(virtualTime: true) : GuestClock.Host;
         Ram = new GuestRam(config.MemoryBytes);
         Cache = new BlockCache(Ram);
         Devices = devices ?? EmptyBus.Instance;
@@ -183,7 +187,7 @@ public sealed class Vm : IDisposable
         {
             // The first INIT assert to reach an AP starts its bring-up clock (BootRun's host-time figure counts the same).
             target.Stats.FirstInitVmInstructions = RetiredInstructions();
-            target.Stats.FirstInitAt = ClockNow;
+            target.Stats.FirstInitAt = src.Core.ClockNow();
         }
         var before = target.MpState;
         var path = target.Apic.AcceptIrq(icr, out bool kick);
@@ -200,9 +204,8 @@ public sealed class Vm : IDisposable
         return n;
     }
 
-    /// <summary>The VM clock stats are stamped with: host Stopwatch ticks (<see cref="ClockFrequency"/> per second).</summary>
-    public long ClockNow => System.Diagnostics.Stopwatch.GetTimestamp();
-    public long ClockFrequency => System.Diagnostics.Stopwatch.Frequency;
+    /// <summary>The VM clock between scheduler turns (<see cref="Clock"/>; vCPUs read theirs through CpuCore.ClockNow).</summary>
+    public long ClockNow => Clock.Now;
     /// <summary><see cref="ClockNow"/> when <see cref="Start"/> opened the vCPUs' start gate.</summary>
     public long StartedAt { get; private set; }
 
@@ -216,8 +219,13 @@ public sealed class Vm : IDisposable
 
     // ---- deterministic scheduling -----------------------------------------------------------------
 
+    /// <summary>Virtual nanoseconds a scheduler turn costs on top of the instructions it retired (1 ns each), so
+    /// turns that run no guest code (a vCPU accepting an event, a yield) still move time.</summary>
+    public const long TurnCostNs = 100;
+
     /// <summary>All vCPUs on this one thread; each turn a seeded PRNG picks a vCPU that can make progress and
-    /// runs it for a bounded number of guest instructions. Same seed, same guest, same interleaving.</summary>
+    /// runs it for a bounded number of guest instructions. Same seed, same guest, same interleaving. Time is virtual
+    /// (<see cref="Clock"/>): each turn advances it; when no vCPU can run it skips to the earliest LAPIC timer.</summary>
     void RunDeterministic()
     {
         var rng = new Random(Config.DeterministicSeed!.Value);
@@ -227,11 +235,25 @@ public sealed class Vm : IDisposable
             while (!StopRequested)
             {
                 int n = 0;
-                for (int k = 0; k < Vcpus.Length; k++) if (Vcpus[k].CanProgress) candidates[n++] = k;
-                if (n == 0) { Stop(VmExitKind.Stopped, "deterministic run: every vCPU is blocked (deadlock or all halted)"); break; }
+                for (int k = 0; k < Vcpus.Length; k++)
+                {
+                    var c = Vcpus[k];
+                    if (c.MpState != MpState.Runnable) c.Apic.PollTimer(Clock.Now);
+                    if (c.CanProgress) candidates[n++] = k;
+                }
+                if (n == 0)
+                {
+                    long next = long.MaxValue;
+                    foreach (var c in Vcpus) next = Math.Min(next, c.Apic.NextTimerEvent(Clock.Now));
+                    if (next != long.MaxValue) { Clock.AdvanceTo(next); continue; }
+                    Stop(VmExitKind.Stopped, "deterministic run: every vCPU is blocked (deadlock or all halted)");
+                    break;
+                }
                 var v = Vcpus[candidates[rng.Next(n)]];
                 ScheduleSteps++;
                 v.RunOnce();
+                Clock.Advance(v.Core.EndTurn() + TurnCostNs);
+                AfterTurn?.Invoke(v);
             }
         }
         catch (Exception e)
@@ -239,6 +261,10 @@ public sealed class Vm : IDisposable
             Stop(VmExitKind.InternalError, $"deterministic scheduler: {e.GetType().Name}: {e.Message}");
         }
     }
+
+    /// <summary>Deterministic mode only: called on the scheduler thread after every turn (checkers and host-side
+    /// injectors that must act at reproducible points). Null costs one test per turn.</summary>
+    public Action<Vcpu>? AfterTurn { get; set; }
 
     public void Dispose()
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Memory;
 using Iced.Intel;
@@ -285,8 +284,8 @@ public static unsafe partial class Interp
         switch (index)
         {
             case Msr.Tsc:
-                // The TSC becomes value now: ReadTsc = host ticks + offset.
-                s->TscOffset = value - (ulong)Stopwatch.GetTimestamp();
+                // The TSC becomes value now: ReadTsc = VM clock + offset.
+                s->TscOffset = value - (ulong)c.ClockNow();
                 return;
             case Msr.ApicBase:
             {

@@ -32,7 +32,7 @@ static class TraceCommand
         Console.WriteLine($"{"time",10}  {"on",-5} {"src->dst",-9} {"ICR",-10} {"delivery",-16} {"trig/level",-14} {"mp_state before -> after",-30} KVM path");
         foreach (var e in events)
         {
-            double us = (e.Timestamp - t0) * 1e6 / Stopwatch.Frequency;
+            double us = (e.Timestamp - t0) * 1e6 / pc.Vm.Clock.Frequency;
             string route = e.Target < 0 ? $"{e.Source}->*" : $"{e.Source}->{e.Target}";
             bool hasIcr = e.IcrLow != 0 || e.Path == KvmPath.IpiSent;
             var icr = new IcrWrite(e.IcrLow, e.Destination);
@@ -92,7 +92,7 @@ static class TraceCommand
             w.WriteString("cat", "apic");
             w.WriteString("ph", "i");
             w.WriteString("s", "t");
-            w.WriteNumber("ts", (e.Timestamp - t0) * 1e6 / Stopwatch.Frequency);
+            w.WriteNumber("ts", (e.Timestamp - t0) * 1e6 / vm.Clock.Frequency);
             w.WriteNumber("pid", 1);
             w.WriteNumber("tid", e.Recorder);
             w.WriteStartObject("args");

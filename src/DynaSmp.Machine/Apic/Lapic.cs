@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Numerics;
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Machine.Trace;
@@ -24,7 +23,7 @@ public sealed unsafe class Lapic : IInterruptController
     readonly uint[] _irr = new uint[8], _isr = new uint[8], _tmr = new uint[8];
     readonly uint[] _lvt = new uint[7]; // CMCI, timer, thermal, perf, LINT0, LINT1, error (register order 0x2F0, 0x320..0x370)
     uint _id, _ldr, _dfr, _svr, _tpr, _esr, _icrLow, _icrHigh, _timerInitial, _timerDivide;
-    long _timerDeadline = long.MaxValue; // host ticks; long.MaxValue = disarmed
+    long _timerDeadline = long.MaxValue; // VM clock ticks; long.MaxValue = disarmed
     ulong _tscDeadline;
 
     public Lapic(Vcpu vcpu, uint id)
@@ -162,7 +161,7 @@ public sealed unsafe class Lapic : IInterruptController
 
     public int Acknowledge()
     {
-        PollTimer(Stopwatch.GetTimestamp());
+        PollTimer(_vcpu.Core.ClockNow());
         if (!HasDeliverableInterrupt()) { UpdateInterruptRequest(); return -1; }
         int v = HighestBit(_irr);
         Interlocked.And(ref _irr[v >> 5], ~(1u << (v & 31)));
@@ -180,8 +179,8 @@ public sealed unsafe class Lapic : IInterruptController
 
     // ---- timer ---------------------------------------------------------------------------------
 
-    // The APIC timer counts at 1 GHz before the divider (host Stopwatch ticks are nanoseconds on Linux).
-    static readonly double TicksPerNs = Stopwatch.Frequency / 1e9;
+    // The APIC timer counts at 1 GHz before the divider, in VM clock ticks (host Stopwatch ticks, or virtual ns).
+    double TicksPerNs => _vcpu.Core.Clock.Frequency / 1e9;
 
     int TimerDivideShift
     {
@@ -215,7 +214,7 @@ public sealed unsafe class Lapic : IInterruptController
         FireTimer();
     }
 
-    /// <summary>Host ticks until the next timer event, or long.MaxValue.</summary>
+    /// <summary>VM clock time of the next timer event, or long.MaxValue.</summary>
     public long NextTimerEvent(long now)
     {
         if (TimerMode == 2)
@@ -265,7 +264,7 @@ public sealed unsafe class Lapic : IInterruptController
             case 0x310: return _icrHigh;
             case >= 0x320 and <= 0x370: return _lvt[1 + ((offset - 0x320) >> 4)];
             case 0x380: return _timerInitial;
-            case 0x390: return CurrentCount(Stopwatch.GetTimestamp());
+            case 0x390: return CurrentCount(_vcpu.Core.ClockNow());
             case 0x3E0: return _timerDivide;
         }
         if (offset is >= 0x100 and < 0x180) return _isr[(offset - 0x100) >> 4];
@@ -307,7 +306,7 @@ public sealed unsafe class Lapic : IInterruptController
                 break;
             case 0x380:
                 _timerInitial = value;
-                ArmTimer(Stopwatch.GetTimestamp());
+                ArmTimer(_vcpu.Core.ClockNow());
                 break;
             case 0x3E0: _timerDivide = value & 0xB; break;
         }

@@ -1,13 +1,15 @@
 using System.Diagnostics;
+using DynaSmp.Jit;
 
 namespace DynaSmp.Machine.Trace;
 
 /// <summary>
 /// A preallocated per-vCPU ring of <see cref="TraceEvent"/>s. Single writer (the vCPU's own thread records
 /// what it sends and accepts), so recording is two plain stores and an index bump: no lock, no allocation.
-/// Readers snapshot it after the VM stopped (or accept torn reads while it runs).
+/// Readers snapshot it after the VM stopped (or accept torn reads while it runs). Timestamps are the VM clock as
+/// <paramref name="clock"/> sees it (virtual in deterministic mode, so traces replay byte for byte), else host ticks.
 /// </summary>
-public sealed class EventTrace(int owner, int capacity = 4096)
+public sealed class EventTrace(int owner, int capacity = 4096, CpuCore? clock = null)
 {
     readonly TraceEvent[] _ring = new TraceEvent[capacity];
     long _next;
@@ -19,7 +21,7 @@ public sealed class EventTrace(int owner, int capacity = 4096)
     {
         if (!Enabled) return;
         ref var e = ref _ring[(int)(_next % _ring.Length)];
-        e.Timestamp = Stopwatch.GetTimestamp();
+        e.Timestamp = clock != null ? clock.ClockNow() : Stopwatch.GetTimestamp();
         e.Path = path;
         e.Source = (short)source;
         e.Target = (short)target;

@@ -3,7 +3,7 @@ namespace DynaSmp.Machine.Trace;
 /// <summary>One timeline entry. A plain struct so rings are preallocated arrays and recording allocates nothing.</summary>
 public struct TraceEvent
 {
-    /// <summary>Host timestamp (Stopwatch ticks).</summary>
+    /// <summary>VM clock ticks (<see cref="DynaSmp.Jit.Cpu.GuestClock"/>): host Stopwatch ticks, or virtual ns.</summary>
     public long Timestamp;
     public KvmPath Path;
     public MpState Before, After;

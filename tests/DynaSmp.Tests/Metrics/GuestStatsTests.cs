@@ -47,6 +47,7 @@ public class GuestStatsTests
         Assert.Equal(0, bsp.IpisSent["fixed"]);
         Assert.Equal([GuestLayout.PhaseLongMode, GuestLayout.PhaseApBringup, GuestLayout.PhaseApsDone], bsp.Phases.Select(p => p.Phase));
         Assert.True(bsp.Phases[0].Retired < bsp.Phases[1].Retired && bsp.Phases[1].Retired < bsp.Phases[2].Retired);
+        Assert.True(bsp.Phases[0].VirtualNs < bsp.Phases[1].VirtualNs && bsp.Phases[1].VirtualNs < bsp.Phases[2].VirtualNs);
         Assert.True(bsp.Exits["port_io"] > 0 && bsp.Exits["lapic_mmio"] > 0);
         Assert.True(bsp.TlbFlushes > 0); // paging and long mode turned on
         Assert.Null(bsp.BringupVmInstructions);
@@ -61,6 +62,9 @@ public class GuestStatsTests
             Assert.Equal([GuestLayout.PhaseApOnline], ap.Phases.Select(p => p.Phase));
             // The AP's own instructions are part of the VM's count from its INIT to its HLT.
             Assert.True(ap.BringupVmInstructions >= ap.Retired, $"AP {ap.Id}: bring-up {ap.BringupVmInstructions} < own {ap.Retired}");
+            // Deterministic mode stamps with the virtual clock, which moves with the instructions retired.
+            Assert.True(ap.BringupVirtualNs > 0);
+            Assert.Null(ap.Host.BringupUs);
         }
         Assert.True(s.BlocksTranslated > 0 && s.BlocksTranslated == s.Vcpus.Sum(v => v.BlocksDecoded));
     }
