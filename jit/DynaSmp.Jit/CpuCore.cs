@@ -45,6 +45,9 @@ public sealed unsafe partial class CpuCore : IDisposable
     public long NmisDelivered;
     /// <summary>Queued NMIs that a RESET/INIT discarded.</summary>
     public long NmisClearedByReset;
+    /// <summary>Blocks this CPU decoded and published (its share of the cache's translations), and stores of its own
+    /// that invalidated translated code (self- or cross-modifying code). For statistics.</summary>
+    public long BlocksDecoded, CodeWriteInvalidations;
     public long CompiledBlockEntries;
     /// <summary>Tier-0 calls from translated code per Iced <see cref="Code"/>, when <see cref="JitOptions.ProfileFallbacks"/>
     /// is on (null otherwise): the list of what tier 1 still leaves to the interpreter in a workload.</summary>
@@ -158,7 +161,10 @@ public sealed unsafe partial class CpuCore : IDisposable
     internal void OnCodePageWrite(ulong phys, int size)
     {
         if (Cache.InvalidateRange(phys, size))
+        {
+            CodeWriteInvalidations++;
             Interlocked.Or(ref State->ExitRequest, ExitRequestBits.LeaveBlock);
+        }
     }
 
     internal void SetPendingFault(CpuFault f)
@@ -302,7 +308,9 @@ public sealed unsafe partial class CpuCore : IDisposable
         }
         var insns = _decodeBuffer.AsSpan(0, n).ToArray();
         var block = new Block(s->Rip, s->Cs.Base, phys, s->Mode, insns, _reader.FirstPage, _reader.SecondPage);
-        block = Cache.Publish(block);
+        var published = Cache.Publish(block);
+        if (published == block) BlocksDecoded++;
+        block = published;
         // Our own write-TLB may still map this page writable: drop it before the block runs.
         Mmu.FlushWriteEntries();
         return block;

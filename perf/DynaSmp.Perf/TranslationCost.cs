@@ -16,9 +16,16 @@ public class TranslationCost
     [GlobalSetup]
     public void Setup()
     {
-        // N register/memory instructions then HLT: one block.
+        _guest = new BenchGuest(BlockCode(BlockInstructions), JitOptions.InterpretOnly);
+        _page = BenchGuest.Code >> 12;
+        _guest.Run(0); // decode once so Tier1Compile finds the block
+    }
+
+    /// <summary><paramref name="instructions"/> register/memory instructions then HLT: one block at <see cref="BenchGuest.Code"/>.</summary>
+    public static byte[] BlockCode(int instructions)
+    {
         var a = new Iced.Intel.Assembler(64);
-        for (int k = 0; k < BlockInstructions; k++)
+        for (int k = 0; k < instructions; k++)
         {
             if (k % 4 == 3) a.mov(Iced.Intel.AssemblerRegisters.__qword_ptr[Iced.Intel.AssemblerRegisters.rdi + k * 8], Iced.Intel.AssemblerRegisters.rax);
             else a.add(Iced.Intel.AssemblerRegisters.rax, k + 1);
@@ -26,10 +33,12 @@ public class TranslationCost
         a.hlt();
         var w = new ByteWriter();
         a.Assemble(w, BenchGuest.Code);
-        _guest = new BenchGuest(w.Bytes.ToArray(), JitOptions.InterpretOnly);
-        _page = BenchGuest.Code >> 12;
-        _guest.Run(0); // decode once so Tier1Compile finds the block
+        return w.Bytes.ToArray();
     }
+
+    /// <summary>The block at <see cref="BenchGuest.Code"/> once <paramref name="guest"/> has run it.</summary>
+    public static unsafe Block DecodedBlock(BenchGuest guest) =>
+        guest.Cpu.Cache.Find(BenchGuest.Code, guest.Cpu.State->Mode, 0, BenchGuest.Code) ?? throw new InvalidOperationException("block not decoded");
 
     [GlobalCleanup] public void Cleanup() => _guest.Dispose();
 
@@ -44,11 +53,7 @@ public class TranslationCost
 
     /// <summary>Tier 1: emit IL for the block and compile it with RyuJIT.</summary>
     [Benchmark]
-    public unsafe object Tier1Compile()
-    {
-        var block = _guest.Cpu.Cache.Find(BenchGuest.Code, _guest.Cpu.State->Mode, 0, BenchGuest.Code) ?? throw new InvalidOperationException("block not decoded");
-        return BlockTranslator.Translate(_guest.Cpu, block);
-    }
+    public object Tier1Compile() => BlockTranslator.Translate(_guest.Cpu, DecodedBlock(_guest));
 
     sealed class ByteWriter : Iced.Intel.CodeWriter
     {

@@ -20,6 +20,8 @@ public enum ExitStatus
     HostResources = 8,
     /// <summary>boot/trace: the built-in guest ran but did not bring every CPU online.</summary>
     GuestFailed = 10,
+    /// <summary>compare / the perf gate: a metric moved past the threshold in the wrong direction, or a value changed.</summary>
+    Regression = 12,
     /// <summary>A DynaSmp bug (an unexpected host exception); please report it.</summary>
     InternalError = 70,
     /// <summary>--timeout expired (as timeout(1)).</summary>
@@ -53,6 +55,7 @@ public static class ExitStatuses
         ExitStatus.Unsupported => "unsupported",
         ExitStatus.HostResources => "host_resources",
         ExitStatus.GuestFailed => "guest_failed",
+        ExitStatus.Regression => "regression",
         ExitStatus.InternalError => "internal_error",
         ExitStatus.Timeout => "timeout",
         _ => "unknown",

@@ -9,7 +9,7 @@ try
     var root = new RootCommand("dynasmp: an x86 SMP emulator (JIT-translating CPU, KVM-exact vCPU lifecycle)")
     {
         BootCommand.Create(), TraceCommand.Create(), RunCommand.Create(), GuestCommand.Create(), DemoCommand.Create(),
-        BenchCommand.Create(), FuzzCommand.Create(), StormCommand.Create(), MergeCommand.Create(), CompletionCommand.Create(),
+        BenchCommand.Create(), FuzzCommand.Create(), StormCommand.Create(), MergeCommand.Create(), CompareCommand.Create(), CompletionCommand.Create(),
     };
     // No command: the help, as status 2 (a script that forgot the command did not succeed).
     if (args.Length == 0) { root.Parse(["--help"]).Invoke(); return (int)ExitStatus.BadInput; }

@@ -14,7 +14,7 @@ public static class Supervisor
 
     /// <summary>Returns true if every VM stopped by itself (no timeout, no memory stop). <paramref name="joined"/>:
     /// every vCPU thread has ended, so the VMs may be disposed.</summary>
-    public static bool Watch(IReadOnlyList<Vm> vms, Deadline deadline, long rssCeiling, Action<int>? finished, out bool joined, TimeSpan? joinBudget = null)
+    public static bool Watch(IReadOnlyList<Vm> vms, Deadline deadline, long rssCeiling, Action<int>? finished, out bool joined, TimeSpan? joinBudget = null, Action? poll = null)
     {
         var done = new bool[vms.Count];
         int left = vms.Count;
@@ -30,6 +30,7 @@ public static class Supervisor
                 finished?.Invoke(k);
             }
             if (left == 0) break;
+            poll?.Invoke();
             if (deadline.Expired)
             {
                 if (Dbg) Console.Error.WriteLine($"[{deadline.Elapsed:F3}] deadline seen, gcs {GC.CollectionCount(0)} alloc {GC.GetTotalAllocatedBytes(true)}");

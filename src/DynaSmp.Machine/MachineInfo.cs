@@ -9,4 +9,7 @@ public static class MachineInfo
     public const ushort DebugExitPort = 0xF4;
     public const ushort FwCfgSelectorPort = 0x510;
     public const ushort FwCfgDataPort = 0x511;
+    /// <summary>Guest phase marks for `--stats`: a write of a phase number here is recorded with the writing vCPU's
+    /// retired instructions and the VM clock. Nothing is mapped there on QEMU's PC, so the same guest runs unchanged.</summary>
+    public const ushort PhasePort = 0xF8;
 }

@@ -23,6 +23,8 @@ public sealed unsafe class Vcpu : IDisposable
     public EventTrace Trace { get; }
     /// <summary>The last exit, reused like struct kvm_run.</summary>
     public VcpuExit Exit { get; } = new();
+    /// <summary>Counters for `--stats` (see <see cref="VcpuStats"/>).</summary>
+    public VcpuStats Stats { get; } = new();
 
     int _mpState;
     int _requests;
@@ -64,6 +66,9 @@ public sealed unsafe class Vcpu : IDisposable
     }
 
     public MpState MpState => (MpState)Volatile.Read(ref _mpState);
+
+    /// <summary>Guest instructions this vCPU retired (CpuState.InstructionsRetired).</summary>
+    public ulong Retired => Core.State->InstructionsRetired;
 
     /// <summary>The vCPU thread has committed to sleep in vcpu_block (a kick must wake it). For measurements.</summary>
     internal bool Sleeping => Volatile.Read(ref _sleeping) != 0;
@@ -131,6 +136,7 @@ public sealed unsafe class Vcpu : IDisposable
                 Apic.PollTimer(Core.ClockNow());
                 Apic.UpdateInterruptRequest();
                 var exit = Vm.Deterministic ? Core.Run(Vm.Config.DeterministicSlice) : Core.Run();
+                Stats.Exits[(int)exit]++;
                 switch (exit)
                 {
                     case ExitReason.Hlt:
@@ -139,7 +145,11 @@ public sealed unsafe class Vcpu : IDisposable
                         else
                         {
                             Halts++;
-                            if (StartedAt != 0 && FirstHaltAfterStart == 0) FirstHaltAfterStart = Core.ClockNow();
+                            if (StartedAt != 0 && FirstHaltAfterStart == 0)
+                            {
+                                FirstHaltAfterStart = Core.ClockNow();
+                                Stats.OnlineVmInstructions = Vm.RetiredInstructions();
+                            }
                             SetMpState(MpState.Halted, KvmPath.Halted);
                         }
                         break;

@@ -71,6 +71,7 @@ public sealed class Vm : IDisposable
             }
         }
         foreach (var t in _threads) t.Start();
+        StartedAt = ClockNow;
         _startGate.Set();
     }
 
@@ -143,6 +144,7 @@ public sealed class Vm : IDisposable
     /// each target's LAPIC, kick. No lock; each step is recorded in the sender's trace ring.</summary>
     internal void SendIpi(Vcpu src, IcrWrite icr)
     {
+        src.Stats.IpiSent[(int)icr.Mode]++;
         src.Trace.Record(KvmPath.IpiSent, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
         src.IpisSent[icr.IsInitDeassert ? 8 : (int)icr.Mode]++;
         if (Route(src, icr) == 0) src.Trace.Record(KvmPath.NoDestination, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
@@ -200,13 +202,34 @@ public sealed class Vm : IDisposable
 
     static bool IsTarget(Vcpu v, in IcrWrite icr) => v.Apic.HardwareEnabled && v.Apic.MatchesDestination(icr.Logical, icr.Destination);
 
-    static void Deliver(Vcpu src, Vcpu target, in IcrWrite icr)
+    void Deliver(Vcpu src, Vcpu target, in IcrWrite icr)
     {
+        Interlocked.Increment(ref target.Stats.IpiReceived[(int)icr.Mode]);
+        if (icr.Mode == DeliveryMode.Init && !icr.IsInitDeassert && target.Stats.FirstInitAt == 0)
+        {
+            // The first INIT assert to reach an AP starts its bring-up clock (BootRun's host-time figure counts the same).
+            target.Stats.FirstInitVmInstructions = RetiredInstructions();
+            target.Stats.FirstInitAt = src.Core.ClockNow();
+        }
         var before = target.MpState;
         var path = target.Apic.AcceptIrq(icr, out bool kick);
         src.Trace.Record(path, src.Id, target.Id, icr.Low, icr.Destination, before, before);
         if (kick) target.RequestEvent();
     }
+
+    /// <summary>Guest instructions every vCPU of this VM has retired (as each core last published its count). In
+    /// deterministic mode one thread runs them all, so this is an exact instruction-count clock.</summary>
+    public ulong RetiredInstructions()
+    {
+        ulong n = 0;
+        foreach (var v in Vcpus) n += v.Retired;
+        return n;
+    }
+
+    /// <summary>The VM clock between scheduler turns (<see cref="Clock"/>; vCPUs read theirs through CpuCore.ClockNow).</summary>
+    public long ClockNow => Clock.Now;
+    /// <summary><see cref="ClockNow"/> when <see cref="Start"/> opened the vCPUs' start gate.</summary>
+    public long StartedAt { get; private set; }
 
     internal void OnApicBaseChanged()
     {

@@ -74,6 +74,9 @@ public sealed unsafe partial class Mmu(CpuCore core)
         e[0] = page;
     }
 
+    /// <summary>Guest-visible TLB flushes this CPU performed (full, non-global, INVLPG), for statistics.</summary>
+    public long TlbFlushes;
+
     /// <summary>Drop write entries for a page that now holds code, so stores there reach the slow path.</summary>
     public void FlushWriteEntries()
     {
@@ -84,6 +87,7 @@ public sealed unsafe partial class Mmu(CpuCore core)
     /// <summary>Invalidates every TLB entry, global or not (MOV CR4 changing PGE, CR0.PG/WP changes).</summary>
     public void FlushAll()
     {
+        TlbFlushes++;
         core.State->FlushTlb();
         _lastPage = ulong.MaxValue;
         FlushJumpCache();
@@ -92,6 +96,7 @@ public sealed unsafe partial class Mmu(CpuCore core)
     /// <summary>Invalidates the non-global entries (MOV to CR3, SDM 4.10.4.1).</summary>
     public void FlushNonGlobal()
     {
+        TlbFlushes++;
         CpuState* s = core.State;
         for (int i = 0; i < CpuState.TlbEntries; i++)
         {
@@ -106,6 +111,7 @@ public sealed unsafe partial class Mmu(CpuCore core)
     /// including every cached piece of a large page that contains it (SDM 4.10.4.1).</summary>
     public void FlushPage(ulong lin)
     {
+        TlbFlushes++;
         CpuState* s = core.State;
         for (int i = 0; i < CpuState.TlbEntries; i++)
         {

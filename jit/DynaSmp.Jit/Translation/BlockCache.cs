@@ -21,6 +21,8 @@ public sealed class BlockCache(GuestRam ram)
     public bool Regions { get; set; } = true;
     public long Invalidations;
     public long Translations;
+    /// <summary>Tier-1 compilations published into this cache (regions count once).</summary>
+    public long Compilations;
 
     internal void Register(CpuCore cpu)
     {

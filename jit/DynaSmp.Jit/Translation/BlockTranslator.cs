@@ -22,6 +22,7 @@ public static unsafe class BlockTranslator
     /// <summary>Compiles <paramref name="region"/> (head first) into one method.</summary>
     public static CompiledBlock Translate(CpuCore core, Block[] region)
     {
+        long knobStart = TranslatorTestKnob.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         var head = region[0];
         var method = new DynamicMethod($"blk_{head.Rip:x}_{(int)head.Mode}_{region.Length}", typeof(int), Params, typeof(BlockTranslator).Module, skipVisibility: true);
         var handles = new GCHandle[region.Length];
@@ -32,6 +33,7 @@ public static unsafe class BlockTranslator
         var fn = method.CreateDelegate<BlockFn>();
         nint entry = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable ? CompiledBlock.EntryOf(method) : 0;
         if (entry == 0) System.Runtime.CompilerServices.RuntimeHelpers.PrepareDelegate(fn);
+        if (TranslatorTestKnob.Enabled) TranslatorTestKnob.Stall(knobStart);
         return new CompiledBlock(method, fn, entry) { BlockHandles = handles, RegionBlocks = region.Length };
     }
 

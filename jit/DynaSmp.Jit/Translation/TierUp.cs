@@ -53,6 +53,7 @@ public static class TierUp
         Interlocked.Add(ref CompileTicks, Stopwatch.GetTimestamp() - t0);
         Interlocked.Increment(ref Compiled);
         if (!core.Cache.RegisterRegion(b, region)) { compiled.Unlink(); return; } // a member changed meanwhile
+        Interlocked.Increment(ref core.Cache.Compilations);
         b.Compiled = compiled;
         if (b.Invalid) compiled.Unlink(); // lost a race with invalidation: never enter it
     }

@@ -16,11 +16,12 @@ static class BootCommand
         var json = CliOptions.OutputFile("--json", "write the bring-up summary as JSON");
         var timeout = CliOptions.Seconds("--timeout", 120, "deadline for set-up, run and tear-down");
         var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up) in N VMs at once") { vms, cpus, mem, delays, json, timeout };
-        c.SetAction(p => Run(p.GetValue(vms), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout)));
+        var statsOptions = StatsOptions.AddTo(c);
+        c.SetAction(p => Run(p.GetValue(vms), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout), StatsOptions.From(p, statsOptions)));
         return c;
     }
 
-    static int Run(int vms, int cpus, ulong mem, IpiDelays delays, string? json, double timeout)
+    static int Run(int vms, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats)
     {
         if (mem < (16UL << 20)) throw new UsageException("--mem: the built-in guest needs at least 16 MiB");
         var deadline = new Deadline(timeout);
@@ -33,17 +34,15 @@ static class BootCommand
             AppDomain.CurrentDomain.FirstChanceException += (_, e) => { Interlocked.Increment(ref firstChance); kinds.AddOrUpdate(e.Exception.GetType().Name + ":" + e.Exception.Message, 1, (_, n) => n + 1); };
         bool live = !Console.IsOutputRedirected;
         Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, IPI delays {delays.ToString().ToLowerInvariant()}");
-        using var run = new BootRun(vms, cpus, mem, delays, trace: false, deadline);
-        int finished = 0;
+        using var run = new BootRun(vms, cpus, mem, delays, trace: false, deadline, stats.Seed);
+        var progress = new TerminalProgress(run.Pcs.Select(p => p.Vm).ToList(), TerminalProgress.Wanted(json != null));
         run.Start();
         bool allEnded = run.WaitAll(deadline, ceiling, k =>
         {
-            finished++;
             var pc = run.Pcs[k];
-            if (live) Console.Write($"\r  [{new string('#', finished * 30 / vms),-30}] {finished}/{vms} VMs done");
-            else Console.WriteLine($"  vm {k}: {(BootRun.Succeeded(pc) ? "all CPUs online" : $"FAILED ({pc.Vm.ExitKind}: {pc.Vm.ExitMessage})")}");
-        });
-        if (live) Console.WriteLine();
+            if (!live) Console.WriteLine($"  vm {k}: {(BootRun.Succeeded(pc) ? "all CPUs online" : $"FAILED ({pc.Vm.ExitKind}: {pc.Vm.ExitMessage})")}");
+        }, progress.Tick);
+        progress.Clear();
 
         if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_BRINGUP") == "1")
             foreach (var v in run.Pcs[0].Vm.Vcpus.Skip(1))
@@ -74,6 +73,7 @@ static class BootCommand
         int status = Status(run, s, vms * cpus);
         s.Status = status;
         s.StatusName = ExitStatuses.Name(status);
+        stats.Write("boot", run.Pcs.Select(p => p.Vm).ToList(), s.WallSeconds);
         if (json != null)
             HostFiles.WriteOutput(json, "--json", f => JsonSerializer.Serialize(f, s, new JsonSerializerOptions { WriteIndented = true }));
         return status;

@@ -15,14 +15,14 @@ sealed class BootRun : IDisposable
     public static int TraceCapacity(int cpus, bool trace) => trace ? Math.Max(4096, cpus * 16) : Math.Max(256, cpus * 10);
 
     /// <summary>Builds the VMs; <paramref name="deadline"/> is checked between them, so set-up counts against --timeout.</summary>
-    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null)
+    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null, int? deterministicSeed = null)
     {
         _cpus = cpus;
         var image = BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays });
         var config = new VmConfig
         {
             Vcpus = cpus, MemoryBytes = mem, X2Apic = cpus > 255, Trace = true,
-            TraceCapacity = TraceCapacity(cpus, trace),
+            TraceCapacity = TraceCapacity(cpus, trace), DeterministicSeed = deterministicSeed,
         };
         for (int k = 0; k < vms; k++)
         {
@@ -41,10 +41,10 @@ sealed class BootRun : IDisposable
 
     /// <summary>Waits for every VM to stop, the deadline or the memory ceiling (see <see cref="Supervisor"/>), calling
     /// <paramref name="progress"/> as they finish. False if the run was cut short.</summary>
-    public bool WaitAll(Deadline deadline, long rssCeiling, Action<int>? progress)
+    public bool WaitAll(Deadline deadline, long rssCeiling, Action<int>? progress, Action? poll = null)
     {
         GC.Collect(); // see RunCommand: start with an empty young generation
-        bool clean = Supervisor.Watch(Pcs.Select(p => p.Vm).ToList(), deadline, rssCeiling, progress, out bool joined);
+        bool clean = Supervisor.Watch(Pcs.Select(p => p.Vm).ToList(), deadline, rssCeiling, progress, out bool joined, poll: poll);
         EndedAt = Stopwatch.GetTimestamp();
         Joined = joined;
         return clean;

@@ -22,11 +22,12 @@ static class RunCommand
             boot a multiboot kernel; serial on stdout. Exit status as QEMU's isa-debug-exit ((value << 1) | 1, odd),
             or an even status: 2 bad input, 4 triple fault, 6 unsupported, 8 host resources, 70 internal error, 124 timeout
             """) { kernel, smp, mem, timeout, cmdline, json };
-        c.SetAction(p => Run(p.GetValue(kernel)!, p.GetValue(smp), p.GetValue(mem).Bytes, p.GetValue(timeout), p.GetValue(cmdline) ?? "", p.GetValue(json)));
+        var statsOptions = StatsOptions.AddTo(c);
+        c.SetAction(p => Run(p.GetValue(kernel)!, p.GetValue(smp), p.GetValue(mem).Bytes, p.GetValue(timeout), p.GetValue(cmdline) ?? "", p.GetValue(json), StatsOptions.From(p, statsOptions)));
         return c;
     }
 
-    static int Run(string path, int smp, ulong mem, double timeout, string cmdline, string? json)
+    static int Run(string path, int smp, ulong mem, double timeout, string cmdline, string? json, StatsOptions stats)
     {
         var deadline = new Deadline(timeout);
         if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
@@ -36,7 +37,7 @@ static class RunCommand
         deadline.Check("set-up");
 
         var stdout = Console.OpenStandardOutput();
-        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, Trace = false },
+        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, Trace = false, DeterministicSeed = stats.Seed },
             b => { stdout.WriteByte(b); if (b == '\n') stdout.Flush(); });
         bool joined = true;
         try
@@ -48,13 +49,16 @@ static class RunCommand
             GC.Collect();
             pc.Vm.Start();
             if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_DEADLINE") == "1") Console.Error.WriteLine($"[{deadline.Elapsed:F3}] started alloc {GC.GetTotalAllocatedBytes(true)}");
-            Supervisor.Watch([pc.Vm], deadline, ceiling, null, out joined);
+            var progress = new TerminalProgress([pc.Vm], TerminalProgress.Wanted(json != null) && Console.IsOutputRedirected);
+            Supervisor.Watch([pc.Vm], deadline, ceiling, null, out joined, poll: progress.Tick);
+            progress.Clear();
             stdout.Flush();
             int status = ExitStatuses.ForVm(pc.Vm);
             var vm = pc.Vm;
             if (vm.ExitKind != VmExitKind.DebugExit)
                 Console.Error.WriteLine($"dynasmp: {Describe(vm)}{(joined ? "" : " (some vCPU threads had not left when the command ended)")}");
             if (vm.Diagnosis is { } diag) Console.Error.WriteLine(diag.Format());
+            stats.Write("run", [vm], deadline.Elapsed);
             if (json != null)
             {
                 var report = new RunReport

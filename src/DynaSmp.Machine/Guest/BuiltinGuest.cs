@@ -221,6 +221,7 @@ public static class BuiltinGuest
 
         void Print(uint str) { a.mov(esi, str); a.call(puts); }
         void Out8(ushort port, byte value) { a.mov(edx, port); a.mov(al, value); a.@out(dx, al); }
+        void Phase(uint phase) { a.mov(edx, MachineInfo.PhasePort); a.mov(eax, phase); a.@out(dx, eax); }
         void ReadTsc(AssemblerRegister64 into) { a.rdtsc(); a.shl(rdx, 32); a.or(rax, rdx); if (into != rax) a.mov(into, rax); }
         void SendIcr(uint low)
         {
@@ -273,6 +274,8 @@ public static class BuiltinGuest
             Out8(Com1 + 0, 0x01);
             Out8(Com1 + 1, 0x00);
             Out8(Com1 + 3, 0x03);
+            Phase(PhaseLongMode);
+            for (int k = 0; k < o.ExtraBspNops; k++) a.nop();
 
             a.cmp(r13d, MultibootBootloaderMagic);
             a.je(magicOk);
@@ -397,6 +400,7 @@ public static class BuiltinGuest
             a.mov(__dword_ptr[TrampolineBase + TrGdtPointer + 2], TrampolineBase + TrGdt);
 
             // One AP at a time, APIC IDs 1 .. N-1 (QEMU numbers CPUs 0 .. N-1, BSP = 0). rbx = APIC ID.
+            Phase(PhaseApBringup);
             a.mov(ebx, 1);
             a.Label(ref apLoop);
             a.cmp(ebx, r12d);
@@ -475,6 +479,7 @@ public static class BuiltinGuest
 
             // Summary: r13d = 1 + online count (LOCK INC by the APs), r14d = 1 + bits 1..N-1 set in the online mask.
             a.Label(ref apsDone);
+            Phase(PhaseApsDone);
             a.mov(r13d, __dword_ptr[OnlineCount]);
             a.inc(r13d);
             Print(s.Smp);
@@ -658,6 +663,7 @@ public static class BuiltinGuest
             a.@lock.bts(__qword_ptr[OnlineMask], rax);
             a.@lock.inc(__dword_ptr[OnlineCount]);
             a.mov(__byte_ptr[rax + OnlineFlags], 1);
+            Phase(PhaseApOnline);
             a.Label(ref halt);
             a.cli();
             a.hlt();

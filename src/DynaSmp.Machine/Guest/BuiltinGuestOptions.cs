@@ -39,4 +39,8 @@ public sealed record BuiltinGuestOptions
     /// report "AP n TIMEOUT" and exit with <see cref="GuestLayout.ExitSomeApMissing"/>. 0 (the default) skips no one.
     /// </summary>
     public int WithholdStartupFromApicId { get; init; }
+
+    /// <summary>Test knob: NOPs the BSP runs once, right after its first phase mark. One NOP is the smallest change a
+    /// guest can make; the tests use it to show that `--stats` and `dynasmp compare` see it. 0 in every real image.</summary>
+    internal int ExtraBspNops { get; init; }
 }

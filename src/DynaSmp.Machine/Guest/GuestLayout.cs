@@ -22,6 +22,16 @@ public static class GuestLayout
     public const ushort Code32Selector = 0x10;
     public const ushort DataSelector = 0x18;
 
+    // --- Phase marks written to MachineInfo.PhasePort (`--stats` records them; QEMU ignores the port). ---
+    /// <summary>BSP: in 64-bit mode, UART set up.</summary>
+    public const uint PhaseLongMode = 1;
+    /// <summary>BSP: the trampoline is in place; the first INIT follows.</summary>
+    public const uint PhaseApBringup = 2;
+    /// <summary>BSP: every AP was waited for; the summary follows.</summary>
+    public const uint PhaseApsDone = 3;
+    /// <summary>AP: checked in (start_secondary), about to halt.</summary>
+    public const uint PhaseApOnline = 4;
+
     // --- Real-mode trampoline: STARTUP vector 0x08 -> CS = 0x0800, IP = 0. ---
     public const uint TrampolineBase = 0x8000;
     public const byte StartupVector = (byte)(TrampolineBase >> 12);

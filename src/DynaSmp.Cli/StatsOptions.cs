@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DynaSmp.Machine;
+
+namespace DynaSmp.Cli;
+
+/// <summary>`--deterministic [--seed S]` and `--stats FILE`, shared by `run` and `boot`.</summary>
+sealed record StatsOptions(int? Seed, string? StatsPath)
+{
+    /// <summary>The three options, added to <paramref name="command"/>; <see cref="From"/> reads them back.</summary>
+    public sealed record Symbols(Option<bool> Deterministic, Option<int> Seed, Option<string?> Stats);
+
+    public static Symbols AddTo(Command command)
+    {
+        var s = new Symbols(
+            CliOptions.Flag("--deterministic", "one seeded scheduler thread per VM with virtual time: guest metrics identical run to run"),
+            CliOptions.Int("--seed", 1, 0, int.MaxValue, "the scheduler's seed (needs --deterministic)"),
+            CliOptions.OutputFile("--stats", "write guest metrics per VM and vCPU as JSON (for dynasmp compare)"));
+        command.Options.Add(s.Deterministic); command.Options.Add(s.Seed); command.Options.Add(s.Stats);
+        return s;
+    }
+
+    public static StatsOptions From(ParseResult p, Symbols s)
+    {
+        bool deterministic = p.GetValue(s.Deterministic);
+        if (!deterministic && p.GetResult(s.Seed) is { Implicit: false }) throw new UsageException("--seed needs --deterministic");
+        string? stats = p.GetValue(s.Stats);
+        HostFiles.CheckOutput(stats, "--stats");
+        return new StatsOptions(deterministic ? p.GetValue(s.Seed) : null, stats);
+    }
+
+    /// <summary>Writes the stats file of a finished run (nothing without --stats).</summary>
+    public void Write(string command, IReadOnlyList<Vm> vms, double wallSeconds)
+    {
+        if (StatsPath == null) return;
+        var file = new StatsFile { Command = command, Deterministic = Seed.HasValue, Seed = Seed, Host = new StatsHost { WallSeconds = wallSeconds } };
+        for (int k = 0; k < vms.Count; k++) file.Vms.Add(VmStats.Capture(vms[k], k));
+        HostFiles.WriteOutput(StatsPath, "--stats", s => JsonSerializer.Serialize(s, file, StatsFile.JsonOptions));
+    }
+}
+
+/// <summary>The `--stats` file: guest metrics per VM and vCPU (<see cref="VmStats"/>), and host figures under
+/// <c>host</c>, which `dynasmp compare` reports but does not gate on.</summary>
+public sealed class StatsFile
+{
+    public const string SchemaName = "dynasmp-stats/1";
+    internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    [JsonPropertyName("schema")] public string Schema { get; set; } = SchemaName;
+    [JsonPropertyName("command")] public string Command { get; set; } = "";
+    [JsonPropertyName("deterministic")] public bool Deterministic { get; set; }
+    [JsonPropertyName("seed")] public int? Seed { get; set; }
+    [JsonPropertyName("vms")] public List<VmStats> Vms { get; set; } = new();
+    [JsonPropertyName("host")] public StatsHost Host { get; set; } = new();
+}
+
+public sealed class StatsHost
+{
+    [JsonPropertyName("wall_s")] public double WallSeconds { get; set; }
+}
