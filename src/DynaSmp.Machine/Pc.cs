@@ -15,6 +15,10 @@ public sealed class Pc : IDisposable
         Vm = new Vm(config, Devices);
         // isa-debug-exit stops the VM with QEMU's status; the event runs on the writing vCPU's thread.
         Devices.DebugExit.ExitRequested += status => Vm.Stop(VmExitKind.DebugExit, $"isa-debug-exit status {status}", status);
+        Devices.Attach(Vm);
+        Devices.AcpiPm.PowerOff = () => Vm.Stop(VmExitKind.PowerOff, "the guest powered off (ACPI S5)", 0);
+        Devices.PciHost.ResetRequested = () => Vm.Stop(VmExitKind.Reset, "the guest reset the machine (port 0xCF9)");
+        Devices.SystemControl.ResetRequested = () => Vm.Stop(VmExitKind.Reset, "the guest reset the machine (port 0x92 or 0x64)");
     }
 
     /// <summary>Loads a multiboot v1 kernel and puts the BSP in the multiboot machine state (32-bit flat
@@ -31,5 +35,9 @@ public sealed class Pc : IDisposable
         return plan;
     }
 
-    public void Dispose() => Vm.Dispose();
+    public void Dispose()
+    {
+        Vm.Dispose();
+        Devices.Dispose();
+    }
 }

@@ -140,10 +140,16 @@ public sealed class Vm : IDisposable
     internal void SendIpi(Vcpu src, IcrWrite icr)
     {
         src.Trace.Record(KvmPath.IpiSent, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
+        Route(src, icr);
+    }
+
+    // Routing shared by IPIs (src = the sending vCPU) and device interrupts (src = null: no shorthand, no trace).
+    void Route(Vcpu? src, in IcrWrite icr)
+    {
         switch (icr.Shorthand)
         {
             case DestinationShorthand.Self:
-                Deliver(src, src, icr);
+                if (src != null) Deliver(src, src, icr);
                 return;
             case DestinationShorthand.AllIncludingSelf:
             case DestinationShorthand.AllExcludingSelf:
@@ -172,13 +178,24 @@ public sealed class Vm : IDisposable
         foreach (var v in Vcpus) if (IsTarget(v, icr)) Deliver(src, v, icr);
     }
 
+    /// <summary>The interrupt-delivery entry point for devices (IOAPIC redirection entries, MSI later): an APIC-bus
+    /// message with no sending vCPU (kvm_irq_delivery_to_apic with src = NULL). Callable from any thread; routed
+    /// and latched exactly as an IPI with no shorthand.</summary>
+    public void DeliverInterrupt(in ApicMessage message) => Route(null, new IcrWrite(message.IcrLow, message.Destination));
+
+    /// <summary>Level-triggered interrupts end with an EOI broadcast to the IOAPICs (kvm_ioapic_update_eoi):
+    /// the LAPIC calls this when the vector it retires had its TMR bit set.</summary>
+    public event Action<int>? LevelEoi;
+
+    internal void BroadcastEoi(int vector) => LevelEoi?.Invoke(vector);
+
     static bool IsTarget(Vcpu v, in IcrWrite icr) => v.Apic.HardwareEnabled && v.Apic.MatchesDestination(icr.Logical, icr.Destination);
 
-    static void Deliver(Vcpu src, Vcpu target, in IcrWrite icr)
+    static void Deliver(Vcpu? src, Vcpu target, in IcrWrite icr)
     {
         var before = target.MpState;
         var path = target.Apic.AcceptIrq(icr, out bool kick);
-        src.Trace.Record(path, src.Id, target.Id, icr.Low, icr.Destination, before, before);
+        src?.Trace.Record(path, src.Id, target.Id, icr.Low, icr.Destination, before, before);
         if (kick) target.RequestEvent();
     }
 

@@ -152,7 +152,9 @@ public sealed unsafe class Lapic : IInterruptController
     /// <summary>An IRR vector whose priority class beats PPR exists (the APIC can present it to the CPU).</summary>
     public bool HasDeliverableInterrupt()
     {
-        if (!HardwareEnabled || !SoftwareEnabled) return false;
+        if (!HardwareEnabled) return false;
+        if (ExtIntPending) return true;
+        if (!SoftwareEnabled) return false;
         int v = HighestBit(_irr);
         return v >= 0 && ((uint)v & 0xF0) > (Ppr & 0xF0);
     }
@@ -160,8 +162,23 @@ public sealed unsafe class Lapic : IInterruptController
     /// <summary>Keeps CpuState.InterruptRequest in step with the IRR (the CPU only acknowledges when it is set).</summary>
     public void UpdateInterruptRequest() => Volatile.Write(ref Cpu->InterruptRequest, HasDeliverableInterrupt() ? 1 : 0);
 
+    /// <summary>The 8259A pair wired to LINT0 (the PC wires it to every LAPIC; only an unmasked ExtINT LVT listens).</summary>
+    public IExtIntSource? ExtIntSource { get; set; }
+
+    /// <summary>LINT0 is unmasked in ExtINT mode (SDM 11.5.1): the PIC's INTR reaches this CPU.</summary>
+    public bool AcceptsExtInt => (_lvt[4] & 0x1_0700) == 0x700;
+
+    bool ExtIntPending => ExtIntSource is { InterruptPending: true } && AcceptsExtInt;
+
     public int Acknowledge()
     {
+        // ExtINT bypasses IRR, ISR and PPR: the vector is the PIC's, and the PIC keeps its own in-service state.
+        if (ExtIntPending)
+        {
+            int pic = ExtIntSource!.Acknowledge();
+            UpdateInterruptRequest();
+            return pic;
+        }
         PollTimer(Stopwatch.GetTimestamp());
         if (!HasDeliverableInterrupt()) { UpdateInterruptRequest(); return -1; }
         int v = HighestBit(_irr);
@@ -174,7 +191,12 @@ public sealed unsafe class Lapic : IInterruptController
     void Eoi()
     {
         int v = HighestBit(_isr);
-        if (v >= 0) _isr[v >> 5] &= ~(1u << (v & 31));
+        if (v >= 0)
+        {
+            _isr[v >> 5] &= ~(1u << (v & 31));
+            // A level-triggered vector's EOI goes on to the IOAPICs, which clear remote IRR (kvm_ioapic_send_eoi).
+            if ((Volatile.Read(ref _tmr[v >> 5]) & (1u << (v & 31))) != 0) _vcpu.Vm.BroadcastEoi(v);
+        }
         UpdateInterruptRequest();
     }
 
