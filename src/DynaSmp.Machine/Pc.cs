@@ -35,6 +35,19 @@ public sealed class Pc : IDisposable
         return plan;
     }
 
+    /// <summary>Loads a bzImage with the Linux boot protocol (plus ACPI and MP tables) and puts the BSP at its
+    /// entry. Throws LinuxImageException for bad images or ones that do not fit.</summary>
+    public LinuxBootPlan LoadLinux(ReadOnlyMemory<byte> image, ReadOnlyMemory<byte> initrd, string commandLine = "")
+    {
+        var plan = LinuxBootLoader.Plan(image, Vm.Config.MemoryBytes, commandLine, initrd);
+        plan.Apply(Vm.Ram, Vm.Vcpus[Vm.Config.BspId].Core, Vm.Config.Vcpus);
+        return plan;
+    }
+
+    /// <summary>A bzImage: the boot sector signature and the "HdrS" setup header magic.</summary>
+    public static bool IsLinuxImage(ReadOnlySpan<byte> image) =>
+        image.Length > 0x206 && image[0x1FE] == 0x55 && image[0x1FF] == 0xAA && image[0x202] == (byte)'H' && image[0x203] == (byte)'d' && image[0x204] == (byte)'r' && image[0x205] == (byte)'S';
+
     public void Dispose()
     {
         Vm.Dispose();

@@ -64,7 +64,12 @@ public sealed class PcDevices : IGuestBus, IDisposable
     {
         _deliver = m => vm.DeliverInterrupt(m);
         vm.LevelEoi += IoApic.Eoi;
-        foreach (var v in vm.Vcpus) v.Apic.ExtIntSource = Pic;
+        foreach (var v in vm.Vcpus)
+        {
+            v.Apic.ExtIntSource = Pic;
+            Timers.Add(new LapicTimerKick(v));
+            v.Apic.TimerArmed = Timers.Reschedule;
+        }
         Pic.InterruptRaised = () =>
         {
             foreach (var v in vm.Vcpus) if (v.Apic.AcceptsExtInt) v.RequestEvent();

@@ -4,25 +4,30 @@ using DynaSmp.Machine.Host;
 
 namespace DynaSmp.Cli.Commands;
 
-/// <summary>`dynasmp run KERNEL`: a multiboot kernel with its serial output on stdout. The exit status is what
+/// <summary>`dynasmp run KERNEL`: a multiboot kernel or a Linux bzImage (with --initrd/--append) with its serial
+/// output on stdout and stdin fed to the guest's serial port. The exit status is what
 /// QEMU gives for the same isa-debug-exit write ((value &lt;&lt; 1) | 1), so QEMU scripts work unchanged; every other
 /// outcome has its own even status (<see cref="ExitStatus"/>).</summary>
 static class RunCommand
 {
     public static int Run(string[] args, Deadline? given = null)
     {
-        var a = new CliArgs(args, new HashSet<string> { "--smp", "--mem", "--timeout", "--cmdline", "--json" });
-        a.ExpectPositionals(1, "dynasmp run KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline TEXT] [--json FILE]");
+        var a = new CliArgs(args, new HashSet<string> { "--smp", "--mem", "--timeout", "--cmdline", "--append", "--initrd", "--json" });
+        a.ExpectPositionals(1, "dynasmp run KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline|--append TEXT] [--initrd FILE] [--json FILE]");
         int smp = a.Int("--smp", 1, 1, 1024);
         ulong mem = a.Size("--mem", 128UL << 20);
         double timeout = a.Seconds("--timeout", 60);
-        string cmdline = a.String("--cmdline") ?? "";
+        string cmdline = a.String("--append") ?? a.String("--cmdline") ?? "";
+        string? initrdPath = a.String("--initrd");
         string? json = a.String("--json");
         var deadline = given ?? new Deadline(timeout);
         string path = a.Positionals[0];
         if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
         HostFiles.CheckOutput(json, "--json");
         var image = HostFiles.ReadInput(path, "kernel image", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");
+        byte[] initrd = initrdPath == null ? [] : HostFiles.ReadInput(initrdPath, "initrd", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");
+        bool linux = Pc.IsLinuxImage(image);
+        if (initrdPath != null && !linux) throw new UsageException("--initrd needs a Linux bzImage; the kernel is not one");
         long ceiling = Admission.Check(1, smp, mem, 0, image.Length, "", "--smp");
         deadline.Check("set-up");
 
@@ -32,7 +37,9 @@ static class RunCommand
         bool joined = true;
         try
         {
-            pc.LoadMultiboot(image, cmdline);
+            if (linux) pc.LoadLinux(image, initrd, cmdline);
+            else pc.LoadMultiboot(image, cmdline);
+            StartConsoleInput(pc);
             deadline.Check("set-up");
             // Start the run with an empty young generation: a collection must stop every vCPU thread, which is slow
             // when hundreds of them spin on a few host cores.
@@ -43,7 +50,7 @@ static class RunCommand
             stdout.Flush();
             int status = ExitStatuses.ForVm(pc.Vm);
             var vm = pc.Vm;
-            if (vm.ExitKind != VmExitKind.DebugExit)
+            if (vm.ExitKind is not (VmExitKind.DebugExit or VmExitKind.PowerOff))
                 Console.Error.WriteLine($"dynasmp: {Describe(vm)}{(joined ? "" : " (some vCPU threads had not left when the command ended)")}");
             if (vm.Diagnosis is { } diag) Console.Error.WriteLine(diag.Format());
             if (json != null)
@@ -62,6 +69,25 @@ static class RunCommand
         {
             if (joined) pc.Dispose();
         }
+    }
+
+    /// <summary>Host stdin to the guest's COM1 receiver, so a user can type into the guest's shell. A background
+    /// thread blocked in read; it ends with the process.</summary>
+    static void StartConsoleInput(Pc pc)
+    {
+        var serial = pc.Devices.Serial;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                using var stdin = Console.OpenStandardInput();
+                var buf = new byte[256];
+                int n;
+                while ((n = stdin.Read(buf, 0, buf.Length)) > 0) serial.EnqueueInput(buf.AsSpan(0, n));
+            }
+            catch (IOException) { } // stdin closed or unreadable: the guest just gets no input
+        }, 64 * 1024) { IsBackground = true, Name = "DynaSmp console input" };
+        t.Start();
     }
 
     static string Describe(Vm vm) => vm.ExitKind switch

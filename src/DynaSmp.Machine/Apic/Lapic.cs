@@ -221,7 +221,12 @@ public sealed unsafe class Lapic : IInterruptController
         if (TimerMode == 2 || _timerInitial == 0) { Volatile.Write(ref _timerDeadline, long.MaxValue); return; }
         long ns = (long)_timerInitial << TimerDivideShift;
         Volatile.Write(ref _timerDeadline, now + (long)(ns * TicksPerNs));
+        TimerArmed?.Invoke();
     }
+
+    /// <summary>Called on the owner thread when the timer gets a new deadline, so the machine's timer thread can
+    /// kick this vCPU out of guest code when it expires (KVM's hrtimer): the run loop only polls between runs.</summary>
+    public Action? TimerArmed { get; set; }
 
     /// <summary>Fires an expired timer into the IRR (owner thread; called by the run loop and on acknowledge).</summary>
     public void PollTimer(long now)
@@ -411,7 +416,7 @@ public sealed unsafe class Lapic : IInterruptController
     public ulong TscDeadline
     {
         get => TimerMode == 2 ? _tscDeadline : 0;
-        set { if (TimerMode == 2) _tscDeadline = value; }
+        set { if (TimerMode == 2) { _tscDeadline = value; if (value != 0) TimerArmed?.Invoke(); } }
     }
 
     // ---- INIT/SIPI acceptance (owner thread) ---------------------------------------------------
