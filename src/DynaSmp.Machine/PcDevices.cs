@@ -49,6 +49,7 @@ public sealed class PcDevices : IGuestBus, IDisposable
         Ports.Map(MachineInfo.SerialPort, Serial16550.PortCount, Serial);
         Ports.Map(MachineInfo.DebugExitPort, DebugExit.DefaultPortCount, DebugExit);
         Ports.Map(MachineInfo.FwCfgSelectorPort, FwCfg.PortCount, FwCfg);
+        Pic.InitializeAsFirmware();
         Pic.Map(Ports);
         Pit.Map(Ports);
         Rtc.Map(Ports);

@@ -30,6 +30,17 @@ public sealed class Pic8259Pair : IPortDevice, IExtIntSource
         ports.Map(ElcrPort, 2, this);
     }
 
+    /// <summary>What PC firmware leaves before it boots an OS (SeaBIOS pic_setup): vector bases 0x08 and 0x70, every
+    /// input masked except the cascade, so a device interrupt cannot reach a guest that never programmed the PICs
+    /// (the reset-BSP's LINT0 is ExtINT) until it unmasks it.</summary>
+    public void InitializeAsFirmware()
+    {
+        PortWrite(MasterPort, 1, 0x11); PortWrite(MasterPort + 1, 1, 0x08); PortWrite(MasterPort + 1, 1, 0x04); PortWrite(MasterPort + 1, 1, 0x01);
+        PortWrite(SlavePort, 1, 0x11); PortWrite(SlavePort + 1, 1, 0x70); PortWrite(SlavePort + 1, 1, 0x02); PortWrite(SlavePort + 1, 1, 0x01);
+        PortWrite(MasterPort + 1, 1, 0xFB);
+        PortWrite(SlavePort + 1, 1, 0xFF);
+    }
+
     /// <summary>Drives ISA IRQ line <paramref name="irq"/> (0-15).</summary>
     public void SetIrq(int irq, bool level)
     {

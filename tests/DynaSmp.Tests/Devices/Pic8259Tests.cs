@@ -158,6 +158,19 @@ public class Pic8259Tests
     }
 
     [Fact]
+    public void Firmware_setup_masks_everything_but_the_cascade()
+    {
+        var pic = new Pic8259Pair();
+        pic.InitializeAsFirmware();
+        Assert.Equal(0xFBu, pic.PortRead(0x21, 1));
+        Assert.Equal(0xFFu, pic.PortRead(0xA1, 1));
+        pic.SetIrq(4, true); pic.SetIrq(12, true);
+        Assert.False(pic.InterruptPending);
+        pic.PortWrite(0x21, 1, 0xEB);
+        Assert.Equal(0x0C, pic.Acknowledge()); // vector base 0x08 + IRQ 4
+    }
+
+    [Fact]
     public void Rising_intr_notifies_the_machine()
     {
         var pic = Initialised();
