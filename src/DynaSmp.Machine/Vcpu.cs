@@ -38,7 +38,7 @@ public sealed unsafe class Vcpu : IDisposable
     {
         Vm = vm;
         Id = id;
-        Trace = new EventTrace(id, vm.Config.TraceCapacity) { Enabled = vm.Config.Trace };
+        Trace = new EventTrace(id, vm.Config.TraceCapacity) { Enabled = vm.Config.Trace, KeepFirst = vm.Config.TraceKeepsFirst };
         Core = new CpuCore(vm.Ram, new VcpuBus(this, vm.Devices), vm.Cache, vm.Config.Jit);
         Apic = new Lapic(this, (uint)id);
         Core.InterruptController = Apic;

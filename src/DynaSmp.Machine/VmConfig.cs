@@ -14,6 +14,8 @@ public sealed record VmConfig
     public int BspId { get; init; }
     public bool Trace { get; init; } = true;
     public int TraceCapacity { get; init; } = 1024;
+    /// <summary>Trace rings keep their first TraceCapacity events rather than the last (EventTrace.KeepFirst).</summary>
+    public bool TraceKeepsFirst { get; init; }
     /// <summary>Host stack per vCPU thread: small, so a thousand vCPUs reserve little (committed on touch).</summary>
     public int ThreadStackBytes { get; init; } = 256 * 1024;
     /// <summary>Null: free-running, one host thread per vCPU. A seed: all vCPUs interleaved on one thread

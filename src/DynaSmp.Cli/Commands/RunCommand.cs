@@ -12,27 +12,30 @@ static class RunCommand
 {
     public static int Run(string[] args, Deadline? given = null)
     {
-        var a = new CliArgs(args, new HashSet<string> { "--smp", "--mem", "--timeout", "--cmdline", "--append", "--initrd", "--json" });
-        a.ExpectPositionals(1, "dynasmp run KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline|--append TEXT] [--initrd FILE] [--json FILE]");
+        var a = new CliArgs(args, new HashSet<string> { "--smp", "--mem", "--timeout", "--cmdline", "--append", "--initrd", "--json", "--trace" });
+        a.ExpectPositionals(1, "dynasmp run KERNEL [--smp M] [--mem SIZE] [--timeout S] [--cmdline|--append TEXT] [--initrd FILE] [--json FILE] [--trace FILE]");
         int smp = a.Int("--smp", 1, 1, 1024);
         ulong mem = a.Size("--mem", 128UL << 20);
         double timeout = a.Seconds("--timeout", 60);
         string cmdline = a.String("--append") ?? a.String("--cmdline") ?? "";
         string? initrdPath = a.String("--initrd");
         string? json = a.String("--json");
+        string? trace = a.String("--trace");
         var deadline = given ?? new Deadline(timeout);
         string path = a.Positionals[0];
         if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
         HostFiles.CheckOutput(json, "--json");
+        HostFiles.CheckOutput(trace, "--trace");
         var image = HostFiles.ReadInput(path, "kernel image", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");
         byte[] initrd = initrdPath == null ? [] : HostFiles.ReadInput(initrdPath, "initrd", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");
         bool linux = Pc.IsLinuxImage(image);
         if (initrdPath != null && !linux) throw new UsageException("--initrd needs a Linux bzImage; the kernel is not one");
-        long ceiling = Admission.Check(1, smp, mem, 0, image.Length, "", "--smp");
+        long ceiling = Admission.Check(1, smp, mem, trace != null ? TraceEvents : 0, image.Length, "", "--smp");
         deadline.Check("set-up");
 
         var stdout = Console.OpenStandardOutput();
-        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, Trace = false },
+        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255,
+                Trace = trace != null, TraceCapacity = trace != null ? TraceEvents : 16, TraceKeepsFirst = true },
             b => { stdout.WriteByte(b); if (b == '\n') stdout.Flush(); });
         bool joined = true;
         try
@@ -53,6 +56,13 @@ static class RunCommand
             if (vm.ExitKind is not (VmExitKind.DebugExit or VmExitKind.PowerOff))
                 Console.Error.WriteLine($"dynasmp: {Describe(vm)}{(joined ? "" : " (some vCPU threads had not left when the command ended)")}");
             if (vm.Diagnosis is { } diag) Console.Error.WriteLine(diag.Format());
+            if (trace != null)
+                HostFiles.WriteOutput(trace, "--trace", f =>
+                {
+                    using var w = new StreamWriter(f);
+                    TraceCommand.WriteTimeline(w, TraceCommand.Events(vm),
+                        $"APIC events of `dynasmp run` with {smp} vCPUs (the first {TraceEvents} per vCPU); times in us from the first event");
+                });
             if (json != null)
             {
                 var report = new RunReport
@@ -70,6 +80,9 @@ static class RunCommand
             if (joined) pc.Dispose();
         }
     }
+
+    // Per vCPU, kept from the start: enough for a Linux boot's INIT/SIPI sequence and its first IPIs.
+    const int TraceEvents = 16384;
 
     /// <summary>Host stdin to the guest's COM1 receiver, so a user can type into the guest's shell. A background
     /// thread blocked in read; it ends with the process.</summary>

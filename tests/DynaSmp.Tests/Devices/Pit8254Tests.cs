@@ -18,6 +18,18 @@ public class Pit8254Tests
 
     static void Ticks(ManualDeviceClock c, long n) => c.Advance((long)Math.Ceiling(n * TickNs));
 
+    /// <summary>A control word, then the count as its access mode wants it (lo/hi, or LSB only for 0x10 modes).</summary>
+    static void Program(Pit8254 pit, byte control, int count)
+    {
+        ushort port = (ushort)(0x40 + (control >> 6));
+        pit.PortWrite(0x43, 1, control);
+        pit.PortWrite(port, 1, (uint)(count & 0xFF));
+        if ((control & 0x30) == 0x30) pit.PortWrite(port, 1, (uint)(count >> 8));
+    }
+
+    /// <summary>Channel 2's output as port 0x61 bit 5 shows it.</summary>
+    static bool Out2(Pit8254 pit) => (pit.PortRead(0x61, 1) & 0x20) != 0;
+
     static int ReadCount(Pit8254 pit, ushort port)
     {
         uint lo = pit.PortRead(port, 1), hi = pit.PortRead(port, 1);
@@ -29,15 +41,14 @@ public class Pit8254Tests
     {
         var (pit, clock, _) = Make();
         pit.PortWrite(0x61, 1, 0x01);         // gate 2 high
-        pit.PortWrite(0x43, 1, 0xB0);         // channel 2, lo/hi, mode 0
-        pit.PortWrite(0x42, 1, 0xE8); pit.PortWrite(0x42, 1, 0x03); // 1000
-        Assert.Equal(0u, pit.PortRead(0x61, 1) & 0x20);
+        Program(pit, 0xB0, 1000);           // channel 2, lo/hi, mode 0
+        Assert.False(Out2(pit));
         Ticks(clock, 400);
         int c = ReadCount(pit, 0x42);
         Assert.InRange(c, 599, 600);
-        Assert.Equal(0u, pit.PortRead(0x61, 1) & 0x20);
+        Assert.False(Out2(pit));
         Ticks(clock, 601);
-        Assert.Equal(0x20u, pit.PortRead(0x61, 1) & 0x20);
+        Assert.True(Out2(pit));
     }
 
     [Fact]
@@ -45,23 +56,21 @@ public class Pit8254Tests
     {
         var (pit, clock, _) = Make();
         pit.PortWrite(0x61, 1, 0x01);
-        pit.PortWrite(0x43, 1, 0xB0);
-        pit.PortWrite(0x42, 1, 10); pit.PortWrite(0x42, 1, 0);
+        Program(pit, 0xB0, 0xA);
         Ticks(clock, 20);
-        Assert.Equal(0x20u, pit.PortRead(0x61, 1) & 0x20);
+        Assert.True(Out2(pit));
         pit.PortWrite(0x42, 1, 10);           // only the low byte: output drops, counting stops
-        Assert.Equal(0u, pit.PortRead(0x61, 1) & 0x20);
+        Assert.False(Out2(pit));
         pit.PortWrite(0x42, 1, 0);
         Ticks(clock, 5);
-        Assert.Equal(0u, pit.PortRead(0x61, 1) & 0x20);
+        Assert.False(Out2(pit));
     }
 
     [Fact]
     public void Mode2_reloads_every_period_and_pulses_out_low_for_one_clock()
     {
         var (pit, clock, _) = Make();
-        pit.PortWrite(0x43, 1, 0x34);         // channel 0, lo/hi, mode 2
-        pit.PortWrite(0x40, 1, 100); pit.PortWrite(0x40, 1, 0);
+        Program(pit, 0x34, 0x64);         // channel 0, lo/hi, mode 2
         Ticks(clock, 30);
         Assert.InRange(ReadCount(pit, 0x40), 69, 70);
         Ticks(clock, 100);                    // one full period later: the same phase
@@ -75,24 +84,22 @@ public class Pit8254Tests
     {
         var (pit, clock, _) = Make();
         pit.PortWrite(0x61, 1, 0x01);
-        pit.PortWrite(0x43, 1, 0xB6);         // channel 2, lo/hi, mode 3
-        pit.PortWrite(0x42, 1, 100); pit.PortWrite(0x42, 1, 0);
+        Program(pit, 0xB6, 0x64);         // channel 2, lo/hi, mode 3
         Ticks(clock, 10);
-        Assert.Equal(0x20u, pit.PortRead(0x61, 1) & 0x20);
+        Assert.True(Out2(pit));
         int c = ReadCount(pit, 0x42);
         Assert.True(c % 2 == 0 && c is >= 78 and <= 82, $"count {c}: decrements by two");
         Ticks(clock, 50);
-        Assert.Equal(0u, pit.PortRead(0x61, 1) & 0x20);
+        Assert.False(Out2(pit));
         Ticks(clock, 50);
-        Assert.Equal(0x20u, pit.PortRead(0x61, 1) & 0x20);
+        Assert.True(Out2(pit));
     }
 
     [Fact]
     public void Latch_command_freezes_the_value_until_both_bytes_are_read()
     {
         var (pit, clock, _) = Make();
-        pit.PortWrite(0x43, 1, 0x30);         // channel 0, lo/hi, mode 0
-        pit.PortWrite(0x40, 1, 0x00); pit.PortWrite(0x40, 1, 0x10); // 0x1000
+        Program(pit, 0x30, 0x1000);         // channel 0, lo/hi, mode 0
         Ticks(clock, 0x100);
         pit.PortWrite(0x43, 1, 0x00);         // latch channel 0
         Ticks(clock, 0x200);
@@ -105,8 +112,7 @@ public class Pit8254Tests
     {
         var (pit, clock, _) = Make();
         pit.PortWrite(0x61, 1, 0x01);
-        pit.PortWrite(0x43, 1, 0x90);         // channel 2, LSB only, mode 0
-        pit.PortWrite(0x42, 1, 0x80);
+        Program(pit, 0x90, 0x80);             // channel 2, LSB only, mode 0
         Ticks(clock, 0x10);
         pit.PortWrite(0x43, 1, 0xC8);         // read-back: count and status of channel 2
         Assert.Equal(0x10u, pit.PortRead(0x42, 1)); // status first: OUT low, loaded, LSB, mode 0
@@ -118,8 +124,7 @@ public class Pit8254Tests
     {
         var (pit, clock, _) = Make();
         pit.PortWrite(0x61, 1, 0x01);
-        pit.PortWrite(0x43, 1, 0xB4);         // channel 2, lo/hi, mode 2
-        pit.PortWrite(0x42, 1, 100); pit.PortWrite(0x42, 1, 0);
+        Program(pit, 0xB4, 0x64);         // channel 2, lo/hi, mode 2
         Ticks(clock, 40);
         pit.PortWrite(0x61, 1, 0x00);
         Ticks(clock, 5);
@@ -132,8 +137,7 @@ public class Pit8254Tests
     public void Channel0_periodic_mode_raises_irq0_each_period()
     {
         var (pit, clock, irq) = Make();
-        pit.PortWrite(0x43, 1, 0x34);
-        pit.PortWrite(0x40, 1, 0x9C); pit.PortWrite(0x40, 1, 0x2E); // 11932: 100 Hz
+        Program(pit, 0x34, 0x2E9C); // 11932: 100 Hz
         long first = pit.NextEventNs;
         Assert.InRange(first - clock.NowNs, 9_999_000, 10_001_000);
         clock.Set(first);

@@ -114,32 +114,46 @@ public class LinuxBootLoaderTests
         Assert.Contains(expected, e.Message);
     }
 
-    /// <summary>A kernel whose 64-bit entry prints the first command-line byte (from boot_params.cmd_line_ptr, through
-    /// RSI), the low byte of CS (__BOOT_CS = 0x10) and whether CR0.PG is set, then exits with the e820 count.</summary>
-    static byte[] ReportingKernel64()
+    /// <summary>A kernel whose entry prints the first command-line byte (from boot_params.cmd_line_ptr, through RSI/ESI),
+    /// the low byte of CS plus '0' (__BOOT_CS = 0x10 gives '@') and CR0.PG, then exits with the e820 entry count.
+    /// The 64-bit entry is code32_start + 0x200; the 32-bit one code32_start (a HLT in the 64-bit image).</summary>
+    static byte[] ReportingKernel(bool entry64)
     {
-        var a = new Assembler(64);
+        var a = new Assembler(entry64 ? 64 : 32);
         a.mov(edx, 0x3F8);
-        a.mov(eax, __dword_ptr[rsi + 0x228]);
-        a.mov(al, __byte_ptr[rax]);
+        if (entry64) { a.mov(eax, __dword_ptr[rsi + 0x228]); a.mov(al, __byte_ptr[rax]); a.movzx(ecx, __byte_ptr[rsi + 0x1E8]); }
+        else { a.mov(eax, __dword_ptr[esi + 0x228]); a.mov(al, __byte_ptr[eax]); a.movzx(ecx, __byte_ptr[esi + 0x1E8]); }
         a.@out(dx, al);
         a.mov(eax, cs);
-        a.add(al, (byte)'0');                 // 0x10 + '0' = '@'
+        a.add(al, (byte)'0');
         a.@out(dx, al);
-        a.mov(rax, cr0);
+        if (entry64) a.mov(rax, cr0); else a.mov(eax, cr0);
         a.shr(eax, 31);
         a.add(al, (byte)'0');
         a.@out(dx, al);
-        a.movzx(eax, __byte_ptr[rsi + 0x1E8]);
+        a.mov(eax, ecx);
         a.mov(edx, 0xF4);
         a.@out(dx, al);
         a.hlt();
         var w = new CodeWriterImpl();
-        a.Assemble(w, 0x100_0200);
-        var kernel = new byte[0x200 + w.Bytes.Count];
-        kernel[0] = 0xF4;                     // the 32-bit entry is not used here: HLT
-        w.Bytes.CopyTo(kernel, 0x200);
+        int entry = entry64 ? 0x200 : 0;
+        a.Assemble(w, 0x100_0000UL + (ulong)entry);
+        var kernel = new byte[entry + w.Bytes.Count];
+        kernel[0] = 0xF4;
+        w.Bytes.CopyTo(kernel, entry);
         return kernel;
+    }
+
+    static (int? Status, string Serial, LinuxBootPlan Plan) Boot(byte[] image, string cmdline)
+    {
+        var output = new List<byte>();
+        using var pc = new Pc(new VmConfig { Vcpus = 1, MemoryBytes = 64UL << 20, Trace = false }, output.Add);
+        var plan = pc.LoadLinux(image, default, cmdline);
+        pc.Vm.Start();
+        Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(20)), "the synthetic kernel did not exit");
+        pc.Vm.Join();
+        Assert.True(pc.Vm.ExitKind == VmExitKind.DebugExit, $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}");
+        return (pc.Vm.ExitStatus, System.Text.Encoding.ASCII.GetString(output.ToArray()), plan);
     }
 
     sealed class CodeWriterImpl : CodeWriter
@@ -151,43 +165,18 @@ public class LinuxBootLoaderTests
     [Fact]
     public void Synthetic_kernel_runs_at_the_64bit_entry_with_paging_and_boot_params_in_rsi()
     {
-        var output = new List<byte>();
-        using var pc = new Pc(new VmConfig { Vcpus = 1, MemoryBytes = 64UL << 20, Trace = false }, output.Add);
-        pc.LoadLinux(BzImage(ReportingKernel64()), default, "hello");
-        pc.Vm.Start();
-        Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(20)), "the synthetic kernel did not exit");
-        pc.Vm.Join();
-        Assert.Equal(VmExitKind.DebugExit, pc.Vm.ExitKind);
-        Assert.Equal((3 << 1) | 1, pc.Vm.ExitStatus);  // three e820 entries
-        Assert.Equal("h@1", System.Text.Encoding.ASCII.GetString(output.ToArray()));
+        var (status, serial, plan) = Boot(BzImage(ReportingKernel(entry64: true)), "hello");
+        Assert.True(plan.Entry64);
+        Assert.Equal((3 << 1) | 1, status);   // three e820 entries
+        Assert.Equal("h@1", serial);
     }
 
     [Fact]
     public void Synthetic_kernel_runs_at_the_32bit_entry_without_paging()
     {
-        var a = new Assembler(32);
-        a.mov(edx, 0x3F8);
-        a.mov(eax, __dword_ptr[esi + 0x228]);
-        a.mov(al, __byte_ptr[eax]);
-        a.@out(dx, al);
-        a.mov(eax, cr0);
-        a.shr(eax, 31);
-        a.add(al, (byte)'0');
-        a.@out(dx, al);
-        a.mov(edx, 0xF4);
-        a.mov(al, 5);
-        a.@out(dx, al);
-        a.hlt();
-        var w = new CodeWriterImpl();
-        a.Assemble(w, 0x100_0000);
-        var output = new List<byte>();
-        using var pc = new Pc(new VmConfig { Vcpus = 1, MemoryBytes = 64UL << 20, Trace = false }, output.Add);
-        var plan = pc.LoadLinux(BzImage(w.Bytes.ToArray(), xloadflags: 0), default, "z");
+        var (status, serial, plan) = Boot(BzImage(ReportingKernel(entry64: false), xloadflags: 0), "z");
         Assert.False(plan.Entry64);
-        pc.Vm.Start();
-        Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(20)), "the synthetic kernel did not exit");
-        pc.Vm.Join();
-        Assert.Equal((5 << 1) | 1, pc.Vm.ExitStatus);
-        Assert.Equal("z0", System.Text.Encoding.ASCII.GetString(output.ToArray()));
+        Assert.Equal((3 << 1) | 1, status);
+        Assert.Equal("z@0", serial);
     }
 }
