@@ -10,6 +10,10 @@ public sealed record VmConfig
     /// <summary>Offer x2APIC (CPUID.1:ECX[21], APIC_BASE.EXTD). Needed beyond 255 vCPUs.</summary>
     public bool X2Apic { get; init; }
     public JitOptions Jit { get; init; } = JitOptions.Default;
+    /// <summary>Present KVM's paravirtual CPUID leaves and kvm-clock (<see cref="KvmClock"/>), as a KVM guest sees them.
+    /// Off by default: with it, Debian's 6.1 kernel reports kvm-clock as in a KVM guest but then shows RCU stalls and
+    /// soft lockups on idle vCPUs (35-52 s) that runs without it do not (not yet understood).</summary>
+    public bool KvmParavirt { get; init; }
     /// <summary>KVM's bsp_vcpu_id: this vCPU starts RUNNABLE with APIC_BASE.BSP; the others UNINITIALIZED.</summary>
     public int BspId { get; init; }
     public bool Trace { get; init; } = true;

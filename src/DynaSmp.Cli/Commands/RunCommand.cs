@@ -93,7 +93,9 @@ static class RunCommand
         {
             try
             {
-                using var stdin = Console.OpenStandardInput();
+                // fd 0 as a plain file, not Console's stdin stream: a read blocked there held up Console.Error writes
+                // (the timeout message), so the deadline's last-resort exit fired before the JSON was written.
+                using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 1);
                 var buf = new byte[256];
                 int n;
                 while ((n = stdin.Read(buf, 0, buf.Length)) > 0) serial.EnqueueInput(buf.AsSpan(0, n));
