@@ -37,6 +37,8 @@ public static class ExitStatuses
         {
             case VmExitKind.DebugExit: return vm.ExitStatus!.Value & 0xFF;
             case VmExitKind.TripleFault: return (int)ExitStatus.GuestShutdown;
+            case VmExitKind.PowerOff: return (int)ExitStatus.Success;
+            case VmExitKind.Reset: return (int)ExitStatus.GuestShutdown;
             case VmExitKind.Unsupported: return (int)ExitStatus.Unsupported;
             case VmExitKind.GuestError: return (int)ExitStatus.GuestShutdown;
             case VmExitKind.HostResources: return (int)ExitStatus.HostResources;

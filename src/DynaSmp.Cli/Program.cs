@@ -26,6 +26,7 @@ try
 }
 catch (UsageException e) { return Fail(e.Message, ExitStatus.BadInput); }
 catch (MultibootImageException e) { return Fail($"not a bootable image: {e.Message}", ExitStatus.BadInput); }
+catch (LinuxImageException e) { return Fail($"not a bootable Linux image: {e.Message}", ExitStatus.BadInput); }
 catch (HostResourcesException e) { return Fail(e.Message, ExitStatus.HostResources); }
 catch (TimeoutExpiredException e) { return Fail(e.Message, ExitStatus.Timeout); }
 catch (IOException e) { return Fail(e.Message, ExitStatus.BadInput); }

@@ -15,6 +15,10 @@ public sealed class Pc : IDisposable
         Vm = new Vm(config, Devices);
         // isa-debug-exit stops the VM with QEMU's status; the event runs on the writing vCPU's thread.
         Devices.DebugExit.ExitRequested += status => Vm.Stop(VmExitKind.DebugExit, $"isa-debug-exit status {status}", status);
+        Devices.Attach(Vm);
+        Devices.AcpiPm.PowerOff = () => Vm.Stop(VmExitKind.PowerOff, "the guest powered off (ACPI S5)", 0);
+        Devices.PciHost.ResetRequested = () => Vm.Stop(VmExitKind.Reset, "the guest reset the machine (port 0xCF9)");
+        Devices.SystemControl.ResetRequested = () => Vm.Stop(VmExitKind.Reset, "the guest reset the machine (port 0x92 or 0x64)");
     }
 
     /// <summary>Loads a multiboot v1 kernel and puts the BSP in the multiboot machine state (32-bit flat
@@ -31,5 +35,22 @@ public sealed class Pc : IDisposable
         return plan;
     }
 
-    public void Dispose() => Vm.Dispose();
+    /// <summary>Loads a bzImage with the Linux boot protocol (plus ACPI and MP tables) and puts the BSP at its
+    /// entry. Throws LinuxImageException for bad images or ones that do not fit.</summary>
+    public LinuxBootPlan LoadLinux(ReadOnlyMemory<byte> image, ReadOnlyMemory<byte> initrd, string commandLine = "")
+    {
+        var plan = LinuxBootLoader.Plan(image, Vm.Config.MemoryBytes, commandLine, initrd);
+        plan.Apply(Vm.Ram, Vm.Vcpus[Vm.Config.BspId].Core, Vm.Config.Vcpus);
+        return plan;
+    }
+
+    /// <summary>A bzImage: the boot sector signature and the "HdrS" setup header magic.</summary>
+    public static bool IsLinuxImage(ReadOnlySpan<byte> image) =>
+        image.Length > 0x206 && image[0x1FE] == 0x55 && image[0x1FF] == 0xAA && image[0x202] == (byte)'H' && image[0x203] == (byte)'d' && image[0x204] == (byte)'r' && image[0x205] == (byte)'S';
+
+    public void Dispose()
+    {
+        Vm.Dispose();
+        Devices.Dispose();
+    }
 }

@@ -48,13 +48,14 @@ public sealed unsafe class Vcpu : IDisposable
         Id = id;
         _broken = vm.Config.BrokenRule;
         Core = new CpuCore(vm.Ram, new VcpuBus(this, vm.Devices), vm.Cache, vm.Config.Jit, vm.Clock);
-        Trace = new EventTrace(id, vm.Config.TraceCapacity, Core) { Enabled = vm.Config.Trace };
+        Trace = new EventTrace(id, vm.Config.TraceCapacity, Core) { Enabled = vm.Config.Trace, KeepFirst = vm.Config.TraceKeepsFirst };
         Apic = new Lapic(this, (uint)id);
         Core.InterruptController = Apic;
         Core.Cpuid.Apic = true;
         Core.Cpuid.ApicId = (uint)id;
         Core.Cpuid.LogicalProcessors = (uint)vm.Config.Vcpus;
         Core.Cpuid.X2Apic = vm.Config.X2Apic;
+        Core.Cpuid.KvmParavirt = vm.Config.KvmParavirt;
         Core.MsrReadHook = ReadMsr;
         Core.MsrWriteHook = WriteMsr;
         bool bsp = id == vm.Config.BspId;
@@ -341,12 +342,16 @@ public sealed unsafe class Vcpu : IDisposable
 
     // ---- MSRs the machine owns ---------------------------------------------------------------------
 
+    ulong _kvmSystemTime, _kvmWallClock;
+
     ulong? ReadMsr(uint msr)
     {
         switch (msr)
         {
             case 0x1B: return Apic.ApicBase;
             case 0x6E0: return Apic.TscDeadline;
+            case KvmClock.SystemTimeMsr when Vm.Config.KvmParavirt: return _kvmSystemTime;
+            case KvmClock.WallClockMsr when Vm.Config.KvmParavirt: return _kvmWallClock;
             case >= 0x800 and <= 0x8FF: return Apic.ReadX2ApicMsr(msr);
         }
         return null;
@@ -362,6 +367,15 @@ public sealed unsafe class Vcpu : IDisposable
                 return true;
             case 0x6E0:
                 Apic.TscDeadline = value;
+                return true;
+            case KvmClock.SystemTimeMsr when Vm.Config.KvmParavirt:
+                // Bit 0 enables; the record must lie in RAM (KVM ignores one that does not).
+                _kvmSystemTime = value;
+                if ((value & 1) != 0) KvmClock.WriteTimeInfo(Vm.Ram, value & ~1UL);
+                return true;
+            case KvmClock.WallClockMsr when Vm.Config.KvmParavirt:
+                _kvmWallClock = value;
+                KvmClock.WriteWallClock(Vm.Ram, value, Core.ReadTsc());
                 return true;
             case >= 0x800 and <= 0x8FF:
                 Apic.WriteX2ApicMsr(msr, value);

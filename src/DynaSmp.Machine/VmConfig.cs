@@ -10,10 +10,16 @@ public sealed record VmConfig
     /// <summary>Offer x2APIC (CPUID.1:ECX[21], APIC_BASE.EXTD). Needed beyond 255 vCPUs.</summary>
     public bool X2Apic { get; init; }
     public JitOptions Jit { get; init; } = JitOptions.Default;
+    /// <summary>Present KVM's paravirtual CPUID leaves and kvm-clock (<see cref="KvmClock"/>), as a KVM guest sees them.
+    /// Off by default: with it, Debian's 6.1 kernel reports kvm-clock as in a KVM guest but then shows RCU stalls and
+    /// soft lockups on idle vCPUs (35-52 s) that runs without it do not (not yet understood).</summary>
+    public bool KvmParavirt { get; init; }
     /// <summary>KVM's bsp_vcpu_id: this vCPU starts RUNNABLE with APIC_BASE.BSP; the others UNINITIALIZED.</summary>
     public int BspId { get; init; }
     public bool Trace { get; init; } = true;
     public int TraceCapacity { get; init; } = 1024;
+    /// <summary>Trace rings keep their first TraceCapacity events rather than the last (EventTrace.KeepFirst).</summary>
+    public bool TraceKeepsFirst { get; init; }
     /// <summary>Host stack per vCPU thread: small, so a thousand vCPUs reserve little (committed on touch).</summary>
     public int ThreadStackBytes { get; init; } = 256 * 1024;
     /// <summary>Null: free-running, one host thread per vCPU. A seed: all vCPUs interleaved on one thread

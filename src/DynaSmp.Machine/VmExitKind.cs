@@ -19,6 +19,10 @@ public enum VmExitKind
     Unsupported,
     /// <summary>Stopped by the host because the VM outgrew the host memory it was admitted with.</summary>
     HostResources,
+    /// <summary>The guest powered the machine off (ACPI S5): a clean end, status 0.</summary>
+    PowerOff,
+    /// <summary>The guest reset the machine (port 0xCF9, 0x92 or the 8042); this machine stops instead (QEMU -no-reboot).</summary>
+    Reset,
     /// <summary>A host-side bug caught on a vCPU thread.</summary>
     InternalError,
 }

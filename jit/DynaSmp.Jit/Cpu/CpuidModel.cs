@@ -12,6 +12,14 @@ public sealed unsafe class CpuidModel
     public uint LogicalProcessors { get; set; } = 1;
     public bool X2Apic { get; set; }
     public bool Apic { get; set; }
+    /// <summary>Report a KVM hypervisor (CPUID.1:ECX.HYPERVISOR, leaves 40000000h-40000001h) offering kvm-clock, as a
+    /// KVM guest sees it; the machine implements the clock MSRs.</summary>
+    public bool KvmParavirt { get; set; }
+
+    public const uint KvmSignatureLeaf = 0x4000_0000, KvmFeaturesLeaf = 0x4000_0001;
+    // KVM_FEATURE_CLOCKSOURCE2 (bit 3: MSRs 4b564d00h/4b564d01h) and KVM_FEATURE_CLOCKSOURCE_STABLE_BIT (bit 24).
+    public const uint KvmFeatures = 1u << 3 | 1u << 24;
+    static readonly uint[] KvmSignature = VendorWords("KVMKVMKVM\0\0\0");
 
     const uint MaxBasicLeaf = 0xB, MaxExtendedLeaf = 0x8000_0008;
     // Family 6, model 0x3A-like signature; only the signature format matters to guests.
@@ -64,6 +72,12 @@ public sealed unsafe class CpuidModel
     public void Query(uint leaf, uint sub, out uint a, out uint b, out uint c, out uint d)
     {
         a = b = c = d = 0;
+        if (KvmParavirt && leaf is KvmSignatureLeaf or KvmFeaturesLeaf)
+        {
+            if (leaf == KvmSignatureLeaf) { a = KvmFeaturesLeaf; b = KvmSignature[0]; c = KvmSignature[1]; d = KvmSignature[2]; }
+            else a = KvmFeatures;
+            return;
+        }
         if (leaf >= 0x8000_0000 ? leaf > MaxExtendedLeaf : leaf > MaxBasicLeaf)
             leaf = MaxBasicLeaf; // Intel: out-of-range leaves return the highest basic leaf
         switch (leaf)
@@ -72,7 +86,7 @@ public sealed unsafe class CpuidModel
             case 1:
                 a = Signature;
                 b = (ApicId << 24) | (Math.Min(LogicalProcessors, 255u) << 16) | (8u << 8); // CLFLUSH line = 8 qwords
-                c = Leaf1Ecx | (X2Apic ? 1u << 21 : 0);
+                c = Leaf1Ecx | (X2Apic ? 1u << 21 : 0) | (KvmParavirt ? 1u << 31 : 0);
                 d = Leaf1Edx | (Apic ? 1u << 9 : 0) | (LogicalProcessors > 1 ? 1u << 28 : 0);
                 break;
             case 4: CacheLeaf(sub, out a, out b, out c, out d); break;

@@ -4,6 +4,7 @@ namespace DynaSmp.Jit.Cpu;
 public static class Msr
 {
     public const uint Tsc = 0x10;
+    public const uint PlatformId = 0x17;
     public const uint ApicBase = 0x1B;
     public const uint FeatureControl = 0x3A;
     public const uint BiosSignId = 0x8B;

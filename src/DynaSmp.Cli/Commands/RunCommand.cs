@@ -5,44 +5,56 @@ using DynaSmp.Machine.Host;
 
 namespace DynaSmp.Cli.Commands;
 
-/// <summary>`dynasmp run KERNEL`: a multiboot kernel with its serial output on stdout. The exit status is what
+/// <summary>`dynasmp run KERNEL`: a multiboot kernel or a Linux bzImage (with --initrd/--append) with its serial
+/// output on stdout and stdin fed to the guest's serial port. The exit status is what
 /// QEMU gives for the same isa-debug-exit write ((value &lt;&lt; 1) | 1), so QEMU scripts work unchanged; every other
 /// outcome has its own even status (<see cref="ExitStatus"/>).</summary>
 static class RunCommand
 {
     public static Command Create()
     {
-        var kernel = new Argument<string>("KERNEL") { Description = "a multiboot kernel (ELF or a.out-kludge image)" };
+        var kernel = new Argument<string>("KERNEL") { Description = "a multiboot kernel (ELF or a.out-kludge image) or a Linux bzImage" };
         var smp = CliOptions.Int("--smp", 1, 1, 1024, "vCPUs");
         var mem = CliOptions.Size("--mem", 128UL << 20, "guest RAM");
         var timeout = CliOptions.Seconds("--timeout", 60, "deadline for set-up, run and tear-down");
-        var cmdline = CliOptions.Text("--cmdline", "the multiboot command line");
+        var cmdline = CliOptions.Text("--cmdline", "the kernel command line (multiboot or Linux)");
+        var append = CliOptions.Text("--append", "the Linux kernel command line (as QEMU's -append; same as --cmdline)");
+        var initrd = CliOptions.Text("--initrd", "an initramfs for a Linux bzImage", "FILE");
         var json = CliOptions.OutputFile("--json", "write the outcome (status, exit kind, diagnosis) as JSON");
+        var trace = CliOptions.OutputFile("--trace", "write the APIC event timeline (the first events of each vCPU)");
         var c = new Command("run", """
-            boot a multiboot kernel; serial on stdout. Exit status as QEMU's isa-debug-exit ((value << 1) | 1, odd),
+            boot a multiboot kernel or a Linux bzImage; serial on stdout (stdin to COM1). Exit status as QEMU's isa-debug-exit ((value << 1) | 1, odd),
             or an even status: 2 bad input, 4 triple fault, 6 unsupported, 8 host resources, 70 internal error, 124 timeout
-            """) { kernel, smp, mem, timeout, cmdline, json };
+            """) { kernel, smp, mem, timeout, cmdline, append, initrd, json, trace };
         var statsOptions = StatsOptions.AddTo(c);
-        c.SetAction(p => Run(p.GetValue(kernel)!, p.GetValue(smp), p.GetValue(mem).Bytes, p.GetValue(timeout), p.GetValue(cmdline) ?? "", p.GetValue(json), StatsOptions.From(p, statsOptions)));
+        c.SetAction(p => Run(p.GetValue(kernel)!, p.GetValue(smp), p.GetValue(mem).Bytes, p.GetValue(timeout), p.GetValue(append) ?? p.GetValue(cmdline) ?? "",
+            p.GetValue(initrd), p.GetValue(json), p.GetValue(trace), StatsOptions.From(p, statsOptions)));
         return c;
     }
 
-    static int Run(string path, int smp, ulong mem, double timeout, string cmdline, string? json, StatsOptions stats)
+    static int Run(string path, int smp, ulong mem, double timeout, string cmdline, string? initrdPath, string? json, string? trace, StatsOptions stats)
     {
         var deadline = new Deadline(timeout);
         if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
         HostFiles.CheckOutput(json, "--json");
+        HostFiles.CheckOutput(trace, "--trace");
         var image = HostFiles.ReadInput(path, "kernel image", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");
-        long ceiling = Admission.Check(1, smp, mem, 0, image.Length, "", "--smp");
+        byte[] initrd = initrdPath == null ? [] : HostFiles.ReadInput(initrdPath, "initrd", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");
+        bool linux = Pc.IsLinuxImage(image);
+        if (initrdPath != null && !linux) throw new UsageException("--initrd needs a Linux bzImage; the kernel is not one");
+        long ceiling = Admission.Check(1, smp, mem, trace != null ? TraceEvents : 0, image.Length, "", "--smp");
         deadline.Check("set-up");
 
         var stdout = Console.OpenStandardOutput();
-        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, Trace = false, DeterministicSeed = stats.Seed },
+        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, DeterministicSeed = stats.Seed,
+                Trace = trace != null, TraceCapacity = trace != null ? TraceEvents : 16, TraceKeepsFirst = true },
             b => { stdout.WriteByte(b); if (b == '\n') stdout.Flush(); });
         bool joined = true;
         try
         {
-            pc.LoadMultiboot(image, cmdline);
+            if (linux) pc.LoadLinux(image, initrd, cmdline);
+            else pc.LoadMultiboot(image, cmdline);
+            StartConsoleInput(pc);
             deadline.Check("set-up");
             // Start the run with an empty young generation: a collection must stop every vCPU thread, which is slow
             // when hundreds of them spin on a few host cores.
@@ -55,10 +67,17 @@ static class RunCommand
             stdout.Flush();
             int status = ExitStatuses.ForVm(pc.Vm);
             var vm = pc.Vm;
-            if (vm.ExitKind != VmExitKind.DebugExit)
+            if (vm.ExitKind is not (VmExitKind.DebugExit or VmExitKind.PowerOff))
                 Console.Error.WriteLine($"dynasmp: {Describe(vm)}{(joined ? "" : " (some vCPU threads had not left when the command ended)")}");
             if (vm.Diagnosis is { } diag) Console.Error.WriteLine(diag.Format());
             stats.Write("run", [vm], deadline.Elapsed);
+            if (trace != null)
+                HostFiles.WriteOutput(trace, "--trace", f =>
+                {
+                    using var w = new StreamWriter(f);
+                    TraceCommand.WriteTimeline(w, TraceCommand.Events(vm), vm.Clock.Frequency,
+                        $"APIC events of `dynasmp run` with {smp} vCPUs (the first {TraceEvents} per vCPU); times in us from the first event");
+                });
             if (json != null)
             {
                 var report = new RunReport
@@ -75,6 +94,30 @@ static class RunCommand
         {
             if (joined) pc.Dispose();
         }
+    }
+
+    // Per vCPU, kept from the start: enough for a Linux boot's INIT/SIPI sequence and its first IPIs.
+    const int TraceEvents = 16384;
+
+    /// <summary>Host stdin to the guest's COM1 receiver, so a user can type into the guest's shell. A background
+    /// thread blocked in read; it ends with the process.</summary>
+    static void StartConsoleInput(Pc pc)
+    {
+        var serial = pc.Devices.Serial;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                // fd 0 as a plain file, not Console's stdin stream: a read blocked there held up Console.Error writes
+                // (the timeout message), so the deadline's last-resort exit fired before the JSON was written.
+                using var stdin = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 1);
+                var buf = new byte[256];
+                int n;
+                while ((n = stdin.Read(buf, 0, buf.Length)) > 0) serial.EnqueueInput(buf.AsSpan(0, n));
+            }
+            catch (IOException) { } // stdin closed or unreadable: the guest just gets no input
+        }, 64 * 1024) { IsBackground = true, Name = "DynaSmp console input" };
+        t.Start();
     }
 
     static string Describe(Vm vm) => vm.ExitKind switch

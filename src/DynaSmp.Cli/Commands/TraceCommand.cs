@@ -31,22 +31,9 @@ static class TraceCommand
         run.Start();
         run.WaitAll(deadline, ceiling, null);
         var pc = run.Pcs[0];
-        var events = pc.Vm.Vcpus.SelectMany(v => v.Trace.Snapshot()).OrderBy(e => e.Timestamp).ToList();
+        var events = Events(pc.Vm);
         long t0 = events.Count > 0 ? events[0].Timestamp : 0;
-
-        Console.WriteLine($"IPI timeline of one VM with {cpus} vCPUs (built-in guest, IPI delays {delays.ToString().ToLowerInvariant()}); times in us from the first event");
-        Console.WriteLine($"{"time",10}  {"on",-5} {"src->dst",-9} {"ICR",-10} {"delivery",-16} {"trig/level",-14} {"mp_state before -> after",-30} KVM path");
-        foreach (var e in events)
-        {
-            double us = (e.Timestamp - t0) * 1e6 / pc.Vm.Clock.Frequency;
-            string route = e.Target < 0 ? $"{e.Source}->*" : $"{e.Source}->{e.Target}";
-            bool hasIcr = e.IcrLow != 0 || e.Path == KvmPath.IpiSent;
-            var icr = new IcrWrite(e.IcrLow, e.Destination);
-            string mode = hasIcr ? icr.Mode.ToString() + (icr.Mode == DeliveryMode.Startup ? $" 0x{icr.Vector:x2}" : "") : "";
-            string trig = hasIcr ? $"{(icr.LevelTriggered ? "level" : "edge")}/{(icr.Level ? "assert" : "deassert")}" : "";
-            string states = e.Target < 0 ? "" : $"{TraceText.MpStateName(e.Before)} -> {TraceText.MpStateName(e.After)}";
-            Console.WriteLine($"{us,10:F2}  cpu{e.Recorder,-2} {route,-9} {(hasIcr ? $"0x{e.IcrLow:x8}" : ""),-10} {mode,-16} {trig,-14} {states,-30} {KvmPathText.Describe(e.Path)}");
-        }
+        WriteTimeline(Console.Out, events, pc.Vm.Clock.Frequency, $"IPI timeline of one VM with {cpus} vCPUs (built-in guest, IPI delays {delays.ToString().ToLowerInvariant()}); times in us from the first event");
         Console.WriteLine();
         Console.WriteLine(Explanation);
         Console.WriteLine($"Guest result: {(BootRun.Succeeded(pc) ? "every CPU online" : $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}")}");
@@ -54,6 +41,28 @@ static class TraceCommand
         if (chrome != null) HostFiles.WriteOutput(chrome, "--chrome", f => ChromeTrace.Write(f, events, pc.Vm));
         var s = run.Summarize();
         return BootCommand.Status(run, s, cpus);
+    }
+
+    /// <summary>Every vCPU's recorded events, merged by timestamp.</summary>
+    public static List<TraceEvent> Events(Vm vm) => vm.Vcpus.SelectMany(v => v.Trace.Snapshot()).OrderBy(e => e.Timestamp).ToList();
+
+    /// <summary>One line per event: time, recording vCPU, route, ICR, delivery mode, trigger, mp_state change, KVM path.</summary>
+    public static void WriteTimeline(TextWriter w, List<TraceEvent> events, double ticksPerSecond, string title)
+    {
+        long t0 = events.Count > 0 ? events[0].Timestamp : 0;
+        w.WriteLine(title);
+        w.WriteLine($"{"time",10}  {"on",-5} {"src->dst",-9} {"ICR",-10} {"delivery",-16} {"trig/level",-14} {"mp_state before -> after",-30} KVM path");
+        foreach (var e in events)
+        {
+            double us = (e.Timestamp - t0) * 1e6 / ticksPerSecond;
+            string route = e.Target < 0 ? $"{e.Source}->*" : $"{e.Source}->{e.Target}";
+            bool hasIcr = e.IcrLow != 0 || e.Path == KvmPath.IpiSent;
+            var icr = new IcrWrite(e.IcrLow, e.Destination);
+            string mode = hasIcr ? icr.Mode.ToString() + (icr.Mode == DeliveryMode.Startup ? $" 0x{icr.Vector:x2}" : "") : "";
+            string trig = hasIcr ? $"{(icr.LevelTriggered ? "level" : "edge")}/{(icr.Level ? "assert" : "deassert")}" : "";
+            string states = e.Target < 0 ? "" : $"{TraceText.MpStateName(e.Before)} -> {TraceText.MpStateName(e.After)}";
+            w.WriteLine($"{us,10:F2}  cpu{e.Recorder,-2} {route,-9} {(hasIcr ? $"0x{e.IcrLow:x8}" : ""),-10} {mode,-16} {trig,-14} {states,-30} {KvmPathText.Describe(e.Path)}");
+        }
     }
 
 

@@ -190,7 +190,9 @@ public sealed unsafe class Lapic : IInterruptController
     /// <summary>An IRR vector whose priority class beats PPR exists (the APIC can present it to the CPU).</summary>
     public bool HasDeliverableInterrupt()
     {
-        if (!HardwareEnabled || !SoftwareEnabled) return false;
+        if (!HardwareEnabled) return false;
+        if (ExtIntPending) return true;
+        if (!SoftwareEnabled) return false;
         int v = HighestBit(_irr);
         return v >= 0 && ((uint)v & 0xF0) > (Ppr & 0xF0);
     }
@@ -198,8 +200,23 @@ public sealed unsafe class Lapic : IInterruptController
     /// <summary>Keeps CpuState.InterruptRequest in step with the IRR (the CPU only acknowledges when it is set).</summary>
     public void UpdateInterruptRequest() => Volatile.Write(ref Cpu->InterruptRequest, HasDeliverableInterrupt() ? 1 : 0);
 
+    /// <summary>The 8259A pair wired to LINT0 (the PC wires it to every LAPIC; only an unmasked ExtINT LVT listens).</summary>
+    public IExtIntSource? ExtIntSource { get; set; }
+
+    /// <summary>LINT0 is unmasked in ExtINT mode (SDM 11.5.1): the PIC's INTR reaches this CPU.</summary>
+    public bool AcceptsExtInt => (_lvt[4] & 0x1_0700) == 0x700;
+
+    bool ExtIntPending => ExtIntSource is { InterruptPending: true } && AcceptsExtInt;
+
     public int Acknowledge()
     {
+        // ExtINT bypasses IRR, ISR and PPR: the vector is the PIC's, and the PIC keeps its own in-service state.
+        if (ExtIntPending)
+        {
+            int pic = ExtIntSource!.Acknowledge();
+            UpdateInterruptRequest();
+            return pic;
+        }
         PollTimer(_vcpu.Core.ClockNow());
         if (!HasDeliverableInterrupt()) { UpdateInterruptRequest(); return -1; }
         int v = HighestBit(_irr);
@@ -214,7 +231,12 @@ public sealed unsafe class Lapic : IInterruptController
     void Eoi()
     {
         int v = HighestBit(_isr);
-        if (v >= 0) _isr[v >> 5] &= ~(1u << (v & 31));
+        if (v >= 0)
+        {
+            _isr[v >> 5] &= ~(1u << (v & 31));
+            // A level-triggered vector's EOI goes on to the IOAPICs, which clear remote IRR (kvm_ioapic_send_eoi).
+            if ((Volatile.Read(ref _tmr[v >> 5]) & (1u << (v & 31))) != 0) _vcpu.Vm.BroadcastEoi(v);
+        }
         UpdateInterruptRequest();
     }
 
@@ -239,7 +261,12 @@ public sealed unsafe class Lapic : IInterruptController
         if (TimerMode == 2 || _timerInitial == 0) { Volatile.Write(ref _timerDeadline, long.MaxValue); return; }
         long ns = (long)_timerInitial << TimerDivideShift;
         Volatile.Write(ref _timerDeadline, now + (long)(ns * TicksPerNs));
+        TimerArmed?.Invoke();
     }
+
+    /// <summary>Called on the owner thread when the timer gets a new deadline, so the machine's timer thread can
+    /// kick this vCPU out of guest code when it expires (KVM's hrtimer): the run loop only polls between runs.</summary>
+    public Action? TimerArmed { get; set; }
 
     /// <summary>Fires an expired timer into the IRR (owner thread; called by the run loop and on acknowledge).</summary>
     public void PollTimer(long now)
@@ -428,7 +455,7 @@ public sealed unsafe class Lapic : IInterruptController
     public ulong TscDeadline
     {
         get => TimerMode == 2 ? _tscDeadline : 0;
-        set { if (TimerMode == 2) _tscDeadline = value; }
+        set { if (TimerMode == 2) { _tscDeadline = value; if (value != 0) TimerArmed?.Invoke(); } }
     }
 
     // ---- INIT/SIPI acceptance (owner thread) ---------------------------------------------------

@@ -1,3 +1,4 @@
+using DynaSmp.Machine.Firmware;
 using System.Buffers.Binary;
 using System.Text;
 
@@ -43,7 +44,7 @@ public static class MultibootLoader
 
     // Page 0 holds the real-mode IVT and BDA, and an info address of 0 would read as a null pointer.
     const ulong LowInfoFloor = 0x1000;
-    const ulong LowMemoryTop = 0xA0000, HighMemoryStart = 0x100000, FourGiB = 1UL << 32;
+    const ulong LowMemoryTop = PcMemoryMap.LowMemoryTop, HighMemoryStart = PcMemoryMap.HighMemoryStart;
 
     const int Elf32HeaderSize = 52, Elf32PhdrSize = 32;
     const byte ElfClass32 = 1, ElfClass64 = 2, ElfDataLittle = 1;
@@ -305,20 +306,10 @@ public static class MultibootLoader
         var area = new byte[InfoAreaSize];
         Span<byte> mbi = area.AsSpan((int)InfoOffset, 88);
 
-        // RAM below 640 KiB, the legacy VGA/BIOS hole, RAM from 1 MiB; RAM reaching the IOAPIC/LAPIC MMIO window
-        // stops below it and resumes at 4 GiB, since the machine decodes those addresses as devices.
-        ulong mmioStart = MachineInfo.IoApicBase;
-        ulong highTop = Math.Min(ramSize, mmioStart);
         int n = 0;
         Span<byte> mmap = area.AsSpan((int)MemoryMapOffset, (int)(BootLoaderNameOffset - MemoryMapOffset));
-        AddRange(mmap, ref n, 0, LowMemoryTop, 1);
-        AddRange(mmap, ref n, LowMemoryTop, HighMemoryStart - LowMemoryTop, 2);
-        if (highTop > HighMemoryStart) AddRange(mmap, ref n, HighMemoryStart, highTop - HighMemoryStart, 1);
-        if (ramSize > mmioStart)
-        {
-            AddRange(mmap, ref n, mmioStart, FourGiB - mmioStart, 2);
-            if (ramSize > FourGiB) AddRange(mmap, ref n, FourGiB, ramSize - FourGiB, 1);
-        }
+        foreach (var e in PcMemoryMap.Build(ramSize)) AddRange(mmap, ref n, e.Start, e.Length, (uint)e.Type);
+        ulong highTop = PcMemoryMap.HighRamTop(ramSize);
         mmapLength = (uint)(n * 24);
 
         // mem_upper: KiB from 1 MiB to the first hole above it (section 3.3).

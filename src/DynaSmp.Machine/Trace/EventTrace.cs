@@ -15,11 +15,14 @@ public sealed class EventTrace(int owner, int capacity = 4096, CpuCore? clock = 
     long _next;
 
     public bool Enabled { get; set; } = true;
+    /// <summary>Keep the first events instead of the last: a long run (a real kernel) still shows its start-up
+    /// (Linux's INIT/SIPI sequence) after the ring would have wrapped.</summary>
+    public bool KeepFirst { get; set; }
     public long Recorded => Volatile.Read(ref _next);
 
     public void Record(KvmPath path, int source, int target, uint icrLow, uint destination, MpState before, MpState after)
     {
-        if (!Enabled) return;
+        if (!Enabled || KeepFirst && _next >= _ring.Length) return;
         ref var e = ref _ring[(int)(_next % _ring.Length)];
         e.Timestamp = clock != null ? clock.ClockNow() : Stopwatch.GetTimestamp();
         e.Path = path;

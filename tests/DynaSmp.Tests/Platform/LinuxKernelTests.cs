@@ -1,0 +1,48 @@
+using System.Text;
+using DynaSmp.Machine;
+
+namespace DynaSmp.Tests.Platform;
+
+/// <summary>Runs only when <see cref="LinuxKernelTests.KernelVariable"/> names a bzImage (e.g. Debian's
+/// /boot/vmlinuz-6.1.0-*-amd64); skipped with the reason otherwise, since no kernel ships with the repository.</summary>
+public sealed class LinuxKernelFactAttribute : FactAttribute
+{
+    public LinuxKernelFactAttribute()
+    {
+        string? path = Environment.GetEnvironmentVariable(LinuxKernelTests.KernelVariable);
+        if (string.IsNullOrEmpty(path))
+            Skip = $"{LinuxKernelTests.KernelVariable} is not set: set it to a Linux bzImage (and {LinuxKernelTests.InitrdVariable} to an " +
+                   "initramfs whose init powers off) to boot a real kernel";
+        else if (!File.Exists(path))
+            Skip = $"{LinuxKernelTests.KernelVariable}={path} does not exist";
+    }
+}
+
+/// <summary>A real distribution kernel under DynaSmp, 2 vCPUs: Linux brings up both CPUs with its own INIT/SIPI,
+/// and with an initramfs whose init powers off, the run ends through ACPI S5 with status 0.</summary>
+public class LinuxKernelTests
+{
+    public const string KernelVariable = "DYNASMP_LINUX_KERNEL", InitrdVariable = "DYNASMP_LINUX_INITRD";
+
+    [LinuxKernelFact]
+    public void Real_kernel_brings_up_every_cpu_and_powers_off()
+    {
+        var kernel = File.ReadAllBytes(Environment.GetEnvironmentVariable(KernelVariable)!);
+        string? initrdPath = Environment.GetEnvironmentVariable(InitrdVariable);
+        byte[] initrd = string.IsNullOrEmpty(initrdPath) ? [] : File.ReadAllBytes(initrdPath);
+        var serial = new StringBuilder();
+        using var pc = new Pc(new VmConfig { Vcpus = 2, MemoryBytes = 256UL << 20, Trace = false }, b => { lock (serial) serial.Append((char)b); });
+        pc.LoadLinux(kernel, initrd, "console=ttyS0 earlyprintk=serial panic=-1");
+        pc.Vm.Start();
+        bool exited = pc.Vm.WaitForExit(TimeSpan.FromMinutes(10));
+        pc.Vm.Join();
+        string log;
+        lock (serial) log = serial.ToString();
+        Assert.True(exited, $"the kernel did not finish within 10 minutes; last output:\n{Tail(log)}");
+        Assert.Contains("smp: Brought up 1 node, 2 CPUs", log);
+        // Without an initramfs the kernel cannot mount a root file system and panics; panic=-1 then resets.
+        Assert.Equal(initrd.Length > 0 ? VmExitKind.PowerOff : VmExitKind.Reset, pc.Vm.ExitKind);
+    }
+
+    static string Tail(string log) => log.Length <= 4000 ? log : log[^4000..];
+}
