@@ -28,7 +28,7 @@ public sealed class Vm : IDisposable
     int _stopRequested;
     readonly ManualResetEventSlim _exited = new(false);
     // xAPIC physical-destination fast path: APIC ID -> vCPU (rebuilt when an APIC ID or mode changes).
-    Vcpu?[] _byApicId = new Vcpu?[256];
+    readonly Vcpu?[] _byApicId = new Vcpu?[256];
 
     public VmExitKind ExitKind { get; private set; }
     public int? ExitStatus { get; private set; }
@@ -248,12 +248,22 @@ public sealed class Vm : IDisposable
     /// <summary><see cref="ClockNow"/> when <see cref="Start"/> opened the vCPUs' start gate.</summary>
     public long StartedAt { get; private set; }
 
+    readonly Vcpu?[] _apicMapScratch = new Vcpu?[256];
+
+    // Rebuilt in place (a storm toggles xAPIC/x2APIC thousands of times a second: a new map each time was most of its
+    // allocation). Senders read entries lock-free; each entry changes atomically, as if the MSR write raced the IPI.
     internal void OnApicBaseChanged()
     {
-        var map = new Vcpu?[256];
-        foreach (var v in Vcpus)
-            if (v.Apic.Id < 256 && !v.Apic.X2ApicMode) map[v.Apic.Id] = v;
-        Volatile.Write(ref _byApicId, map);
+        lock (_apicMapScratch)
+        {
+            var scratch = _apicMapScratch;
+            Array.Clear(scratch);
+            foreach (var v in Vcpus)
+                if (v != null && v.Apic.Id < 256 && !v.Apic.X2ApicMode) scratch[v.Apic.Id] = v;
+            var map = _byApicId;
+            for (int k = 0; k < 256; k++)
+                if (!ReferenceEquals(map[k], scratch[k])) Volatile.Write(ref map[k], scratch[k]);
+        }
     }
 
     // ---- deterministic scheduling -----------------------------------------------------------------

@@ -54,41 +54,42 @@ public sealed class StormChecker : IVcpuObserver
     {
         int id = v.Id;
         bool bsp = id == _vm.Config.BspId;
-        string t = $"vCPU {id}: {path} {TraceText.MpStateName(from)} -> {TraceText.MpStateName(to)}";
+        // The detail text is built only for a violation: this runs on every mp_state change of a storm.
+        string T() => $"vCPU {id}: {path} {TraceText.MpStateName(from)} -> {TraceText.MpStateName(to)}";
         switch (path)
         {
             case KvmPath.InitAccepted:
-                if (bsp) Violate("INIT on the BSP leaves it RUNNABLE at the reset vector", t, id);
-                else if (to != MpState.InitReceived) Violate("mp_state transition allowed by kvm-semantics.md", t, id);
+                if (bsp) Violate("INIT on the BSP leaves it RUNNABLE at the reset vector", T(), id);
+                else if (to != MpState.InitReceived) Violate("mp_state transition allowed by kvm-semantics.md", T(), id);
                 _armed[id] = true;
                 break;
             case KvmPath.InitAcceptedBsp:
-                if (!bsp || to != MpState.Runnable) Violate("mp_state transition allowed by kvm-semantics.md", t, id);
+                if (!bsp || to != MpState.Runnable) Violate("mp_state transition allowed by kvm-semantics.md", T(), id);
                 _armed[id] = false;
                 break;
             case KvmPath.SipiAccepted:
-                if (from != MpState.InitReceived || to != MpState.Runnable) Violate("a SIPI is accepted only in INIT_RECEIVED", t, id);
-                else if (!_armed[id]) Violate("a SIPI starts a vCPU at most once per accepted INIT", t, id);
+                if (from != MpState.InitReceived || to != MpState.Runnable) Violate("a SIPI is accepted only in INIT_RECEIVED", T(), id);
+                else if (!_armed[id]) Violate("a SIPI starts a vCPU at most once per accepted INIT", T(), id);
                 _armed[id] = false;
                 Interlocked.Increment(ref _starts[id]);
                 break;
             case KvmPath.SipiDropped:
-                if (from == MpState.InitReceived) Violate("a SIPI in INIT_RECEIVED starts the vCPU (not dropped)", t, id);
+                if (from == MpState.InitReceived) Violate("a SIPI in INIT_RECEIVED starts the vCPU (not dropped)", T(), id);
                 break;
             case KvmPath.Halted:
-                if (from != MpState.Runnable || to != MpState.Halted) Violate("mp_state transition allowed by kvm-semantics.md", t, id);
+                if (from != MpState.Runnable || to != MpState.Halted) Violate("mp_state transition allowed by kvm-semantics.md", T(), id);
                 break;
             case KvmPath.WokeFromHalt:
-                if (from != MpState.Halted || to != MpState.Runnable) Violate("mp_state transition allowed by kvm-semantics.md", t, id);
+                if (from != MpState.Halted || to != MpState.Runnable) Violate("mp_state transition allowed by kvm-semantics.md", T(), id);
                 break;
             case KvmPath.SetMpState:
                 if (to is not (MpState.Runnable or MpState.Uninitialized or MpState.InitReceived or MpState.Halted))
-                    Violate("mp_state transition allowed by kvm-semantics.md", t, id);
+                    Violate("mp_state transition allowed by kvm-semantics.md", T(), id);
                 if (to == MpState.InitReceived) _armed[id] = true;
                 else if (from is MpState.InitReceived or MpState.Uninitialized) _armed[id] = false;
                 break;
             default:
-                Violate("mp_state changes only on a path kvm-semantics.md names", t, id);
+                Violate("mp_state changes only on a path kvm-semantics.md names", T(), id);
                 break;
         }
     }
