@@ -174,6 +174,8 @@ public static class GuestFuzzer
                 VmExitKind.Unsupported => (FuzzOutcome.Unsupported, vm.ExitMessage ?? ""),
                 VmExitKind.Timeout => (FuzzOutcome.Timeout, ""),
                 VmExitKind.GuestError => (FuzzOutcome.TripleFault, vm.ExitMessage ?? ""),
+                // Random bytes reach port 0x92, 0x64 and 0xCF9 and the ACPI PM block: a reset or power-off is the guest's own doing.
+                VmExitKind.Reset or VmExitKind.PowerOff => (FuzzOutcome.GuestExit, $"{vm.ExitKind}: {vm.ExitMessage}"),
                 _ => (FuzzOutcome.HostError, $"{vm.ExitKind}: {vm.ExitMessage}"),
             };
         }

@@ -41,6 +41,18 @@ public class FuzzTests
         Assert.Equal("isa-debug-exit status 37", detail); // (0x12 << 1) | 1
     }
 
+    /// <summary>Fuzzed bytes reach the reset ports (seed 53334 wrote port 0x92): the guest's reset is its own outcome, not a host error.</summary>
+    [Theory]
+    [InlineData(new byte[] { 0xB0, 0xFE, 0xE6, 0x64, 0xF4 }, "Reset")]              // mov al, 0xFE; out 0x64, al (8042 pulse)
+    [InlineData(new byte[] { 0xB0, 0x01, 0xE6, 0x92, 0xF4 }, "Reset")]              // mov al, 1; out 0x92, al (fast reset)
+    [InlineData(new byte[] { 0x66, 0xBA, 0xF9, 0x0C, 0xB0, 0x06, 0xEE, 0xF4 }, "Reset")] // out 0xCF9, 6
+    public void A_guest_reset_is_a_guest_outcome(byte[] code, string kind)
+    {
+        var (outcome, detail) = GuestFuzzer.RunOne(GuestImages.Flat(code), 1, 10);
+        Assert.Equal(FuzzOutcome.GuestExit, outcome);
+        Assert.StartsWith(kind, detail);
+    }
+
     [Fact]
     public void Seeds_cover_random_bytes_and_32_and_64_bit_streams()
     {
