@@ -118,7 +118,7 @@ public sealed unsafe partial class CpuCore : IDisposable
         CpuState* s = State;
         s->Cr0 = Cr0.ET;
         s->Efer = 0;
-        foreach (var r in new[] { SegReg.Cs, SegReg.Ds, SegReg.Es, SegReg.Ss, SegReg.Fs, SegReg.Gs })
+        for (var r = SegReg.Es; r <= SegReg.Gs; r++)
         {
             ref var seg = ref s->Seg(r);
             seg.LoadRealMode(cs);
@@ -286,6 +286,13 @@ public sealed unsafe partial class CpuCore : IDisposable
     }
 
     Block? Decode(ulong lin, ulong phys)
+    {
+        long allocated = TranslationCost.Begin();
+        try { return DecodeNew(lin, phys); }
+        finally { TranslationCost.End(allocated); }
+    }
+
+    Block? DecodeNew(ulong lin, ulong phys)
     {
         CpuState* s = State;
         _reader.Reset(lin);

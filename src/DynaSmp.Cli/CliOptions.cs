@@ -90,10 +90,38 @@ public static class CliOptions
     static readonly (string, ulong)[] Suffixes =
         [("KIB", 1UL << 10), ("MIB", 1UL << 20), ("GIB", 1UL << 30), ("KB", 1UL << 10), ("MB", 1UL << 20), ("GB", 1UL << 30), ("K", 1UL << 10), ("M", 1UL << 20), ("G", 1UL << 30)];
 
+    /// <summary>`--shard I/N`: this machine runs VMs I, I+N, I+2N, ... of the fleet (the slices of N machines never overlap).</summary>
+    public static Option<Shard> Shard() =>
+        Make("--shard", "run the I-th of N slices of the VMs (VMs I, I+N, ...; seeds derive from the base seed and the VM number)",
+            Cli.Shard.Whole, Cli.Shard.TryParse, t => $"--shard must be I/N with 0 <= I < N <= 100000 (got '{t}')", "I/N");
+
     /// <summary>The IPI-delay choice shared by boot, trace and guest export.</summary>
     public static Option<Named<Machine.Guests.IpiDelays>> IpiDelays() =>
         Choice("--ipi-delays", "none", "waits around the built-in guest's STARTUP IPIs (linux: 10 us before and after each, as Linux 6.x)",
             ("none", Machine.Guests.IpiDelays.None), ("linux", Machine.Guests.IpiDelays.Linux));
+}
+
+/// <summary>One slice of a fleet split across machines: VMs whose number is <see cref="Index"/> modulo <see cref="Count"/>.</summary>
+public readonly record struct Shard(int Index, int Count)
+{
+    public static readonly Shard Whole = new(0, 1);
+
+    public bool Contains(int vm) => vm % Count == Index;
+
+    /// <summary>How many of <paramref name="vms"/> VMs this slice runs.</summary>
+    public int SizeOf(int vms) => vms <= Index ? 0 : (vms - Index + Count - 1) / Count;
+
+    public static bool TryParse(string text, out Shard shard)
+    {
+        shard = Whole;
+        var parts = text.Split('/');
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int i)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1 || n > 100_000 || i >= n) return false;
+        shard = new Shard(i, n);
+        return true;
+    }
+
+    public override string ToString() => $"{Index}/{Count}";
 }
 
 /// <summary>A memory size as the user wrote it, shown in --help as they would write it.</summary>

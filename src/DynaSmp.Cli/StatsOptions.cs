@@ -31,11 +31,11 @@ sealed record StatsOptions(int? Seed, string? StatsPath)
     }
 
     /// <summary>Writes the stats file of a finished run (nothing without --stats).</summary>
-    public void Write(string command, IReadOnlyList<Vm> vms, double wallSeconds)
+    public void Write(string command, IReadOnlyList<Vm> vms, double wallSeconds, IReadOnlyList<int>? vmNumbers = null)
     {
         if (StatsPath == null) return;
         var file = new StatsFile { Command = command, Deterministic = Seed.HasValue, Seed = Seed, Host = new StatsHost { WallSeconds = wallSeconds } };
-        for (int k = 0; k < vms.Count; k++) file.Vms.Add(VmStats.Capture(vms[k], k));
+        for (int k = 0; k < vms.Count; k++) file.Vms.Add(VmStats.Capture(vms[k], vmNumbers?[k] ?? k));
         HostFiles.WriteOutput(StatsPath, "--stats", s => JsonSerializer.Serialize(s, file, StatsFile.JsonOptions));
     }
 }

@@ -35,6 +35,13 @@ public static class TierUp
     public static void CompileNow(CpuCore core, Block b)
     {
         if (b.Invalid || b.Compiled != null) return;
+        long allocated = TranslationCost.Begin();
+        try { Compile(core, b); }
+        finally { TranslationCost.End(allocated); }
+    }
+
+    static void Compile(CpuCore core, Block b)
+    {
         Volatile.Write(ref b.TierUpQueued, 1);
         long t0 = Stopwatch.GetTimestamp();
         CompiledBlock compiled;

@@ -15,14 +15,18 @@ static class BootCommand
         var delays = CliOptions.IpiDelays();
         var json = CliOptions.OutputFile("--json", "write the bring-up summary as JSON");
         var timeout = CliOptions.Seconds("--timeout", 120, "deadline for set-up, run and tear-down");
-        var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up) in N VMs at once") { vms, cpus, mem, delays, json, timeout };
+        var shard = CliOptions.Shard();
+        var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up) in N VMs at once") { vms, cpus, mem, delays, json, timeout, shard };
         var statsOptions = StatsOptions.AddTo(c);
-        c.SetAction(p => Run(p.GetValue(vms), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout), StatsOptions.From(p, statsOptions)));
+        c.SetAction(p => Run(p.GetValue(vms), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout),
+            StatsOptions.From(p, statsOptions), p.GetValue(shard)));
         return c;
     }
 
-    static int Run(int vms, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats)
+    static int Run(int fleet, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats, Shard shard)
     {
+        int vms = shard.SizeOf(fleet);
+        if (vms == 0) throw new UsageException($"--shard {shard}: the fleet of {fleet} VMs has no VM {shard.Index}");
         if (mem < (16UL << 20)) throw new UsageException("--mem: the built-in guest needs at least 16 MiB");
         var deadline = new Deadline(timeout);
         HostFiles.CheckOutput(json, "--json");
@@ -33,14 +37,15 @@ static class BootCommand
         if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_BRINGUP") == "1")
             AppDomain.CurrentDomain.FirstChanceException += (_, e) => { Interlocked.Increment(ref firstChance); kinds.AddOrUpdate(e.Exception.GetType().Name + ":" + e.Exception.Message, 1, (_, n) => n + 1); };
         bool live = !Console.IsOutputRedirected;
-        Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, IPI delays {delays.ToString().ToLowerInvariant()}");
-        using var run = new BootRun(vms, cpus, mem, delays, trace: false, deadline, stats.Seed);
+        Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, IPI delays {delays.ToString().ToLowerInvariant()}" +
+                          (shard == Shard.Whole ? "" : $", shard {shard} of a {fleet}-VM fleet"));
+        using var run = new BootRun(fleet, cpus, mem, delays, trace: false, deadline, stats.Seed, shard);
         var progress = new TerminalProgress(run.Pcs.Select(p => p.Vm).ToList(), TerminalProgress.Wanted(json != null));
         run.Start();
         bool allEnded = run.WaitAll(deadline, ceiling, k =>
         {
             var pc = run.Pcs[k];
-            if (!live) Console.WriteLine($"  vm {k}: {(BootRun.Succeeded(pc) ? "all CPUs online" : $"FAILED ({pc.Vm.ExitKind}: {pc.Vm.ExitMessage})")}");
+            if (!live) Console.WriteLine($"  vm {run.VmNumbers[k]}: {(BootRun.Succeeded(pc) ? "all CPUs online" : $"FAILED ({pc.Vm.ExitKind}: {pc.Vm.ExitMessage})")}");
         }, progress.Tick);
         progress.Clear();
 
@@ -55,11 +60,28 @@ static class BootCommand
         if (firstChance > 0) foreach (var kv in kinds) Console.WriteLine($"exception {kv.Key} x{kv.Value}");
         var s = run.Summarize();
         s.IpiDelays = delays.ToString().ToLowerInvariant();
+        s.DeterministicSeed = stats.Seed;
         if (vms == 1)
         {
             Console.WriteLine("  guest serial output:");
             foreach (var line in run.Pcs[0].Devices.Serial.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)) Console.WriteLine($"    | {line.TrimEnd('\r')}");
         }
+        PrintSummary(s, allEnded);
+        if (!run.Joined) Console.WriteLine("  some vCPU threads had not left when the command ended");
+        Console.WriteLine($"  peak memory:       {s.PeakResidentBytes >> 20} MiB resident");
+        int status = Status(run, s, vms * cpus);
+        s.Status = status;
+        s.StatusName = ExitStatuses.Name(status);
+        stats.Write("boot", run.Pcs.Select(p => p.Vm).ToList(), s.WallSeconds, run.VmNumbers);
+        if (json != null)
+            HostFiles.WriteOutput(json, "--json", f => JsonSerializer.Serialize(f, s, new JsonSerializerOptions { WriteIndented = true }));
+        return status;
+    }
+
+    /// <summary>The bring-up lines shared by boot and merge.</summary>
+    internal static void PrintSummary(BootSummary s, bool allEnded = true)
+    {
+        int vms = s.Vms, cpus = s.VcpusPerVm;
         Console.WriteLine($"  VMs booted:        {vms - s.Failures.Count} of {vms}{(allEnded ? "" : " (timeout)")}");
         Console.WriteLine($"  vCPUs online:      {s.VcpusOnline} of {vms * cpus}");
         if (s.BringupUs.Count > 0)
@@ -68,15 +90,6 @@ static class BootCommand
         Console.WriteLine($"  guest instructions {s.GuestInstructions:N0} ({s.Mips:F0} MIPS)");
         foreach (var f in s.Failures.Take(20)) Console.WriteLine($"  FAILURE {f}");
         if (s.Failures.Count > 20) Console.WriteLine($"  ... and {s.Failures.Count - 20} more failures");
-        if (!run.Joined) Console.WriteLine("  some vCPU threads had not left when the command ended");
-        Console.WriteLine($"  peak memory:       {s.PeakResidentBytes >> 20} MiB resident");
-        int status = Status(run, s, vms * cpus);
-        s.Status = status;
-        s.StatusName = ExitStatuses.Name(status);
-        stats.Write("boot", run.Pcs.Select(p => p.Vm).ToList(), s.WallSeconds);
-        if (json != null)
-            HostFiles.WriteOutput(json, "--json", f => JsonSerializer.Serialize(f, s, new JsonSerializerOptions { WriteIndented = true }));
-        return status;
     }
 
     /// <summary>0 when every vCPU came online; otherwise the status of the most telling failure (timeout and host

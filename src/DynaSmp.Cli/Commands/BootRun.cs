@@ -9,27 +9,36 @@ namespace DynaSmp.Cli.Commands;
 sealed class BootRun : IDisposable
 {
     public readonly List<Pc> Pcs = new();
+    /// <summary>The fleet-wide number of each VM in <see cref="Pcs"/> (a shard runs every N-th).</summary>
+    public readonly List<int> VmNumbers = new();
+    /// <summary>The scheduler seed of each VM with --deterministic, derived from the base seed and the VM's number.</summary>
+    public readonly List<int?> Seeds = new();
     public long StartedAt, EndedAt;
     readonly int _cpus;
+    readonly Shard _shard;
 
     public static int TraceCapacity(int cpus, bool trace) => trace ? Math.Max(4096, cpus * 16) : Math.Max(256, cpus * 10);
 
     /// <summary>Builds the VMs; <paramref name="deadline"/> is checked between them, so set-up counts against --timeout.</summary>
-    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null, int? deterministicSeed = null)
+    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null, int? deterministicSeed = null, Shard? shard = null)
     {
         _cpus = cpus;
+        _shard = shard ?? Shard.Whole;
         var image = BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays });
         var config = new VmConfig
         {
             Vcpus = cpus, MemoryBytes = mem, X2Apic = cpus > 255, Trace = true,
-            TraceCapacity = TraceCapacity(cpus, trace), DeterministicSeed = deterministicSeed,
+            TraceCapacity = TraceCapacity(cpus, trace),
         };
-        for (int k = 0; k < vms; k++)
+        for (int k = _shard.Index; k < vms; k += _shard.Count)
         {
-            deadline?.Check($"set-up ({k} of {vms} VMs built)");
-            var pc = new Pc(config);
+            deadline?.Check($"set-up ({Pcs.Count} of {_shard.SizeOf(vms)} VMs built)");
+            int? seed = deterministicSeed is int b ? DynaSmp.Machine.Storm.StormRun.VmSeed(b, k) : null;
+            var pc = new Pc(config with { DeterministicSeed = seed });
             pc.LoadMultiboot(image);
             Pcs.Add(pc);
+            VmNumbers.Add(k);
+            Seeds.Add(seed);
         }
     }
 
@@ -57,7 +66,11 @@ sealed class BootRun : IDisposable
 
     public BootSummary Summarize()
     {
-        var s = new BootSummary { Vms = Pcs.Count, VcpusPerVm = _cpus, WallSeconds = (EndedAt - StartedAt) / (double)Stopwatch.Frequency };
+        var s = new BootSummary
+        {
+            Vms = Pcs.Count, VcpusPerVm = _cpus, WallSeconds = (EndedAt - StartedAt) / (double)Stopwatch.Frequency,
+            Shard = _shard.ToString(), VmNumbers = VmNumbers,
+        };
         var latencies = new List<double>();
         for (int k = 0; k < Pcs.Count; k++)
         {
@@ -83,27 +96,16 @@ sealed class BootRun : IDisposable
                     VmExitKind.Timeout => $"no result before the timeout ({apsOnline} of {_cpus - 1} APs online)",
                     _ => $"{vm.ExitKind}: {vm.ExitMessage}",
                 };
-                s.Failures.Add($"vm {k}: {why}");
+                s.Failures.Add($"vm {VmNumbers[k]}{(Seeds[k] is int seed ? $" (seed {seed})" : "")}: {why}");
             }
         }
         latencies.Sort();
-        if (latencies.Count > 0)
-        {
-            s.BringupUs = new BringupStats
-            {
-                Min = latencies[0],
-                Median = Percentile(latencies, 0.5),
-                P99 = Percentile(latencies, 0.99),
-                Max = latencies[^1],
-                Count = latencies.Count,
-            };
-        }
+        s.BringupSamplesUs = latencies;
+        s.BringupUs = BringupStats.Of(latencies);
         s.PeakResidentBytes = DynaSmp.Machine.Host.HostCapacity.PeakResidentBytes();
         s.Mips = s.WallSeconds > 0 ? s.GuestInstructions / s.WallSeconds / 1e6 : 0;
         return s;
     }
-
-    static double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
     /// <summary>Host time of the first INIT latched for each AP, from the senders' trace rings.</summary>
     static Dictionary<int, long> FirstInitPerTarget(Vm vm)

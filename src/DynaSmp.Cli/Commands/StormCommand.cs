@@ -19,7 +19,7 @@ static class StormCommand
         var duration = CliOptions.Text("--duration", "stop after this many seconds instead", "S");
         var deterministic = CliOptions.Flag("--deterministic", "seeded single-thread interleaving with virtual time: the same seed gives the same trace");
         var noX2apic = CliOptions.Flag("--no-x2apic", "keep every vCPU in xAPIC mode");
-        var shard = CliOptions.Text("--shard", "run the I-th of N slices of the VMs", "I/N");
+        var shard = CliOptions.Shard();
         var replay = CliOptions.Text("--replay", "re-run the first failure of a storm --json report deterministically", "FILE");
         var json = CliOptions.OutputFile("--json", "write the report (counts, latency histograms, failures) as JSON");
         var traceDir = CliOptions.Text("--trace-dir", "where a violation's traces are written (default .)", "DIR");
@@ -30,11 +30,10 @@ static class StormCommand
         return c;
     }
 
-    static int Run(int vms, int cpus, int seed, string? ev, string? durationText, bool deterministic, bool noX2apic, string? shardText,
+    static int Run(int vms, int cpus, int seed, string? ev, string? durationText, bool deterministic, bool noX2apic, Shard shard,
         string? replay, string? json, string traceDir)
     {
         HostFiles.CheckOutput(json, "--json");
-        var (shard, shards) = ParseShard(shardText);
         StormRunOptions o;
         if (replay != null)
         {
@@ -63,11 +62,11 @@ static class StormCommand
             o = new StormRunOptions
             {
                 Config = new StormConfig { Vms = vms, Cpus = cpus, Seed = seed, Events = events, DurationSeconds = duration, Deterministic = deterministic, X2Apic = !noX2apic },
-                ShardIndex = shard, ShardCount = shards, FailureDirectory = traceDir, Log = Console.Out,
+                ShardIndex = shard.Index, ShardCount = shard.Count, FailureDirectory = traceDir, Log = Console.Out,
             };
         }
-        long ceiling = Admission.Check(Math.Max(1, o.Config.Vms / o.ShardCount), o.Config.Cpus, StormGuestMemory, 4096, 1 << 20, "--vms", "--cpus");
-        _ = ceiling;
+        int vmsHere = replay != null ? 1 : shard.SizeOf(o.Config.Vms);
+        o = o with { RssCeiling = Admission.Check(Math.Max(1, vmsHere), o.Config.Cpus, StormGuestMemory, 4096, 1 << 20, "--vms", "--cpus") };
         bool live = !Console.IsOutputRedirected;
         var cfg = o.Config;
         Console.WriteLine($"dynasmp storm: {cfg.Vms} VM{(cfg.Vms == 1 ? "" : "s")} x {cfg.Cpus} vCPUs, seed {cfg.Seed}, {(cfg.Deterministic ? "deterministic (virtual time)" : "free-running")}, " +
@@ -77,27 +76,12 @@ static class StormCommand
         if (live) Console.WriteLine();
         Print(report);
         if (json != null) HostFiles.WriteOutput(json, "--json", f => JsonSerializer.Serialize(f, report, Json));
-        return report.Failures.Count == 0 ? 0 : (int)ExitStatus.GuestFailed;
+        return report.Failures.Count > 0 ? (int)ExitStatus.GuestFailed : report.HostResources != null ? (int)ExitStatus.HostResources : 0;
     }
 
     const ulong StormGuestMemory = StormGuest.MemoryBytes;
 
-    internal static (int, int) ParseShard(string? s)
-    {
-        if (s == null) return (0, 1);
-        var parts = s.Split('/');
-        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int i)
-            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1 || n > 100_000 || i >= n)
-            throw new UsageException($"--shard must be I/N with 0 <= I < N (got '{s}')");
-        return (i, n);
-    }
-
-    internal static StormReport ReadReport(string path)
-    {
-        var bytes = HostFiles.ReadInput(path, "storm report", 512L << 20, "a storm --json report");
-        try { return JsonSerializer.Deserialize<StormReport>(bytes) ?? throw new UsageException($"{path}: empty report"); }
-        catch (JsonException e) { throw new UsageException($"{path}: not a storm --json report ({e.Message})"); }
-    }
+    internal static StormReport ReadReport(string path) => MergeCommand.Read<StormReport>(path, "a storm --json report");
 
     internal static void Print(StormReport r)
     {
@@ -108,7 +92,9 @@ static class StormCommand
         Console.WriteLine($"  send-to-accept latency (ns; {(r.Config.Deterministic ? "virtual" : "host")} clock):");
         foreach (var (what, l) in r.Latency)
             Console.WriteLine($"    {what,-22} n {l.Count,10:N0}  p50 {l.P50,10:N0}  p90 {l.P90,10:N0}  p99 {l.P99,10:N0}  p99.9 {l.P999,10:N0}  max {l.Max,12:N0}");
-        Console.WriteLine($"  steady-state allocated bytes: {r.SteadyStateAllocatedBytes:N0}");
+        Console.WriteLine($"  steady-state allocated bytes: {r.SteadyStateAllocatedBytes:N0} in the run loop" +
+                          $" (and {r.SteadyStateTranslationBytes:N0} translating code first reached after warm-up)");
+        if (r.HostResources != null) Console.WriteLine($"  STOPPED: {r.HostResources}");
         Console.WriteLine($"  violations:        {r.Failures.Count}");
         foreach (var f in r.Failures) Console.WriteLine($"    vm {f.Vm} seed {f.Seed}: {f.Invariant}: {f.Detail}");
     }

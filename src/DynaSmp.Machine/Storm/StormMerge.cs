@@ -24,6 +24,8 @@ public static class StormMerge
             m.Events += s.Events;
             m.Turns += s.Turns;
             m.SteadyStateAllocatedBytes += s.SteadyStateAllocatedBytes;
+            m.SteadyStateTranslationBytes += s.SteadyStateTranslationBytes;
+            m.HostResources ??= s.HostResources;
             foreach (var (k, n) in s.EventsByType) m.EventsByType[k] = m.EventsByType.GetValueOrDefault(k) + n;
             foreach (var (k, l) in s.Latency)
             {

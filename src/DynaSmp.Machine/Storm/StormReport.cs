@@ -15,7 +15,12 @@ public sealed class StormReport
     [JsonPropertyName("scheduler_turns")] public long Turns { get; set; }
     [JsonPropertyName("latency_ns")] public SortedDictionary<string, LatencySummary> Latency { get; set; } = new();
     /// <summary>Allocated managed bytes between the end of warm-up and the end of the run (target: 0).</summary>
+    /// <summary>What the run loop allocated after warm-up (process total minus translation and the progress line).</summary>
     [JsonPropertyName("steady_state_allocated_bytes")] public long SteadyStateAllocatedBytes { get; set; }
+    /// <summary>What decoding and compiling code first reached after warm-up allocated in the same window.</summary>
+    [JsonPropertyName("steady_state_translation_bytes")] public long SteadyStateTranslationBytes { get; set; }
+    /// <summary>Set when the storm stopped because the process passed its admission memory ceiling.</summary>
+    [JsonPropertyName("host_resources")] public string? HostResources { get; set; }
     [JsonPropertyName("violations")] public int Violations => Failures.Count;
     [JsonPropertyName("failures")] public List<StormFailure> Failures { get; set; } = new();
     /// <summary>Per-VM results: what replay and merge work from.</summary>

@@ -21,6 +21,9 @@ public sealed record StormRunOptions
     public Action<string>? Progress { get; init; }
     /// <summary>Printed on a violation: seed, invariant, trace window.</summary>
     public TextWriter? Log { get; init; }
+    /// <summary>Resident-memory ceiling from admission (0: none); passing it stops the storm with a host-resources
+    /// report rather than letting the host swap or kill the process.</summary>
+    public long RssCeiling { get; init; }
     internal BrokenRule BrokenRule { get; init; }
 }
 
@@ -88,8 +91,11 @@ public static class StormRun
             injector.Start();
         }
 
-        long allocStart = -1, allocEnd = -1, warmupMs = Math.Min(1000, durationMs / 4);
-        long lastProgress = 0;
+        // Steady state: from the end of warm-up to the stop, minus what translating newly reached code and this thread's
+        // own progress line allocated (see TranslationCost); what remains is the run loop's, and must be 0.
+        long allocStart = -1, allocEnd = -1, translateStart = 0, translateEnd = 0, reporting = 0, warmupMs = Math.Min(1000, durationMs / 4);
+        long lastProgress = 0, lastRssCheck = 0;
+        string? overCeiling = null;
         while (true)
         {
             Thread.Sleep(10);
@@ -105,10 +111,24 @@ public static class StormRun
                 if (!s.Vm.StopRequested) allStopped = false;
                 if (s.Checker.Violation != null) violated = true;
             }
-            if (allocStart < 0 && now >= warmupMs) allocStart = GC.GetTotalAllocatedBytes(precise: true);
+            if (o.RssCeiling > 0 && now - lastRssCheck >= 250)
+            {
+                lastRssCheck = now;
+                long rss = Host.HostCapacity.ResidentBytes();
+                if (rss > o.RssCeiling)
+                {
+                    overCeiling = $"resident memory {rss >> 20} MiB passed the admission ceiling of {o.RssCeiling >> 20} MiB";
+                    (allocEnd, translateEnd) = Jit.Translation.TranslationCost.Snapshot();
+                    break;
+                }
+            }
+            if (allocStart < 0 && now >= warmupMs)
+            {
+                (allocStart, translateStart) = Jit.Translation.TranslationCost.Snapshot();
+            }
             if (allStopped || violated || now >= durationMs)
             {
-                allocEnd = GC.GetTotalAllocatedBytes(precise: true);
+                (allocEnd, translateEnd) = Jit.Translation.TranslationCost.Snapshot();
                 break;
             }
             if (o.Progress != null && now - lastProgress >= 1000)
@@ -116,12 +136,14 @@ public static class StormRun
                 lastProgress = now;
                 long ev = 0;
                 foreach (var s in vms) ev += s.Events();
+                long before = GC.GetAllocatedBytesForCurrentThread();
                 o.Progress($"{now / 1000.0,6:F1} s  {ev,12:N0} events  {ev / Math.Max(0.001, now / 1000.0),12:N0} events/s  0 violations");
+                if (allocStart >= 0) reporting += GC.GetAllocatedBytesForCurrentThread() - before;
             }
         }
         Volatile.Write(ref stopInjector, 1);
         injector?.Join();
-        foreach (var s in vms) s.Vm.Stop(VmExitKind.Stopped, "storm ended");
+        foreach (var s in vms) s.Vm.Stop(overCeiling != null ? VmExitKind.HostResources : VmExitKind.Stopped, overCeiling ?? "storm ended");
         foreach (var s in vms) s.Vm.Join(TimeSpan.FromSeconds(30));
         double wall = (Stopwatch.GetTimestamp() - start) / (double)Stopwatch.Frequency;
         // Every thread has stopped: the event accounting must balance exactly now (free-running VMs too).
@@ -130,7 +152,9 @@ public static class StormRun
         var report = new StormReport
         {
             Config = c, Shard = $"{o.ShardIndex}/{o.ShardCount}", VmsRun = vms.Count, WallSeconds = wall,
-            SteadyStateAllocatedBytes = allocStart >= 0 ? allocEnd - allocStart : 0,
+            SteadyStateAllocatedBytes = allocStart >= 0 ? allocEnd - allocStart - (translateEnd - translateStart) - reporting : 0,
+            SteadyStateTranslationBytes = allocStart >= 0 ? translateEnd - translateStart : 0,
+            HostResources = overCeiling,
         };
         var init = new LatencyHistogram(); var sipi = new LatencyHistogram(); var fix = new LatencyHistogram();
         for (int k = 0; k < vms.Count; k++)
@@ -164,7 +188,7 @@ public static class StormRun
             var viol = s.Checker.Violation;
             if (viol == null && s.Vm.ExitMessage?.StartsWith("deterministic run: every vCPU is blocked", StringComparison.Ordinal) == true)
                 viol = new StormViolation("no deadlock: the BSP always wakes (timer), so some vCPU can run", s.Vm.ExitMessage, r.Events, -1);
-            if (viol == null && s.Vm.ExitKind is not (VmExitKind.Stopped or VmExitKind.None))
+            if (viol == null && s.Vm.ExitKind is not (VmExitKind.Stopped or VmExitKind.None or VmExitKind.HostResources))
                 viol = new StormViolation("the guest keeps running (no triple fault, no internal error)", $"{s.Vm.ExitKind}: {s.Vm.ExitMessage}{(s.Vm.Diagnosis != null ? "\n" + s.Vm.Diagnosis.Format() : "")}", r.Events, -1);
             if (viol != null) report.Failures.Add(Fail(o, s, indices[k], viol, trace));
         }
