@@ -231,7 +231,11 @@ public static class StormGuest
         a.call(send);
         a.jmp(loop);
 
-        a.Label(ref opHlt);                                   // one-shot timer, then HLT with IF=1
+        // One-shot timer, then HLT with IF=1. Armed with IF=0 and halted through STI's one-instruction shadow: a timer
+        // that fires between arming and HLT must wake the HLT, not run the handler before it and leave the BSP halted
+        // for good (a 300 s deterministic 4x16 storm found exactly that with the plain arm-then-HLT order).
+        a.Label(ref opHlt);
+        a.cli();
         a.mov(eax, ebp);
         a.shr(eax, 22);
         a.add(eax, 100);
@@ -244,6 +248,7 @@ public static class StormGuest
         a.mov(ecx, 0x838);
         a.wrmsr();
         a.Label(ref timerArmed);
+        a.sti();
         a.hlt();
         a.jmp(loop);
 

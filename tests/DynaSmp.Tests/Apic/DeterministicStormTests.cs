@@ -118,13 +118,13 @@ public unsafe class DeterministicStormTests
         var sw = Stopwatch.StartNew();
         long turns = 0, resets = 0, starts = 0, drops = 0, entries = 0;
         int k = 0;
-        for (; k < seeds && sw.Elapsed < TimeSpan.FromSeconds(20); k++)
+        // At least 200 seeds however slow the host (no timing assertion); more while the 20 s box lasts.
+        for (; k < seeds && (k < 200 || sw.Elapsed < TimeSpan.FromSeconds(20)); k++)
         {
             var jit = (k & 3) == 3 ? new JitOptions { TierUpThreshold = 1, CompileSynchronously = true } : JitOptions.InterpretOnly;
             var r = RunStorm(1000 + k, budget: 150, jit).Split(' ');
             turns += long.Parse(r[0]); resets += long.Parse(r[1]); starts += long.Parse(r[2]); drops += long.Parse(r[3]); entries += long.Parse(r[4]);
         }
-        Assert.True(k >= Math.Min(seeds, 200), $"only {k} seeds ran in the time box");
         Console.WriteLine($"storm: {k} seeds, {turns} turns, {resets} INIT resets, {starts} SIPI starts, {drops} SIPI drops, {entries} checked guest entries, {sw.Elapsed.TotalSeconds:F1} s");
     }
 
@@ -135,7 +135,7 @@ public unsafe class DeterministicStormTests
     {
         var sw = Stopwatch.StartNew();
         int k = 0;
-        for (; k < 1000 && sw.Elapsed < TimeSpan.FromSeconds(15); k++)
+        for (; k < 1000 && (k < 100 || sw.Elapsed < TimeSpan.FromSeconds(15)); k++) // at least 100 seeds, however slow the host
         {
             int seed = 5000 + k;
             using var vm = TestGuests.BringUpVm(2 + k % 7, jit: JitOptions.InterpretOnly, seed: seed);
@@ -151,7 +151,6 @@ public unsafe class DeterministicStormTests
                 Assert.True(v.MpState is MpState.Runnable or MpState.Halted, $"seed {seed}: vCPU {v.Id} ended {v.MpState}");
             }
         }
-        Assert.True(k >= 100, $"only {k} seeds ran in the time box");
         Console.WriteLine($"bring-up: {k} seeds, {sw.Elapsed.TotalSeconds:F1} s");
     }
 }
