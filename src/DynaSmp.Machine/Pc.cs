@@ -48,9 +48,12 @@ public sealed class Pc : IDisposable
     public static bool IsLinuxImage(ReadOnlySpan<byte> image) =>
         image.Length > 0x206 && image[0x1FE] == 0x55 && image[0x1FF] == 0xAA && image[0x202] == (byte)'H' && image[0x203] == (byte)'d' && image[0x204] == (byte)'r' && image[0x205] == (byte)'S';
 
+    /// <summary>vCPU threads first (they call into the devices), then the device-timer thread (it kicks vCPUs,
+    /// so it must end before their state is freed), then the vCPUs' memory.</summary>
     public void Dispose()
     {
-        Vm.Dispose();
+        Vm.Join();
         Devices.Dispose();
+        Vm.Dispose();
     }
 }

@@ -25,6 +25,7 @@ public sealed class DeviceTimers : IDisposable
     /// program a timer (the built-in guest, the workloads) cost no thread.</summary>
     public void Reschedule()
     {
+        if (_stop) return;
         if (_thread == null) Start();
         _changed.Set();
     }
@@ -63,6 +64,7 @@ public sealed class DeviceTimers : IDisposable
         lock (_startLock) _stop = true;
         _changed.Set();
         _thread?.Join();
-        _changed.Dispose();
+        // The event is left to the finalizer: a device on some other thread may still be between its _stop
+        // test and Set, and a disposed handle would throw there.
     }
 }

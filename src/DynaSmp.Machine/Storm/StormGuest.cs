@@ -312,9 +312,15 @@ public static class StormGuest
         // apicSetup: edi = 1 in x2APIC mode; software-enable; LVT timer = TimerVector, one-shot. Clobbers eax, ecx, edx.
         {
             Label x2 = a.CreateLabel();
+            Label enabled = a.CreateLabel();
             a.Label(ref apicSetup);
             a.mov(ecx, 0x1B);
             a.rdmsr();
+            a.test(eax, 0x800);                               // an INIT keeps IA32_APIC_BASE: one accepted between
+            a.jnz(enabled);                                   // the toggle's two WRMSRs restarts us hardware-disabled
+            a.or(eax, 0x800);
+            a.wrmsr();
+            a.Label(ref enabled);
             a.shr(eax, 10);
             a.and(eax, 1);
             a.mov(edi, eax);

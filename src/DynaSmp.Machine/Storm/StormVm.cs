@@ -115,8 +115,10 @@ public sealed class StormVm : IDisposable
                 // BSP reset as a VMM does it: INIT, KVM_GET_MP_STATE (accepts it), then KVM_SET_REGS/SREGS to the
                 // trampoline because this machine has no firmware at the reset vector.
                 var bsp = vcpus[bspId];
-                Vm.HostDeliver(bsp, new IcrWrite(0xC500, (uint)bspId), HostTrace);
-                if (bsp.GetMpState() == MpState.Runnable && Checker.Violation == null)
+                // Only when the INIT was latched: a BSP whose APIC is hardware-disabled (mid xAPIC<->x2APIC toggle) drops
+                // it, and restarting it anyway left it in the trampoline with a dead APIC, halted for good (a 300 s storm).
+                var path = Vm.HostDeliver(bsp, new IcrWrite(0xC500, (uint)bspId), HostTrace);
+                if (path is KvmPath.InitLatched or KvmPath.InitCancelledSipi && bsp.GetMpState() == MpState.Runnable && Checker.Violation == null)
                 {
                     bsp.Core.SetReal(StormGuest.TrampolineSegment, 0, 0);
                     bsp.Core.ExceptionIntercept = 0;
