@@ -232,6 +232,23 @@ public static unsafe partial class Interp
         s->Xmm[d + 1] = rhi;
     }
 
+    /// <summary>One lane of an SSE addition, subtraction or multiplication for the instructions that combine lanes
+    /// (HADD/HSUB/ADDSUB, DPPS/DPPD), with the lane flag rules of <see cref="SseArith"/>: DE only when neither operand is
+    /// a NaN, and not together with IE or ZE. The lane's flags are OR-ed into <paramref name="all"/>.</summary>
+    static ulong SseAddLane(ref FpEnv all, ulong x, ulong y, bool subtract, bool dbl, bool daz, bool multiply = false)
+    {
+        var e = all;
+        e.Flags = 0;
+        bool den = false;
+        var a = SseUnpack(x, dbl, daz, ref den);
+        var b = SseUnpack(y, dbl, daz, ref den);
+        if (den && !a.IsNaN && !b.IsNaN) e.Flags |= FpFlags.DE;
+        var v = multiply ? SoftFloat80.Mul(ref e, a, b) : SoftFloat80.Add(ref e, a, b, subtract);
+        if ((e.Flags & (FpFlags.IE | FpFlags.ZE)) != 0) e.Flags &= ~FpFlags.DE;
+        all.Flags |= e.Flags;
+        return SsePack(v, dbl);
+    }
+
     /// <summary>RCPPS/RCPSS/RSQRTPS/RSQRTSS. The SDM bounds the relative error by 1.5 * 2^-12 and leaves the exact bits
     /// to the implementation (Intel and AMD tables differ); DynaSmp returns the correctly rounded single (binary64
     /// division and square root, exact IEEE operations on every host), which is within that bound. No exception is
