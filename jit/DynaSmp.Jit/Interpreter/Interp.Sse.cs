@@ -7,7 +7,8 @@ using Iced.Intel;
 namespace DynaSmp.Jit.Interpreter;
 
 /// <summary>SSE/SSE2 (legacy, non-VEX encodings): dispatch, system checks and XMM operand access.
-/// The instructions live in Interp.Sse.Move.cs, Interp.Sse.Integer.cs and Interp.Sse.Shuffle.cs.</summary>
+/// The instructions live in Interp.Sse.Move.cs, Interp.Sse.Integer.cs, Interp.Sse.Shuffle.cs, Interp.Sse.Float.cs and
+/// the later extensions' files (Interp.Sse3.cs, Interp.Ssse3.cs, Interp.Sse41.cs, Interp.Sse42.cs).</summary>
 /// <remarks>XMM n is Xmm[2n] (low qword) and Xmm[2n+1] (high qword). Values travel as Vector128&lt;ulong&gt;
 /// locals, so nothing is allocated.</remarks>
 public static unsafe partial class Interp
