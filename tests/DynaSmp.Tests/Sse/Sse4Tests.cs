@@ -182,6 +182,54 @@ public sealed unsafe class Sse4Tests
         using (var m = new SseMachine(tier, a => a.AddInstruction(Instruction.Create(Code.Mwait)))) m.RunExpectFault(Vector.UD, SseMachine.CodeAddr);
     }
 
+    /// <summary>PTEST and PCMPxSTRx write RFLAGS from a tier-0 call inside a compiled block: the flags an ALU instruction
+    /// left pending before them must not leak into the SETcc/ADC/CMOVcc after them. Tier 1 must agree with tier 0 (which
+    /// the differential groups hold to the host) on random inputs.</summary>
+    [Fact]
+    public void Sse4_flag_writers_feed_later_flag_readers_alike_in_both_tiers()
+    {
+        static void Program(Assembler a)
+        {
+            a.add(rax, rbx);
+            a.ptest(xmm1, xmm2);
+            a.setz(cl);
+            a.setc(ch);
+            a.sub(rbx, rdx);
+            a.pcmpistri(xmm3, xmm4, 0x0C);
+            a.seto(r8b);
+            a.sets(r9b);
+            a.setz(r10b);
+            a.adc(r11, 0);
+            a.mov(edx, 20);
+            a.pcmpestri(xmm3, xmm4, 0x44);
+            a.cmovc(r12, rcx);
+            a.setnz(r13b);
+        }
+        var r = new SseRandom(77);
+        using var t0 = new SseMachine(0, Program);
+        using var t1 = new SseMachine(1, Program);
+        for (int n = 0; n < 300; n++)
+        {
+            var x1 = r.Vec();
+            var x2 = r.Next(3) switch { 0 => x1 & r.Vec(), 1 => ~x1 & r.Vec(), _ => r.Vec() };
+            var x3 = r.Vec();
+            var x4 = r.Next(2) == 0 ? x3 : r.VecNear(x3);
+            ulong[] gpr = new ulong[16];
+            for (int k = 0; k < 16; k++) gpr[k] = r.U64();
+            gpr[4] = SseMachine.StackTop;
+            gpr[0] = (ulong)r.Next(40) - 20;
+            foreach (var m in new[] { t0, t1 })
+            {
+                for (int k = 0; k < 16; k++) m.Gpr(k) = gpr[k];
+                m.SetXmm(1, x1); m.SetXmm(2, x2); m.SetXmm(3, x3); m.SetXmm(4, x4);
+            }
+            t0.RunToHlt();
+            t1.RunToHlt();
+            for (int k = 0; k < 16; k++) Assert.True(t0.Gpr(k) == t1.Gpr(k), $"case {n}: GPR{k} tier 0 0x{t0.Gpr(k):x} tier 1 0x{t1.Gpr(k):x}");
+            Assert.Equal(Flags.Get(t0.S) & RFlags.Status, Flags.Get(t1.S) & RFlags.Status);
+        }
+    }
+
     [Theory, InlineData(0), InlineData(1)]
     public void Crc32_computes_crc32c_of_a_known_string(int tier)
     {
