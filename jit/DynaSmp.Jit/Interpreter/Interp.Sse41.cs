@@ -172,9 +172,14 @@ public static unsafe partial class Interp
     {
         CpuState* s = c.State;
         SseEnter(s, i);
-        string n = i.Mnemonic.ToString(); // Pmov(s|z)x<from><to>
-        bool signed = n[4] == 's';
-        int from = n[6] switch { 'b' => 1, 'w' => 2, _ => 4 }, to = n[7] switch { 'w' => 2, 'd' => 4, _ => 8 };
+        var m = i.Mnemonic;
+        bool signed = m is Mnemonic.Pmovsxbw or Mnemonic.Pmovsxbd or Mnemonic.Pmovsxbq or Mnemonic.Pmovsxwd or Mnemonic.Pmovsxwq or Mnemonic.Pmovsxdq;
+        (int from, int to) = m switch
+        {
+            Mnemonic.Pmovsxbw or Mnemonic.Pmovzxbw => (1, 2), Mnemonic.Pmovsxbd or Mnemonic.Pmovzxbd => (1, 4),
+            Mnemonic.Pmovsxbq or Mnemonic.Pmovzxbq => (1, 8), Mnemonic.Pmovsxwd or Mnemonic.Pmovzxwd => (2, 4),
+            Mnemonic.Pmovsxwq or Mnemonic.Pmovzxwq => (2, 8), _ => (4, 8),
+        };
         int count = 16 / to;
         ulong src = i.Op1Kind == OpKind.Register ? s->Xmm[XmmSlot(i.Op1Register)] : Mem.Read(c, MemAddress(s, i, count * from, write: false), count * from);
         var r = Vector128<ulong>.Zero;
