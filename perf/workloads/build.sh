@@ -24,6 +24,10 @@ flags64="-m64 -mno-red-zone -mcmodel=small $common"
 fpcommon="${common/-mno-sse -mno-mmx -mno-80387 -mgeneral-regs-only/-fno-math-errno}"
 fpflags32="-m32 -march=i686 -msse2 -mfpmath=sse $fpcommon"
 fpflags64="-m64 -mno-red-zone -mcmodel=small $fpcommon"
+# sse4: the SSE3..SSE4.2 self-test guest (built beside the workloads, not in the manifest; tests compare its serial text
+# with QEMU's and its checksum with the host reference build's).
+sse4flags32="$fpflags32 -msse4.2 -mpopcnt -mstackrealign" # boot.S calls kmain with a 4-byte-aligned stack
+sse4flags64="$fpflags64 -msse4.2 -mpopcnt"
 ldflags="-nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments -T $src/link.ld"
 
 build() { # name bits [fp]
@@ -31,6 +35,7 @@ build() { # name bits [fp]
   if [ "$bits" = 32 ]; then flags=$flags32; else flags=$flags64; fi
   fflags=$flags
   if [ "$fp" = fp ]; then if [ "$bits" = 32 ]; then fflags=$fpflags32; else fflags=$fpflags64; fi; fi
+  if [ "$fp" = sse4 ]; then if [ "$bits" = 32 ]; then fflags=$sse4flags32; else fflags=$sse4flags64; fi; fi
   for f in boot.S rt.c "$name.c" $([ "$name" = smp ] && echo trampoline.S); do
     local ff=$flags
     [ "$f" = "$name.c" ] && ff=$fflags
@@ -71,6 +76,10 @@ json="$here/workloads.json"
   echo '}'
 } > "$tmp/workloads.json"
 mv "$tmp/workloads.json" "$json"
+build sse4 32 sse4
+build sse4 64 sse4
+gcc -O2 -fno-math-errno -msse4.2 -mpopcnt -DWL_HOST_REF -I"$src" -o "$tmp/ref-sse4" "$src/ref.c" "$src/sse4.c"
+echo "sse4 host reference: $("$tmp/ref-sse4" 1)"
 echo "built $(ls "$images" | wc -l) images in $images; expected checksums in $json"
 
 if [ "${1:-}" = --check ]; then

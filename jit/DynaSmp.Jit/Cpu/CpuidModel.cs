@@ -32,9 +32,12 @@ public sealed unsafe class CpuidModel
     // APIC(9) when the machine has one; HTT(28) with more than one logical processor.
     const uint Leaf1Edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) | (1u << 11)
         | (1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 24) | (1u << 25) | (1u << 26);
-    // Leaf 1 ECX: SSSE3(9: the XMM forms, Interp.Ssse3.cs, differential group Ssse3; the MMX forms are #UD like all of
-    // MMX, which is not reported) CX16(13) POPCNT(23); x2APIC(21) when enabled. SSE3 and SSE4.x stay clear until complete.
-    const uint Leaf1Ecx = (1u << 9) | (1u << 13) | (1u << 23);
+    // Leaf 1 ECX: SSE3(0: Interp.Sse3.cs and FISTTP in the x87 files; differential groups Sse3Move and Sse4Float)
+    // SSSE3(9: the XMM forms, Interp.Ssse3.cs, differential group Ssse3; the MMX forms are #UD like all of MMX, which is
+    // not reported) CX16(13) SSE4.1(19: Interp.Sse41.cs; groups Sse41Integer, Sse41MoveInsertExtract, Sse4Float)
+    // SSE4.2(20: Interp.Sse42.cs; group Sse42) POPCNT(23); x2APIC(21) when enabled. MONITOR(3) stays clear, as KVM
+    // reports it by default: MONITOR/MWAIT are #UD. CpuidFeatureTests holds each set bit to its instructions.
+    public const uint Leaf1Ecx = (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23);
     // Leaf 0x80000001 EDX: SYSCALL(11) NX(20) RDTSCP(27) LM(29); ECX: LAHF/SAHF in 64-bit mode(0) LZCNT(5).
     const uint Ext1Edx = (1u << 11) | (1u << 20) | (1u << 27) | (1u << 29);
     const uint Ext1Ecx = (1u << 0) | (1u << 5);

@@ -155,9 +155,12 @@ public static unsafe partial class Interp
         CpuState* s = c.State;
         SseEnter(s, i);
         var m = i.Mnemonic;
-        string name = m.ToString();
-        bool dbl = name.EndsWith('d');
-        bool scalar = name[^2] == 's';
+        bool dbl = m is Mnemonic.Addpd or Mnemonic.Addsd or Mnemonic.Subpd or Mnemonic.Subsd or Mnemonic.Mulpd or Mnemonic.Mulsd
+            or Mnemonic.Divpd or Mnemonic.Divsd or Mnemonic.Minpd or Mnemonic.Minsd or Mnemonic.Maxpd or Mnemonic.Maxsd
+            or Mnemonic.Sqrtpd or Mnemonic.Sqrtsd or Mnemonic.Cmppd or Mnemonic.Cmpsd;
+        bool scalar = m is Mnemonic.Addss or Mnemonic.Addsd or Mnemonic.Subss or Mnemonic.Subsd or Mnemonic.Mulss or Mnemonic.Mulsd
+            or Mnemonic.Divss or Mnemonic.Divsd or Mnemonic.Minss or Mnemonic.Minsd or Mnemonic.Maxss or Mnemonic.Maxsd
+            or Mnemonic.Sqrtss or Mnemonic.Sqrtsd or Mnemonic.Cmpss or Mnemonic.Cmpsd;
         int lanes = scalar ? 1 : dbl ? 2 : 4;
         SseSource(c, i, 1, scalar ? (dbl ? 8 : 4) : 16, out ulong blo, out ulong bhi);
         int d = XmmSlot(i.Op0Register);
@@ -173,7 +176,7 @@ public static unsafe partial class Interp
             e = all;
             e.Flags = 0;
             ulong ab = Lane(alo, ahi, k, dbl), bb = Lane(blo, bhi, k, dbl);
-            bool den = false, unary = pred < 0 && name.StartsWith("Sqrt", StringComparison.Ordinal);
+            bool den = false, unary = m is Mnemonic.Sqrtps or Mnemonic.Sqrtpd or Mnemonic.Sqrtss or Mnemonic.Sqrtsd;
             var a = unary ? default : SseUnpack(ab, dbl, daz, ref den);
             var b = SseUnpack(bb, dbl, daz, ref den);
             // DE is per lane and only when no operand of the lane is a NaN (observed).
@@ -185,7 +188,7 @@ public static unsafe partial class Interp
                 case Mnemonic.Maxps: case Mnemonic.Maxpd: case Mnemonic.Maxss: case Mnemonic.Maxsd:
                 {
                     // Any NaN (even quiet) is invalid and returns the second operand; so does a pair of zeros (SDM MINPS).
-                    bool min = name.StartsWith("Min", StringComparison.Ordinal);
+                    bool min = m is Mnemonic.Minps or Mnemonic.Minpd or Mnemonic.Minss or Mnemonic.Minsd;
                     if (anyNaN) { e.Flags |= FpFlags.IE; r = b.IsZero ? SsePack(b, dbl) : bb; break; }
                     if (den) e.Flags |= FpFlags.DE;
                     int cmp = SoftFloat80.Compare(ref e, a, b, quiet: true);
@@ -230,6 +233,23 @@ public static unsafe partial class Interp
         SseFinish(s, all);
         s->Xmm[d] = rlo;
         s->Xmm[d + 1] = rhi;
+    }
+
+    /// <summary>One lane of an SSE addition, subtraction or multiplication for the instructions that combine lanes
+    /// (HADD/HSUB/ADDSUB, DPPS/DPPD), with the lane flag rules of <see cref="SseArith"/>: DE only when neither operand is
+    /// a NaN, and not together with IE or ZE. The lane's flags are OR-ed into <paramref name="all"/>.</summary>
+    static ulong SseAddLane(ref FpEnv all, ulong x, ulong y, bool subtract, bool dbl, bool daz, bool multiply = false)
+    {
+        var e = all;
+        e.Flags = 0;
+        bool den = false;
+        var a = SseUnpack(x, dbl, daz, ref den);
+        var b = SseUnpack(y, dbl, daz, ref den);
+        if (den && !a.IsNaN && !b.IsNaN) e.Flags |= FpFlags.DE;
+        var v = multiply ? SoftFloat80.Mul(ref e, a, b) : SoftFloat80.Add(ref e, a, b, subtract);
+        if ((e.Flags & (FpFlags.IE | FpFlags.ZE)) != 0) e.Flags &= ~FpFlags.DE;
+        all.Flags |= e.Flags;
+        return SsePack(v, dbl);
     }
 
     /// <summary>RCPPS/RCPSS/RSQRTPS/RSQRTSS. The SDM bounds the relative error by 1.5 * 2^-12 and leaves the exact bits

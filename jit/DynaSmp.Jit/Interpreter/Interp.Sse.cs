@@ -7,7 +7,8 @@ using Iced.Intel;
 namespace DynaSmp.Jit.Interpreter;
 
 /// <summary>SSE/SSE2 (legacy, non-VEX encodings): dispatch, system checks and XMM operand access.
-/// The instructions live in Interp.Sse.Move.cs, Interp.Sse.Integer.cs and Interp.Sse.Shuffle.cs.</summary>
+/// The instructions live in Interp.Sse.Move.cs, Interp.Sse.Integer.cs, Interp.Sse.Shuffle.cs, Interp.Sse.Float.cs and
+/// the later extensions' files (Interp.Sse3.cs, Interp.Ssse3.cs, Interp.Sse41.cs, Interp.Sse42.cs).</summary>
 /// <remarks>XMM n is Xmm[2n] (low qword) and Xmm[2n+1] (high qword). Values travel as Vector128&lt;ulong&gt;
 /// locals, so nothing is allocated.</remarks>
 public static unsafe partial class Interp
@@ -22,7 +23,8 @@ public static unsafe partial class Interp
     {
         // MOVSD is also the string move: only the SSE2 forms are ours.
         if (i.Mnemonic == Mnemonic.Movsd && i.Code is not (Code.Movsd_xmm_xmmm64 or Code.Movsd_xmmm64_xmm)) return false;
-        return TrySseMove(c, i) || TrySseInteger(c, i) || TrySseShuffle(c, i) || TrySseFloat(c, i) || TrySsse3(c, i);
+        return TrySseMove(c, i) || TrySseInteger(c, i) || TrySseShuffle(c, i) || TrySseFloat(c, i) || TrySsse3(c, i)
+            || TrySse3(c, i) || TrySse41(c, i) || TrySse42(c, i);
     }
 
     /// <summary>Checks every legacy SSE instruction makes before touching operands (SDM Vol. 1 13.1.3 / 13.2;

@@ -284,7 +284,9 @@ public sealed class CaseBuilder
         _ => false,
     };
 
-    static readonly Mnemonic[] UnalignedSse = [Mnemonic.Movdqu, Mnemonic.Movups];
+    // Legacy SSE m128 operands that need no alignment: the unaligned moves, LDDQU and the SSE4.2 string compares (SDM).
+    static readonly Mnemonic[] UnalignedSse = [Mnemonic.Movdqu, Mnemonic.Movups, Mnemonic.Lddqu, Mnemonic.Pcmpestri, Mnemonic.Pcmpestri64,
+        Mnemonic.Pcmpestrm, Mnemonic.Pcmpestrm64, Mnemonic.Pcmpistri, Mnemonic.Pcmpistrm];
 
     /// <summary>An instruction of <paramref name="code"/> with random operands (register or memory for r/m).
     /// <paramref name="forceMem"/>: 1 = r/m operands are memory, -1 = registers, 0 = either.</summary>

@@ -61,6 +61,10 @@ public sealed class DifferentialTests(ITestOutputHelper output)
     [DifferentialFact] public void SseShuffle() => Run(nameof(SseShuffle));
     [DifferentialFact] public void SseShift() => Run(nameof(SseShift));
     [DifferentialFact] public void Ssse3() => Run(nameof(Ssse3));
+    [DifferentialFact] public void Sse3Move() => Run(nameof(Sse3Move));
+    [DifferentialFact] public void Sse41Integer() => Run(nameof(Sse41Integer));
+    [DifferentialFact] public void Sse41MoveInsertExtract() => Run(nameof(Sse41MoveInsertExtract));
+    [DifferentialFact] public void Sse42() => Run(nameof(Sse42));
 
     /// <summary>The runner itself: ADD RAX, RCX on the host with values whose result and flags the SDM fixes.</summary>
     [DifferentialFact]

@@ -315,6 +315,94 @@ public static class Groups
         return i;
     }
 
+    // PCMPESTRx/PCMPISTRx: strings over a small alphabet with shared elements, sometimes a zero element (the implicit
+    // length), explicit lengths around the element count (EAX/EDX upper halves random unless REX.W), any imm8.
+    static Instruction StringCompare(CaseBuilder b, Code code)
+    {
+        bool explicitLength = code.Mnemonic() is Mnemonic.Pcmpestri or Mnemonic.Pcmpestri64 or Mnemonic.Pcmpestrm or Mnemonic.Pcmpestrm64;
+        if (explicitLength) b.Exclude = 1 << 0 | 1 << 2; // RAX, RDX hold the lengths
+        var i = b.FromCode(code);
+        if (code.Mnemonic() is not (Mnemonic.Pcmpestri or Mnemonic.Pcmpestri64 or Mnemonic.Pcmpestrm or Mnemonic.Pcmpestrm64
+            or Mnemonic.Pcmpistri or Mnemonic.Pcmpistrm)) return i;
+        int imm = b.R.Next(256);
+        CaseBuilder.SetImm(ref i, 2, (ulong)imm);
+        bool words = (imm & 1) != 0;
+        int n = words ? 8 : 16, size = words ? 2 : 1;
+        var a = new byte[16];
+        var s = new byte[16];
+        ulong[] alphabet = [0x41, 0x42, 0x43, 0x61, 0x7F, 0x80, 0xFF, 0xFFFF, 0x8000, 0x7FFF, 0x0100];
+        for (int k = 0; k < n; k++)
+        {
+            ulong x = b.R.Percent(75) ? b.R.Pick(alphabet) : b.R.NextU64();
+            ulong y = b.R.Percent(30) ? (ulong)(size == 1 ? a[k] : BitConverter.ToUInt16(a, 2 * k)) : b.R.Percent(70) ? b.R.Pick(alphabet) : b.R.NextU64();
+            if (b.R.Percent(25) && k > 0) y = size == 1 ? a[b.R.Next(k)] : BitConverter.ToUInt16(a, 2 * b.R.Next(k));
+            for (int q = 0; q < size; q++) { a[k * size + q] = (byte)(x >> (8 * q)); s[k * size + q] = (byte)(y >> (8 * q)); }
+        }
+        // Ranges are pairs lo <= hi more often than not.
+        if (((imm >> 2) & 3) == 1 && b.R.Percent(70))
+            for (int k = 0; k + 1 < n; k += 2)
+            {
+                int lo = k * size, hi = (k + 1) * size;
+                if (size == 1 ? a[lo] > a[hi] : BitConverter.ToUInt16(a, lo) > BitConverter.ToUInt16(a, hi))
+                    for (int q = 0; q < size; q++) (a[lo + q], a[hi + q]) = (a[hi + q], a[lo + q]);
+            }
+        if (b.R.Percent(40)) for (int q = 0; q < size; q++) a[b.R.Next(n) * size + q] = 0;
+        if (b.R.Percent(40)) for (int q = 0; q < size; q++) s[b.R.Next(n) * size + q] = 0;
+        int ra = (i.Op0Register - Register.XMM0) * 2;
+        b.St.Xmm[ra] = BitConverter.ToUInt64(a, 0);
+        b.St.Xmm[ra + 1] = BitConverter.ToUInt64(a, 8);
+        if (i.Op1Kind == OpKind.Register)
+        {
+            int rb = (i.Op1Register - Register.XMM0) * 2;
+            b.St.Xmm[rb] = BitConverter.ToUInt64(s, 0);
+            b.St.Xmm[rb + 1] = BitConverter.ToUInt64(s, 8);
+        }
+        else
+        {
+            b.WriteMem(b.MemAddr, 8, BitConverter.ToUInt64(s, 0));
+            b.WriteMem(b.MemAddr + 8, 8, BitConverter.ToUInt64(s, 8));
+        }
+        if (explicitLength)
+        {
+            bool wide = code.Mnemonic() is Mnemonic.Pcmpestri64 or Mnemonic.Pcmpestrm64;
+            foreach (var r in new[] { Register.RAX, Register.RDX })
+            {
+                ulong len = b.R.Percent(85) ? (ulong)(long)b.R.Next(-n - 3, n + 4) : b.Value(8);
+                if (!wide) len = (b.R.NextU64() & 0xFFFF_FFFF_0000_0000) | (uint)len;
+                b.SetReg(r, len);
+            }
+        }
+        return i;
+    }
+
+    // PTEST: random operands almost never set ZF or CF; make the source a subset of, disjoint from, or equal to the
+    // destination often enough.
+    static bool PtestOperands(CaseBuilder b, ref Instruction i)
+    {
+        if (i.Mnemonic != Mnemonic.Ptest || b.R.Percent(25)) return true;
+        int ra = (i.Op0Register - Register.XMM0) * 2;
+        int kind = b.R.Next(3);
+        Span<ulong> v = stackalloc ulong[2];
+        for (int k = 0; k < 2; k++)
+        {
+            ulong a = b.St.Xmm[ra + k], r = b.R.Percent(20) ? 0 : b.R.NextU64();
+            v[k] = kind switch { 0 => a & r, 1 => ~a & r, _ => a };
+        }
+        if (i.Op1Kind == OpKind.Register)
+        {
+            int rb = (i.Op1Register - Register.XMM0) * 2;
+            if (rb == ra) return true;
+            b.St.Xmm[rb] = v[0];
+            b.St.Xmm[rb + 1] = v[1];
+        }
+        else
+        {
+            b.WriteMem(b.MemAddr, 8, v[0]);
+            b.WriteMem(b.MemAddr + 8, 8, v[1]);
+        }
+        return true;
+    }
+
     public static readonly InstructionGroup[] All =
     [
         // Straight-line sequences of 2-6 register instructions: one translated block, so the lazy flags, dead-flag
@@ -354,6 +442,27 @@ public static class Groups
             Mnemonic.Pshufb, Mnemonic.Phaddw, Mnemonic.Phaddd, Mnemonic.Phaddsw, Mnemonic.Phsubw, Mnemonic.Phsubd, Mnemonic.Phsubsw,
             Mnemonic.Pmaddubsw, Mnemonic.Pmulhrsw, Mnemonic.Psignb, Mnemonic.Psignw, Mnemonic.Psignd, Mnemonic.Pabsb, Mnemonic.Pabsw,
             Mnemonic.Pabsd, Mnemonic.Palignr,
+        ] },
+        new() { Name = "Sse3Move", Weight = 2, OnlyFeatures = [CpuidFeature.SSE3, CpuidFeature.X64], Mnemonics =
+            [Mnemonic.Movddup, Mnemonic.Movshdup, Mnemonic.Movsldup, Mnemonic.Lddqu] },
+        new() { Name = "Sse41Integer", Weight = 6, OnlyFeatures = [CpuidFeature.SSE4_1, CpuidFeature.X64], Mnemonics =
+        [
+            Mnemonic.Pminsb, Mnemonic.Pminsd, Mnemonic.Pminuw, Mnemonic.Pminud, Mnemonic.Pmaxsb, Mnemonic.Pmaxsd, Mnemonic.Pmaxuw,
+            Mnemonic.Pmaxud, Mnemonic.Pmulld, Mnemonic.Pmuldq, Mnemonic.Pcmpeqq, Mnemonic.Packusdw, Mnemonic.Phminposuw,
+            Mnemonic.Movntdqa, Mnemonic.Pblendw, Mnemonic.Blendps, Mnemonic.Blendpd, Mnemonic.Pblendvb, Mnemonic.Blendvps,
+            Mnemonic.Blendvpd, Mnemonic.Mpsadbw, Mnemonic.Ptest,
+        ], Fixup = PtestOperands },
+        new() { Name = "Sse41MoveInsertExtract", Weight = 5, OnlyFeatures = [CpuidFeature.SSE4_1, CpuidFeature.X64], Mnemonics =
+        [
+            Mnemonic.Pmovsxbw, Mnemonic.Pmovsxbd, Mnemonic.Pmovsxbq, Mnemonic.Pmovsxwd, Mnemonic.Pmovsxwq, Mnemonic.Pmovsxdq,
+            Mnemonic.Pmovzxbw, Mnemonic.Pmovzxbd, Mnemonic.Pmovzxbq, Mnemonic.Pmovzxwd, Mnemonic.Pmovzxwq, Mnemonic.Pmovzxdq,
+            Mnemonic.Pextrb, Mnemonic.Pextrw, Mnemonic.Pextrd, Mnemonic.Pextrq, Mnemonic.Extractps, Mnemonic.Pinsrb,
+            Mnemonic.Pinsrd, Mnemonic.Pinsrq, Mnemonic.Insertps,
+        ] },
+        new() { Name = "Sse42", Weight = 6, OnlyFeatures = [CpuidFeature.SSE4_2, CpuidFeature.X64], Make = StringCompare, Mnemonics =
+        [
+            Mnemonic.Pcmpgtq, Mnemonic.Crc32, Mnemonic.Pcmpestri, Mnemonic.Pcmpestri64, Mnemonic.Pcmpestrm, Mnemonic.Pcmpestrm64,
+            Mnemonic.Pcmpistri, Mnemonic.Pcmpistrm,
         ] },
         new() { Name = "SseShift", Weight = 3, OnlyFeatures = Sse2Only, Fixup = SseShiftCount, Mnemonics =
             [Mnemonic.Psllw, Mnemonic.Pslld, Mnemonic.Psllq, Mnemonic.Psrlw, Mnemonic.Psrld, Mnemonic.Psrlq, Mnemonic.Psraw, Mnemonic.Psrad, Mnemonic.Pslldq, Mnemonic.Psrldq] },

@@ -87,6 +87,17 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     }
 
     [DifferentialFact] public void SseTier1() => Check(RunSseTier1());
+
+    /// <summary>SSE3/SSE4.1 floating point (<see cref="Sse4FloatCases"/>): DYNASMP_SSE4_FP_CASES cases (default 8000),
+    /// outside the x87/SSE2 budget of DYNASMP_FP_CASES so those groups keep their cases.</summary>
+    public static GroupResult RunSse4Float(ulong runSeed = FpuDiff.BaseSeed, int? total = null)
+    {
+        var codes = SseFloatCases.Codes(Sse4FloatCases.Mnemonics);
+        int n = total ?? (int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_SSE4_FP_CASES"), out int v) ? v : 8000);
+        return FpuDiff.RunGroup("Sse4Float", seed => Sse4FloatCases.Generate("Sse4Float", codes, seed), n, runSeed);
+    }
+
+    [DifferentialFact] public void Sse4Float() => Check(RunSse4Float());
     [DifferentialFact] public void X87Transcendental() => Check(RunX87(nameof(X87Transcendental)));
 
     public static TheoryData<string> X87GroupNames()
@@ -95,6 +106,7 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
         foreach (var g in X87Groups) d.Add(g.Name);
         d.Add("SseFloat");
         d.Add("SseTier1");
+        d.Add("Sse4Float");
         return d;
     }
 
@@ -123,6 +135,7 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
         {
             "SseFloat" => RunSse(DiffHarness.RunSeed, total),
             "SseTier1" => RunSseTier1(DiffHarness.RunSeed, Math.Max(1, total / 5)), // every case also compiles a block
+            "Sse4Float" => RunSse4Float(DiffHarness.RunSeed, Math.Max(1, total / 2)),
             _ => RunX87(group, DiffHarness.RunSeed, total),
         });
     }

@@ -170,7 +170,15 @@ public static class SseFloatCases
                     break;
                 case "r32_reg": regs.Add(r.Pick(SafeGprs) - Register.RAX + Register.EAX); break;
                 case "r64_reg": regs.Add(r.Pick(SafeGprs)); break;
-                case "imm8": imm = r.Percent(90) ? r.Next(8) : r.Next(256); break;
+                case "imm8":
+                    // CMPcc predicates are imm[2:0]; ROUNDxx reads imm[3:0]; DPPS/DPPD all eight bits.
+                    imm = code.Mnemonic() switch
+                    {
+                        Mnemonic.Dpps or Mnemonic.Dppd => r.Next(256),
+                        Mnemonic.Roundps or Mnemonic.Roundpd or Mnemonic.Roundss or Mnemonic.Roundsd => r.Percent(90) ? r.Next(16) : r.Next(256),
+                        _ => r.Percent(90) ? r.Next(8) : r.Next(256),
+                    };
+                    break;
             }
         }
         if (memOff >= 0)

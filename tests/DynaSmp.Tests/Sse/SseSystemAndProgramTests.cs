@@ -97,12 +97,15 @@ public sealed unsafe class SseSystemAndProgramTests
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
-    public void Pextrw_memory_form_of_sse41_is_UD(int tier)
+    public void Pextrw_memory_form_of_sse41_stores_the_word(int tier)
     {
-        // 66 0F 3A 15 /r ib is SSE4.1, which the CPUID model does not report.
-        using var m = new SseMachine(tier, a => a.AddInstruction(Instruction.Create(Code.Pextrw_r32m16_xmm_imm8, new MemoryOperand(Register.RAX), Register.XMM1, 1)));
-        m.Gpr(0) = D;
-        m.RunExpectFault(Vector.UD, SseMachine.CodeAddr);
+        // 66 0F 3A 15 /r ib (SSE4.1): word imm8[2:0] of the XMM register to m16, no alignment requirement.
+        using var m = new SseMachine(tier, a => a.AddInstruction(Instruction.Create(Code.Pextrw_r32m16_xmm_imm8, new MemoryOperand(Register.RAX), Register.XMM1, 9)));
+        m.Gpr(0) = D + 1;
+        m.SetXmm(1, Vector128.Create(0x4444_3333_2222_1111UL, 0x8888_7777_6666_5555UL));
+        m.Mem(D, 4).Fill(0xEE);
+        m.RunToHlt();
+        Assert.Equal(new byte[] { 0xEE, 0x22, 0x22, 0xEE }, m.Mem(D, 4).ToArray()); // imm8 9 selects word 1
     }
 
     /// <summary>The inner loop gcc/glibc use for strlen: compare 16 bytes against zero, take the byte mask.</summary>

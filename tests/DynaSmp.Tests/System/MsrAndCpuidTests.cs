@@ -228,7 +228,8 @@ public unsafe class MsrAndCpuidTests
             | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 24) | (1u << 25) | (1u << 26);
         Assert.Equal(expected, l1.D);
         Assert.Equal(0u, l1.D & (1u << 23)); // no MMX
-        Assert.Equal((1u << 9) | (1u << 13) | (1u << 23), l1.C); // SSSE3 CX16 POPCNT; no SSE3, no x2APIC by default
+        // SSE3 SSSE3 CX16 SSE4.1 SSE4.2 POPCNT; no MONITOR, no x2APIC by default
+        Assert.Equal((1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23), l1.C);
         var e1 = Cpuid(model, 0x8000_0001);
         Assert.Equal((1u << 11) | (1u << 20) | (1u << 27) | (1u << 29), e1.D); // SYSCALL NX RDTSCP LM
         Assert.Equal(1u | (1u << 5), e1.C); // LAHF LZCNT
