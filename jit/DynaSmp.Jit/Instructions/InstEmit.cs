@@ -55,8 +55,8 @@ static partial class InstEmit
         Add(Movzx, null, Mnemonic.Movzx);
         Add(Movsx, null, Mnemonic.Movsx, Mnemonic.Movsxd);
         Add(Lea, null, Mnemonic.Lea);
-        Add(Push, (in i, w) => Math.Abs(i.StackPointerIncrement) == w && i.Op0Kind != OpKind.Memory, Mnemonic.Push);
-        Add(Pop, (in i, w) => Math.Abs(i.StackPointerIncrement) == w && i.Op0Kind != OpKind.Memory, Mnemonic.Pop);
+        Add(Push, PushPopLowerable, Mnemonic.Push);
+        Add(Pop, PushPopLowerable, Mnemonic.Pop);
         Add(Alu, null, Mnemonic.Add, Mnemonic.Sub, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Cmp, Mnemonic.Test);
         Add(AdcSbb, null, Mnemonic.Adc, Mnemonic.Sbb);
         Add(Unary, null, Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Neg, Mnemonic.Not);
@@ -77,11 +77,15 @@ static partial class InstEmit
         Add(Cmpxchg8b, (in i, _) => i.Op0Kind == OpKind.Memory, Mnemonic.Cmpxchg8b);
         Add(Bswap, (in i, _) => i.Op0Register.GetSize() >= 4, Mnemonic.Bswap);
         Add(Leave, (in i, w) => LeaveOfWidth(i, w), Mnemonic.Leave);
+        Add(Enter, EnterLowerable, Mnemonic.Enter);
+        Add(BitScan, null, Mnemonic.Bsf, Mnemonic.Bsr);
+        Add(BitCount, null, Mnemonic.Tzcnt, Mnemonic.Lzcnt, Mnemonic.Popcnt);
+        Add(LahfSahf, null, Mnemonic.Lahf, Mnemonic.Sahf);
         AddExit(Jmp, (in i, w) => i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32
             || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w), Mnemonic.Jmp);
-        AddExit(Call, (in i, w) => i.StackPointerIncrement == -w && (i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32
-            || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w)), Mnemonic.Call);
-        AddExit(Ret, (in i, w) => w == 8 ? i.Code is Code.Retnq or Code.Retnq_imm16 : i.Code is Code.Retnd or Code.Retnd_imm16, Mnemonic.Ret);
+        AddExit(Call, NearCallOrReturnLowerable, Mnemonic.Call);
+        AddExit(Ret, NearCallOrReturnLowerable, Mnemonic.Ret);
+        AddExit(LoopOrJcxz, null, Mnemonic.Loop, Mnemonic.Loope, Mnemonic.Loopne, Mnemonic.Jcxz, Mnemonic.Jecxz, Mnemonic.Jrcxz);
         foreach (Mnemonic m in Enum.GetValues<Mnemonic>())
         {
             if (MnemonicClass.IsCmovcc(m)) Add(Cmovcc, null, m);

@@ -54,7 +54,7 @@ public static unsafe class BlockTranslator
             ref readonly var last = ref m.Insns[^1];
             int count = 0;
             if (last.FlowControl is Iced.Intel.FlowControl.ConditionalBranch or Iced.Intel.FlowControl.UnconditionalBranch or Iced.Intel.FlowControl.Call
-                && last.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64 && !last.IsLoop && !last.IsLoopcc && !last.IsJcxShort)
+                && last.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64)
                 targets[count++] = last.NearBranchTarget;
             // After a CALL, the return address: a RET in the region can then branch to it directly.
             if (last.FlowControl is Iced.Intel.FlowControl.ConditionalBranch or Iced.Intel.FlowControl.Next or Iced.Intel.FlowControl.Call)
@@ -598,6 +598,16 @@ sealed unsafe partial class BlockEmitter
         }
     }
 
+    /// <summary>Replaces the status flags in <paramref name="mask"/> with those in <paramref name="value"/> and keeps the others
+    /// (tier 0's <see cref="Flags.SetStatus"/>): for instructions that write only some flags (BT*, BSF/BSR, LZCNT, SAHF, CLC...).
+    /// Emits nothing when no later instruction reads a flag.</summary>
+    internal void SetStatusFlags(ulong mask, Local64 value)
+    {
+        if (!FlagsLiveAfter) { _pending = FlagOp.None; return; }
+        FlushPending();
+        Il.Gen.Emit(OpCodes.Ldarg_1); Il.Const(mask); Il.Load(value); Il.Call(MSetStatus);
+    }
+
     /// <summary>A helper just wrote the flags into CpuState: nothing is pending any more.</summary>
     internal void FlagsWrittenToState() => _pending = FlagOp.None;
 
@@ -918,4 +928,5 @@ sealed unsafe partial class BlockEmitter
     static readonly MethodInfo MIndirectTarget = typeof(JitHelpers).GetMethod(nameof(JitHelpers.IndirectTarget))!;
     static readonly MethodInfo MCondition = typeof(JitHelpers).GetMethod(nameof(JitHelpers.Condition))!;
     static readonly MethodInfo MCarry = typeof(Flags).GetMethod(nameof(Flags.Carry))!;
+    static readonly MethodInfo MSetStatus = typeof(Flags).GetMethod(nameof(Flags.SetStatus))!;
 }
