@@ -14,7 +14,7 @@ static partial class InstEmit
     /// <param name="stackWidth">8 in 64-bit mode, 4 in flat 32-bit code: the only PUSH/POP/CALL/RET size lowered.</param>
     public static bool CanEmit(in Instruction i, int stackWidth)
     {
-        if ((i.HasLockPrefix && !LockedLowerable(i)) || i.HasRepPrefix || i.HasRepnePrefix) return false;
+        if ((i.HasLockPrefix && !LockedLowerable(i)) || ((i.HasRepPrefix || i.HasRepnePrefix) && !IsStringOp(i))) return false;
         for (int op = 0; op < i.OpCount; op++)
         {
             switch (i.GetOpKind(op))
@@ -95,6 +95,7 @@ static partial class InstEmit
                      Mnemonic.Js, Mnemonic.Jns, Mnemonic.Jp, Mnemonic.Jnp, Mnemonic.Jl, Mnemonic.Jge, Mnemonic.Jle, Mnemonic.Jg })
             AddExit(Jcc, (in i, _) => i.IsJccShortOrNear, m);
         AddSse(t);
+        AddStrings(t);
         return t;
     }
 

@@ -112,12 +112,16 @@ public sealed unsafe class LoweredFlowTests(ITestOutputHelper output)
         return r.Calls;
     }
 
-    sealed record Outcome(ExitReason Exit, ulong Rip, ulong[] Gpr, ulong Flags, byte[] Stack, string Calls);
+    internal sealed record Outcome(ExitReason Exit, int Vector, ulong Rip, ulong[] Gpr, ulong Flags, byte[] Stack, string Calls, byte[] Memory);
 
-    /// <summary>Runs <paramref name="code"/> (then HLT) at <paramref name="rip"/> in flat 64- or 32-bit mode.</summary>
-    static Outcome RunAt(byte[] code, MachineState input, int bits, ulong rip, JitOptions options, Action<CpuCore>? setup = null)
+    /// <summary>Runs <paramref name="code"/> (then HLT) at <paramref name="rip"/> in flat 64- or 32-bit mode; returns the
+    /// state, the stack window, the tier-0 calls (with <see cref="JitOptions.ProfileFallbacks"/>) and RAM at
+    /// [<paramref name="memory"/>, + <paramref name="memoryLength"/>), after <paramref name="init"/> prepared RAM.</summary>
+    internal static Outcome RunAt(byte[] code, MachineState input, int bits, ulong rip, JitOptions options, Action<CpuCore>? setup = null,
+        Action<GuestRam>? init = null, ulong memory = 0, int memoryLength = 0)
     {
         using var ram = DiffHarness.NewRam();
+        init?.Invoke(ram);
         ram.Write(rip, [.. code, 0xF4]);
         ulong stackLo = input.Gpr[4] - NativeRunner.StackBelow;
         var cache = new BlockCache(ram);
@@ -133,8 +137,8 @@ public sealed unsafe class LoweredFlowTests(ITestOutputHelper output)
         string calls = "";
         if (cpu.TierZeroCalls is { } counts)
             for (int c = 0; c < counts.Length; c++) if (counts[c] != 0) calls += $"{(Code)c} x{counts[c]}; ";
-        return new Outcome(exit, s->Rip, gpr, Flags.Get(s) & (RFlags.Status | RFlags.DF),
-            ram.Span(stackLo, NativeRunner.StackBelow + NativeRunner.StackAbove).ToArray(), calls);
+        return new Outcome(exit, exit == ExitReason.Exception ? cpu.ExitVector : -1, s->Rip, gpr, Flags.Get(s) & (RFlags.Status | RFlags.DF),
+            ram.Span(stackLo, NativeRunner.StackBelow + NativeRunner.StackAbove).ToArray(), calls, ram.Span(memory, memoryLength).ToArray());
     }
 
     // 32-bit snippets at a low address, so 16-bit branch targets (o16 CALL/RET/JMP wrap EIP to 16 bits) stay in the code.
