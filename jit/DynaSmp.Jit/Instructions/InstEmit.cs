@@ -75,6 +75,7 @@ static partial class InstEmit
         Add(BitTest, BitTestLowerable, Mnemonic.Bt, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc);
         Add(Cmpxchg, null, Mnemonic.Cmpxchg);
         Add(Cmpxchg8b, (in i, _) => i.Op0Kind == OpKind.Memory, Mnemonic.Cmpxchg8b);
+        Add(Cmpxchg16b, (in i, w) => i.Op0Kind == OpKind.Memory && w == 8, Mnemonic.Cmpxchg16b);
         Add(Bswap, (in i, _) => i.Op0Register.GetSize() >= 4, Mnemonic.Bswap);
         Add(Leave, (in i, w) => LeaveOfWidth(i, w), Mnemonic.Leave);
         Add(Enter, EnterLowerable, Mnemonic.Enter);
