@@ -282,21 +282,33 @@ public static class Groups
             (4, 1) => Instruction.CreateScasb(asz, rep), (4, 2) => Instruction.CreateScasw(asz, rep),
             (4, 4) => Instruction.CreateScasd(asz, rep), _ => Instruction.CreateScasq(asz, rep),
         };
-        // Short counts, and longer ones (whole chunks for tier 1's bulk REP MOVS/STOS).
-        int count = rep == RepPrefixKind.None ? 0 : b.R.Percent(30) ? b.R.Next(9, 65) : b.R.Next(9);
+        int count = rep == RepPrefixKind.None ? 0 : b.R.Next(9);
         int ra = asz / 8;
         if (rep != RepPrefixKind.None) b.SetReg(CaseBuilder.Gpr(1, ra), (ulong)count);
-        // Source in one half of the buffer, destination in the other: no overlap, whatever the direction. Or (MOVS/CMPS)
-        // overlapping ranges a few elements apart, where element order decides the result (REP MOVSB replicating a pattern).
+        // Source in one half of the buffer, destination in the other: no overlap, whatever the direction.
         bool srcLow = b.R.Percent(50);
-        const int Half = NativeRunner.BufferSize / 2;
-        int room = 16 + Math.Max(count, 4) * width;
-        ulong lo = NativeRunner.BufferAddress + (ulong)room, hi = NativeRunner.BufferAddress + Half + (ulong)room;
-        ulong span = Half - 2 * (ulong)room;
+        const int Half = NativeRunner.BufferSize / 2, Room = 80;
+        ulong lo = NativeRunner.BufferAddress + Room, hi = NativeRunner.BufferAddress + Half + Room;
+        ulong span = Half - 2 * Room;
         ulong src = (srcLow ? lo : hi) + (ulong)b.R.Next((int)span);
         ulong dst = (srcLow ? hi : lo) + (ulong)b.R.Next((int)span);
-        if (kind is 0 or 3 && b.R.Percent(30)) dst = src + (ulong)(b.R.Percent(50) ? b.R.Next(-3, 4) * width : b.R.Next(-7, 8));
-        if (b.R.Percent(60)) { src &= ~(ulong)(width - 1); dst &= ~(ulong)(width - 1); }
+        bool aligned = b.R.Percent(60);
+        // Longer REP counts (whole chunks for tier 1's bulk REP MOVS/STOS), and (MOVS/CMPS) overlapping ranges a few bytes
+        // or elements apart, where element order decides the result (REP MOVSB replicating a pattern). Drawn only after
+        // the draws above and never for a REP with count 0, so the seeds HostIndependenceTests replays keep their cases.
+        if (rep == RepPrefixKind.None || count != 0)
+        {
+            if (rep != RepPrefixKind.None && b.R.Percent(30))
+            {
+                count = b.R.Next(9, 65);
+                b.SetReg(CaseBuilder.Gpr(1, ra), (ulong)count);
+                ulong room = 16 + (ulong)(count * width);
+                src = NativeRunner.BufferAddress + (ulong)(srcLow ? 0 : Half) + room + (ulong)b.R.Next((int)(Half - 2 * room));
+                dst = NativeRunner.BufferAddress + (ulong)(srcLow ? Half : 0) + room + (ulong)b.R.Next((int)(Half - 2 * room));
+            }
+            if (kind is 0 or 3 && b.R.Percent(30)) dst = src + (ulong)(b.R.Percent(50) ? b.R.Next(-3, 4) * width : b.R.Next(-7, 8));
+        }
+        if (aligned) { src &= ~(ulong)(width - 1); dst &= ~(ulong)(width - 1); }
         b.SetReg(CaseBuilder.Gpr(6, ra), src);
         b.SetReg(CaseBuilder.Gpr(7, ra), dst);
         bool down = (b.St.Rflags & 0x400) != 0;
