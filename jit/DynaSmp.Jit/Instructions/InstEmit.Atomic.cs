@@ -18,7 +18,7 @@ static partial class InstEmit
     /// <summary>LOCK-prefixed forms lowered inline: a memory destination (LOCK with a register destination is #UD, in tier 0).</summary>
     static bool LockedLowerable(in Instruction i) =>
         i.Op0Kind == OpKind.Memory && (IsLockedAlu(i.Mnemonic) || i.Mnemonic is Mnemonic.Xchg or Mnemonic.Xadd or Mnemonic.Cmpxchg or Mnemonic.Cmpxchg8b
-            or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc);
+            or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc or Mnemonic.Cmpxchg16b);
 
     static bool IsLockedAlu(Mnemonic m) => m is Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor
         or Mnemonic.Adc or Mnemonic.Sbb or Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Neg or Mnemonic.Not;
@@ -184,6 +184,44 @@ static partial class InstEmit
         });
     }
 
+    // CMPXCHG16B m128 (64-bit mode): RDX:RAX against the 16-byte-aligned operand (#GP(0) otherwise, checked before any
+    // access), RCX:RBX stored on a match, else RDX:RAX = the operand; only ZF changes. One host 16-byte compare-exchange,
+    // locked or not (an atomic exchange is a valid unlocked one).
+    static void Cmpxchg16b(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        e.ComputeLinear();
+        il.Load(e.Lin); il.Const(15); il.Emit(OpCodes.And); il.Emit(OpCodes.Brtrue, e.RaiseException(Cpu.Vector.GP));
+        e.LoadReg(Register.RAX); il.Store(e.T1);
+        e.LoadReg(Register.RDX); il.Store(e.T2);
+        var oldHi = il.NewLocal(); // address-taken for the out parameter: its own local
+        e.EmitAtomic(16, host =>
+        {
+            var done = il.Label();
+            il.Gen.Emit(OpCodes.Ldloc, host); il.Load(e.T1); il.Load(e.T2); e.LoadReg(Register.RBX); e.LoadReg(Register.RCX);
+            il.Gen.Emit(OpCodes.Ldloca, oldHi.Slot);
+            il.Call(MCompareExchange16); il.Store(e.Val);
+            il.Load(e.Val); il.Load(e.T1); il.Emit(OpCodes.Ceq); il.Load(oldHi); il.Load(e.T2); il.Emit(OpCodes.Ceq); il.Emit(OpCodes.And);
+            il.Emit(OpCodes.Conv_U8); il.ConstI4(6); il.Emit(OpCodes.Shl); il.Store(e.T3); // ZF is bit 6
+            il.Load(e.T3); il.Emit(OpCodes.Brtrue, done);
+            e.StoreReg(Register.RAX, e.Val);
+            e.StoreReg(Register.RDX, oldHi);
+            il.Mark(done);
+            e.SetStatusFlags(RFlags.ZF, e.T3);
+        });
+    }
+
+    /// <summary>16-byte compare-exchange at <paramref name="p"/> (16-byte aligned): returns the low half found, the high
+    /// half in <paramref name="oldHi"/>.</summary>
+    public static unsafe ulong CompareExchange16(byte* p, ulong expLo, ulong expHi, ulong newLo, ulong newHi, out ulong oldHi)
+    {
+        ulong lo = expLo, hi = expHi;
+        Cmpxchg16bHost.CompareExchange(p, ref lo, ref hi, newLo, newHi);
+        oldHi = hi;
+        return lo;
+    }
+
+    static readonly MethodInfo MCompareExchange16 = typeof(InstEmit).GetMethod(nameof(CompareExchange16), BindingFlags.Public | BindingFlags.Static)!;
     static readonly MethodInfo MAtomicLoad = typeof(Atomics).GetMethod(nameof(Atomics.Load))!;
     static readonly MethodInfo MCompareExchange = typeof(Atomics).GetMethod(nameof(Atomics.CompareExchange))!;
     static readonly MethodInfo MExchange = typeof(Atomics).GetMethod(nameof(Atomics.Exchange))!;

@@ -36,23 +36,48 @@ static partial class InstEmit
         e.StoreReg(i.Op0Register, e.Lin);
     }
 
-    // PUSH r/imm of the stack width: the store comes first so a fault leaves RSP untouched.
+    // PUSH r/m/imm of 2 bytes (66h) or the stack width: the operand is read and the store done before RSP changes, so a
+    // fault leaves RSP untouched; PUSH RSP and [RSP]-based operands see RSP as it was (SDM PUSH).
     static void Push(BlockEmitter e, in Instruction i)
     {
-        int w = e.StackWidth;
-        ReadOperand(e, i, 0, w, e.T1);
-        e.StackLinear(-w);
-        e.EmitWrite(w, e.T1);
+        int size = -i.StackPointerIncrement;
+        if (HasMemory(i)) e.ComputeLinear();
+        ReadOperand(e, i, 0, size, e.T1);
+        e.StackLinear(-size);
+        e.EmitWrite(size, e.T1);
         var rsp = e.GprLocal(4);
         e.Il.Load(e.Lin); e.Il.Store(rsp);
     }
 
+    // POP r/m of 2 bytes (66h) or the stack width; a 16-bit POP SP merges into the incremented RSP, as tier 0 does.
     static void Pop(BlockEmitter e, in Instruction i)
     {
-        int w = e.StackWidth;
+        var il = e.Il;
+        int size = i.StackPointerIncrement;
         e.StackLinear(0);
-        e.EmitRead(w);
-        e.AdjustStack(w);
-        e.StoreReg(i.Op0Register, e.Val); // POP RSP: the popped value wins (SDM POP)
+        e.EmitRead(size);
+        if (i.Op0Kind == OpKind.Register)
+        {
+            e.AdjustStack(size);
+            e.StoreReg(i.Op0Register, e.Val); // POP RSP: the popped value wins (SDM POP)
+            return;
+        }
+        // POP m: an [RSP]-based address uses the incremented RSP (SDM POP), but a faulting store must leave RSP as it was.
+        var rsp = e.GprLocal(4);
+        il.Load(e.Val); il.Store(e.T1);
+        il.Load(rsp); il.Store(e.T2);
+        e.AdjustStack(size);
+        il.Load(rsp); il.Store(e.T3);
+        e.ComputeLinear();
+        il.Load(e.T2); il.Store(rsp);
+        e.EmitWrite(size, e.T1);
+        il.Load(e.T3); il.Store(rsp);
+    }
+
+    /// <summary>PUSH/POP of a general register, memory or (PUSH) an immediate, moving 2 bytes or the stack width.</summary>
+    static bool PushPopLowerable(in Instruction i, int stackWidth)
+    {
+        int size = Math.Abs(i.StackPointerIncrement);
+        return size == stackWidth || size == 2;
     }
 }

@@ -1,5 +1,6 @@
 using System.Reflection.Emit;
 using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Interpreter;
 using DynaSmp.Jit.Translation;
 using Iced.Intel;
 
@@ -25,16 +26,62 @@ static partial class InstEmit
         e.EmitIndirectExit(e.T2);
     }
 
+    /// <summary>LOOP/LOOPE/LOOPNE decrement the counter (CX, ECX or RCX by the address size) without touching the flags
+    /// and branch while it is not zero (and ZF is set / clear); JCXZ/JECXZ/JRCXZ branch when it is zero.</summary>
+    static void LoopOrJcxz(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        var counter = i.Mnemonic switch
+        {
+            Mnemonic.Jcxz => Register.CX, Mnemonic.Jecxz => Register.ECX, Mnemonic.Jrcxz => Register.RCX,
+            _ => Interp.LoopCounterSize(i.Code) switch { 2 => Register.CX, 4 => Register.ECX, _ => Register.RCX },
+        };
+        var taken = il.Label();
+        if (i.Mnemonic is Mnemonic.Jcxz or Mnemonic.Jecxz or Mnemonic.Jrcxz)
+        {
+            e.LoadReg(counter);
+            il.Emit(OpCodes.Brfalse, taken);
+        }
+        else
+        {
+            if (i.Mnemonic != Mnemonic.Loop) { e.EmitCondition(i.Mnemonic == Mnemonic.Loope ? 4 : 5); il.Emit(OpCodes.Conv_U8); il.Store(e.T2); }
+            e.LoadReg(counter); il.Const(1); il.Emit(OpCodes.Sub); il.Truncate(counter.GetSize()); il.Store(e.T1);
+            e.StoreReg(counter, e.T1);
+            il.Load(e.T1); il.Const(0); il.Emit(OpCodes.Cgt_Un);
+            if (i.Mnemonic != Mnemonic.Loop) { il.Load(e.T2); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.And); }
+            il.Emit(OpCodes.Brtrue, taken);
+        }
+        e.EmitDirectExit(e.NextIp);
+        il.Mark(taken);
+        e.EmitDirectExit(i.NearBranchTarget);
+    }
+
+    /// <summary>Bytes a near CALL pushes or a near RET pops: 2 with a 16-bit operand size, else the code size's.</summary>
+    internal static int ReturnAddressSize(in Instruction i) => i.Mnemonic == Mnemonic.Ret
+        ? i.Code switch { Code.Retnw or Code.Retnw_imm16 => 2, Code.Retnd or Code.Retnd_imm16 => 4, _ => 8 }
+        : -i.StackPointerIncrement;
+
+    /// <summary>CALL/RET lowered: the pushed or popped size fits the stack (2 bytes with a 66h prefix, or the stack width),
+    /// and an indirect CALL's operand has that size.</summary>
+    static bool NearCallOrReturnLowerable(in Instruction i, int stackWidth)
+    {
+        int w = ReturnAddressSize(i);
+        if (w != stackWidth && w != 2) return false;
+        return i.Mnemonic == Mnemonic.Ret || i.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64
+            || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w);
+    }
+
+    // CALL rel/r/m: a 16-bit CALL pushes IP (the low half of the return address) and its target is already 16-bit.
     static void Call(BlockEmitter e, in Instruction i)
     {
-        bool direct = i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32;
-        int w = e.StackWidth;
+        bool direct = i.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch64 or OpKind.NearBranch32;
+        int w = ReturnAddressSize(i);
         if (!direct)
         {
             if (i.Op0Kind == OpKind.Memory) e.ComputeLinear();
             ReadOperand(e, i, 0, w, e.T2); // target first: a fault reading it pushes nothing
         }
-        e.Il.Const(e.NextIp); e.Il.Store(e.T1);
+        e.Il.Const(e.NextIp & Flags.SizeMask(w)); e.Il.Store(e.T1);
         e.StackLinear(-w);
         e.EmitWrite(w, e.T1);
         var rsp = e.GprLocal(4);
@@ -46,7 +93,7 @@ static partial class InstEmit
     // RET and RET imm16 (which releases imm16 more bytes of arguments).
     static void Ret(BlockEmitter e, in Instruction i)
     {
-        int w = e.StackWidth;
+        int w = ReturnAddressSize(i);
         e.StackLinear(0);
         e.EmitRead(w);
         e.AdjustStack(w + (i.OpCount == 1 ? i.Immediate16 : 0));

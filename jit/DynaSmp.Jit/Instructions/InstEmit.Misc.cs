@@ -8,7 +8,7 @@ using Iced.Intel;
 namespace DynaSmp.Jit.Instructions;
 
 /// <summary>Tier-1 lowering of small non-system instructions that need no registers written back: PAUSE (a spin-wait
-/// loop compiled into a region calls it on every iteration), CLC/STC/CMC, CLD/STD.</summary>
+/// loop compiled into a region calls it on every iteration), CLC/STC/CMC, CLD/STD, LAHF/SAHF.</summary>
 static partial class InstEmit
 {
     static void Pause(BlockEmitter e, in Instruction i)
@@ -24,8 +24,24 @@ static partial class InstEmit
         if (i.Mnemonic == Mnemonic.Cmc) { e.EmitCarry(); il.Const(1); il.Emit(OpCodes.Xor); }
         else il.Const(i.Mnemonic == Mnemonic.Stc ? 1UL : 0);
         il.Store(e.T1);
+        e.SetStatusFlags(RFlags.CF, e.T1);
+    }
+
+    // LAHF: AH = SF:ZF:0:AF:0:PF:1:CF. SAHF: SF, ZF, AF, PF, CF from AH; OF stays (SDM Vol. 2A "LAHF", Vol. 2B "SAHF").
+    static void LahfSahf(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        const ulong fromAh = RFlags.Status & ~RFlags.OF;
+        if (i.Mnemonic == Mnemonic.Sahf)
+        {
+            e.LoadReg(Register.AH); il.Store(e.T1);
+            e.SetStatusFlags(fromAh, e.T1);
+            return;
+        }
         e.FlushPending();
-        il.Gen.Emit(OpCodes.Ldarg_1); il.Const(RFlags.CF); il.Load(e.T1); il.Call(MSetStatus);
+        il.Gen.Emit(OpCodes.Ldarg_1); il.Call(MFlagsGet);
+        il.Const(fromAh); il.Emit(OpCodes.And); il.Const(RFlags.Reserved1); il.Emit(OpCodes.Or); il.Store(e.T1);
+        e.StoreReg(Register.AH, e.T1);
     }
 
     // CLD/STD: DF is never lazy; it lives in CpuState.Rflags.
@@ -39,5 +55,6 @@ static partial class InstEmit
         il.Emit(OpCodes.Stind_I8);
     }
 
+    static readonly MethodInfo MFlagsGet = typeof(Flags).GetMethod(nameof(Flags.Get))!;
     static readonly MethodInfo MPause = typeof(Interp).GetMethod(nameof(Interp.Pause))!;
 }

@@ -381,6 +381,22 @@ static partial class InstEmit
     static readonly MethodInfo MReverse32 = typeof(BinaryPrimitives).GetMethod(nameof(BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
     static readonly MethodInfo MReverse64 = typeof(BinaryPrimitives).GetMethod(nameof(BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
 
+    /// <summary>ENTER with nesting level 0 (what compilers emit) at the stack width; nested levels stay in tier 0.</summary>
+    static bool EnterLowerable(in Instruction i, int width) =>
+        (i.Immediate8_2nd & 31) == 0 && (width == 8 ? i.Code == Code.Enterq_imm16_imm8 : i.Code == Code.Enterd_imm16_imm8);
+
+    // ENTER imm16, 0: push RBP, RBP = the new RSP, RSP -= imm16. The store comes first, so a fault changes no register.
+    static void Enter(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        int w = e.StackWidth;
+        e.LoadReg(w == 8 ? Register.RBP : Register.EBP); il.Store(e.T1);
+        e.StackLinear(-w);
+        e.EmitWrite(w, e.T1);
+        e.StoreReg(w == 8 ? Register.RBP : Register.EBP, e.Lin);
+        il.Load(e.Lin); il.Const(i.Immediate16); il.Emit(OpCodes.Sub); if (w == 4) il.Truncate(4); il.Store(e.GprLocal(4));
+    }
+
     static bool LeaveOfWidth(in Instruction i, int width) => width == 8 ? i.Code == Code.Leaveq : i.Code == Code.Leaved;
 
     // LEAVE: RSP = RBP, then POP RBP. The read comes first, from RBP, so a fault leaves both registers as they were.

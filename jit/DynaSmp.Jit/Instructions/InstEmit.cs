@@ -14,7 +14,7 @@ static partial class InstEmit
     /// <param name="stackWidth">8 in 64-bit mode, 4 in flat 32-bit code: the only PUSH/POP/CALL/RET size lowered.</param>
     public static bool CanEmit(in Instruction i, int stackWidth)
     {
-        if ((i.HasLockPrefix && !LockedLowerable(i)) || i.HasRepPrefix || i.HasRepnePrefix) return false;
+        if ((i.HasLockPrefix && !LockedLowerable(i)) || ((i.HasRepPrefix || i.HasRepnePrefix) && !IsStringOp(i))) return false;
         for (int op = 0; op < i.OpCount; op++)
         {
             switch (i.GetOpKind(op))
@@ -55,8 +55,8 @@ static partial class InstEmit
         Add(Movzx, null, Mnemonic.Movzx);
         Add(Movsx, null, Mnemonic.Movsx, Mnemonic.Movsxd);
         Add(Lea, null, Mnemonic.Lea);
-        Add(Push, (in i, w) => Math.Abs(i.StackPointerIncrement) == w && i.Op0Kind != OpKind.Memory, Mnemonic.Push);
-        Add(Pop, (in i, w) => Math.Abs(i.StackPointerIncrement) == w && i.Op0Kind != OpKind.Memory, Mnemonic.Pop);
+        Add(Push, PushPopLowerable, Mnemonic.Push);
+        Add(Pop, PushPopLowerable, Mnemonic.Pop);
         Add(Alu, null, Mnemonic.Add, Mnemonic.Sub, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Cmp, Mnemonic.Test);
         Add(AdcSbb, null, Mnemonic.Adc, Mnemonic.Sbb);
         Add(Unary, null, Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Neg, Mnemonic.Not);
@@ -75,13 +75,18 @@ static partial class InstEmit
         Add(BitTest, BitTestLowerable, Mnemonic.Bt, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc);
         Add(Cmpxchg, null, Mnemonic.Cmpxchg);
         Add(Cmpxchg8b, (in i, _) => i.Op0Kind == OpKind.Memory, Mnemonic.Cmpxchg8b);
+        Add(Cmpxchg16b, (in i, w) => i.Op0Kind == OpKind.Memory && w == 8, Mnemonic.Cmpxchg16b);
         Add(Bswap, (in i, _) => i.Op0Register.GetSize() >= 4, Mnemonic.Bswap);
         Add(Leave, (in i, w) => LeaveOfWidth(i, w), Mnemonic.Leave);
+        Add(Enter, EnterLowerable, Mnemonic.Enter);
+        Add(BitScan, null, Mnemonic.Bsf, Mnemonic.Bsr);
+        Add(BitCount, null, Mnemonic.Tzcnt, Mnemonic.Lzcnt, Mnemonic.Popcnt);
+        Add(LahfSahf, null, Mnemonic.Lahf, Mnemonic.Sahf);
         AddExit(Jmp, (in i, w) => i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32
             || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w), Mnemonic.Jmp);
-        AddExit(Call, (in i, w) => i.StackPointerIncrement == -w && (i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32
-            || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w)), Mnemonic.Call);
-        AddExit(Ret, (in i, w) => w == 8 ? i.Code is Code.Retnq or Code.Retnq_imm16 : i.Code is Code.Retnd or Code.Retnd_imm16, Mnemonic.Ret);
+        AddExit(Call, NearCallOrReturnLowerable, Mnemonic.Call);
+        AddExit(Ret, NearCallOrReturnLowerable, Mnemonic.Ret);
+        AddExit(LoopOrJcxz, null, Mnemonic.Loop, Mnemonic.Loope, Mnemonic.Loopne, Mnemonic.Jcxz, Mnemonic.Jecxz, Mnemonic.Jrcxz);
         foreach (Mnemonic m in Enum.GetValues<Mnemonic>())
         {
             if (MnemonicClass.IsCmovcc(m)) Add(Cmovcc, null, m);
@@ -91,6 +96,7 @@ static partial class InstEmit
                      Mnemonic.Js, Mnemonic.Jns, Mnemonic.Jp, Mnemonic.Jnp, Mnemonic.Jl, Mnemonic.Jge, Mnemonic.Jle, Mnemonic.Jg })
             AddExit(Jcc, (in i, _) => i.IsJccShortOrNear, m);
         AddSse(t);
+        AddStrings(t);
         return t;
     }
 

@@ -60,7 +60,7 @@ public static unsafe partial class Interp
     }
 
     /// <summary>Address size of a string instruction from its implicit memory operand, or 0 if it has none.</summary>
-    static int StringAddressSize(in Instruction i)
+    internal static int StringAddressSize(in Instruction i)
     {
         for (int op = 0; op < i.OpCount; op++)
         {

@@ -395,7 +395,7 @@ public static unsafe partial class Interp
         s->Rip = rip;
     }
 
-    static int LoopCounterSize(Code code) => LoopCounter[(int)code];
+    internal static int LoopCounterSize(Code code) => LoopCounter[(int)code];
 
     // The counter register of LOOPcc follows the address size, which Iced names in the Code suffix.
     static readonly byte[] LoopCounter = BuildLoopCounterTable();

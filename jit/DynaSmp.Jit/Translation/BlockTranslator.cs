@@ -54,7 +54,7 @@ public static unsafe class BlockTranslator
             ref readonly var last = ref m.Insns[^1];
             int count = 0;
             if (last.FlowControl is Iced.Intel.FlowControl.ConditionalBranch or Iced.Intel.FlowControl.UnconditionalBranch or Iced.Intel.FlowControl.Call
-                && last.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64 && !last.IsLoop && !last.IsLoopcc && !last.IsJcxShort)
+                && last.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64)
                 targets[count++] = last.NearBranchTarget;
             // After a CALL, the return address: a RET in the region can then branch to it directly.
             if (last.FlowControl is Iced.Intel.FlowControl.ConditionalBranch or Iced.Intel.FlowControl.Next or Iced.Intel.FlowControl.Call)
@@ -195,6 +195,7 @@ sealed unsafe partial class BlockEmitter
             if (flat32)
             {
                 if (InstEmit.HasMemory(i)) _segsUsed |= 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
+                if (InstEmit.IsStringOp(i)) _segsUsed |= 1 << (int)SegReg.Es | 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
                 if (i.StackPointerIncrement != 0) _segsUsed |= 1 << (int)SegReg.Ss;
             }
             // Every GPR the instruction reads or writes, implicit ones included (MUL's EDX, LEAVE's EBP, XCHG's second operand).
@@ -220,7 +221,7 @@ sealed unsafe partial class BlockEmitter
     /// <summary>Lowered instructions that may raise an exception: memory and stack accesses (LEAVE reads the stack
     /// through RBP), DIV/IDIV (#DE).</summary>
     static bool CanFault(in Instruction i) =>
-        (InstEmit.HasMemory(i) && i.Mnemonic != Mnemonic.Lea) || i.StackPointerIncrement != 0
+        (InstEmit.HasMemory(i) && i.Mnemonic != Mnemonic.Lea) || InstEmit.IsStringOp(i) || i.StackPointerIncrement != 0
         || i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv or Mnemonic.Leave || InstEmit.IsSseLowered(i.Mnemonic);
 
     /// <summary>Flags an instruction always overwrites. A shift or rotate by CL writes none when CL masks to 0, so it
@@ -282,6 +283,7 @@ sealed unsafe partial class BlockEmitter
             ref readonly var i = ref insns[k];
             if (!_native[bi][k] || k == insns.Length - 1) return false;
             for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return false; // could fault
+            if (InstEmit.IsStringOp(i)) return false;
             if (i.StackPointerIncrement != 0 || InstEmit.IsSseLowered(i.Mnemonic)) return false;
             if (((uint)i.RflagsRead & ~dead & all) != 0) return false;
             dead |= Kills(i) & all;
@@ -400,6 +402,42 @@ sealed unsafe partial class BlockEmitter
             if (_legacy) Il.Truncate(4); // linear addresses are 32-bit outside 64-bit mode
         }
         Il.Store(Lin);
+    }
+
+    /// <summary>A string instruction's address seg:index into <see cref="Lin"/>: the index register (RSI/RDI at the code's
+    /// address size) plus the FS/GS base when the source is overridden to one (other bases are 0: 64-bit mode, or flat
+    /// segments vouched for at method entry).</summary>
+    internal void StringLinear(Register seg, Register index)
+    {
+        _stackAccess = seg == Register.SS;
+        LoadReg(index);
+        if (seg is Register.FS or Register.GS)
+        {
+            Il.LoadState64(seg == Register.FS ? StateOffsets.FsBase : StateOffsets.GsBase);
+            Il.Emit(OpCodes.Add);
+            if (_legacy) Il.Truncate(4);
+        }
+        Il.Store(Lin);
+    }
+
+    /// <summary>Writes a flag record to CpuState now (inside a loop whose trip count decides which record is the last).</summary>
+    internal void StoreFlagsNow(FlagOp op, int size, Local64 res, Local64 a, Local64 b)
+    {
+        Il.StoreState32Const(StateOffsets.FlagOp, (int)op);
+        Il.StoreState32Const(StateOffsets.FlagSize, size);
+        Il.StoreState64(StateOffsets.FlagRes, res);
+        Il.StoreState64(StateOffsets.FlagSrc1, a);
+        Il.StoreState64(StateOffsets.FlagSrc2, b);
+        _pending = FlagOp.None;
+    }
+
+    /// <summary>Branches to <paramref name="leave"/> when another thread asked this CPU to exit (a long REP loop's poll).</summary>
+    internal void BranchIfExitRequested(Label leave)
+    {
+        Il.StateAddress(StateOffsets.ExitRequest);
+        Il.Emit(OpCodes.Volatile);
+        Il.Emit(OpCodes.Ldind_I4);
+        Il.Emit(OpCodes.Brtrue, leave);
     }
 
     /// <summary>Stack address [RSP + <paramref name="delta"/>] into <see cref="Lin"/> (ESP, wrapping at 4 GiB, in flat 32-bit code).</summary>
@@ -528,7 +566,7 @@ sealed unsafe partial class BlockEmitter
     }
 
     /// <summary>An out-of-line exit that leaves state as it was before the current instruction (precise fault).</summary>
-    Label FaultExit()
+    internal Label FaultExit()
     {
         var l = Il.Label();
         var (op, size) = (_pending, _pendingSize);
@@ -596,6 +634,16 @@ sealed unsafe partial class BlockEmitter
                 Il.Gen.Emit(OpCodes.Ldarg_1); Il.Call(MCarry);
                 break;
         }
+    }
+
+    /// <summary>Replaces the status flags in <paramref name="mask"/> with those in <paramref name="value"/> and keeps the others
+    /// (tier 0's <see cref="Flags.SetStatus"/>): for instructions that write only some flags (BT*, BSF/BSR, LZCNT, SAHF, CLC...).
+    /// Emits nothing when no later instruction reads a flag.</summary>
+    internal void SetStatusFlags(ulong mask, Local64 value)
+    {
+        if (!FlagsLiveAfter) { _pending = FlagOp.None; return; }
+        FlushPending();
+        Il.Gen.Emit(OpCodes.Ldarg_1); Il.Const(mask); Il.Load(value); Il.Call(MSetStatus);
     }
 
     /// <summary>A helper just wrote the flags into CpuState: nothing is pending any more.</summary>
@@ -804,10 +852,7 @@ sealed unsafe partial class BlockEmitter
     {
         // Volatile: another thread writes it, and a loop whose body stores nothing would otherwise let RyuJIT
         // hoist the load out of the loop (a `jmp $` would then never see a kick).
-        Il.StateAddress(StateOffsets.ExitRequest);
-        Il.Emit(OpCodes.Volatile);
-        Il.Emit(OpCodes.Ldind_I4);
-        Il.Emit(OpCodes.Brtrue, leave);
+        BranchIfExitRequested(leave);
         if (!_core.Options.BoundedRuns) return;
         Il.LoadState64(StateOffsets.Retired);
         Il.Load(_retired); Il.Emit(OpCodes.Add);
@@ -918,4 +963,5 @@ sealed unsafe partial class BlockEmitter
     static readonly MethodInfo MIndirectTarget = typeof(JitHelpers).GetMethod(nameof(JitHelpers.IndirectTarget))!;
     static readonly MethodInfo MCondition = typeof(JitHelpers).GetMethod(nameof(JitHelpers.Condition))!;
     static readonly MethodInfo MCarry = typeof(Flags).GetMethod(nameof(Flags.Carry))!;
+    static readonly MethodInfo MSetStatus = typeof(Flags).GetMethod(nameof(Flags.SetStatus))!;
 }

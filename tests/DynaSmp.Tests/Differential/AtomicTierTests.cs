@@ -136,4 +136,38 @@ public sealed unsafe class AtomicTierTests
         AssertSame(t0, t1);
         Assert.Equal(input.Gpr[3], t1.Gpr[3]);
     }
+
+    /// <summary>CMPXCHG16B (64-bit only, so outside <see cref="Forms"/>): inline on an aligned operand, hit and miss, locked
+    /// and not; a misaligned operand raises #GP(0) with nothing changed. Tier 0 is the oracle; the host-CPU group
+    /// XaddCmpxchg covers random values.</summary>
+    [DifferentialTheory]
+    [InlineData("lock hit", 0x40)]
+    [InlineData("lock miss", 0x40)]
+    [InlineData("hit", 0x80)]
+    [InlineData("lock misaligned", 0x48)]
+    public void Cmpxchg16b_inline_and_GP_when_misaligned(string form, int offset)
+    {
+        var a = new Assembler(64);
+        a.add(__dword_ptr[rbx + 0x80], 0);
+        if (form.Contains("hit")) { a.mov(rax, __qword_ptr[rbx]); a.mov(rdx, __qword_ptr[rbx + 8]); }
+        if (form.Contains("lock")) a.@lock.cmpxchg16b(__xmmword_ptr[rbx]); else a.cmpxchg16b(__xmmword_ptr[rbx]);
+        a.setz(sil);
+        var w = new CodeBytes();
+        a.Assemble(w, NativeRunner.TestRip);
+        byte[] code = w.ToArray();
+        var input = Input(NativeRunner.BufferAddress + (ulong)offset);
+        var t0 = Run(code, input, compiled: false, flat32: false);
+        var t1 = Run(code, input, compiled: true, flat32: false);
+        AssertSame(t0, t1);
+        if (form.Contains("misaligned"))
+        {
+            Assert.Equal((ExitReason.Exception, Vector.GP), (t1.Exit, t1.Vector));
+            Assert.Equal(InitialBuffer(), t1.Buffer);
+            return;
+        }
+        Assert.Equal(ExitReason.Hlt, t1.Exit);
+        Assert.Equal("Hlt x1; ", t1.TierZeroCalls);
+        Assert.Equal(form.Contains("hit") ? 1UL : 0UL, t1.Gpr[6] & 0xFF);
+        Assert.Equal(!form.Contains("miss"), !t1.Buffer.AsSpan(offset, 16).SequenceEqual(InitialBuffer().AsSpan(offset, 16)));
+    }
 }

@@ -177,11 +177,10 @@ public static unsafe class DiffHarness
         };
     }
 
-    public static GuestRam NewRam()
-    {
-        ulong size = (NativeRunner.Base + NativeRunner.RegionSize + 0xFFFFF) & ~0xFFFFFUL;
-        return new GuestRam(size);
-    }
+    public static GuestRam NewRam() => new(NewRamSize);
+
+    /// <summary>Bytes of RAM <see cref="NewRam"/> gives: the native runner's region, rounded up to a MiB.</summary>
+    public static ulong NewRamSize => (NativeRunner.Base + NativeRunner.RegionSize + 0xFFFFF) & ~0xFFFFFUL;
 
     /// <summary>Runs the case in DynaSmp and compares with <paramref name="native"/> under <paramref name="mask"/> (default: the
     /// case's own). Returns null when they agree.</summary>

@@ -292,7 +292,23 @@ public static class Groups
         ulong span = Half - 2 * Room;
         ulong src = (srcLow ? lo : hi) + (ulong)b.R.Next((int)span);
         ulong dst = (srcLow ? hi : lo) + (ulong)b.R.Next((int)span);
-        if (b.R.Percent(60)) { src &= ~(ulong)(width - 1); dst &= ~(ulong)(width - 1); }
+        bool aligned = b.R.Percent(60);
+        // Longer REP counts (whole chunks for tier 1's bulk REP MOVS/STOS), and (MOVS/CMPS) overlapping ranges a few bytes
+        // or elements apart, where element order decides the result (REP MOVSB replicating a pattern). Drawn only after
+        // the draws above and never for a REP with count 0, so the seeds HostIndependenceTests replays keep their cases.
+        if (rep == RepPrefixKind.None || count != 0)
+        {
+            if (rep != RepPrefixKind.None && b.R.Percent(30))
+            {
+                count = b.R.Next(9, 65);
+                b.SetReg(CaseBuilder.Gpr(1, ra), (ulong)count);
+                ulong room = 16 + (ulong)(count * width);
+                src = NativeRunner.BufferAddress + (ulong)(srcLow ? 0 : Half) + room + (ulong)b.R.Next((int)(Half - 2 * room));
+                dst = NativeRunner.BufferAddress + (ulong)(srcLow ? Half : 0) + room + (ulong)b.R.Next((int)(Half - 2 * room));
+            }
+            if (kind is 0 or 3 && b.R.Percent(30)) dst = src + (ulong)(b.R.Percent(50) ? b.R.Next(-3, 4) * width : b.R.Next(-7, 8));
+        }
+        if (aligned) { src &= ~(ulong)(width - 1); dst &= ~(ulong)(width - 1); }
         b.SetReg(CaseBuilder.Gpr(6, ra), src);
         b.SetReg(CaseBuilder.Gpr(7, ra), dst);
         bool down = (b.St.Rflags & 0x400) != 0;
