@@ -388,7 +388,12 @@ public sealed unsafe class Vcpu : IDisposable
     {
         try
         {
-            while (!Vm.StopRequested) RunOnce();
+            var allocation = new RunLoopAllocation();
+            try
+            {
+                while (!Vm.StopRequested) { allocation.Poll(Vm); RunOnce(); }
+            }
+            finally { allocation.Finish(Vm); }
         }
         catch (Exception e)
         {

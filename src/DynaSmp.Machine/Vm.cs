@@ -279,10 +279,12 @@ public sealed class Vm : IDisposable
     {
         var rng = new Random(Config.DeterministicSeed!.Value);
         var candidates = new int[Vcpus.Length];
+        var allocation = new RunLoopAllocation();
         try
         {
             while (!StopRequested)
             {
+                allocation.Poll(this);
                 int n = 0;
                 for (int k = 0; k < Vcpus.Length; k++)
                 {
@@ -309,7 +311,23 @@ public sealed class Vm : IDisposable
         {
             Stop(VmExitKind.InternalError, $"deterministic scheduler: {e.GetType().Name}: {e.Message}");
         }
+        finally { allocation.Finish(this); }
     }
+
+    // ---- steady-state allocation -------------------------------------------------------------------
+
+    internal int SteadyStateMark;
+    long _runLoopAllocated;
+
+    /// <summary>Starts the steady-state window: each run-loop thread (vCPU or scheduler) samples its own allocation
+    /// count at its next loop turn and charges what it allocated outside translation when it ends.</summary>
+    public void MarkSteadyState() => Interlocked.Increment(ref SteadyStateMark);
+
+    /// <summary>Bytes the VM's run-loop threads allocated after <see cref="MarkSteadyState"/>, translation excluded.
+    /// Exact (per-thread counters), and complete once <see cref="Join()"/> has returned.</summary>
+    public long RunLoopAllocatedBytes => Volatile.Read(ref _runLoopAllocated);
+
+    internal void ChargeRunLoop(long bytes) => Interlocked.Add(ref _runLoopAllocated, bytes);
 
     /// <summary>Deterministic mode only: called on the scheduler thread after every turn (checkers and host-side
     /// injectors that must act at reproducible points). Null costs one test per turn.</summary>

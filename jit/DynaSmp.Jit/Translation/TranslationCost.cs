@@ -9,6 +9,11 @@ namespace DynaSmp.Jit.Translation;
 public static class TranslationCost
 {
     static long _allocatedBytes, _active, _begun;
+    [ThreadStatic] static long t_threadBytes;
+
+    /// <summary>What translation has allocated on the calling thread so far (its share of
+    /// GC.GetAllocatedBytesForCurrentThread), so a run-loop thread can account for itself exactly.</summary>
+    public static long CurrentThreadBytes => t_threadBytes;
 
     public static long AllocatedBytes => Volatile.Read(ref _allocatedBytes);
 
@@ -22,7 +27,9 @@ public static class TranslationCost
 
     internal static void End(long allocatedBefore)
     {
-        Interlocked.Add(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread() - allocatedBefore);
+        long spent = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+        t_threadBytes += spent;
+        Interlocked.Add(ref _allocatedBytes, spent);
         Interlocked.Decrement(ref _active);
     }
 

@@ -66,6 +66,13 @@ public static class StormRun
         }
     }
 
+    static long RunLoopBytes(List<StormVm> vms)
+    {
+        long n = 0;
+        foreach (var s in vms) n += s.Vm.RunLoopAllocatedBytes;
+        return n;
+    }
+
     static StormReport Drive(StormRunOptions o, List<int> indices, List<StormVm> vms)
     {
         var c = o.Config;
@@ -75,25 +82,31 @@ public static class StormRun
         foreach (var s in vms) s.Vm.Start();
 
         // Free-running: one host thread plays the VMM for every VM (event injection only; see StormVm.Inject).
-        int stopInjector = 0;
+        int stopInjector = 0, injectorMarked = 0;
+        long injectorAllocated = 0;
         Thread? injector = null;
         if (!c.Deterministic)
         {
             injector = new Thread(() =>
             {
                 var rng = new Random(c.Seed ^ 0x1457);
+                long mine = -1;
                 while (Volatile.Read(ref stopInjector) == 0)
                 {
+                    if (mine < 0 && Volatile.Read(ref injectorMarked) != 0) mine = GC.GetAllocatedBytesForCurrentThread();
                     foreach (var s in vms) if (!s.Vm.StopRequested) s.Inject(rng, deterministic: false);
                     Thread.Sleep(1);
                 }
+                if (mine >= 0) injectorAllocated = GC.GetAllocatedBytesForCurrentThread() - mine;
             }) { IsBackground = true, Name = "storm host injector" };
             injector.Start();
         }
 
-        // Steady state: from the end of warm-up to the stop, minus what translating newly reached code and this thread's
-        // own progress line allocated (see TranslationCost); what remains is the run loop's, and must be 0.
+        // Steady state: from the end of warm-up to the stop, what the storm's own threads allocated outside translation
+        // (vCPU or scheduler threads, the injector, this driver loop less its progress line), counted per thread; the
+        // translation share is reported beside it (TranslationCost). The first must be 0.
         long allocStart = -1, allocEnd = -1, translateStart = 0, translateEnd = 0, reporting = 0, warmupMs = Math.Min(1000, durationMs / 4);
+        long driverStart = 0, driverEnd = 0;
         long lastProgress = 0, lastRssCheck = 0;
         string? overCeiling = null;
         while (true)
@@ -118,16 +131,21 @@ public static class StormRun
                 if (rss > o.RssCeiling)
                 {
                     overCeiling = $"resident memory {rss >> 20} MiB passed the admission ceiling of {o.RssCeiling >> 20} MiB";
+                    driverEnd = GC.GetAllocatedBytesForCurrentThread();
                     (allocEnd, translateEnd) = Jit.Translation.TranslationCost.Snapshot();
                     break;
                 }
             }
             if (allocStart < 0 && now >= warmupMs)
             {
+                foreach (var s in vms) s.Vm.MarkSteadyState();
+                Volatile.Write(ref injectorMarked, 1);
                 (allocStart, translateStart) = Jit.Translation.TranslationCost.Snapshot();
+                driverStart = GC.GetAllocatedBytesForCurrentThread();
             }
             if (allStopped || violated || now >= durationMs)
             {
+                driverEnd = GC.GetAllocatedBytesForCurrentThread();
                 (allocEnd, translateEnd) = Jit.Translation.TranslationCost.Snapshot();
                 break;
             }
@@ -152,7 +170,7 @@ public static class StormRun
         var report = new StormReport
         {
             Config = c, Shard = $"{o.ShardIndex}/{o.ShardCount}", VmsRun = vms.Count, WallSeconds = wall,
-            SteadyStateAllocatedBytes = allocStart >= 0 ? allocEnd - allocStart - (translateEnd - translateStart) - reporting : 0,
+            SteadyStateAllocatedBytes = allocStart >= 0 ? RunLoopBytes(vms) + injectorAllocated + driverEnd - driverStart - reporting : 0,
             SteadyStateTranslationBytes = allocStart >= 0 ? translateEnd - translateStart : 0,
             HostResources = overCeiling,
         };
