@@ -44,6 +44,9 @@ public unsafe struct CpuState
     public int InterruptShadow;
     // Address of the exit slot a chained jump went through, so the dispatcher can link it (see CompiledBlock).
     public nint LastExitSlot;
+    // Exit slots of the compiled block being entered: translated code is shared by every VM that runs the same
+    // instructions (SharedTranslations), so its direct exits index this per-VM array instead of fixed addresses.
+    public nint ExitSlots;
 
     public SegmentCache Es, Cs, Ss, Ds, Fs, Gs, Ldtr, Tr;
     public ulong GdtrBase, IdtrBase;

@@ -19,22 +19,34 @@ public static unsafe class BlockTranslator
 
     public static CompiledBlock Translate(CpuCore core, Block b) => Translate(core, FormRegion(core.Cache, b));
 
-    /// <summary>Compiles <paramref name="region"/> (head first) into one method.</summary>
+    /// <summary>Compiles <paramref name="region"/> (head first) into one method, or reuses the method another VM
+    /// compiled from the same instructions (<see cref="SharedTranslations"/>); the returned block is this VM's own.</summary>
     public static CompiledBlock Translate(CpuCore core, Block[] region)
+    {
+        bool chain = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable;
+        bool bounded = core.Options.BoundedRuns;
+        return new CompiledBlock(SharedTranslations.GetOrCompile(region, chain, bounded, () => Compile(region, chain, bounded)));
+    }
+
+    static SharedCode Compile(Block[] region, bool chain, bool bounded)
     {
         long knobStart = TranslatorTestKnob.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         var head = region[0];
         var method = new DynamicMethod($"blk_{head.Rip:x}_{(int)head.Mode}_{region.Length}", typeof(int), Params, typeof(BlockTranslator).Module, skipVisibility: true);
         var handles = new GCHandle[region.Length];
         var raw = new nint[region.Length];
-        for (int n = 0; n < region.Length; n++) { handles[n] = GCHandle.Alloc(region[n], GCHandleType.Normal); raw[n] = GCHandle.ToIntPtr(handles[n]); }
-        var emitter = new BlockEmitter(new Il(method.GetILGenerator()), region, core, raw);
+        for (int n = 0; n < region.Length; n++)
+        {
+            handles[n] = GCHandle.Alloc(new BlockCode(region[n].Insns, region[n].Mode), GCHandleType.Normal);
+            raw[n] = GCHandle.ToIntPtr(handles[n]);
+        }
+        var emitter = new BlockEmitter(new Il(method.GetILGenerator()), region, chain, bounded, raw);
         emitter.Emit();
         var fn = method.CreateDelegate<BlockFn>();
-        nint entry = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable ? CompiledBlock.EntryOf(method) : 0;
+        nint entry = chain ? CompiledBlock.EntryOf(method) : 0;
         if (entry == 0) System.Runtime.CompilerServices.RuntimeHelpers.PrepareDelegate(fn);
         if (TranslatorTestKnob.Enabled) TranslatorTestKnob.Stall(knobStart);
-        return new CompiledBlock(method, fn, entry) { BlockHandles = handles, RegionBlocks = region.Length };
+        return new SharedCode(method, fn, entry, emitter.ExitSlotCount, handles, region.Length);
     }
 
     /// <summary>
@@ -88,9 +100,11 @@ sealed unsafe partial class BlockEmitter
 {
     internal readonly Il Il;
     readonly Block[] _blocks;
-    readonly CpuCore _core;
     readonly nint[] _handles;
-    readonly bool _chain;
+    readonly bool _chain, _bounded;
+    // Direct exits that own a slot (indexes into the entering block's CpuState.ExitSlots array).
+    internal int ExitSlotCount;
+    LocalBuilder _slots = null!;
     readonly Local64[] _gpr = new Local64[16];
     readonly bool[] _used = new bool[16];
     readonly bool[] _written = new bool[16];
@@ -122,10 +136,10 @@ sealed unsafe partial class BlockEmitter
     int _k;     // the instruction's index in it
     bool _wroteMemory;
 
-    public BlockEmitter(Il il, Block[] region, CpuCore core, nint[] handles)
+    public BlockEmitter(Il il, Block[] region, bool chain, bool bounded, nint[] handles)
     {
-        Il = il; _blocks = region; _core = core; _handles = handles; _b = region[0];
-        _chain = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable;
+        Il = il; _blocks = region; _handles = handles; _b = region[0];
+        _chain = chain; _bounded = bounded;
         _native = new bool[region.Length][];
         _live = new uint[region.Length][];
         _labels = new Label[region.Length];
@@ -147,6 +161,13 @@ sealed unsafe partial class BlockEmitter
         _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
         _retDispatch = Il.Label();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
+        if (_chain)
+        {
+            // This VM's exit slots, stored by whoever entered (dispatcher, chained jump, jump cache).
+            _slots = Il.NewNativeLocal();
+            Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(StateOffsets.ExitSlots); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I);
+            Il.Gen.Emit(OpCodes.Stloc, _slots);
+        }
 
         if (_legacy) EmitFlatSegmentGuard();
         ReloadUsed();
@@ -799,10 +820,14 @@ sealed unsafe partial class BlockEmitter
         }
         EmitLeaveCheck(_retDispatch);
         if (!_chain) { Il.Emit(OpCodes.Br, _retDispatch); return; }
-        nint slot = CompiledBlock.NewExitSlot();
-        Il.StateAddress(StateOffsets.LastExitSlot); Il.Const((ulong)slot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Stind_I);
+        // slot = &slots[n]; LastExitSlot = slot; cell = *slot; ExitSlots = cell[1]; tail-call cell[0].
+        int n = ExitSlotCount++;
+        Il.Gen.Emit(OpCodes.Ldloc, _slots); Il.ConstI4(n * sizeof(nint)); Il.Emit(OpCodes.Add); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+        Il.StateAddress(StateOffsets.LastExitSlot); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Stind_I);
+        Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+        Il.StateAddress(StateOffsets.ExitSlots); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.ConstI4(sizeof(nint)); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Stind_I);
         Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1);
-        Il.Const((ulong)slot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Ldind_I);
+        Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I);
         EmitTailCall();
     }
 
@@ -853,7 +878,7 @@ sealed unsafe partial class BlockEmitter
         // Volatile: another thread writes it, and a loop whose body stores nothing would otherwise let RyuJIT
         // hoist the load out of the loop (a `jmp $` would then never see a kick).
         BranchIfExitRequested(leave);
-        if (!_core.Options.BoundedRuns) return;
+        if (!_bounded) return;
         Il.LoadState64(StateOffsets.Retired);
         Il.Load(_retired); Il.Emit(OpCodes.Add);
         Il.LoadState64(StateOffsets.RetireLimit);

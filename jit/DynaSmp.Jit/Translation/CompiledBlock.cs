@@ -10,10 +10,13 @@ namespace DynaSmp.Jit.Translation;
 public unsafe delegate int BlockFn(CpuCore core, CpuState* state);
 
 /// <summary>
-/// Tier-1 code of a <see cref="Block"/>. Chaining: each direct exit owns a native slot holding the
-/// address of its successor's entry cell; the exit tail-calls through <c>**slot</c>. An unlinked slot
-/// points at a shared cell whose code returns <see cref="ExitLink"/>, so the dispatcher links it.
-/// Invalidating a block points its own entry cell at that code, unlinking every jump into it at once.
+/// One VM's use of tier-1 code (<see cref="SharedCode"/>, which every VM running the same instructions shares).
+/// Chaining: each direct exit of the code owns a slot in this block's own <see cref="Slots"/> array, holding the
+/// address of its successor's entry cell; entering a block stores its slot array in CpuState.ExitSlots, and an exit
+/// tail-calls through <c>**slot</c>. An entry cell is two words, the code address and the block's slot array, so a
+/// chained jump carries the successor's slots with it. An unlinked slot points at a shared cell whose code returns
+/// <see cref="ExitLink"/>, so the dispatcher links it. Invalidating a block points its own entry cell at that code,
+/// unlinking every jump into it at once (in this VM only: the other VMs' blocks have their own cells).
 /// </summary>
 public sealed unsafe class CompiledBlock
 {
@@ -24,26 +27,32 @@ public sealed unsafe class CompiledBlock
     /// <summary>Nothing ran: the code was compiled for flat segments and they are not flat now; interpret the block at RIP.</summary>
     public const int ExitInterpret = 2;
 
-    public BlockFn Delegate { get; }
-    /// <summary>Native cell holding this block's current entry point (its code, or the link stub once invalid).</summary>
+    public SharedCode Code { get; }
+    public BlockFn Delegate => Code.Delegate;
+    /// <summary>Native cell: [0] this block's current entry point (its code, or the link stub once invalid), [1] its
+    /// slot array. Never freed: slots of other blocks may point here after this object is gone.</summary>
     public nint* EntryCell { get; }
-    readonly DynamicMethod _method; // keeps the code alive
-    internal GCHandle[] BlockHandles = [];
+    /// <summary>This VM's exit slots for the code's direct exits (null when the code has none).</summary>
+    public nint* Slots { get; }
     /// <summary>Blocks compiled into this method (1 = the block alone).</summary>
-    public int RegionBlocks { get; init; } = 1;
+    public int RegionBlocks => Code.RegionBlocks;
 
-    internal CompiledBlock(DynamicMethod method, BlockFn fn, nint entry)
+    internal CompiledBlock(SharedCode code)
     {
-        _method = method;
-        Delegate = fn;
-        EntryCell = (nint*)NativeMemory.Alloc((nuint)sizeof(nint));
-        *EntryCell = entry != 0 ? entry : LinkStubEntry;
+        Code = code;
+        if (code.ExitSlots > 0)
+        {
+            Slots = (nint*)NativeMemory.Alloc((nuint)(code.ExitSlots * sizeof(nint)));
+            for (int k = 0; k < code.ExitSlots; k++) Slots[k] = (nint)UnlinkedCell;
+        }
+        EntryCell = NewCell(code.Entry != 0 ? code.Entry : LinkStubEntry, (nint)Slots);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Invoke(CpuCore core, CpuState* s)
     {
         nint fn = *EntryCell;
+        s->ExitSlots = (nint)Slots;
         return FunctionPointersAvailable && fn != LinkStubEntry ? ((delegate*<CpuCore, CpuState*, int>)fn)(core, s) : Delegate(core, s);
     }
 
@@ -52,24 +61,17 @@ public sealed unsafe class CompiledBlock
     /// <summary>Points an exit slot at <paramref name="target"/>'s entry cell (a single aligned pointer store).</summary>
     public static void Link(nint slot, CompiledBlock target) => Volatile.Write(ref *(nint*)slot, (nint)target.EntryCell);
 
-    /// <summary>Allocates an exit slot, initially unlinked.</summary>
-    public static nint NewExitSlot()
-    {
-        nint* slot = (nint*)NativeMemory.Alloc((nuint)sizeof(nint));
-        *slot = (nint)UnlinkedCell;
-        return (nint)slot;
-    }
-
     static int LinkStub(CpuCore core, CpuState* s) => ExitLink;
 
-    /// <summary>Entry of the link stub; also the value of the shared unlinked cell.</summary>
+    /// <summary>Entry of the link stub; also the code word of the shared unlinked cell.</summary>
     public static readonly nint LinkStubEntry = (nint)(delegate*<CpuCore, CpuState*, int>)&LinkStub;
-    public static readonly nint* UnlinkedCell = NewCell(LinkStubEntry);
+    public static readonly nint* UnlinkedCell = NewCell(LinkStubEntry, 0);
 
-    static nint* NewCell(nint value)
+    static nint* NewCell(nint code, nint slots)
     {
-        nint* c = (nint*)NativeMemory.Alloc((nuint)sizeof(nint));
-        *c = value;
+        nint* c = (nint*)NativeMemory.Alloc((nuint)(2 * sizeof(nint)));
+        c[0] = code;
+        c[1] = slots;
         return c;
     }
 

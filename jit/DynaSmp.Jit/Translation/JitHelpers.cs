@@ -14,7 +14,7 @@ public static unsafe class JitHelpers
     /// <summary>Runs instruction <paramref name="k"/> of a block through tier 0; CpuState holds the registers.</summary>
     public static int Interpret(CpuCore c, nint blockHandle, int k)
     {
-        var b = (Block)GCHandle.FromIntPtr(blockHandle).Target!;
+        var b = (BlockCode)GCHandle.FromIntPtr(blockHandle).Target!;
         if (c.TierZeroCalls is { } counts) counts[(int)b.Insns[k].Code]++;
         return c.Step(b.Insns[k], b.Mode);
     }
@@ -28,7 +28,9 @@ public static unsafe class JitHelpers
         var cb = b.Compiled;
         if (cb == null) return 0;
         nint fn = *cb.EntryCell;
-        return fn == CompiledBlock.LinkStubEntry ? 0 : fn;
+        if (fn == CompiledBlock.LinkStubEntry) return 0;
+        s->ExitSlots = (nint)cb.Slots; // the callee indexes its own VM's slots
+        return fn;
     }
 
     public static int Condition(CpuState* s, int cc) => Flags.Condition(s, cc) ? 1 : 0;

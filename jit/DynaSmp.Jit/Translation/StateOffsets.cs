@@ -20,6 +20,7 @@ static unsafe class StateOffsets
     public static readonly int PendingFault = Of(nameof(CpuState.PendingFault));
     public static readonly int PendingErrorCode = Of(nameof(CpuState.PendingErrorCode));
     public static readonly int LastExitSlot = Of(nameof(CpuState.LastExitSlot));
+    public static readonly int ExitSlots = Of(nameof(CpuState.ExitSlots));
     public static readonly int Retired = Of(nameof(CpuState.InstructionsRetired));
     public static readonly int RetireLimit = Of(nameof(CpuState.RetireLimit));
     public static readonly int TlbRead = Of(nameof(CpuState.TlbRead));

@@ -45,7 +45,6 @@ public static unsafe class EmulatedRun
         }
         finally
         {
-            if (block?.Compiled is { } cb) foreach (var h in cb.BlockHandles) if (h.IsAllocated) h.Free();
             ram.ClearCodePage(NativeRunner.TestRip >> GuestRam.PageShift);
         }
     }

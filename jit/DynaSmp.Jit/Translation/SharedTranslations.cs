@@ -1,0 +1,117 @@
+using System.Collections.Concurrent;
+using System.Reflection.Emit;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using DynaSmp.Jit.Cpu;
+using Iced.Intel;
+
+namespace DynaSmp.Jit.Translation;
+
+/// <summary>What a tier-0 fallback in translated code needs of a region member: its decoded instructions and mode.
+/// Translated code reaches it through a GCHandle, so it must not lead back to a VM (no Block, no cache).</summary>
+sealed class BlockCode(Instruction[] insns, ExecMode mode)
+{
+    public readonly Instruction[] Insns = insns;
+    public readonly ExecMode Mode = mode;
+}
+
+/// <summary>
+/// Tier-1 code for one region of decoded instructions, independent of any VM: it takes the vCPU as arguments,
+/// reaches its tier-0 fallbacks through <see cref="BlockCode"/> handles, and its direct exits through the entering
+/// block's own slot array (CpuState.ExitSlots). So every VM whose region decodes to the same instructions runs
+/// the same method (<see cref="SharedTranslations"/>).
+/// </summary>
+public sealed class SharedCode
+{
+    readonly DynamicMethod _method; // keeps the code alive
+    readonly GCHandle[] _handles;
+    public BlockFn Delegate { get; }
+    /// <summary>The method's code address for chained calls (0 when function pointers are unavailable or chaining is off).</summary>
+    public nint Entry { get; }
+    /// <summary>Direct exits that own a slot.</summary>
+    public int ExitSlots { get; }
+    public int RegionBlocks { get; }
+
+    internal SharedCode(DynamicMethod method, BlockFn fn, nint entry, int exitSlots, GCHandle[] handles, int regionBlocks)
+    {
+        _method = method; Delegate = fn; Entry = entry; ExitSlots = exitSlots; _handles = handles; RegionBlocks = regionBlocks;
+    }
+
+    // The handles keep only BlockCode objects alive (no cycle back here), so the code and its handles go together
+    // once no VM's block and no table entry refers to it.
+    ~SharedCode()
+    {
+        foreach (var h in _handles) if (h.IsAllocated) h.Free();
+    }
+}
+
+/// <summary>
+/// Process-wide table of tier-1 code keyed by what the emitter's output depends on: the mode, CS base, the options
+/// that change emission, and every region member's RIP and decoded instructions (bit for bit). 64 VMs booting the same
+/// guest compile each hot region once instead of 64 times. Bounded: past <see cref="Capacity"/> entries the table
+/// starts over (code in use stays alive through the blocks that use it).
+/// </summary>
+public static class SharedTranslations
+{
+    public const int Capacity = 4096;
+    static readonly ConcurrentDictionary<Key, SharedCode> Table = new();
+    public static long Hits, Misses;
+
+    /// <summary>Off: every VM compiles its own code (tests and A/B measurements).</summary>
+    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("DYNASMP_SHARED_TRANSLATIONS") != "0";
+
+    internal static SharedCode GetOrCompile(Block[] region, bool chain, bool bounded, Func<SharedCode> compile)
+    {
+        if (!Enabled) return compile();
+        var key = Key.Of(region, chain, bounded);
+        if (Table.TryGetValue(key, out var code)) { Interlocked.Increment(ref Hits); return code; }
+        code = compile();
+        Interlocked.Increment(ref Misses);
+        if (Table.Count >= Capacity) Table.Clear();
+        return Table.GetOrAdd(key, code);
+    }
+
+    /// <summary>The bytes of every member's decoded instructions (Iced's Instruction is plain data, written whole by
+    /// the decoder) after a header; compared in full, hashed once.</summary>
+    readonly struct Key : IEquatable<Key>
+    {
+        readonly byte[] _bytes;
+        readonly int _hash;
+
+        Key(byte[] bytes)
+        {
+            _bytes = bytes;
+            var h = new HashCode();
+            h.AddBytes(bytes);
+            _hash = h.ToHashCode();
+        }
+
+        public static Key Of(Block[] region, bool chain, bool bounded)
+        {
+            int size = 16;
+            foreach (var b in region) size += 12 + b.Insns.Length * Unsafe.SizeOf<Instruction>();
+            var bytes = new byte[size];
+            var span = bytes.AsSpan();
+            var head = region[0];
+            BitConverter.TryWriteBytes(span, (int)head.Mode);
+            BitConverter.TryWriteBytes(span[4..], head.CsBase);
+            span[12] = (byte)((chain ? 1 : 0) | (bounded ? 2 : 0));
+            span[13] = (byte)region.Length;
+            int at = 16;
+            foreach (var b in region)
+            {
+                BitConverter.TryWriteBytes(span[at..], b.Rip);
+                BitConverter.TryWriteBytes(span[(at + 8)..], b.Insns.Length);
+                at += 12;
+                var insnBytes = MemoryMarshal.AsBytes(b.Insns.AsSpan());
+                insnBytes.CopyTo(span[at..]);
+                at += insnBytes.Length;
+            }
+            return new Key(bytes);
+        }
+
+        public bool Equals(Key other) => _hash == other._hash && _bytes.AsSpan().SequenceEqual(other._bytes);
+        public override bool Equals(object? obj) => obj is Key k && Equals(k);
+        public override int GetHashCode() => _hash;
+    }
+}
