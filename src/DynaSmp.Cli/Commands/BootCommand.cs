@@ -86,7 +86,7 @@ static class BootCommand
         Console.WriteLine($"  vCPUs online:      {s.VcpusOnline} of {vms * cpus}");
         if (s.BringupUs.Count > 0)
             Console.WriteLine($"  AP bring-up (us):  min {s.BringupUs.Min:F1}  median {s.BringupUs.Median:F1}  p99 {s.BringupUs.P99:F1}  max {s.BringupUs.Max:F1}  ({s.BringupUs.Count} APs, first INIT -> online)");
-        Console.WriteLine($"  wall time:         {s.WallSeconds:F3} s");
+        Console.WriteLine($"  wall time:         {s.WallSeconds:F3} s (first vCPU start to last VM stop; set-up before it {s.SetupSeconds:F3} s)");
         Console.WriteLine($"  guest instructions {s.GuestInstructions:N0} ({s.Mips:F0} MIPS)");
         foreach (var f in s.Failures.Take(20)) Console.WriteLine($"  FAILURE {f}");
         if (s.Failures.Count > 20) Console.WriteLine($"  ... and {s.Failures.Count - 20} more failures");

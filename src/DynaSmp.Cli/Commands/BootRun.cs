@@ -22,6 +22,7 @@ sealed class BootRun : IDisposable
     /// <summary>Builds the VMs; <paramref name="deadline"/> is checked between them, so set-up counts against --timeout.</summary>
     public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null, int? deterministicSeed = null, Shard? shard = null)
     {
+        long setupStart = Stopwatch.GetTimestamp();
         _cpus = cpus;
         _shard = shard ?? Shard.Whole;
         var image = BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays });
@@ -40,7 +41,10 @@ sealed class BootRun : IDisposable
             VmNumbers.Add(k);
             Seeds.Add(seed);
         }
+        SetupSeconds = Stopwatch.GetElapsedTime(setupStart).TotalSeconds;
     }
+
+    public double SetupSeconds { get; }
 
     public void Start()
     {
@@ -69,7 +73,7 @@ sealed class BootRun : IDisposable
         var s = new BootSummary
         {
             Vms = Pcs.Count, VcpusPerVm = _cpus, WallSeconds = (EndedAt - StartedAt) / (double)Stopwatch.Frequency,
-            Shard = _shard.ToString(), VmNumbers = VmNumbers,
+            Shard = _shard.ToString(), VmNumbers = VmNumbers, SetupSeconds = SetupSeconds,
         };
         var latencies = new List<double>();
         for (int k = 0; k < Pcs.Count; k++)

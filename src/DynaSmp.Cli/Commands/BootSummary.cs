@@ -18,6 +18,8 @@ public sealed class BootSummary
     /// <summary>Every AP's bring-up time, sorted: merged shard percentiles are recomputed from these, never averaged.</summary>
     [JsonPropertyName("bringup_samples_us")] public List<double> BringupSamplesUs { get; set; } = new();
     [JsonPropertyName("wall_s")] public double WallSeconds { get; set; }
+    /// <summary>Building the VMs before the first vCPU starts (not in <see cref="WallSeconds"/>).</summary>
+    [JsonPropertyName("setup_s")] public double SetupSeconds { get; set; }
     [JsonPropertyName("guest_instructions")] public ulong GuestInstructions { get; set; }
     [JsonPropertyName("mips")] public double Mips { get; set; }
     [JsonPropertyName("peak_resident_bytes")] public long PeakResidentBytes { get; set; }
@@ -52,6 +54,7 @@ public static class BootMerge
             m.VmNumbers.AddRange(s.VmNumbers);
             samples.AddRange(s.BringupSamplesUs);
             m.WallSeconds = Math.Max(m.WallSeconds, s.WallSeconds);
+            m.SetupSeconds = Math.Max(m.SetupSeconds, s.SetupSeconds);
             m.GuestInstructions += s.GuestInstructions;
             m.PeakResidentBytes = Math.Max(m.PeakResidentBytes, s.PeakResidentBytes);
             if (m.Status == 0) { m.Status = s.Status; m.StatusName = s.StatusName; }
