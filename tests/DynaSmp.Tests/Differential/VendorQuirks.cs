@@ -161,15 +161,16 @@ public static class FpVendorQuirks
         new(
             Name: "FYL2X with an exact result (x a power of two, or x = 0)",
             Intel: "PE only if the result is inexact: y * log2(2^k) = y * k is often exact, and -inf/+inf for x = 0 always is",
-            Amd: "PE is raised whatever the result (with ES and B when PE is unmasked)",
+            Amd: "PE is raised whatever the result (with ES and B when PE is unmasked), and so UE too when the exact result is tiny",
             References: "Intel SDM Vol. 2A FYL2X, Floating-Point Exceptions: \"#P Value cannot be represented exactly in destination " +
                         "format\" (Intel column from the SDM, not observed on an Intel part); AMD column observed on an AMD family 1Ah " +
-                        "host (random-run seeds 0x88ded44b7f80a3bf: x = 0.5, and 0xf5d4d74cda7c4064: x = 0).",
+                        "host (random-run seeds 0x88ded44b7f80a3bf: x = 0.5, and 0xf5d4d74cda7c4064: x = 0; 0x4b1af00d1e25258b: x = 2 " +
+                        "with a denormal y, where the exact, tiny result also raised UE).",
             Applies: c => c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fyl2x && !Fpu.FpuDiff.InputStEmpty(c, 0)
                 && (BitConverter.ToUInt64(c.Image, 32) is 0x8000_0000_0000_0000UL or 0) && (BitConverter.ToUInt16(c.Image, 40) & 0x7FFF) != 0x7FFF,
             CompareOnlyAgreed: c =>
             {
-                c.ImageMask[2] &= unchecked((byte)~0xA0); // FSW.PE and ES (set with an unmasked PE)
+                c.ImageMask[2] &= unchecked((byte)~0xB0); // FSW.PE, UE (a tiny result taken as inexact) and ES
                 c.ImageMask[3] &= unchecked((byte)~0x80); // FSW.B follows ES
             },
             Probe: () => Fpu.FpQuirkProbes.Fyl2xOfPowerOfTwo(),
