@@ -26,9 +26,11 @@ public static class QemuReference
     /// was killed at <c>timeout</c>; and what it wrote to stderr.</summary>
     public sealed record Outcome(int? ExitCode, string Stderr);
 
-    /// <summary>Boots <paramref name="imagePath"/> with -kernel (TCG, -cpu max, 256 MiB, serial on stdio,
-    /// isa-debug-exit at 0xF4); every serial line goes to <paramref name="onLine"/> as it arrives.</summary>
-    public static Outcome Run(string qemu, string imagePath, int vcpus, string commandLine, TimeSpan timeout, Action<string> onLine)
+    /// <summary>Boots <paramref name="imagePath"/> (multiboot or bzImage, with an optional initrd) with -kernel (TCG,
+    /// -cpu max, 256 MiB unless told, serial on stdio, isa-debug-exit at 0xF4); every serial line goes to
+    /// <paramref name="onLine"/> as it arrives.</summary>
+    public static Outcome Run(string qemu, string imagePath, int vcpus, string commandLine, TimeSpan timeout, Action<string> onLine,
+        string? initrdPath = null, int memoryMiB = 256)
     {
         var psi = new ProcessStartInfo(qemu)
         {
@@ -40,11 +42,12 @@ public static class QemuReference
         foreach (var arg in new[]
         {
             "-machine", "accel=tcg", "-cpu", "max", "-kernel", imagePath, "-smp", vcpus.ToString(CultureInfo.InvariantCulture),
-            "-m", "256", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+            "-m", memoryMiB.ToString(CultureInfo.InvariantCulture), "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
         })
             psi.ArgumentList.Add(arg);
         if (commandLine.Length > 0) { psi.ArgumentList.Add("-append"); psi.ArgumentList.Add(commandLine); }
+        if (initrdPath != null) { psi.ArgumentList.Add("-initrd"); psi.ArgumentList.Add(initrdPath); }
 
         var stderr = new StringBuilder();
         using var p = new Process { StartInfo = psi };

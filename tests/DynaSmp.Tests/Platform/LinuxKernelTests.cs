@@ -19,9 +19,9 @@ public sealed class LinuxKernelFactAttribute : FactAttribute
     }
 }
 
-/// <summary>A real distribution kernel under DynaSmp, 2 vCPUs: Linux brings up both CPUs with its own INIT/SIPI,
+/// <summary>A real distribution kernel under DynaSmp, 4 vCPUs: Linux brings up every CPU with its own INIT/SIPI,
 /// and with an initramfs whose init powers off, the run ends through ACPI S5 with status 0.</summary>
-public class LinuxKernelTests
+public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     public const string KernelVariable = "DYNASMP_LINUX_KERNEL", InitrdVariable = "DYNASMP_LINUX_INITRD", BusyboxVariable = "DYNASMP_LINUX_BUSYBOX";
 
@@ -44,30 +44,93 @@ public class LinuxKernelTests
 
         """;
 
+    const int Smp = 4;
+    const string CommandLine = "console=ttyS0 earlyprintk=serial panic=-1";
+
+    /// <summary>The kernel with <see cref="Smp"/> vCPUs under DynaSmp and, in the same run, under QEMU TCG (when it is on
+    /// PATH, or required by CI): both serial logs must show every CPU brought up and the init's lines; both logs and
+    /// the times to the init's first line are printed side by side. No time is asserted (machines here are noisy).</summary>
     [LinuxKernelFact]
-    public void Real_kernel_brings_up_every_cpu_and_powers_off()
+    public void Real_kernel_brings_up_every_cpu_and_powers_off_side_by_side_with_qemu()
     {
-        var kernel = File.ReadAllBytes(Environment.GetEnvironmentVariable(KernelVariable)!);
+        string kernelPath = Environment.GetEnvironmentVariable(KernelVariable)!;
+        var kernel = File.ReadAllBytes(kernelPath);
         string? initrdPath = Environment.GetEnvironmentVariable(InitrdVariable), busybox = Environment.GetEnvironmentVariable(BusyboxVariable);
         byte[] initrd = !string.IsNullOrEmpty(initrdPath) ? File.ReadAllBytes(initrdPath)
             : !string.IsNullOrEmpty(busybox) ? BusyboxInitramfs(busybox) : [];
+        bool ourInit = string.IsNullOrEmpty(initrdPath) && !string.IsNullOrEmpty(busybox);
+
         var serial = new StringBuilder();
-        using var pc = new Pc(new VmConfig { Vcpus = 2, MemoryBytes = 256UL << 20, Trace = false }, b => { lock (serial) serial.Append((char)b); });
-        pc.LoadLinux(kernel, initrd, "console=ttyS0 earlyprintk=serial panic=-1");
+        double? dynaInit = null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var pc = new Pc(new VmConfig { Vcpus = Smp, MemoryBytes = 256UL << 20, Trace = false }, b =>
+        {
+            lock (serial)
+            {
+                serial.Append((char)b);
+                if (dynaInit == null && b == '\n' && serial.ToString().Contains("init: cpus=")) dynaInit = clock.Elapsed.TotalSeconds;
+            }
+        });
+        pc.LoadLinux(kernel, initrd, CommandLine);
         pc.Vm.Start();
-        bool exited = pc.Vm.WaitForExit(TimeSpan.FromMinutes(10));
+        bool exited = pc.Vm.WaitForExit(TimeSpan.FromMinutes(15));
         pc.Vm.Join();
+        double dynaTotal = clock.Elapsed.TotalSeconds;
         string log;
         lock (serial) log = serial.ToString();
-        Assert.True(exited, $"the kernel did not finish within 10 minutes; last output:\n{Tail(log)}");
-        Assert.Contains("smp: Brought up 1 node, 2 CPUs", log);
-        if (string.IsNullOrEmpty(initrdPath) && !string.IsNullOrEmpty(busybox))
+        Assert.True(exited, $"the kernel did not finish within 15 minutes; last output:\n{Tail(log)}");
+        Assert.Contains($"smp: Brought up 1 node, {Smp} CPUs", log);
+        if (ourInit)
         {
-            Assert.Contains("init: cpus=2", log);
+            Assert.Contains($"init: cpus={Smp}", log);
             Assert.Contains("init: fp=3.142857", log); // double division and printf in userspace
         }
         // Without an initramfs the kernel cannot mount a root file system and panics; panic=-1 then resets.
         Assert.Equal(initrd.Length > 0 ? VmExitKind.PowerOff : VmExitKind.Reset, pc.Vm.ExitKind);
+        output.WriteLine($"DynaSmp --smp {Smp}: init's first line at {dynaInit?.ToString("F1") ?? "-"} s, run ended at {dynaTotal:F1} s ({pc.Vm.ExitKind})");
+
+        // The reference peer on the same kernel and initramfs.
+        if (DynaSmp.Tests.Guests.QemuRunner.SkipReason is { } skip && DynaSmp.Tests.Guests.QemuRunner.Find() == null) { output.WriteLine($"QEMU side: {skip}"); WriteLogs(log, null); return; }
+        string qemu = DynaSmp.Tests.Guests.QemuRunner.Find() ?? throw new Xunit.Sdk.XunitException($"{DynaSmp.Tests.Guests.QemuRunner.Binary} is required ({DynaSmp.Tests.Guests.QemuRunner.RequireVariable}=1) and not on PATH");
+        string initrdFile = Path.Combine(Path.GetTempPath(), $"dynasmp-initrd-{Environment.ProcessId}.cpio");
+        File.WriteAllBytes(initrdFile, initrd);
+        var qlog = new StringBuilder();
+        double? qemuInit = null;
+        var qclock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            var outcome = DynaSmp.Cli.QemuReference.Run(qemu, kernelPath, Smp, CommandLine, TimeSpan.FromMinutes(10), line =>
+            {
+                lock (qlog)
+                {
+                    qlog.Append(line).Append('\n');
+                    if (qemuInit == null && line.Contains("init: cpus=")) qemuInit = qclock.Elapsed.TotalSeconds;
+                }
+            }, initrdPath: initrd.Length > 0 ? initrdFile : null);
+            string q;
+            lock (qlog) q = qlog.ToString();
+            output.WriteLine($"QEMU TCG --smp {Smp}: init's first line at {qemuInit?.ToString("F1") ?? "-"} s, run ended at {qclock.Elapsed.TotalSeconds:F1} s (status {outcome.ExitCode?.ToString() ?? "killed"})");
+            if (dynaInit is double d && qemuInit is double qi) output.WriteLine($"time to init, DynaSmp / QEMU: {d / qi:F2}");
+            WriteLogs(log, q);
+            Assert.Contains($"smp: Brought up 1 node, {Smp} CPUs", q);
+            if (ourInit) Assert.Contains($"init: cpus={Smp}", q);
+        }
+        finally { File.Delete(initrdFile); }
+    }
+
+    /// <summary>Both serial logs, kept beside the test results (and their first lines in the test output).</summary>
+    void WriteLogs(string dynasmp, string? qemu)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "dynasmp-linux-logs");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, $"dynasmp-smp{Smp}.log"), dynasmp);
+        if (qemu != null) File.WriteAllText(Path.Combine(dir, $"qemu-smp{Smp}.log"), qemu);
+        output.WriteLine($"serial logs: {dir}");
+        foreach (var key in new[] { "clocksource", "APIC", "smpboot", "smp: ", "Freeing unused", "init:" })
+        {
+            foreach (var line in dynasmp.Split('\n')) if (line.Contains(key)) { output.WriteLine($"  dynasmp | {line.TrimEnd('\r')}"); break; }
+            if (qemu != null) foreach (var line in qemu.Split('\n')) if (line.Contains(key)) { output.WriteLine($"  qemu    | {line.TrimEnd('\r')}"); break; }
+        }
     }
 
     static string Tail(string log) => log.Length <= 4000 ? log : log[^4000..];
