@@ -5,8 +5,12 @@ public sealed record JitOptions
 {
     public const int MaxBlockInstructions = 64;
 
-    /// <summary>Tier-0 executions of a block before it is compiled to IL (0 = never compile).</summary>
-    public int TierUpThreshold { get; init; } = 50;
+    /// <summary>Tier-0 executions of a block before it is compiled to IL (0 = never compile). The
+    /// DYNASMP_TIERUP_THRESHOLD environment variable overrides the default, for measurements.</summary>
+    public int TierUpThreshold { get; init; } = DefaultThreshold;
+
+    static readonly int DefaultThreshold =
+        int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_TIERUP_THRESHOLD"), out int t) && t >= 0 ? t : 1000;
 
     /// <summary>Compile on the vCPU thread instead of the background compiler (tests and benchmarks).</summary>
     public bool CompileSynchronously { get; init; }

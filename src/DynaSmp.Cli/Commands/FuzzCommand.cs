@@ -26,6 +26,11 @@ static class FuzzCommand
         var counts = new Dictionary<FuzzOutcome, int>();
         int failures = 0, ran = 0;
         var sw = Stopwatch.StartNew();
+        // Host memory must not grow with the seeds: each guest's VM is disposed, and what it compiled or decoded must
+        // go with it. Baseline after a warm-up; a growth past the bound is a host failure (a leak), stopping the run.
+        const int LeakWarmup = 2_000, LeakCheckEvery = 1_000;
+        const long LeakBound = 2L << 30;
+        long baseline = 0;
         for (int seed = start; seed < start + seeds && sw.Elapsed.TotalSeconds < total; seed++)
         {
             var (image, vcpus, kind) = GuestFuzzer.Generate(seed);
@@ -33,7 +38,18 @@ static class FuzzCommand
             ran++;
             counts[outcome] = counts.GetValueOrDefault(outcome) + 1;
             // A long run leaves a trail: if it is killed, the seeds covered so far are known.
-            if (ran % 10_000 == 0) Console.WriteLine($"dynasmp fuzz: {ran} seeds done ({seed - start + 1} from {start}), {failures} failures, {sw.Elapsed.TotalMinutes:F1} min");
+            if (ran % LeakCheckEvery == 0)
+            {
+                long rss = Machine.Host.HostCapacity.ResidentBytes();
+                if (ran == LeakWarmup) baseline = rss;
+                if (ran % 10_000 == 0) Console.WriteLine($"dynasmp fuzz: {ran} seeds done ({seed - start + 1} from {start}), {failures} failures, {sw.Elapsed.TotalMinutes:F1} min, {rss >> 20} MiB resident");
+                if (baseline > 0 && rss - baseline > LeakBound)
+                {
+                    failures++;
+                    Console.WriteLine($"FAIL host memory: {rss >> 20} MiB resident after {ran} seeds, {(rss - baseline) >> 20} MiB more than after {LeakWarmup} (bound {LeakBound >> 20} MiB): a leak across guests");
+                    break;
+                }
+            }
             if (outcome is FuzzOutcome.HostError or FuzzOutcome.Hang)
             {
                 failures++;
