@@ -16,36 +16,56 @@ static class BootCommand
         var json = CliOptions.OutputFile("--json", "write the bring-up summary as JSON");
         var timeout = CliOptions.Seconds("--timeout", 120, "deadline for set-up, run and tear-down");
         var shard = CliOptions.Shard();
-        var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up) in N VMs at once") { vms, cpus, mem, delays, json, timeout, shard };
+        var kernel = CliOptions.Text("--kernel", "boot this Linux bzImage in every VM instead of the built-in guest (a VM has booted when its init powers off)", "FILE");
+        var initrd = CliOptions.Text("--initrd", "the initramfs for --kernel", "FILE");
+        var append = CliOptions.Text("--append", "the kernel command line for --kernel (default: console=ttyS0 panic=-1)");
+        var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up), or a Linux kernel, in N VMs at once")
+            { vms, cpus, mem, delays, json, timeout, shard, kernel, initrd, append };
         var statsOptions = StatsOptions.AddTo(c);
         c.SetAction(p => Run(p.GetValue(vms), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout),
-            StatsOptions.From(p, statsOptions), p.GetValue(shard)));
+            StatsOptions.From(p, statsOptions), p.GetValue(shard), LinuxGuestFrom(p.GetValue(kernel), p.GetValue(initrd), p.GetValue(append), p.GetValue(mem).Bytes)));
         return c;
     }
 
-    static int Run(int fleet, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats, Shard shard)
+    static LinuxGuest? LinuxGuestFrom(string? kernel, string? initrd, string? append, ulong mem)
+    {
+        if (kernel == null)
+        {
+            if (initrd != null || append != null) throw new UsageException($"{(initrd != null ? "--initrd" : "--append")} needs --kernel");
+            return null;
+        }
+        long bound = (long)Math.Min(mem, (ulong)Array.MaxLength);
+        var image = HostFiles.ReadInput(kernel, "kernel image", bound, $"--mem {mem >> 20} MiB");
+        if (!DynaSmp.Machine.Pc.IsLinuxImage(image)) throw new UsageException($"--kernel {kernel}: not a Linux bzImage (boot runs Linux kernels; use `run` for multiboot)");
+        byte[] rd = initrd == null ? [] : HostFiles.ReadInput(initrd, "initrd", bound, $"--mem {mem >> 20} MiB");
+        return new LinuxGuest(image, rd, append ?? "console=ttyS0 panic=-1");
+    }
+
+    static int Run(int fleet, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats, Shard shard, LinuxGuest? linux = null)
     {
         int vms = shard.SizeOf(fleet);
         if (vms == 0) throw new UsageException($"--shard {shard}: the fleet of {fleet} VMs has no VM {shard.Index}");
         if (mem < (16UL << 20)) throw new UsageException("--mem: the built-in guest needs at least 16 MiB");
+        if (linux != null && mem > DynaSmp.Machine.MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {DynaSmp.Machine.MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
         var deadline = new Deadline(timeout);
         HostFiles.CheckOutput(json, "--json");
-        long ceiling = Admission.Check(vms, cpus, mem, BootRun.TraceCapacity(cpus, false), 1 << 20, "--vms", "--cpus");
+        long ceiling = Admission.Check(vms, cpus, mem, BootRun.TraceCapacity(cpus, false), linux == null ? 1 << 20 : linux.Kernel.Length + linux.Initrd.Length, "--vms", "--cpus");
 
         int firstChance = 0;
         var kinds = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_BRINGUP") == "1")
             AppDomain.CurrentDomain.FirstChanceException += (_, e) => { Interlocked.Increment(ref firstChance); kinds.AddOrUpdate(e.Exception.GetType().Name + ":" + e.Exception.Message, 1, (_, n) => n + 1); };
         bool live = !Console.IsOutputRedirected;
-        Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, IPI delays {delays.ToString().ToLowerInvariant()}" +
+        Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, " +
+                          (linux == null ? $"IPI delays {delays.ToString().ToLowerInvariant()}" : $"Linux ({linux.Kernel.Length >> 10} KiB bzImage, {linux.Initrd.Length >> 10} KiB initrd)") +
                           (shard == Shard.Whole ? "" : $", shard {shard} of a {fleet}-VM fleet"));
-        using var run = new BootRun(fleet, cpus, mem, delays, trace: false, deadline, stats.Seed, shard);
+        using var run = new BootRun(fleet, cpus, mem, delays, trace: false, deadline, stats.Seed, shard, linux);
         var progress = new TerminalProgress(run.Pcs.Select(p => p.Vm).ToList(), TerminalProgress.Wanted(json != null));
         run.Start();
         bool allEnded = run.WaitAll(deadline, ceiling, k =>
         {
             var pc = run.Pcs[k];
-            if (!live) Console.WriteLine($"  vm {run.VmNumbers[k]}: {(BootRun.Succeeded(pc) ? "all CPUs online" : $"FAILED ({pc.Vm.ExitKind}: {pc.Vm.ExitMessage})")}");
+            if (!live) Console.WriteLine($"  vm {run.VmNumbers[k]}: {(run.Succeeded(pc) ? "all CPUs online" : $"FAILED ({pc.Vm.ExitKind}: {pc.Vm.ExitMessage})")}");
         }, progress.Tick);
         progress.Clear();
 
@@ -61,7 +81,7 @@ static class BootCommand
         var s = run.Summarize();
         s.IpiDelays = delays.ToString().ToLowerInvariant();
         s.DeterministicSeed = stats.Seed;
-        if (vms == 1)
+        if (vms == 1 && linux == null)
         {
             Console.WriteLine("  guest serial output:");
             foreach (var line in run.Pcs[0].Devices.Serial.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)) Console.WriteLine($"    | {line.TrimEnd('\r')}");

@@ -5,7 +5,11 @@ using DynaSmp.Machine.Trace;
 
 namespace DynaSmp.Cli.Commands;
 
-/// <summary>N VMs booting the built-in guest concurrently, and what came out of it.</summary>
+/// <summary>A Linux guest for <see cref="BootRun"/> instead of the built-in one: a bzImage, its initramfs and command
+/// line. A VM has booted when the guest powers off (its init's last act); its APs are online once they first idle.</summary>
+sealed record LinuxGuest(byte[] Kernel, byte[] Initrd, string CommandLine);
+
+/// <summary>N VMs booting the built-in guest (or a Linux kernel) concurrently, and what came out of it.</summary>
 sealed class BootRun : IDisposable
 {
     public readonly List<Pc> Pcs = new();
@@ -20,23 +24,29 @@ sealed class BootRun : IDisposable
     public static int TraceCapacity(int cpus, bool trace) => trace ? Math.Max(4096, cpus * 16) : Math.Max(256, cpus * 10);
 
     /// <summary>Builds the VMs; <paramref name="deadline"/> is checked between them, so set-up counts against --timeout.</summary>
-    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null, int? deterministicSeed = null, Shard? shard = null)
+    public BootRun(int vms, int cpus, ulong mem, IpiDelays delays, bool trace, Deadline? deadline = null, int? deterministicSeed = null, Shard? shard = null,
+        LinuxGuest? linux = null)
     {
+        _linux = linux;
         long setupStart = Stopwatch.GetTimestamp();
         _cpus = cpus;
         _shard = shard ?? Shard.Whole;
-        var image = BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays });
+        var image = linux == null ? BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays }) : null;
         var config = new VmConfig
         {
             Vcpus = cpus, MemoryBytes = mem, X2Apic = cpus > 255, Trace = true,
             TraceCapacity = TraceCapacity(cpus, trace),
+            // A kernel keeps sending IPIs (TLB shootdowns, reschedules) after bring-up: keep the first events, which
+            // hold its INIT/SIPI sequence and so each AP's bring-up start.
+            TraceKeepsFirst = linux != null,
         };
         for (int k = _shard.Index; k < vms; k += _shard.Count)
         {
             deadline?.Check($"set-up ({Pcs.Count} of {_shard.SizeOf(vms)} VMs built)");
             int? seed = deterministicSeed is int b ? DynaSmp.Machine.Storm.StormRun.VmSeed(b, k) : null;
             var pc = new Pc(config with { DeterministicSeed = seed });
-            pc.LoadMultiboot(image);
+            if (linux != null) pc.LoadLinux(linux.Kernel, linux.Initrd, linux.CommandLine);
+            else pc.LoadMultiboot(image!);
             Pcs.Add(pc);
             VmNumbers.Add(k);
             Seeds.Add(seed);
@@ -66,7 +76,10 @@ sealed class BootRun : IDisposable
     /// <summary>Every vCPU thread has ended (only then may the VMs be disposed).</summary>
     public bool Joined { get; private set; } = true;
 
-    public static bool Succeeded(Pc pc) => pc.Vm.ExitKind == VmExitKind.DebugExit && pc.Vm.ExitStatus == 1;
+    readonly LinuxGuest? _linux;
+
+    /// <summary>The built-in guest reports success through isa-debug-exit; a Linux guest's init powers off.</summary>
+    public bool Succeeded(Pc pc) => _linux == null ? pc.Vm.ExitKind == VmExitKind.DebugExit && pc.Vm.ExitStatus == 1 : pc.Vm.ExitKind == VmExitKind.PowerOff;
 
     public BootSummary Summarize()
     {
@@ -97,6 +110,7 @@ sealed class BootRun : IDisposable
                 string why = vm.ExitKind switch
                 {
                     VmExitKind.DebugExit => $"isa-debug-exit status {vm.ExitStatus} ({apsOnline} of {_cpus - 1} APs online)",
+                    VmExitKind.Reset when _linux != null => $"the kernel reset the machine (a panic with panic=-1?) ({apsOnline} of {_cpus - 1} APs online); serial tail: {Tail(Pcs[k])}",
                     VmExitKind.Timeout => $"no result before the timeout ({apsOnline} of {_cpus - 1} APs online)",
                     _ => $"{vm.ExitKind}: {vm.ExitMessage}",
                 };
@@ -109,6 +123,13 @@ sealed class BootRun : IDisposable
         s.PeakResidentBytes = DynaSmp.Machine.Host.HostCapacity.PeakResidentBytes();
         s.Mips = s.WallSeconds > 0 ? s.GuestInstructions / s.WallSeconds / 1e6 : 0;
         return s;
+    }
+
+    static string Tail(Pc pc)
+    {
+        string o = pc.Devices.Serial.Output.Replace("\r", "").TrimEnd();
+        int cut = o.LastIndexOf('\n', Math.Max(0, o.Length - 1));
+        return cut < 0 ? o : o[(cut + 1)..];
     }
 
     /// <summary>Host time of the first INIT latched for each AP, from the senders' trace rings.</summary>

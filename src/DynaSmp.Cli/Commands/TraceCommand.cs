@@ -36,7 +36,7 @@ static class TraceCommand
         WriteTimeline(Console.Out, events, pc.Vm.Clock.Frequency, $"IPI timeline of one VM with {cpus} vCPUs (built-in guest, IPI delays {delays.ToString().ToLowerInvariant()}); times in us from the first event");
         Console.WriteLine();
         Console.WriteLine(Explanation);
-        Console.WriteLine($"Guest result: {(BootRun.Succeeded(pc) ? "every CPU online" : $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}")}");
+        Console.WriteLine($"Guest result: {(run.Succeeded(pc) ? "every CPU online" : $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}")}");
 
         if (chrome != null) HostFiles.WriteOutput(chrome, "--chrome", f => ChromeTrace.Write(f, events, pc.Vm));
         var s = run.Summarize();

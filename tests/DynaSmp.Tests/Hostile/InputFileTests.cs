@@ -18,6 +18,18 @@ public class InputFileTests
     }
 
     [Fact]
+    public void Boot_linux_flags_need_a_bzimage()
+    {
+        AssertBadInput(Run("boot", "--initrd", "/etc/hostname"), "--initrd needs --kernel");
+        AssertBadInput(Run("boot", "--append", "quiet"), "--append needs --kernel");
+        using var dir = new TempDir();
+        string elf = dir.File("k.elf");
+        File.WriteAllBytes(elf, DynaSmp.Machine.Guests.BuiltinGuest.Build(new DynaSmp.Machine.Guests.BuiltinGuestOptions()));
+        AssertBadInput(Run("boot", "--kernel", elf), "not a Linux bzImage");
+        AssertBadInput(Run("boot", "--kernel", Path.GetTempPath()), "is a directory, not a file");
+    }
+
+    [Fact]
     public void A_directory_is_named_as_one() => AssertBadInput(Run("run", Path.GetTempPath()), "is a directory, not a file");
 
     [Fact]

@@ -118,6 +118,31 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         finally { File.Delete(initrdFile); }
     }
 
+    /// <summary>`dynasmp boot --kernel`: a fleet of Linux VMs at once, each brought up by its own kernel and counted
+    /// online from its own trace, with the init powering off each VM.</summary>
+    [LinuxKernelFact]
+    public void Boot_command_runs_a_fleet_of_linux_vms()
+    {
+        string? busybox = Environment.GetEnvironmentVariable(BusyboxVariable);
+        if (string.IsNullOrEmpty(busybox)) { output.WriteLine($"{BusyboxVariable} is not set: this fleet test needs an initramfs whose init powers off"); return; }
+        string dir = Path.Combine(Path.GetTempPath(), $"dynasmp-boot-linux-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string initrd = Path.Combine(dir, "initrd.cpio"), json = Path.Combine(dir, "boot.json");
+            File.WriteAllBytes(initrd, BusyboxInitramfs(busybox));
+            var r = DynaSmp.Tests.Hostile.DynasmpProcess.Run(["boot", "--kernel", Environment.GetEnvironmentVariable(KernelVariable)!, "--initrd", initrd,
+                "--vms", "2", "--cpus", "2", "--mem", "256M", "--timeout", "900", "--json", json], limitSeconds: 1000);
+            output.WriteLine(r.Out);
+            Assert.True(r.Code == 0, $"status {r.Code}\n{r.Out}{r.Err}");
+            using var j = System.Text.Json.JsonDocument.Parse(File.ReadAllText(json));
+            Assert.Equal(4, j.RootElement.GetProperty("vcpus_online").GetInt32());
+            Assert.Equal(0, j.RootElement.GetProperty("failures").GetArrayLength());
+            Assert.Equal(2, j.RootElement.GetProperty("bringup_samples_us").GetArrayLength()); // one AP per VM, from Linux's own INIT
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     /// <summary>Both serial logs, kept beside the test results (and their first lines in the test output).</summary>
     void WriteLogs(string dynasmp, string? qemu)
     {
