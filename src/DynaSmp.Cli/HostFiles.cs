@@ -10,6 +10,15 @@ namespace DynaSmp.Cli;
 /// </summary>
 public static class HostFiles
 {
+    /// <summary>A kernel image and its initrd (empty without one) for <paramref name="mem"/> bytes of guest RAM: neither
+    /// can be larger than the RAM it is loaded into. Shared by `run` and `boot --kernel`.</summary>
+    public static (byte[] Kernel, byte[] Initrd) ReadKernel(string kernel, string? initrd, ulong mem)
+    {
+        long bound = (long)Math.Min(mem, (ulong)Array.MaxLength);
+        string hint = $"--mem {mem >> 20} MiB";
+        return (ReadInput(kernel, "kernel image", bound, hint), initrd == null ? [] : ReadInput(initrd, "initrd", bound, hint));
+    }
+
     /// <summary>Reads a regular file of at most <paramref name="maxBytes"/> bytes (<paramref name="limitHint"/> says
     /// what sets the bound). Throws UsageException with a precise message otherwise.</summary>
     public static byte[] ReadInput(string path, string what, long maxBytes, string limitHint)

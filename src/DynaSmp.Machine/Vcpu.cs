@@ -386,20 +386,17 @@ public sealed unsafe class Vcpu : IDisposable
 
     internal void ThreadMain()
     {
+        var allocation = new RunLoopAllocation();
         try
         {
-            var allocation = new RunLoopAllocation();
-            try
-            {
-                while (!Vm.StopRequested) { allocation.Poll(Vm); RunOnce(); }
-            }
-            finally { allocation.Finish(Vm); }
+            while (!Vm.StopRequested) { allocation.Poll(Vm); RunOnce(); }
         }
         catch (Exception e)
         {
             // A host bug must stop this VM with a clear message, not take the process down.
             Vm.OnVcpuFailure(this, $"vCPU {Id}: internal error: {e.GetType().Name}: {e.Message}", VmExitKind.InternalError);
         }
+        finally { allocation.Finish(Vm); }
     }
 
     public void Dispose()

@@ -35,11 +35,8 @@ public static unsafe class BlockTranslator
         var method = new DynamicMethod($"blk_{head.Rip:x}_{(int)head.Mode}_{region.Length}", typeof(int), Params, typeof(BlockTranslator).Module, skipVisibility: true);
         var handles = new GCHandle[region.Length];
         var raw = new nint[region.Length];
-        for (int n = 0; n < region.Length; n++)
-        {
-            handles[n] = GCHandle.Alloc(new BlockCode(region[n].Insns, region[n].Mode), GCHandleType.Normal);
-            raw[n] = GCHandle.ToIntPtr(handles[n]);
-        }
+        // Handles to the members' instruction arrays, not to the Blocks: shared code must not keep a VM alive.
+        for (int n = 0; n < region.Length; n++) { handles[n] = GCHandle.Alloc(region[n].Insns, GCHandleType.Normal); raw[n] = GCHandle.ToIntPtr(handles[n]); }
         var emitter = new BlockEmitter(new Il(method.GetILGenerator()), region, chain, bounded, raw);
         emitter.Emit();
         var fn = method.CreateDelegate<BlockFn>();
@@ -961,7 +958,7 @@ sealed unsafe partial class BlockEmitter
     /// registers and flags) and leaves the method if it faulted or asked to stop after it.</summary>
     void EmitInterpretCall(int bi, int k)
     {
-        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handles[bi]); Il.Emit(OpCodes.Conv_I); Il.ConstI4(k);
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handles[bi]); Il.Emit(OpCodes.Conv_I); Il.ConstI4(k); Il.ConstI4((int)_blocks[bi].Mode);
         Il.Call(MInterpret);
         Il.Gen.Emit(OpCodes.Stloc, _status);
         var stop = Il.Label();

@@ -11,12 +11,13 @@ public static unsafe class JitHelpers
     /// <summary>Status of <see cref="Interpret"/> (the values of <see cref="CpuCore.Step"/>).</summary>
     public const int Continue = CpuCore.StepContinue, Faulted = CpuCore.StepFaulted, StopAfter = CpuCore.StepStopAfter;
 
-    /// <summary>Runs instruction <paramref name="k"/> of a block through tier 0; CpuState holds the registers.</summary>
-    public static int Interpret(CpuCore c, nint blockHandle, int k)
+    /// <summary>Runs instruction <paramref name="k"/> of a block (its instruction array's GCHandle) through tier 0;
+    /// CpuState holds the registers.</summary>
+    public static int Interpret(CpuCore c, nint insnsHandle, int k, ExecMode mode)
     {
-        var b = (BlockCode)GCHandle.FromIntPtr(blockHandle).Target!;
-        if (c.TierZeroCalls is { } counts) counts[(int)b.Insns[k].Code]++;
-        return c.Step(b.Insns[k], b.Mode);
+        var insns = (Instruction[])GCHandle.FromIntPtr(insnsHandle).Target!;
+        if (c.TierZeroCalls is { } counts) counts[(int)insns[k].Code]++;
+        return c.Step(insns[k], mode);
     }
 
     /// <summary>Code address of the compiled block at <paramref name="rip"/> if the jump cache has one, else 0.</summary>

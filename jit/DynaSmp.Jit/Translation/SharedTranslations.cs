@@ -7,17 +7,9 @@ using Iced.Intel;
 
 namespace DynaSmp.Jit.Translation;
 
-/// <summary>What a tier-0 fallback in translated code needs of a region member: its decoded instructions and mode.
-/// Translated code reaches it through a GCHandle, so it must not lead back to a VM (no Block, no cache).</summary>
-sealed class BlockCode(Instruction[] insns, ExecMode mode)
-{
-    public readonly Instruction[] Insns = insns;
-    public readonly ExecMode Mode = mode;
-}
-
 /// <summary>
 /// Tier-1 code for one region of decoded instructions, independent of any VM: it takes the vCPU as arguments,
-/// reaches its tier-0 fallbacks through <see cref="BlockCode"/> handles, and its direct exits through the entering
+/// reaches its tier-0 fallbacks through handles to the instruction arrays, and its direct exits through the entering
 /// block's own slot array (CpuState.ExitSlots). So every VM whose region decodes to the same instructions runs
 /// the same method (<see cref="SharedTranslations"/>).
 /// </summary>
@@ -37,7 +29,7 @@ public sealed class SharedCode
         _method = method; Delegate = fn; Entry = entry; ExitSlots = exitSlots; _handles = handles; RegionBlocks = regionBlocks;
     }
 
-    // The handles keep only BlockCode objects alive (no cycle back here), so the code and its handles go together
+    // The handles keep only instruction arrays alive (no cycle back here), so the code and its handles go together
     // once no VM's block and no table entry refers to it.
     ~SharedCode()
     {
@@ -55,18 +47,16 @@ public static class SharedTranslations
 {
     public const int Capacity = 4096;
     static readonly ConcurrentDictionary<Key, SharedCode> Table = new();
-    public static long Hits, Misses;
 
-    /// <summary>Off: every VM compiles its own code (tests and A/B measurements).</summary>
-    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("DYNASMP_SHARED_TRANSLATIONS") != "0";
+    /// <summary>Off (DYNASMP_SHARED_TRANSLATIONS=0): every VM compiles its own code, for A/B measurements.</summary>
+    public static bool Enabled { get; } = Environment.GetEnvironmentVariable("DYNASMP_SHARED_TRANSLATIONS") != "0";
 
     internal static SharedCode GetOrCompile(Block[] region, bool chain, bool bounded, Func<SharedCode> compile)
     {
         if (!Enabled) return compile();
         var key = Key.Of(region, chain, bounded);
-        if (Table.TryGetValue(key, out var code)) { Interlocked.Increment(ref Hits); return code; }
+        if (Table.TryGetValue(key, out var code)) return code;
         code = compile();
-        Interlocked.Increment(ref Misses);
         if (Table.Count >= Capacity) Table.Clear();
         return Table.GetOrAdd(key, code);
     }

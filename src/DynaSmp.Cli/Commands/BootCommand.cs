@@ -34,10 +34,9 @@ static class BootCommand
             if (initrd != null || append != null) throw new UsageException($"{(initrd != null ? "--initrd" : "--append")} needs --kernel");
             return null;
         }
-        long bound = (long)Math.Min(mem, (ulong)Array.MaxLength);
-        var image = HostFiles.ReadInput(kernel, "kernel image", bound, $"--mem {mem >> 20} MiB");
+        RunCommand.CheckRamBelowApic(mem);
+        var (image, rd) = HostFiles.ReadKernel(kernel, initrd, mem);
         if (!DynaSmp.Machine.Pc.IsLinuxImage(image)) throw new UsageException($"--kernel {kernel}: not a Linux bzImage (boot runs Linux kernels; use `run` for multiboot)");
-        byte[] rd = initrd == null ? [] : HostFiles.ReadInput(initrd, "initrd", bound, $"--mem {mem >> 20} MiB");
         return new LinuxGuest(image, rd, append ?? "console=ttyS0 panic=-1");
     }
 
@@ -46,7 +45,6 @@ static class BootCommand
         int vms = shard.SizeOf(fleet);
         if (vms == 0) throw new UsageException($"--shard {shard}: the fleet of {fleet} VMs has no VM {shard.Index}");
         if (mem < (16UL << 20)) throw new UsageException("--mem: the built-in guest needs at least 16 MiB");
-        if (linux != null && mem > DynaSmp.Machine.MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {DynaSmp.Machine.MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
         var deadline = new Deadline(timeout);
         HostFiles.CheckOutput(json, "--json");
         long ceiling = Admission.Check(vms, cpus, mem, BootRun.TraceCapacity(cpus, false), linux == null ? 1 << 20 : linux.Kernel.Length + linux.Initrd.Length, "--vms", "--cpus");

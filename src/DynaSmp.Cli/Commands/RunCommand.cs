@@ -32,14 +32,19 @@ static class RunCommand
         return c;
     }
 
+    /// <summary>Guest RAM is one range from 0 and must end below the IOAPIC/LAPIC pages.</summary>
+    internal static void CheckRamBelowApic(ulong mem)
+    {
+        if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
+    }
+
     static int Run(string path, int smp, ulong mem, double timeout, string cmdline, string? initrdPath, string? json, string? trace, StatsOptions stats)
     {
         var deadline = new Deadline(timeout);
-        if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
+        CheckRamBelowApic(mem);
         HostFiles.CheckOutput(json, "--json");
         HostFiles.CheckOutput(trace, "--trace");
-        var image = HostFiles.ReadInput(path, "kernel image", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");
-        byte[] initrd = initrdPath == null ? [] : HostFiles.ReadInput(initrdPath, "initrd", (long)Math.Min(mem, (ulong)Array.MaxLength), $"--mem {mem >> 20} MiB");
+        var (image, initrd) = HostFiles.ReadKernel(path, initrdPath, mem);
         bool linux = Pc.IsLinuxImage(image);
         if (initrdPath != null && !linux) throw new UsageException("--initrd needs a Linux bzImage; the kernel is not one");
         long ceiling = Admission.Check(1, smp, mem, trace != null ? TraceEvents : 0, image.Length, "", "--smp");

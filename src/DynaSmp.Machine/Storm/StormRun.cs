@@ -105,8 +105,8 @@ public static class StormRun
         // Steady state: from the end of warm-up to the stop, what the storm's own threads allocated outside translation
         // (vCPU or scheduler threads, the injector, this driver loop less its progress line), counted per thread; the
         // translation share is reported beside it (TranslationCost). The first must be 0.
-        long allocStart = -1, allocEnd = -1, translateStart = 0, translateEnd = 0, reporting = 0, warmupMs = Math.Min(1000, durationMs / 4);
-        long driverStart = 0, driverEnd = 0;
+        long warmupMs = Math.Min(1000, durationMs / 4), translateStart = 0, driverStart = 0, reporting = 0;
+        bool steady = false;
         long lastProgress = 0, lastRssCheck = 0;
         string? overCeiling = null;
         while (true)
@@ -131,24 +131,18 @@ public static class StormRun
                 if (rss > o.RssCeiling)
                 {
                     overCeiling = $"resident memory {rss >> 20} MiB passed the admission ceiling of {o.RssCeiling >> 20} MiB";
-                    driverEnd = GC.GetAllocatedBytesForCurrentThread();
-                    (allocEnd, translateEnd) = Jit.Translation.TranslationCost.Snapshot();
                     break;
                 }
             }
-            if (allocStart < 0 && now >= warmupMs)
+            if (!steady && now >= warmupMs)
             {
+                steady = true;
                 foreach (var s in vms) s.Vm.MarkSteadyState();
                 Volatile.Write(ref injectorMarked, 1);
-                (allocStart, translateStart) = Jit.Translation.TranslationCost.Snapshot();
+                translateStart = Jit.Translation.TranslationCost.AllocatedBytes;
                 driverStart = GC.GetAllocatedBytesForCurrentThread();
             }
-            if (allStopped || violated || now >= durationMs)
-            {
-                driverEnd = GC.GetAllocatedBytesForCurrentThread();
-                (allocEnd, translateEnd) = Jit.Translation.TranslationCost.Snapshot();
-                break;
-            }
+            if (allStopped || violated || now >= durationMs) break;
             if (o.Progress != null && now - lastProgress >= 1000)
             {
                 lastProgress = now;
@@ -156,9 +150,10 @@ public static class StormRun
                 foreach (var s in vms) ev += s.Events();
                 long before = GC.GetAllocatedBytesForCurrentThread();
                 o.Progress($"{now / 1000.0,6:F1} s  {ev,12:N0} events  {ev / Math.Max(0.001, now / 1000.0),12:N0} events/s  0 violations");
-                if (allocStart >= 0) reporting += GC.GetAllocatedBytesForCurrentThread() - before;
+                if (steady) reporting += GC.GetAllocatedBytesForCurrentThread() - before;
             }
         }
+        long driverEnd = GC.GetAllocatedBytesForCurrentThread(), translateEnd = Jit.Translation.TranslationCost.AllocatedBytes;
         Volatile.Write(ref stopInjector, 1);
         injector?.Join();
         foreach (var s in vms) s.Vm.Stop(overCeiling != null ? VmExitKind.HostResources : VmExitKind.Stopped, overCeiling ?? "storm ended");
@@ -170,8 +165,8 @@ public static class StormRun
         var report = new StormReport
         {
             Config = c, Shard = $"{o.ShardIndex}/{o.ShardCount}", VmsRun = vms.Count, WallSeconds = wall,
-            SteadyStateAllocatedBytes = allocStart >= 0 ? RunLoopBytes(vms) + injectorAllocated + driverEnd - driverStart - reporting : 0,
-            SteadyStateTranslationBytes = allocStart >= 0 ? translateEnd - translateStart : 0,
+            SteadyStateAllocatedBytes = steady ? RunLoopBytes(vms) + injectorAllocated + driverEnd - driverStart - reporting : 0,
+            SteadyStateTranslationBytes = steady ? translateEnd - translateStart : 0,
             HostResources = overCeiling,
         };
         var init = new LatencyHistogram(); var sipi = new LatencyHistogram(); var fix = new LatencyHistogram();

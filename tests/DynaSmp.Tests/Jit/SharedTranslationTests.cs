@@ -13,19 +13,11 @@ public unsafe class SharedTranslationTests
 {
     const ulong A = 0x10_000, B = 0x10_100;
 
-    sealed class Writer : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
-    }
-
     static byte[] Assemble(ulong at, Action<Assembler> body)
     {
         var a = new Assembler(64);
         body(a);
-        var w = new Writer();
-        a.Assemble(w, at);
-        return w.Bytes.ToArray();
+        return CodeBytes.Assemble(a, at);
     }
 
     /// <summary>One guest-physical space with block A (mov eax, 5; jmp B) and block B (add eax, addend; hlt): the

@@ -90,7 +90,7 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"DynaSmp --smp {Smp}: init's first line at {dynaInit?.ToString("F1") ?? "-"} s, run ended at {dynaTotal:F1} s ({pc.Vm.ExitKind})");
 
         // The reference peer on the same kernel and initramfs.
-        if (DynaSmp.Tests.Guests.QemuRunner.SkipReason is { } skip && DynaSmp.Tests.Guests.QemuRunner.Find() == null) { output.WriteLine($"QEMU side: {skip}"); WriteLogs(log, null); return; }
+        if (DynaSmp.Tests.Guests.QemuRunner.SkipReason is { } skip) { output.WriteLine($"QEMU side: {skip}"); WriteLogs(log, null); return; }
         string qemu = DynaSmp.Tests.Guests.QemuRunner.Find() ?? throw new Xunit.Sdk.XunitException($"{DynaSmp.Tests.Guests.QemuRunner.Binary} is required ({DynaSmp.Tests.Guests.QemuRunner.RequireVariable}=1) and not on PATH");
         string initrdFile = Path.Combine(Path.GetTempPath(), $"dynasmp-initrd-{Environment.ProcessId}.cpio");
         File.WriteAllBytes(initrdFile, initrd);

@@ -9,12 +9,6 @@ namespace DynaSmp.Tests.Platform;
 /// kick then wrote through a freed pointer (NullReferenceException on a background thread: the process died).</summary>
 public class PcDisposeTests
 {
-    sealed class Writer : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
-    }
-
     const ulong Code = 0x10_0000;
 
     /// <summary>Every vCPU arms a fast periodic LAPIC timer with IF=0 and spins: the timer thread kicks it at every
@@ -31,9 +25,7 @@ public class PcDisposeTests
         a.Label(ref spin);
         a.pause();
         a.jmp(spin);
-        var w = new Writer();
-        a.Assemble(w, Code);
-        return w.Bytes.ToArray();
+        return DynaSmp.Jit.CodeBytes.Assemble(a, Code);
     }
 
     [Fact]
