@@ -223,7 +223,7 @@ public static unsafe class PerfGate
             Work(WorkloadSuite.RunDynaSmp(image, w.Vcpus, "", timeout)); // warm: DynaSmp's own C# JIT
             Pair(r, $"workload_{name}_64", "QEMU TCG", rounds,
                 () => Work(WorkloadSuite.RunDynaSmp(image, w.Vcpus, "", timeout)),
-                () => Work(WorkloadSuite.RunQemu(qemu, path, w.Vcpus, "", timeout)), log, gated: false);
+                () => Work(WorkloadSuite.RunQemu(qemu, path, w.Vcpus, "", timeout, timed: true)), log, gated: false);
         }
     }
 

@@ -95,9 +95,9 @@ static class BenchCommand
         {
             foreach (var row in rows)
             {
-                Measure(row, row.Dyna, "dynasmp", run, () => WorkloadSuite.RunDynaSmp(images[(row.W.Name, row.Bits)], row.W.Vcpus, "", TimeSpan.FromSeconds(timeout)));
+                Measure(row, row.Dyna, "dynasmp", run, () => WorkloadSuite.RunDynaSmp(images[(row.W.Name, row.Bits)], row.W.Vcpus, "", TimeSpan.FromSeconds(timeout), timed: true));
                 if (qemu != null)
-                    Measure(row, row.Qemu, "qemu", run, () => WorkloadSuite.RunQemu(qemu, row.W.ImagePath(dir, row.Bits), row.W.Vcpus, "", TimeSpan.FromSeconds(timeout)));
+                    Measure(row, row.Qemu, "qemu", run, () => WorkloadSuite.RunQemu(qemu, row.W.ImagePath(dir, row.Bits), row.W.Vcpus, "", TimeSpan.FromSeconds(timeout), timed: true));
             }
         }
         wall.Stop();

@@ -106,7 +106,7 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
                     qlog.Append(line).Append('\n');
                     if (qemuInit == null && line.Contains("init: cpus=")) qemuInit = qclock.Elapsed.TotalSeconds;
                 }
-            }, initrdPath: initrd.Length > 0 ? initrdFile : null);
+            }, initrdPath: initrd.Length > 0 ? initrdFile : null, timedLines: true);
             string q;
             lock (qlog) q = qlog.ToString();
             output.WriteLine($"QEMU TCG --smp {Smp}: init's first line at {qemuInit?.ToString("F1") ?? "-"} s, run ended at {qclock.Elapsed.TotalSeconds:F1} s (status {outcome.ExitCode?.ToString() ?? "killed"})");
