@@ -53,6 +53,10 @@ public sealed unsafe partial class CpuCore : IDisposable
     /// is on (null otherwise): the list of what tier 1 still leaves to the interpreter in a workload.</summary>
     public readonly long[]? TierZeroCalls;
 
+    /// <summary>With <see cref="JitOptions.ProfileFallbacks"/>: how often the dispatcher interpreted each block, to find
+    /// hot code that stays in tier 0.</summary>
+    public readonly Dictionary<Block, long>? InterpretedByBlock;
+
     public int ExitVector { get; private set; }
     public ulong ExitErrorCode { get; private set; }
     public string? ExitMessage { get; private set; }
@@ -67,7 +71,7 @@ public sealed unsafe partial class CpuCore : IDisposable
         State = (CpuState*)NativeMemory.AlignedAlloc((nuint)sizeof(CpuState), 64);
         Unsafe.InitBlockUnaligned(State, 0, (uint)sizeof(CpuState));
         Mmu = new Mmu(this);
-        if (Options.ProfileFallbacks) TierZeroCalls = new long[Enum.GetValues<Code>().Length];
+        if (Options.ProfileFallbacks) { TierZeroCalls = new long[Enum.GetValues<Code>().Length]; InterpretedByBlock = []; }
         _reader = new GuestCodeReader(this);
         for (int k = 0; k < 3; k++) _decoders[k] = Decoder.Create(16 << k, _reader, DecoderOptions.None);
         State->FlushTlb();
@@ -383,6 +387,7 @@ public sealed unsafe partial class CpuCore : IDisposable
     {
         CpuState* s = State;
         InterpretedBlocks++;
+        if (InterpretedByBlock != null) InterpretedByBlock[b] = InterpretedByBlock.GetValueOrDefault(b) + 1;
         var insns = b.Insns;
         int n = Math.Min(insns.Length, limit);
         for (int k = 0; k < n; k++)

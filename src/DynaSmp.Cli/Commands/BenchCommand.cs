@@ -95,7 +95,7 @@ static class BenchCommand
         {
             foreach (var row in rows)
             {
-                Measure(row, row.Dyna, "dynasmp", run, () => WorkloadSuite.RunDynaSmp(images[(row.W.Name, row.Bits)], row.W.Vcpus, "", TimeSpan.FromSeconds(timeout), timed: true));
+                Measure(row, row.Dyna, "dynasmp", run, () => WorkloadSuite.RunDynaSmp(images[(row.W.Name, row.Bits)], row.W.Vcpus, "", TimeSpan.FromSeconds(timeout)));
                 if (qemu != null)
                     Measure(row, row.Qemu, "qemu", run, () => WorkloadSuite.RunQemu(qemu, row.W.ImagePath(dir, row.Bits), row.W.Vcpus, "", TimeSpan.FromSeconds(timeout), timed: true));
             }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using DynaSmp.Jit.Translation;
 using DynaSmp.Machine;
 
 namespace DynaSmp.Cli.Commands;
@@ -153,6 +154,12 @@ public static partial class WorkloadSuite
         Console.Error.WriteLine($"profile: {lookups} dispatcher lookups, {interpreted} blocks interpreted, {entries} compiled-block entries from the dispatcher");
         foreach (var (code, n) in calls.OrderByDescending(kv => kv.Value).Take(12))
             Console.Error.WriteLine($"profile:   tier-0 call {code,-32} {n,12}");
+        var blocks = new Dictionary<Block, long>();
+        foreach (var v in vm.Vcpus)
+            foreach (var (b, n) in v.Core.InterpretedByBlock!) blocks[b] = blocks.GetValueOrDefault(b) + n;
+        foreach (var (b, n) in blocks.OrderByDescending(kv => kv.Value).Take(8))
+            Console.Error.WriteLine($"profile:   interpreted {n,9}x block {b.Rip:x} ({b.Insns.Length} insns, ends {b.Insns[^1].Mnemonic}, " +
+                $"exec {b.ExecCount}, compiled {b.Compiled != null}, spin {b.IsSpinWait}, invalid {b.Invalid})");
     }
 
     /// <summary>Runs the image under QEMU TCG (<see cref="QemuReference"/>); with <paramref name="timed"/> the
