@@ -397,7 +397,12 @@ public sealed unsafe partial class CpuCore : IDisposable
             s->InstructionsRetired++;
             if (r == StepStopAfter || s->InterruptShadow != 0) return;
         }
-        if (n == insns.Length && !b.Invalid && ++b.ExecCount == Options.TierUpThreshold && !b.IsSpinWait) TierUp.Enqueue(this, b);
+        if (n == insns.Length && !b.Invalid)
+        {
+            int count = ++b.ExecCount;
+            if (count == Options.TierUpThreshold) { if (!b.IsSpinWait) TierUp.Enqueue(this, b); }
+            else if (count == Options.TierUpThreshold * TierUp.ExpediteAfter && !b.IsSpinWait) TierUp.Expedite(this, b);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

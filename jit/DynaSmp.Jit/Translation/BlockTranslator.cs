@@ -32,6 +32,7 @@ public static unsafe class BlockTranslator
     {
         long knobStart = TranslatorTestKnob.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         var head = region[0];
+        if (DumpRip != null && head.Rip.ToString("x") == DumpRip) Dump(region);
         var method = new DynamicMethod($"blk_{head.Rip:x}_{(int)head.Mode}_{region.Length}", typeof(int), Params, typeof(BlockTranslator).Module, skipVisibility: true);
         var handles = new GCHandle[region.Length];
         var raw = new nint[region.Length];
@@ -39,11 +40,36 @@ public static unsafe class BlockTranslator
         for (int n = 0; n < region.Length; n++) { handles[n] = GCHandle.Alloc(region[n].Insns, GCHandleType.Normal); raw[n] = GCHandle.ToIntPtr(handles[n]); }
         var emitter = new BlockEmitter(new Il(method.GetILGenerator()), region, chain, bounded, raw);
         emitter.Emit();
+        LastIlBytes = method.GetILGenerator().ILOffset;
         var fn = method.CreateDelegate<BlockFn>();
         nint entry = chain ? CompiledBlock.EntryOf(method) : 0;
         if (entry == 0) System.Runtime.CompilerServices.RuntimeHelpers.PrepareDelegate(fn);
         if (TranslatorTestKnob.Enabled) TranslatorTestKnob.Stall(knobStart);
         return new SharedCode(method, fn, entry, emitter.ExitSlotCount, handles, region.Length);
+    }
+
+    /// <summary>DYNASMP_DUMP_REGION=HEX: the guest instructions of the region whose head is at that RIP, on stderr when it
+    /// is compiled, to read beside the host code of <c>blk_HEX_*</c> (DOTNET_JitDisasm) or a perf profile.</summary>
+    /// <summary>IL size of the method this thread compiled last (profiling).</summary>
+    [ThreadStatic] internal static int LastIlBytes;
+
+    static readonly string? DumpRip = Environment.GetEnvironmentVariable("DYNASMP_DUMP_REGION")?.ToLowerInvariant().TrimStart('0', 'x');
+
+    static void Dump(Block[] region)
+    {
+        var text = new System.Text.StringBuilder();
+        var formatter = new Iced.Intel.NasmFormatter();
+        var output = new Iced.Intel.StringOutput();
+        foreach (var b in region)
+        {
+            text.Append($"block {b.Rip:x}:\n");
+            foreach (var i in b.Insns)
+            {
+                formatter.Format(i, output);
+                text.Append($"  {i.IP:x}  {output.ToStringAndReset()}\n");
+            }
+        }
+        Console.Error.Write(text.ToString());
     }
 
     /// <summary>
@@ -123,6 +149,12 @@ sealed unsafe partial class BlockEmitter
     readonly InstructionInfoFactory _info = new();
     LocalBuilder _entry = null!, _smc = null!, _status = null!, _fnptr = null!;
     Label _retDispatch;
+
+    // Shared exit tails (see ExitVia): each exit site sets these and branches to one copy of the write-back code.
+    Label _exitTail, _chainTail, _indirectTail;
+    bool _exitTailUsed, _chainTailUsed, _indirectTailUsed;
+    Local64 _exitRip, _exitK;
+    LocalBuilder _exitSlot = null!;
     Block _b;   // the block being emitted
     int _bi;    // its index in the region
     // 32-bit protected or compatibility mode: the region is compiled for flat segments (base 0, 4 GiB limit,
@@ -157,6 +189,8 @@ sealed unsafe partial class BlockEmitter
         Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal(); T3 = Il.NewLocal(); T4 = Il.NewLocal();
         _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
         _retDispatch = Il.Label();
+        _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label();
+        _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
         if (_chain)
         {
@@ -193,6 +227,79 @@ sealed unsafe partial class BlockEmitter
         Il.ConstI4(CompiledBlock.ExitDispatch);
         Il.Emit(OpCodes.Ret);
         for (int n = 0; n < _outOfLine.Count; n++) _outOfLine[n]();
+        EmitSharedTails();
+    }
+
+    // PERF: RyuJIT's time grows with IL size (0.25 ms per KB measured on a kernel boot), and every exit used to carry
+    // its own register write-back. Exit sites now only store their RIP and retired count in locals and branch to one
+    // shared tail per kind. Writing back every register the region writes is correct on any path: all used registers
+    // are loaded at entry, so a register this path did not change writes back the value it had.
+
+    /// <summary>Leaves to the dispatcher with RIP = <paramref name="rip"/> and <paramref name="retired"/> more instructions
+    /// retired (on top of the retired local); flags must already be in CpuState.</summary>
+    void ExitVia(ulong rip, int retired)
+    {
+        Il.Const(rip); Il.Store(_exitRip);
+        Il.Const((ulong)retired); Il.Store(_exitK);
+        Il.Emit(OpCodes.Br, _exitTail);
+        _exitTailUsed = true;
+    }
+
+    /// <summary>Leaves for the address in <paramref name="target"/> through the jump cache (indirect tail).</summary>
+    void ExitIndirectVia(Local64 target, int retired)
+    {
+        Il.Load(target); Il.Store(_exitRip);
+        Il.Const((ulong)retired); Il.Store(_exitK);
+        Il.Emit(OpCodes.Br, _indirectTail);
+        _indirectTailUsed = true;
+    }
+
+    void EmitAddRetired(Local64 k)
+    {
+        Il.StateAddress(StateOffsets.Retired);
+        Il.Emit(OpCodes.Dup);
+        Il.Emit(OpCodes.Ldind_I8);
+        Il.Load(_retired);
+        Il.Emit(OpCodes.Add);
+        Il.Load(k);
+        Il.Emit(OpCodes.Add);
+        Il.Emit(OpCodes.Stind_I8);
+    }
+
+    void EmitSharedTails()
+    {
+        if (_exitTailUsed)
+        {
+            Il.Mark(_exitTail);
+            WriteBack();
+            Il.StoreState64(StateOffsets.Rip, _exitRip);
+            EmitAddRetired(_exitK);
+            Il.Emit(OpCodes.Br, _retDispatch);
+        }
+        if (_indirectTailUsed)
+        {
+            Il.Mark(_indirectTail);
+            EmitAddRetired(_exitK);
+            WriteBack();
+            Il.StoreState64(StateOffsets.Rip, _exitRip);
+            EmitIndirectTail(_exitRip);
+        }
+        if (_chainTailUsed)
+        {
+            // slot = &slots[n]; LastExitSlot = slot; cell = *slot; ExitSlots = cell[1]; tail-call cell[0].
+            Il.Mark(_chainTail);
+            EmitAddRetired(_exitK);
+            WriteBack();
+            Il.StoreState64(StateOffsets.Rip, _exitRip);
+            EmitLeaveCheck(_retDispatch);
+            Il.Gen.Emit(OpCodes.Ldloc, _slots); Il.Gen.Emit(OpCodes.Ldloc, _exitSlot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Add); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+            Il.StateAddress(StateOffsets.LastExitSlot); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Stind_I);
+            Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+            Il.StateAddress(StateOffsets.ExitSlots); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.ConstI4(sizeof(nint)); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Stind_I);
+            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1);
+            Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I);
+            EmitTailCall();
+        }
     }
 
     /// <summary>Decides which instructions are lowered inline, which registers they use, and flag liveness.</summary>
@@ -576,10 +683,7 @@ sealed unsafe partial class BlockEmitter
         {
             Il.Mark(exit);
             FlushFlags(op, size);
-            WriteBack();
-            Il.StoreState64Const(StateOffsets.Rip, next);
-            EmitAddRetired((ulong)retired);
-            Il.Emit(OpCodes.Br, _retDispatch);
+            ExitVia(next, retired);
         });
     }
 
@@ -594,10 +698,7 @@ sealed unsafe partial class BlockEmitter
         {
             Il.Mark(l);
             FlushFlags(op, size);
-            WriteBack();
-            Il.StoreState64Const(StateOffsets.Rip, ip);
-            EmitAddRetired((ulong)retired);
-            Il.Emit(OpCodes.Br, _retDispatch);
+            ExitVia(ip, retired);
         });
         return l;
     }
@@ -795,37 +896,26 @@ sealed unsafe partial class BlockEmitter
                 Il.Emit(OpCodes.Br, _labels[member]);
                 Il.Mark(leave);
                 if (skipFlush) FlushFlags(op, size);
-                WriteBack();
-                Il.StoreState64Const(StateOffsets.Rip, target);
-                EmitAddRetired(0);
-                Il.Emit(OpCodes.Br, _retDispatch);
+                ExitVia(target, 0);
             }
             else Il.Emit(OpCodes.Br, _labels[member]);
             return;
         }
         FlushFlags(_pending, _pendingSize);
-        EmitAddRetired((ulong)retired);
-        WriteBack();
-        Il.StoreState64Const(StateOffsets.Rip, target);
         if (((_b.CsBase + target) >> 12) != ((_b.CsBase + _b.Rip) >> 12))
         {
             // Another linear page may be remapped by the guest without this block changing: go through the
             // jump cache, which paging flushes, rather than a link fixed to one physical page (as QEMU does).
             Il.Const(target); Il.Store(T1);
-            EmitIndirectTail(T1);
+            ExitIndirectVia(T1, retired);
             return;
         }
-        EmitLeaveCheck(_retDispatch);
-        if (!_chain) { Il.Emit(OpCodes.Br, _retDispatch); return; }
-        // slot = &slots[n]; LastExitSlot = slot; cell = *slot; ExitSlots = cell[1]; tail-call cell[0].
-        int n = ExitSlotCount++;
-        Il.Gen.Emit(OpCodes.Ldloc, _slots); Il.ConstI4(n * sizeof(nint)); Il.Emit(OpCodes.Add); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
-        Il.StateAddress(StateOffsets.LastExitSlot); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Stind_I);
-        Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
-        Il.StateAddress(StateOffsets.ExitSlots); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.ConstI4(sizeof(nint)); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Stind_I);
-        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1);
-        Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I);
-        EmitTailCall();
+        if (!_chain) { ExitVia(target, retired); return; }
+        Il.Const(target); Il.Store(_exitRip);
+        Il.Const((ulong)retired); Il.Store(_exitK);
+        Il.ConstI4(ExitSlotCount++ * sizeof(nint)); Il.Gen.Emit(OpCodes.Stloc, _exitSlot);
+        Il.Emit(OpCodes.Br, _chainTail);
+        _chainTailUsed = true;
     }
 
     /// <summary>A RET whose target is the return address of a CALL in this region branches there directly
@@ -861,10 +951,7 @@ sealed unsafe partial class BlockEmitter
         // Not a known return address (or a kick): leave as any indirect exit.
         Il.Mark(notMember);
         FlushFlags(op, size);
-        WriteBack();
-        Il.StoreState64(StateOffsets.Rip, target);
-        EmitAddRetired(0);
-        EmitIndirectTail(target);
+        ExitIndirectVia(target, 0);
         return true;
     }
 
@@ -893,10 +980,7 @@ sealed unsafe partial class BlockEmitter
     {
         if (isReturn && EmitReturnInsideRegion(target)) return;
         FlushFlags(_pending, _pendingSize);
-        WriteBack();
-        Il.StoreState64(StateOffsets.Rip, target);
-        EmitAddRetired((ulong)(_k + 1));
-        EmitIndirectTail(target);
+        ExitIndirectVia(target, _k + 1);
     }
 
     void EmitIndirectTail(Local64 target)
@@ -928,9 +1012,8 @@ sealed unsafe partial class BlockEmitter
         ReloadUsed();
         bool ends = _k == _b.Insns.Length - 1 && CpuCore.EndsBlock(i);
         if (!ends) return false;
-        EmitAddRetired((ulong)(_k + 1));
         Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
-        EmitIndirectTail(T1);
+        ExitIndirectVia(T1, _k + 1);
         return true;
     }
 

@@ -75,6 +75,7 @@ static class RunCommand
             if (vm.ExitKind is not (VmExitKind.DebugExit or VmExitKind.PowerOff))
                 Console.Error.WriteLine($"dynasmp: {Describe(vm)}{(joined ? "" : " (some vCPU threads had not left when the command ended)")}");
             if (vm.Diagnosis is { } diag) Console.Error.WriteLine(diag.Format());
+            if (pc.Vm.Config.Jit.ProfileFallbacks) WorkloadSuite.PrintTierProfile(vm);
             stats.Write("run", [vm], deadline.Elapsed);
             if (trace != null)
                 HostFiles.WriteOutput(trace, "--trace", f =>

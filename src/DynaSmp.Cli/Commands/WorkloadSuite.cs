@@ -140,8 +140,14 @@ public static partial class WorkloadSuite
 
     /// <summary>DYNASMP_PROFILE_FALLBACKS=1: where the run's time went between the tiers, and the instruction forms
     /// translated code still hands to tier 0, most frequent first (stderr).</summary>
-    static void PrintTierProfile(Vm vm)
+    internal static void PrintTierProfile(Vm vm)
     {
+        Console.Error.WriteLine($"profile: {Jit.Translation.TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, Jit.Translation.TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {Jit.Translation.TierUp.Failed} failed, {Jit.Translation.TierUp.Expedited} expedited");
+        var bySize = Jit.Translation.TierUp.ProfileBySize;
+        for (int n = 1; n < bySize.GetLength(0); n++)
+            if (bySize[n, 0] != 0)
+                Console.Error.WriteLine($"profile:   {n,2}-block regions: {bySize[n, 0],6}, {bySize[n, 2] / (double)bySize[n, 0],6:F1} insns, {bySize[n, 3] / bySize[n, 0],6} IL bytes, " +
+                    $"{Stopwatch.GetElapsedTime(0, bySize[n, 1]).TotalMilliseconds / bySize[n, 0],6:F2} ms each");
         var calls = new Dictionary<Iced.Intel.Code, long>();
         long lookups = 0, interpreted = 0, entries = 0;
         foreach (var v in vm.Vcpus)
