@@ -7,10 +7,10 @@ namespace DynaSmp.Jit.Translation;
 /// Tier-up: hot blocks are compiled to IL on one background thread and published when ready, so a
 /// vCPU never waits 50-150 us for RyuJIT; it keeps interpreting the block meanwhile.
 /// </summary>
-/// <remarks>Two queues: blocks reaching the threshold wait in arrival order, and a queued block the vCPU keeps
-/// interpreting (<see cref="ExpediteAfter"/> times the threshold) jumps ahead, newest first. A booting kernel queues
-/// thousands of lukewarm regions at 1-3 ms of RyuJIT each; first come, first served left its hottest loops
-/// interpreted for seconds behind them.</remarks>
+/// <remarks>A booting kernel queues thousands of lukewarm regions at 1-3 ms of RyuJIT each, more than one compile thread
+/// keeps up with; first come, first served left its hottest loops interpreted for seconds behind them. So the queue
+/// (<see cref="TierUpQueue{T}"/>) serves the newest first, and a queued block the vCPU keeps interpreting
+/// (<see cref="ExpediteAfter"/> times the threshold) jumps ahead of everything.</remarks>
 public static class TierUp
 {
     static readonly TierUpQueue<(CpuCore Core, Block Block)> Queue = new();
@@ -107,32 +107,47 @@ public static class TierUp
     }
 }
 
-/// <summary>The compile thread's work list: items in arrival order, except that expedited items come first, newest
-/// first (the block the vCPU is interpreting right now is the one to compile). An item may be in both lists.</summary>
+/// <summary>The compile thread's work list: newest first, and expedited items before all others (newest first too). An
+/// item may be in both lists.</summary>
+/// <remarks>Why newest first: a booting kernel moves from phase to phase, and the blocks queued long ago belong to phases
+/// that are over; a block still hot is expedited again. On Debian's kernel (smp 1) first come, first served left 17.9M
+/// interpretations of blocks that were compiled in the end; newest first left 10.7M.</remarks>
 public sealed class TierUpQueue<T>
 {
-    readonly ConcurrentQueue<T> _normal = new();
-    readonly ConcurrentStack<T> _urgent = new();
+    // vCPUs add through concurrent queues (amortised segment allocation, no per-item node: the run loop allocates
+    // nothing in steady state); the single consumer moves them to its own lists and takes the newest.
+    readonly ConcurrentQueue<T> _incoming = new(), _incomingUrgent = new();
+    readonly List<T> _normal = [], _urgent = [];
     readonly SemaphoreSlim _pending = new(0);
 
-    public void Add(T item) { _normal.Enqueue(item); _pending.Release(); }
+    public void Add(T item) { _incoming.Enqueue(item); _pending.Release(); }
 
-    public void Expedite(T item) { _urgent.Push(item); _pending.Release(); }
+    public void Expedite(T item) { _incomingUrgent.Enqueue(item); _pending.Release(); }
 
-    /// <summary>Blocks until an item is there.</summary>
+    /// <summary>Blocks until an item is there. One consumer only.</summary>
     public T Take()
     {
-        while (true)
-        {
-            _pending.Wait();
-            if (_urgent.TryPop(out var item) || _normal.TryDequeue(out item)) return item;
-        }
+        _pending.Wait();
+        return Next();
     }
 
-    /// <summary>The next item if one is there now.</summary>
+    /// <summary>The next item if one is there now. One consumer only.</summary>
     public bool TryTake(out T item)
     {
         item = default!;
-        return _pending.Wait(0) && (_urgent.TryPop(out item!) || _normal.TryDequeue(out item!));
+        if (!_pending.Wait(0)) return false;
+        item = Next();
+        return true;
+    }
+
+    T Next()
+    {
+        while (_incoming.TryDequeue(out var x)) _normal.Add(x);
+        while (_incomingUrgent.TryDequeue(out var x)) _urgent.Add(x);
+        // Release follows the enqueue, so a successful wait always finds an item.
+        var list = _urgent.Count > 0 ? _urgent : _normal;
+        var item = list[^1];
+        list.RemoveAt(list.Count - 1);
+        return item;
     }
 }

@@ -163,6 +163,14 @@ public static partial class WorkloadSuite
         var blocks = new Dictionary<Block, long>();
         foreach (var v in vm.Vcpus)
             foreach (var (b, n) in v.Core.InterpretedByBlock!) blocks[b] = blocks.GetValueOrDefault(b) + n;
+        long[] byState = new long[4]; int[] blocksByState = new int[4];
+        foreach (var (b, n) in blocks)
+        {
+            int st = b.Compiled != null ? 0 : b.ExecCount >= 1000 ? 1 : b.ExecCount >= 100 ? 2 : 3;
+            byState[st] += n; blocksByState[st]++;
+        }
+        Console.Error.WriteLine($"profile: interpretations by block state at the end: compiled {byState[0]} ({blocksByState[0]} blocks), " +
+            $"not compiled >= 1000 runs {byState[1]} ({blocksByState[1]}), 100-999 runs {byState[2]} ({blocksByState[2]}), < 100 runs {byState[3]} ({blocksByState[3]})");
         foreach (var (b, n) in blocks.OrderByDescending(kv => kv.Value).Take(8))
             Console.Error.WriteLine($"profile:   interpreted {n,9}x block {b.Rip:x} ({b.Insns.Length} insns, ends {b.Insns[^1].Mnemonic}, " +
                 $"exec {b.ExecCount}, compiled {b.Compiled != null}, spin {b.IsSpinWait}, invalid {b.Invalid})");

@@ -2,8 +2,8 @@ using DynaSmp.Jit.Translation;
 
 namespace DynaSmp.Tests.Jit;
 
-/// <summary>The tier-1 compile queue: arrival order, except that blocks still interpreted long after they were queued
-/// jump ahead (a kernel boot queued thousands of lukewarm regions in front of its hottest loops).</summary>
+/// <summary>The tier-1 compile queue: newest first (a booting kernel's old queued blocks belong to phases that are over),
+/// and blocks still interpreted long after they were queued jump ahead of all.</summary>
 public class TierUpQueueTests
 {
     static List<int> Drain(TierUpQueue<int> q)
@@ -14,11 +14,11 @@ public class TierUpQueueTests
     }
 
     [Fact]
-    public void Items_come_out_in_arrival_order()
+    public void Items_come_out_newest_first()
     {
         var q = new TierUpQueue<int>();
         for (int k = 1; k <= 5; k++) q.Add(k);
-        Assert.Equal([1, 2, 3, 4, 5], Drain(q));
+        Assert.Equal([5, 4, 3, 2, 1], Drain(q));
     }
 
     [Fact]
@@ -26,10 +26,11 @@ public class TierUpQueueTests
     {
         var q = new TierUpQueue<int>();
         for (int k = 1; k <= 4; k++) q.Add(k);
-        q.Expedite(3);
-        q.Expedite(4);
+        q.Expedite(1);
+        q.Expedite(2);
+        q.Add(5);
         // The compile thread skips the second copy because the block is compiled by then (TierUp.CompileNow).
-        Assert.Equal([4, 3, 1, 2, 3, 4], Drain(q));
+        Assert.Equal([2, 1, 5, 4, 3, 2, 1], Drain(q));
         Assert.False(q.TryTake(out _));
     }
 
