@@ -154,7 +154,7 @@ sealed unsafe partial class BlockEmitter
     Label _exitTail, _chainTail, _indirectTail;
     bool _exitTailUsed, _chainTailUsed, _indirectTailUsed;
     Local64 _exitRip, _exitK;
-    LocalBuilder _exitSlot = null!;
+    LocalBuilder _exitSlot = null!, _exitFlags = null!;
     Block _b;   // the block being emitted
     int _bi;    // its index in the region
     // 32-bit protected or compatibility mode: the region is compiled for flat segments (base 0, 4 GiB limit,
@@ -190,7 +190,7 @@ sealed unsafe partial class BlockEmitter
         _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
         _retDispatch = Il.Label();
         _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label();
-        _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal();
+        _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
         if (_chain)
         {
@@ -235,10 +235,37 @@ sealed unsafe partial class BlockEmitter
     // shared tail per kind. Writing back every register the region writes is correct on any path: all used registers
     // are loaded at entry, so a register this path did not change writes back the value it had.
 
-    /// <summary>Leaves to the dispatcher with RIP = <paramref name="rip"/> and <paramref name="retired"/> more instructions
-    /// retired (on top of the retired local); flags must already be in CpuState.</summary>
-    void ExitVia(ulong rip, int retired)
+    /// <summary>Hands the pending flag record to the shared tail, which stores it: a plain record travels as its
+    /// operation and size in a local (the operand locals already hold it); a deferred one is flushed here.</summary>
+    void PrepareExitFlags(FlagOp op, int size)
     {
+        int encoded = 0;
+        if (op != FlagOp.None)
+        {
+            if ((uint)op < 0x100) encoded = (int)op | size << 8;
+            else FlushFlags(op, size);
+        }
+        Il.ConstI4(encoded); Il.Gen.Emit(OpCodes.Stloc, _exitFlags);
+    }
+
+    /// <summary>In a shared tail: stores the flag record an exit site handed over, if any.</summary>
+    void EmitExitFlagsStore()
+    {
+        var none = Il.Label();
+        Il.Gen.Emit(OpCodes.Ldloc, _exitFlags); Il.Emit(OpCodes.Brfalse, none);
+        Il.StateAddress(StateOffsets.FlagOp); Il.Gen.Emit(OpCodes.Ldloc, _exitFlags); Il.ConstI4(0xFF); Il.Emit(OpCodes.And); Il.Emit(OpCodes.Stind_I4);
+        Il.StateAddress(StateOffsets.FlagSize); Il.Gen.Emit(OpCodes.Ldloc, _exitFlags); Il.ConstI4(8); Il.Emit(OpCodes.Shr_Un); Il.Emit(OpCodes.Stind_I4);
+        Il.StoreState64(StateOffsets.FlagRes, _fres);
+        Il.StoreState64(StateOffsets.FlagSrc1, _fa);
+        Il.StoreState64(StateOffsets.FlagSrc2, _fb);
+        Il.Mark(none);
+    }
+
+    /// <summary>Leaves to the dispatcher with RIP = <paramref name="rip"/> and <paramref name="retired"/> more instructions
+    /// retired (on top of the retired local), storing the flag record (<paramref name="op"/>, <paramref name="size"/>).</summary>
+    void ExitVia(ulong rip, int retired, FlagOp op = FlagOp.None, int size = 0)
+    {
+        PrepareExitFlags(op, size);
         Il.Const(rip); Il.Store(_exitRip);
         Il.Const((ulong)retired); Il.Store(_exitK);
         Il.Emit(OpCodes.Br, _exitTail);
@@ -246,8 +273,9 @@ sealed unsafe partial class BlockEmitter
     }
 
     /// <summary>Leaves for the address in <paramref name="target"/> through the jump cache (indirect tail).</summary>
-    void ExitIndirectVia(Local64 target, int retired)
+    void ExitIndirectVia(Local64 target, int retired, FlagOp op = FlagOp.None, int size = 0)
     {
+        PrepareExitFlags(op, size);
         Il.Load(target); Il.Store(_exitRip);
         Il.Const((ulong)retired); Il.Store(_exitK);
         Il.Emit(OpCodes.Br, _indirectTail);
@@ -271,6 +299,7 @@ sealed unsafe partial class BlockEmitter
         if (_exitTailUsed)
         {
             Il.Mark(_exitTail);
+            EmitExitFlagsStore();
             WriteBack();
             Il.StoreState64(StateOffsets.Rip, _exitRip);
             EmitAddRetired(_exitK);
@@ -279,6 +308,7 @@ sealed unsafe partial class BlockEmitter
         if (_indirectTailUsed)
         {
             Il.Mark(_indirectTail);
+            EmitExitFlagsStore();
             EmitAddRetired(_exitK);
             WriteBack();
             Il.StoreState64(StateOffsets.Rip, _exitRip);
@@ -288,6 +318,7 @@ sealed unsafe partial class BlockEmitter
         {
             // slot = &slots[n]; LastExitSlot = slot; cell = *slot; ExitSlots = cell[1]; tail-call cell[0].
             Il.Mark(_chainTail);
+            EmitExitFlagsStore();
             EmitAddRetired(_exitK);
             WriteBack();
             Il.StoreState64(StateOffsets.Rip, _exitRip);
@@ -682,8 +713,7 @@ sealed unsafe partial class BlockEmitter
         _outOfLine.Add(() =>
         {
             Il.Mark(exit);
-            FlushFlags(op, size);
-            ExitVia(next, retired);
+            ExitVia(next, retired, op, size);
         });
     }
 
@@ -697,8 +727,7 @@ sealed unsafe partial class BlockEmitter
         _outOfLine.Add(() =>
         {
             Il.Mark(l);
-            FlushFlags(op, size);
-            ExitVia(ip, retired);
+            ExitVia(ip, retired, op, size);
         });
         return l;
     }
@@ -895,22 +924,22 @@ sealed unsafe partial class BlockEmitter
                 EmitLeaveCheck(leave);
                 Il.Emit(OpCodes.Br, _labels[member]);
                 Il.Mark(leave);
-                if (skipFlush) FlushFlags(op, size);
-                ExitVia(target, 0);
+                if (skipFlush) ExitVia(target, 0, op, size);
+                else ExitVia(target, 0);
             }
             else Il.Emit(OpCodes.Br, _labels[member]);
             return;
         }
-        FlushFlags(_pending, _pendingSize);
         if (((_b.CsBase + target) >> 12) != ((_b.CsBase + _b.Rip) >> 12))
         {
             // Another linear page may be remapped by the guest without this block changing: go through the
             // jump cache, which paging flushes, rather than a link fixed to one physical page (as QEMU does).
             Il.Const(target); Il.Store(T1);
-            ExitIndirectVia(T1, retired);
+            ExitIndirectVia(T1, retired, _pending, _pendingSize);
             return;
         }
-        if (!_chain) { ExitVia(target, retired); return; }
+        if (!_chain) { ExitVia(target, retired, _pending, _pendingSize); return; }
+        PrepareExitFlags(_pending, _pendingSize);
         Il.Const(target); Il.Store(_exitRip);
         Il.Const((ulong)retired); Il.Store(_exitK);
         Il.ConstI4(ExitSlotCount++ * sizeof(nint)); Il.Gen.Emit(OpCodes.Stloc, _exitSlot);
@@ -950,8 +979,7 @@ sealed unsafe partial class BlockEmitter
         }
         // Not a known return address (or a kick): leave as any indirect exit.
         Il.Mark(notMember);
-        FlushFlags(op, size);
-        ExitIndirectVia(target, 0);
+        ExitIndirectVia(target, 0, op, size);
         return true;
     }
 
@@ -979,8 +1007,7 @@ sealed unsafe partial class BlockEmitter
     internal void EmitIndirectExit(Local64 target, bool isReturn = false)
     {
         if (isReturn && EmitReturnInsideRegion(target)) return;
-        FlushFlags(_pending, _pendingSize);
-        ExitIndirectVia(target, _k + 1);
+        ExitIndirectVia(target, _k + 1, _pending, _pendingSize);
     }
 
     void EmitIndirectTail(Local64 target)
