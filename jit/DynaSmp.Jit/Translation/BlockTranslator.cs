@@ -144,7 +144,6 @@ sealed unsafe partial class BlockEmitter
     Local64 _retired;
     // Per member: the flags are written before any read and nothing can fault first, so a branch into it need
     // not store the pending flags (the exits that can leave before the write do not exist).
-    bool[] _flagsDeadAtEntry = [];
     internal Local64 Lin, Val, T1, T2, T3, T4;
     readonly InstructionInfoFactory _info = new();
     LocalBuilder _entry = null!, _smc = null!, _status = null!, _fnptr = null!;
@@ -155,6 +154,14 @@ sealed unsafe partial class BlockEmitter
     bool _exitTailUsed, _chainTailUsed, _indirectTailUsed;
     Local64 _exitRip, _exitK;
     LocalBuilder _exitSlot = null!, _exitFlags = null!;
+
+    /// <summary>Compile-time flag state of a member block's entry: the record is in the flag operand locals, described at
+    /// run time by <see cref="_curFlags"/> (0: it is in CpuState), because the predecessors differ.</summary>
+    /// <remarks>PERF: every branch between members used to store the five-field record to CpuState unless the target
+    /// overwrote the flags before it could fault; a loop whose head loads memory paid five stores per iteration. Now a
+    /// branch sets one int local, and only a flag reader or an exit in the target stores the record.</remarks>
+    const FlagOp DynamicFlags = (FlagOp)0xFF;
+    LocalBuilder _curFlags = null!;
     Block _b;   // the block being emitted
     int _bi;    // its index in the region
     // 32-bit protected or compatibility mode: the region is compiled for flat segments (base 0, 4 GiB limit,
@@ -184,13 +191,11 @@ sealed unsafe partial class BlockEmitter
         for (int n = 0; n < _blocks.Length; n++) Analyse(n);
         for (int r = 0; r < 16; r++) if (_used[r]) _gpr[r] = Il.NewLocal();
         _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal(); _fc = Il.NewLocal(); _retired = Il.NewLocal();
-        _flagsDeadAtEntry = new bool[_blocks.Length];
-        for (int n = 0; n < _blocks.Length; n++) _flagsDeadAtEntry[n] = FlagsDeadAtEntry(n);
         Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal(); T3 = Il.NewLocal(); T4 = Il.NewLocal();
         _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
         _retDispatch = Il.Label();
         _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label();
-        _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal();
+        _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _curFlags = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
         if (_chain)
         {
@@ -202,10 +207,11 @@ sealed unsafe partial class BlockEmitter
 
         if (_legacy) EmitFlatSegmentGuard();
         ReloadUsed();
+        Il.ConstI4(0); Il.Gen.Emit(OpCodes.Stloc, _curFlags);
         for (_bi = 0; _bi < _blocks.Length; _bi++)
         {
             _b = _blocks[_bi];
-            _pending = FlagOp.None;
+            _pending = DynamicFlags;
             Il.Mark(_labels[_bi]);
             var insns = _b.Insns;
             bool terminated = false;
@@ -239,6 +245,7 @@ sealed unsafe partial class BlockEmitter
     /// operation and size in a local (the operand locals already hold it); a deferred one is flushed here.</summary>
     void PrepareExitFlags(FlagOp op, int size)
     {
+        if (op == DynamicFlags) { Il.Gen.Emit(OpCodes.Ldloc, _curFlags); Il.Gen.Emit(OpCodes.Stloc, _exitFlags); return; }
         int encoded = 0;
         if (op != FlagOp.None)
         {
@@ -248,13 +255,30 @@ sealed unsafe partial class BlockEmitter
         Il.ConstI4(encoded); Il.Gen.Emit(OpCodes.Stloc, _exitFlags);
     }
 
+    /// <summary>Before a branch to a member block: describes the pending record in <see cref="_curFlags"/>.</summary>
+    void SetCurFlags(FlagOp op, int size)
+    {
+        if (op == DynamicFlags) return;
+        int encoded = 0;
+        if (op != FlagOp.None)
+        {
+            if ((uint)op < 0x100) encoded = (int)op | size << 8;
+            else FlushFlags(op, size);
+        }
+        Il.ConstI4(encoded); Il.Gen.Emit(OpCodes.Stloc, _curFlags);
+    }
+
     /// <summary>In a shared tail: stores the flag record an exit site handed over, if any.</summary>
-    void EmitExitFlagsStore()
+    void EmitExitFlagsStore() => EmitEncodedFlagsStore(_exitFlags);
+
+    /// <summary>Stores the record described by <paramref name="encoded"/> (operation | size &lt;&lt; 8, 0 for none) from the
+    /// flag operand locals.</summary>
+    void EmitEncodedFlagsStore(LocalBuilder encoded)
     {
         var none = Il.Label();
-        Il.Gen.Emit(OpCodes.Ldloc, _exitFlags); Il.Emit(OpCodes.Brfalse, none);
-        Il.StateAddress(StateOffsets.FlagOp); Il.Gen.Emit(OpCodes.Ldloc, _exitFlags); Il.ConstI4(0xFF); Il.Emit(OpCodes.And); Il.Emit(OpCodes.Stind_I4);
-        Il.StateAddress(StateOffsets.FlagSize); Il.Gen.Emit(OpCodes.Ldloc, _exitFlags); Il.ConstI4(8); Il.Emit(OpCodes.Shr_Un); Il.Emit(OpCodes.Stind_I4);
+        Il.Gen.Emit(OpCodes.Ldloc, encoded); Il.Emit(OpCodes.Brfalse, none);
+        Il.StateAddress(StateOffsets.FlagOp); Il.Gen.Emit(OpCodes.Ldloc, encoded); Il.ConstI4(0xFF); Il.Emit(OpCodes.And); Il.Emit(OpCodes.Stind_I4);
+        Il.StateAddress(StateOffsets.FlagSize); Il.Gen.Emit(OpCodes.Ldloc, encoded); Il.ConstI4(8); Il.Emit(OpCodes.Shr_Un); Il.Emit(OpCodes.Stind_I4);
         Il.StoreState64(StateOffsets.FlagRes, _fres);
         Il.StoreState64(StateOffsets.FlagSrc1, _fa);
         Il.StoreState64(StateOffsets.FlagSrc2, _fb);
@@ -427,25 +451,6 @@ sealed unsafe partial class BlockEmitter
             Il.ConstI4(CompiledBlock.ExitInterpret);
             Il.Emit(OpCodes.Ret);
         });
-    }
-
-    bool FlagsDeadAtEntry(int bi)
-    {
-        const uint all = (uint)(RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF);
-        var insns = _blocks[bi].Insns;
-        uint dead = 0;
-        for (int k = 0; k < insns.Length; k++)
-        {
-            ref readonly var i = ref insns[k];
-            if (!_native[bi][k] || k == insns.Length - 1) return false;
-            for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return false; // could fault
-            if (InstEmit.IsStringOp(i)) return false;
-            if (i.StackPointerIncrement != 0 || InstEmit.IsSseLowered(i.Mnemonic)) return false;
-            if (((uint)i.RflagsRead & ~dead & all) != 0) return false;
-            dead |= Kills(i) & all;
-            if (dead == all) return true;
-        }
-        return false;
     }
 
     /// <summary>CpuState.InstructionsRetired += <paramref name="k"/> + the loop iterations counted in the local.</summary>
@@ -814,6 +819,12 @@ sealed unsafe partial class BlockEmitter
 
     void FlushFlags(FlagOp op, int size)
     {
+        if (op == DynamicFlags)
+        {
+            EmitEncodedFlagsStore(_curFlags);
+            Il.ConstI4(0); Il.Gen.Emit(OpCodes.Stloc, _curFlags);
+            return;
+        }
         if (op == FlagOp.None || FlushDeferred(op, size)) return;
         Il.StoreState32Const(StateOffsets.FlagOp, (int)op);
         Il.StoreState32Const(StateOffsets.FlagSize, size);
@@ -913,10 +924,9 @@ sealed unsafe partial class BlockEmitter
         {
             // PERF: a branch inside the region stays in this method with registers in locals. Backward
             // branches (loops) check for a kick; forward ones cannot loop without passing a backward one.
-            // Flags go to CpuState only if the target can observe them; the leave path always stores them.
+            // The pending flag record stays in locals (DynamicFlags); the leave path stores it.
             var (op, size) = (_pending, _pendingSize);
-            bool skipFlush = _flagsDeadAtEntry[member];
-            if (!skipFlush) FlushFlags(op, size);
+            SetCurFlags(op, size);
             Il.Load(_retired); Il.Const((ulong)retired); Il.Emit(OpCodes.Add); Il.Store(_retired);
             if (member <= _bi)
             {
@@ -924,8 +934,7 @@ sealed unsafe partial class BlockEmitter
                 EmitLeaveCheck(leave);
                 Il.Emit(OpCodes.Br, _labels[member]);
                 Il.Mark(leave);
-                if (skipFlush) ExitVia(target, 0, op, size);
-                else ExitVia(target, 0);
+                ExitVia(target, 0, op, size);
             }
             else Il.Emit(OpCodes.Br, _labels[member]);
             return;
@@ -966,6 +975,7 @@ sealed unsafe partial class BlockEmitter
         var (op, size) = (_pending, _pendingSize);
         // PERF: the count goes to the local like a loop back-edge's; CpuState gets it when the method is left.
         Il.Load(_retired); Il.Const((ulong)(_k + 1)); Il.Emit(OpCodes.Add); Il.Store(_retired);
+        SetCurFlags(op, size);
         var notMember = Il.Label();
         EmitLeaveCheck(notMember);
         for (int m = 0; m < _blocks.Length; m++)
@@ -973,7 +983,6 @@ sealed unsafe partial class BlockEmitter
             if (!candidate[m]) continue;
             var next = Il.Label();
             Il.Load(target); Il.Const(_blocks[m].Rip); Il.Emit(OpCodes.Bne_Un, next);
-            if (!_flagsDeadAtEntry[m]) FlushFlags(op, size);
             Il.Emit(OpCodes.Br, _labels[m]);
             Il.Mark(next);
         }

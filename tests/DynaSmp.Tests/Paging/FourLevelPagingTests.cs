@@ -319,4 +319,30 @@ public unsafe class FourLevelPagingTests
         g.Write64(0x20_0000, 0xF4);
         g.AssertPageFault(0x11, 0x20_0000); // P | I/D (SMEP makes I/D reported)
     }
+
+    /// <summary>A page fault at the head of a loop whose previous iteration left its flags pending in translated code's
+    /// locals (a branch inside a region carries the flag record in locals, not CpuState): the exception must still see
+    /// the flags of that iteration's SUB, in both tiers.</summary>
+    [Theory, MemberData(nameof(Tiers), MemberType = typeof(PagingGuest))]
+    public void Fault_at_a_loop_head_sees_the_flags_the_previous_iteration_left_pending(int tier)
+    {
+        var (g, pml4) = Setup(tier, a =>
+        {
+            var top = a.CreateLabel();
+            a.mov(ecx, 0);
+            a.Label(ref top);
+            a.mov(rdx, __qword_ptr[rbx]); // faults on the third page
+            a.add(rbx, 0x1000);
+            a.sub(ecx, 1);
+            a.jmp(top);
+        });
+        using var _ = g;
+        g.Map64(pml4, Data4K, 0x20_0000, P | RW | A);
+        g.Map64(pml4, Data4K + 0x1000, 0x20_1000, P | RW | A);
+        g.Cpu.Gpr(3) = Data4K;
+        g.AssertPageFault(0, Data4K + 0x2000);
+        Assert.Equal(0xFFFF_FFFEUL, g.Cpu.Gpr(1)); // two iterations retired: 0 - 1 - 1
+        ulong flags = DynaSmp.Jit.Cpu.Flags.Get(g.S) & RFlags.Status;
+        Assert.Equal(RFlags.SF, flags); // 0xFFFFFFFF - 1: no borrow, negative, odd parity, no AF
+    }
 }
