@@ -127,7 +127,6 @@ sealed unsafe partial class BlockEmitter
     readonly bool _chain, _bounded;
     // Direct exits that own a slot (indexes into the entering block's CpuState.ExitSlots array).
     internal int ExitSlotCount;
-    LocalBuilder _slots = null!;
     readonly Local64[] _gpr = new Local64[16];
     readonly bool[] _used = new bool[16];
     readonly bool[] _written = new bool[16];
@@ -197,13 +196,6 @@ sealed unsafe partial class BlockEmitter
         _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label();
         _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _curFlags = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
-        if (_chain)
-        {
-            // This VM's exit slots, stored by whoever entered (dispatcher, chained jump, jump cache).
-            _slots = Il.NewNativeLocal();
-            Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(StateOffsets.ExitSlots); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I);
-            Il.Gen.Emit(OpCodes.Stloc, _slots);
-        }
 
         if (_legacy) EmitFlatSegmentGuard();
         ReloadUsed();
@@ -347,7 +339,10 @@ sealed unsafe partial class BlockEmitter
             WriteBack();
             Il.StoreState64(StateOffsets.Rip, _exitRip);
             EmitLeaveCheck(_retDispatch);
-            Il.Gen.Emit(OpCodes.Ldloc, _slots); Il.Gen.Emit(OpCodes.Ldloc, _exitSlot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Add); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+            // This VM's exit slots, stored by whoever entered (dispatcher, chained jump, jump cache) and unchanged until
+            // the method leaves; read here rather than held from entry, which tied up a host register for the whole body.
+            Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(StateOffsets.ExitSlots); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I);
+            Il.Gen.Emit(OpCodes.Ldloc, _exitSlot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Add); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
             Il.StateAddress(StateOffsets.LastExitSlot); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Stind_I);
             Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
             Il.StateAddress(StateOffsets.ExitSlots); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.ConstI4(sizeof(nint)); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Stind_I);
