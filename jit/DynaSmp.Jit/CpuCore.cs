@@ -359,25 +359,19 @@ public sealed unsafe partial class CpuCore : IDisposable
     {
         CpuState* s = State;
         ulong next = NextIp(insn, mode);
-        ulong ip = (mode & ExecMode.SizeMask) switch
-        {
-            ExecMode.Code64 => next - (ulong)insn.Length,
-            ExecMode.Code32 => (next - (ulong)insn.Length) & 0xFFFF_FFFF,
-            _ => (next - (ulong)insn.Length) & 0xFFFF,
-        };
-        if (insn.Code == Code.INVALID) { s->Rip = ip; s->PendingFault = Vector.UD + 1; s->PendingErrorCode = 0; return StepFaulted; }
+        if (insn.Code == Code.INVALID) { s->Rip = IpOf(insn, mode); s->PendingFault = Vector.UD + 1; s->PendingErrorCode = 0; return StepFaulted; }
         s->Rip = next;
         try { Interp.Execute(this, insn); }
         catch (CpuFault f)
         {
             SetPendingFault(f);
             if (f.IsTrap) return StepStopAfter; // completed: RIP is already past it
-            s->Rip = ip;
+            s->Rip = IpOf(insn, mode);
             return StepFaulted;
         }
         catch (UnsupportedGuestFeatureException)
         {
-            s->Rip = ip; // the exit names the instruction that needed the feature
+            s->Rip = IpOf(insn, mode); // the exit names the instruction that needed the feature
             throw;
         }
         return s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.LeaveBlock) != 0 ? StepStopAfter : StepContinue;
@@ -404,6 +398,14 @@ public sealed unsafe partial class CpuCore : IDisposable
             else if (count == Options.TierUpThreshold * TierUp.ExpediteAfter && !b.IsSpinWait) TierUp.Expedite(this, b);
         }
     }
+
+    /// <summary>The instruction's own address, wrapped to the code size (only fault paths need it).</summary>
+    static ulong IpOf(in Instruction i, ExecMode mode) => (mode & ExecMode.SizeMask) switch
+    {
+        ExecMode.Code64 => i.IP,
+        ExecMode.Code32 => i.IP & 0xFFFF_FFFF,
+        _ => i.IP & 0xFFFF,
+    };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong NextIp(in Instruction i, ExecMode mode) => (mode & ExecMode.SizeMask) switch
