@@ -233,31 +233,27 @@ sealed unsafe partial class BlockEmitter
     // shared tail per kind. Writing back every register the region writes is correct on any path: all used registers
     // are loaded at entry, so a register this path did not change writes back the value it had.
 
-    /// <summary>Hands the pending flag record to the shared tail, which stores it: a plain record travels as its
-    /// operation and size in a local (the operand locals already hold it); a deferred one is flushed here.</summary>
-    void PrepareExitFlags(FlagOp op, int size)
-    {
-        if (op == DynamicFlags) { Il.Gen.Emit(OpCodes.Ldloc, _curFlags); Il.Gen.Emit(OpCodes.Stloc, _exitFlags); return; }
-        int encoded = 0;
-        if (op != FlagOp.None)
-        {
-            if ((uint)op < 0x100) encoded = (int)op | size << 8;
-            else FlushFlags(op, size);
-        }
-        Il.ConstI4(encoded); Il.Gen.Emit(OpCodes.Stloc, _exitFlags);
-    }
+    /// <summary>Hands the pending flag record to the shared tail (see <see cref="DescribeFlags"/>).</summary>
+    void PrepareExitFlags(FlagOp op, int size) => DescribeFlags(op, size, _exitFlags);
 
     /// <summary>Before a branch to a member block: describes the pending record in <see cref="_curFlags"/>.</summary>
     void SetCurFlags(FlagOp op, int size)
     {
-        if (op == DynamicFlags) return;
+        if (op != DynamicFlags) DescribeFlags(op, size, _curFlags);
+    }
+
+    /// <summary>Puts a description of the pending record in <paramref name="into"/>: a plain record travels as its
+    /// operation and size (the operand locals already hold it), a deferred one is flushed here and described as 0.</summary>
+    void DescribeFlags(FlagOp op, int size, LocalBuilder into)
+    {
+        if (op == DynamicFlags) { Il.Gen.Emit(OpCodes.Ldloc, _curFlags); Il.Gen.Emit(OpCodes.Stloc, into); return; }
         int encoded = 0;
         if (op != FlagOp.None)
         {
             if ((uint)op < 0x100) encoded = (int)op | size << 8;
             else FlushFlags(op, size);
         }
-        Il.ConstI4(encoded); Il.Gen.Emit(OpCodes.Stloc, _curFlags);
+        Il.ConstI4(encoded); Il.Gen.Emit(OpCodes.Stloc, into);
     }
 
     /// <summary>In a shared tail: stores the flag record an exit site handed over, if any.</summary>
@@ -281,23 +277,27 @@ sealed unsafe partial class BlockEmitter
     /// retired (on top of the retired local), storing the flag record (<paramref name="op"/>, <paramref name="size"/>).</summary>
     void ExitVia(ulong rip, int retired, FlagOp op = FlagOp.None, int size = 0)
     {
-        PrepareExitFlags(op, size);
         Il.Const(rip); Il.Store(_exitRip);
-        Il.Const((ulong)retired); Il.Store(_exitK);
-        Il.Emit(OpCodes.Br, _exitTail);
+        BranchToTail(_exitTail, retired, op, size);
         _exitTailUsed = true;
     }
 
     /// <summary>Leaves for the address in <paramref name="target"/> through the jump cache (indirect tail).</summary>
     void ExitIndirectVia(Local64 target, int retired, FlagOp op = FlagOp.None, int size = 0)
     {
-        PrepareExitFlags(op, size);
         Il.Load(target); Il.Store(_exitRip);
-        Il.Const((ulong)retired); Il.Store(_exitK);
-        Il.Emit(OpCodes.Br, _indirectTail);
+        BranchToTail(_indirectTail, retired, op, size);
         _indirectTailUsed = true;
     }
 
+    void BranchToTail(Label tail, int retired, FlagOp op, int size)
+    {
+        PrepareExitFlags(op, size);
+        Il.Const((ulong)retired); Il.Store(_exitK);
+        Il.Emit(OpCodes.Br, tail);
+    }
+
+    /// <summary>CpuState.InstructionsRetired += <paramref name="k"/> + the loop iterations counted in the local.</summary>
     void EmitAddRetired(Local64 k)
     {
         Il.StateAddress(StateOffsets.Retired);
@@ -446,18 +446,6 @@ sealed unsafe partial class BlockEmitter
             Il.ConstI4(CompiledBlock.ExitInterpret);
             Il.Emit(OpCodes.Ret);
         });
-    }
-
-    /// <summary>CpuState.InstructionsRetired += <paramref name="k"/> + the loop iterations counted in the local.</summary>
-    void EmitAddRetired(ulong k)
-    {
-        Il.StateAddress(StateOffsets.Retired);
-        Il.Emit(OpCodes.Dup);
-        Il.Emit(OpCodes.Ldind_I8);
-        Il.Load(_retired);
-        Il.Emit(OpCodes.Add);
-        if (k != 0) { Il.Const(k); Il.Emit(OpCodes.Add); }
-        Il.Emit(OpCodes.Stind_I8);
     }
 
     void Use(Register r, bool write)
@@ -943,11 +931,9 @@ sealed unsafe partial class BlockEmitter
             return;
         }
         if (!_chain) { ExitVia(target, retired, _pending, _pendingSize); return; }
-        PrepareExitFlags(_pending, _pendingSize);
         Il.Const(target); Il.Store(_exitRip);
-        Il.Const((ulong)retired); Il.Store(_exitK);
         Il.ConstI4(ExitSlotCount++ * sizeof(nint)); Il.Gen.Emit(OpCodes.Stloc, _exitSlot);
-        Il.Emit(OpCodes.Br, _chainTail);
+        BranchToTail(_chainTail, retired, _pending, _pendingSize);
         _chainTailUsed = true;
     }
 
