@@ -82,8 +82,8 @@ static partial class InstEmit
         Add(BitScan, null, Mnemonic.Bsf, Mnemonic.Bsr);
         Add(BitCount, null, Mnemonic.Tzcnt, Mnemonic.Lzcnt, Mnemonic.Popcnt);
         Add(LahfSahf, null, Mnemonic.Lahf, Mnemonic.Sahf);
-        AddExit(Jmp, (in i, w) => i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32
-            || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w), Mnemonic.Jmp);
+        AddExit(Jmp, (in i, w) => i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32 or OpKind.NearBranch16
+            || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && (OperandSize(i, 0) == w || (w < 8 && OperandSize(i, 0) is 2 or 4))), Mnemonic.Jmp);
         AddExit(Call, NearCallOrReturnLowerable, Mnemonic.Call);
         AddExit(Ret, NearCallOrReturnLowerable, Mnemonic.Ret);
         AddExit(LoopOrJcxz, null, Mnemonic.Loop, Mnemonic.Loope, Mnemonic.Loopne, Mnemonic.Jcxz, Mnemonic.Jecxz, Mnemonic.Jrcxz);
