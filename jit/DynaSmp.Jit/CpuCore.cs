@@ -258,7 +258,11 @@ public sealed unsafe partial class CpuCore : IDisposable
                     CompiledBlockEntries++;
                     int code = compiled.Invoke(this, s);
                     if (code == CompiledBlock.ExitLink) TryLink();
-                    else if (code == CompiledBlock.ExitInterpret && Lookup() is { } here) Interpret(here);
+                    else if (code == CompiledBlock.ExitInterpret && Lookup() is { } here)
+                    {
+                        if (here.Compiled is { } failed) Resegment(here, failed); // its code's guard failed
+                        Interpret(here);
+                    }
                     continue;
                 }
                 Interpret(b);
@@ -269,6 +273,19 @@ public sealed unsafe partial class CpuCore : IDisposable
             ExitMessage = e.Message;
             return ExitReason.Unsupported;
         }
+    }
+
+    /// <summary>Flat 32-bit code found its segments not flat: drop that code and let the block tier up again, compiled
+    /// with per-access bases and limits. Blocks chained to it are unlinked (its entry cell returns ExitLink) and relink
+    /// to the new code; a vCPU still inside the old code only finds its guard failing again.</summary>
+    void Resegment(Block b, CompiledBlock old)
+    {
+        if (b.Segmented || BlockEmitter.IsSegmented(b)) return;
+        b.Segmented = true;
+        old.Unlink();
+        b.Compiled = null;
+        b.ExecCount = 0;
+        Volatile.Write(ref b.TierUpQueued, 0);
     }
 
     /// <summary>The block at the current RIP: jump cache, then the shared cache, then a fresh decode.

@@ -38,7 +38,7 @@ static partial class InstEmit
             e.LoadReg(i.Op1Register); il.SignExtend(size); il.Store(e.T2);
             il.Load(e.Lin); il.Load(e.T2); il.ConstI4(BitOperations.Log2((uint)bits)); il.Emit(OpCodes.Shr);
             il.Const((ulong)size); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Add);
-            if (e.StackWidth == 4) il.Truncate(4);
+            if (!e.Is64) il.Truncate(4);
             il.Store(e.Lin);
             il.Load(e.T2); il.Const((ulong)(bits - 1)); il.Emit(OpCodes.And); il.Store(e.T2);
         }

@@ -45,8 +45,7 @@ static partial class InstEmit
         ReadOperand(e, i, 0, size, e.T1);
         e.StackLinear(-size);
         e.EmitWrite(size, e.T1);
-        var rsp = e.GprLocal(4);
-        e.Il.Load(e.Lin); e.Il.Store(rsp);
+        e.SetStackPointer(e.Off);
     }
 
     // POP r/m of 2 bytes (66h) or the stack width; a 16-bit POP SP merges into the incremented RSP, as tier 0 does.
@@ -74,10 +73,10 @@ static partial class InstEmit
         il.Load(e.T3); il.Store(rsp);
     }
 
-    /// <summary>PUSH/POP of a general register, memory or (PUSH) an immediate, moving 2 bytes or the stack width.</summary>
-    static bool PushPopLowerable(in Instruction i, int stackWidth)
-    {
-        int size = Math.Abs(i.StackPointerIncrement);
-        return size == stackWidth || size == 2;
-    }
+    /// <summary>PUSH/POP of a general register, memory or (PUSH) an immediate, moving 2 bytes or the stack width (and 4
+    /// bytes, 66h, in 16-bit code).</summary>
+    static bool PushPopLowerable(in Instruction i, int stackWidth) => StackOperandLowerable(Math.Abs(i.StackPointerIncrement), stackWidth);
+
+    /// <summary>A stack operand of <paramref name="size"/> bytes: 2, the stack width, or 4 in 16-bit code.</summary>
+    static bool StackOperandLowerable(int size, int stackWidth) => size == stackWidth || size == 2 || (stackWidth == 2 && size == 4);
 }

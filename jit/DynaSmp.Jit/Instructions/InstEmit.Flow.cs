@@ -15,14 +15,23 @@ static partial class InstEmit
         e.Il.Emit(OpCodes.Brtrue, taken);
         e.EmitDirectExit(e.NextIp);
         e.Il.Mark(taken);
-        e.EmitDirectExit(i.NearBranchTarget);
+        ulong target = Interp.BranchTarget(i, i.NearBranchTarget);
+        e.CheckBranchTarget(target);
+        e.EmitDirectExit(target);
     }
 
     static void Jmp(BlockEmitter e, in Instruction i)
     {
-        if (i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32) { e.EmitDirectExit(i.NearBranchTarget); return; }
+        if (i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32 or OpKind.NearBranch16)
+        {
+            ulong target = Interp.BranchTarget(i, i.NearBranchTarget);
+            e.CheckBranchTarget(target);
+            e.EmitDirectExit(target);
+            return;
+        }
         if (i.Op0Kind == OpKind.Memory) e.ComputeLinear();
-        ReadOperand(e, i, 0, e.StackWidth, e.T2);
+        ReadOperand(e, i, 0, OperandSize(i, 0), e.T2);
+        e.CheckBranchTarget(e.T2);
         e.EmitIndirectExit(e.T2);
     }
 
@@ -46,14 +55,22 @@ static partial class InstEmit
         {
             if (i.Mnemonic != Mnemonic.Loop) { e.EmitCondition(i.Mnemonic == Mnemonic.Loope ? 4 : 5); il.Emit(OpCodes.Conv_U8); il.Store(e.T2); }
             e.LoadReg(counter); il.Const(1); il.Emit(OpCodes.Sub); il.Truncate(counter.GetSize()); il.Store(e.T1);
-            e.StoreReg(counter, e.T1);
             il.Load(e.T1); il.Const(0); il.Emit(OpCodes.Cgt_Un);
             if (i.Mnemonic != Mnemonic.Loop) { il.Load(e.T2); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.And); }
-            il.Emit(OpCodes.Brtrue, taken);
+            il.Emit(OpCodes.Conv_U8); il.Store(e.T3);
+            // A taken LOOP whose target is outside CS faults with the counter unchanged (tier 0's order).
+            var inside = il.Label();
+            il.Load(e.T3); il.Emit(OpCodes.Brfalse, inside);
+            e.CheckBranchTarget(Interp.BranchTarget(i, i.NearBranchTarget));
+            il.Mark(inside);
+            e.StoreReg(counter, e.T1);
+            il.Load(e.T3); il.Emit(OpCodes.Brtrue, taken);
         }
         e.EmitDirectExit(e.NextIp);
         il.Mark(taken);
-        e.EmitDirectExit(i.NearBranchTarget);
+        ulong target = Interp.BranchTarget(i, i.NearBranchTarget);
+        if (i.Mnemonic is Mnemonic.Jcxz or Mnemonic.Jecxz or Mnemonic.Jrcxz) e.CheckBranchTarget(target);
+        e.EmitDirectExit(target);
     }
 
     /// <summary>Bytes a near CALL pushes or a near RET pops: 2 with a 16-bit operand size, else the code size's.</summary>
@@ -66,7 +83,7 @@ static partial class InstEmit
     static bool NearCallOrReturnLowerable(in Instruction i, int stackWidth)
     {
         int w = ReturnAddressSize(i);
-        if (w != stackWidth && w != 2) return false;
+        if (!StackOperandLowerable(w, stackWidth)) return false;
         return i.Mnemonic == Mnemonic.Ret || i.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64
             || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w);
     }
@@ -80,13 +97,14 @@ static partial class InstEmit
         {
             if (i.Op0Kind == OpKind.Memory) e.ComputeLinear();
             ReadOperand(e, i, 0, w, e.T2); // target first: a fault reading it pushes nothing
+            e.CheckBranchTarget(e.T2);
         }
+        else e.CheckBranchTarget(Interp.BranchTarget(i, i.NearBranchTarget)); // before the push, as tier 0
         e.Il.Const(e.NextIp & Flags.SizeMask(w)); e.Il.Store(e.T1);
         e.StackLinear(-w);
         e.EmitWrite(w, e.T1);
-        var rsp = e.GprLocal(4);
-        e.Il.Load(e.Lin); e.Il.Store(rsp);
-        if (direct) e.EmitDirectExit(i.NearBranchTarget);
+        e.SetStackPointer(e.Off);
+        if (direct) e.EmitDirectExit(Interp.BranchTarget(i, i.NearBranchTarget));
         else e.EmitIndirectExit(e.T2);
     }
 
@@ -96,8 +114,9 @@ static partial class InstEmit
         int w = ReturnAddressSize(i);
         e.StackLinear(0);
         e.EmitRead(w);
-        e.AdjustStack(w + (i.OpCount == 1 ? i.Immediate16 : 0));
         e.Il.Load(e.Val); e.Il.Store(e.T2);
+        e.CheckBranchTarget(e.T2); // outside CS: #GP(0) with nothing popped
+        e.AdjustStack(w + (i.OpCount == 1 ? i.Immediate16 : 0));
         e.EmitIndirectExit(e.T2, isReturn: true);
     }
 

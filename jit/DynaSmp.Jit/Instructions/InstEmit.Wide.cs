@@ -383,21 +383,25 @@ static partial class InstEmit
 
     /// <summary>ENTER with nesting level 0 (what compilers emit) at the stack width; nested levels stay in tier 0.</summary>
     static bool EnterLowerable(in Instruction i, int width) =>
-        (i.Immediate8_2nd & 31) == 0 && (width == 8 ? i.Code == Code.Enterq_imm16_imm8 : i.Code == Code.Enterd_imm16_imm8);
+        (i.Immediate8_2nd & 31) == 0 && i.Code == width switch { 8 => Code.Enterq_imm16_imm8, 4 => Code.Enterd_imm16_imm8, _ => Code.Enterw_imm16_imm8 };
 
     // ENTER imm16, 0: push RBP, RBP = the new RSP, RSP -= imm16. The store comes first, so a fault changes no register.
     static void Enter(BlockEmitter e, in Instruction i)
     {
         var il = e.Il;
         int w = e.StackWidth;
-        e.LoadReg(w == 8 ? Register.RBP : Register.EBP); il.Store(e.T1);
+        var rbp = FramePointer(w);
+        e.LoadReg(rbp); il.Store(e.T1);
         e.StackLinear(-w);
         e.EmitWrite(w, e.T1);
-        e.StoreReg(w == 8 ? Register.RBP : Register.EBP, e.Lin);
-        il.Load(e.Lin); il.Const(i.Immediate16); il.Emit(OpCodes.Sub); if (w == 4) il.Truncate(4); il.Store(e.GprLocal(4));
+        e.StoreReg(rbp, e.Off);
+        il.Load(e.Off); il.Const(i.Immediate16); il.Emit(OpCodes.Sub); il.Store(e.T2);
+        e.SetStackPointer(e.T2);
     }
 
-    static bool LeaveOfWidth(in Instruction i, int width) => width == 8 ? i.Code == Code.Leaveq : i.Code == Code.Leaved;
+    static bool LeaveOfWidth(in Instruction i, int width) => i.Code == width switch { 8 => Code.Leaveq, 4 => Code.Leaved, _ => Code.Leavew };
+
+    static Register FramePointer(int width) => width switch { 8 => Register.RBP, 4 => Register.EBP, _ => Register.BP };
 
     // LEAVE: RSP = RBP, then POP RBP. The read comes first, from RBP, so a fault leaves both registers as they were.
     static void Leave(BlockEmitter e, in Instruction i)
@@ -406,7 +410,8 @@ static partial class InstEmit
         int w = e.StackWidth;
         e.StackLinear(5, 0);
         e.EmitRead(w);
-        il.Load(e.Lin); il.Const((ulong)w); il.Emit(OpCodes.Add); if (w == 4) il.Truncate(4); il.Store(e.GprLocal(4));
-        e.StoreReg(w == 8 ? Register.RBP : Register.EBP, e.Val);
+        il.Load(e.Off); il.Const((ulong)w); il.Emit(OpCodes.Add); il.Store(e.T2);
+        e.SetStackPointer(e.T2);
+        e.StoreReg(FramePointer(w), e.Val);
     }
 }

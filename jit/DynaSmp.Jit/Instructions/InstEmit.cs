@@ -6,12 +6,13 @@ namespace DynaSmp.Jit.Instructions;
 
 /// <summary>
 /// Tier-1 lowering, one file per instruction group. <see cref="CanEmit"/> is the table of what is
-/// lowered inline (64-bit mode, and flat 32-bit code with a 4-byte stack); everything else goes through the
+/// lowered inline (in every mode; the translator adds its own per-shape exclusions); everything else goes through the
 /// tier-0 helper from the same block.
 /// </summary>
 static partial class InstEmit
 {
-    /// <param name="stackWidth">8 in 64-bit mode, 4 in flat 32-bit code: the only PUSH/POP/CALL/RET size lowered.</param>
+    /// <param name="stackWidth">The code size (8, 4 or 2), which is also the stack width: PUSH/POP/CALL/RET are lowered at
+    /// that size or 2 bytes (and 4 bytes in 16-bit code).</param>
     public static bool CanEmit(in Instruction i, int stackWidth)
     {
         if ((i.HasLockPrefix && !LockedLowerable(i)) || ((i.HasRepPrefix || i.HasRepnePrefix) && !IsStringOp(i))) return false;
@@ -82,8 +83,8 @@ static partial class InstEmit
         Add(BitScan, null, Mnemonic.Bsf, Mnemonic.Bsr);
         Add(BitCount, null, Mnemonic.Tzcnt, Mnemonic.Lzcnt, Mnemonic.Popcnt);
         Add(LahfSahf, null, Mnemonic.Lahf, Mnemonic.Sahf);
-        AddExit(Jmp, (in i, w) => i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32
-            || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && OperandSize(i, 0) == w), Mnemonic.Jmp);
+        AddExit(Jmp, (in i, w) => i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32 or OpKind.NearBranch16
+            || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && (OperandSize(i, 0) == w || (w < 8 && OperandSize(i, 0) is 2 or 4))), Mnemonic.Jmp);
         AddExit(Call, NearCallOrReturnLowerable, Mnemonic.Call);
         AddExit(Ret, NearCallOrReturnLowerable, Mnemonic.Ret);
         AddExit(LoopOrJcxz, null, Mnemonic.Loop, Mnemonic.Loope, Mnemonic.Loopne, Mnemonic.Jcxz, Mnemonic.Jecxz, Mnemonic.Jrcxz);

@@ -31,6 +31,10 @@ public sealed class Block
     /// <summary>1 once queued for compilation, so it is queued at most once.</summary>
     public int TierUpQueued;
 
+    /// <summary>Set once the flat-segment guard of this block's 32-bit code failed: it is recompiled with per-access
+    /// segment bases and limits (which flat code avoids), rather than interpreted for good.</summary>
+    public volatile bool Segmented;
+
     public Block(ulong rip, ulong csBase, ulong phys, ExecMode mode, Instruction[] insns, ulong page0, ulong page1)
     {
         Rip = rip; CsBase = csBase; Phys = phys; Mode = mode; Insns = insns; Page0 = page0; Page1 = page1;

@@ -16,6 +16,7 @@ sealed unsafe partial class BlockEmitter
     internal void EmitAtomic(int size, Action<LocalBuilder> inline)
     {
         _host ??= Il.NewNativeLocal();
+        EmitLimitCheck(size);
         Label miss = Il.Label(), cont = Il.Label();
         var (op, flagSize) = (_pending, _pendingSize);
         int bi = _bi, k = _k;

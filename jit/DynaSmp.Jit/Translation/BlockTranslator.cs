@@ -144,6 +144,8 @@ sealed unsafe partial class BlockEmitter
     // Per member: the flags are written before any read and nothing can fault first, so a branch into it need
     // not store the pending flags (the exits that can leave before the write do not exist).
     internal Local64 Lin, Val, T1, T2, T3, T4;
+    /// <summary>The offset (effective address, or stack offset) of the last address computed into <see cref="Lin"/>.</summary>
+    internal Local64 Off;
     readonly InstructionInfoFactory _info = new();
     LocalBuilder _entry = null!, _smc = null!, _status = null!, _fnptr = null!;
     Label _retDispatch;
@@ -163,10 +165,19 @@ sealed unsafe partial class BlockEmitter
     LocalBuilder _curFlags = null!;
     Block _b;   // the block being emitted
     int _bi;    // its index in the region
-    // 32-bit protected or compatibility mode: the region is compiled for flat segments (base 0, 4 GiB limit,
-    // writable expand-up data; FS/GS may have a base, added per access) and checked once at method entry, so no
+    // Outside 64-bit mode. Flat 32-bit code (CS base 0, not _segmented) is compiled for flat segments (base 0, 4 GiB
+    // limit, writable expand-up data; FS/GS may have a base, added per access), checked once at method entry, so no
     // access needs a limit or type check. Any segment load ends its block, so the check holds for the whole method.
-    bool _legacy;
+    readonly bool _legacy;
+    // Real mode, 16-bit code, a CS base other than 0, or 32-bit code whose flat guard failed (Block.Segmented): every
+    // linear address adds the segment's base and, in protected mode, every access checks its limit. Bases and limits
+    // are loaded into locals once at entry, after a guard has vouched for the attributes (writable expand-up data, the
+    // SS.B the code's stack width assumes); the same segment-load-ends-the-block rule keeps them valid.
+    readonly bool _segmented, _real;
+    readonly int _stackAddr;            // bytes of stack pointer: 8, 4 (ESP) or 2 (SP, wrapping at 64 KiB)
+    readonly Local64[] _segBase = new Local64[6], _segLimit = new Local64[6];
+    Local64 _csLimit, _stackTmp;
+    int _accessSeg = -1;                // SegReg of the offset in Off when its limit is checked, else -1
     int _segsUsed;  // bit per SegReg the lowered instructions access
     int _k;     // the instruction's index in it
     bool _wroteMemory;
@@ -175,15 +186,27 @@ sealed unsafe partial class BlockEmitter
     {
         Il = il; _blocks = region; _handles = handles; _b = region[0];
         _chain = chain; _bounded = bounded;
+        var mode = region[0].Mode;
+        _legacy = (mode & ExecMode.SizeMask) != ExecMode.Code64;
+        _real = (mode & ExecMode.Real) != 0;
+        _segmented = IsSegmented(region[0]);
+        _stackAddr = !_legacy ? 8 : (mode & ExecMode.SizeMask) == ExecMode.Code32 ? 4 : 2;
         _native = new bool[region.Length][];
         _live = new uint[region.Length][];
         _labels = new Label[region.Length];
     }
 
+    /// <summary>Whether <paramref name="head"/>'s region is compiled with per-access segment bases and limits (see
+    /// _segmented) rather than for flat segments; part of the shared-code key.</summary>
+    internal static bool IsSegmented(Block head) =>
+        (head.Mode & ExecMode.SizeMask) != ExecMode.Code64
+        && (head.Segmented || (head.Mode & (ExecMode.SizeMask | ExecMode.Real)) != ExecMode.Code32 || head.CsBase != 0);
+
     internal ref readonly Instruction Insn => ref _b.Insns[_k];
     internal bool Is64 => (_b.Mode & ExecMode.SizeMask) == ExecMode.Code64;
-    /// <summary>Bytes a PUSH/POP of the default size moves: RSP in 64-bit mode, ESP with a flat 32-bit SS.</summary>
-    internal int StackWidth => _legacy ? 4 : 8;
+    /// <summary>Bytes a PUSH/POP of the default size moves: the code size (RSP, ESP, or SP in 16-bit code, whose SS.B
+    /// the entry guard checks).</summary>
+    internal int StackWidth => _stackAddr;
 
     public void Emit()
     {
@@ -197,7 +220,9 @@ sealed unsafe partial class BlockEmitter
         _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _curFlags = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
 
-        if (_legacy) EmitFlatSegmentGuard();
+        Off = Il.NewLocal(); _stackTmp = Il.NewLocal();
+        if (_segmented) EmitSegmentedGuard();
+        else if (_legacy) EmitFlatSegmentGuard();
         ReloadUsed();
         Il.ConstI4(0); Il.Gen.Emit(OpCodes.Stloc, _curFlags);
         for (_bi = 0; _bi < _blocks.Length; _bi++)
@@ -358,20 +383,18 @@ sealed unsafe partial class BlockEmitter
         var b = _blocks[bi];
         var insns = b.Insns;
         bool is64 = (b.Mode & ExecMode.SizeMask) == ExecMode.Code64;
-        bool flat32 = (b.Mode & (ExecMode.SizeMask | ExecMode.Real)) == ExecMode.Code32 && b.CsBase == 0;
-        _legacy |= flat32;
         var native = _native[bi] = new bool[insns.Length];
         var liveAfter = _live[bi] = new uint[insns.Length];
         for (int k = 0; k < insns.Length; k++)
         {
             ref readonly var i = ref insns[k];
-            native[k] = (is64 || (flat32 && FlatLowerable(i))) && InstEmit.CanEmit(i, is64 ? 8 : 4);
+            native[k] = (is64 || (_segmented ? SegmentedLowerable(i) : FlatLowerable(i))) && InstEmit.CanEmit(i, _stackAddr);
             if (!native[k]) continue;
-            if (flat32)
+            if (_legacy)
             {
-                if (InstEmit.HasMemory(i)) _segsUsed |= 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
+                if (InstEmit.HasMemory(i) && i.Mnemonic is not (Mnemonic.Lea or Mnemonic.Nop)) _segsUsed |= 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
                 if (InstEmit.IsStringOp(i)) _segsUsed |= 1 << (int)SegReg.Es | 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
-                if (i.StackPointerIncrement != 0) _segsUsed |= 1 << (int)SegReg.Ss;
+                if (i.StackPointerIncrement != 0 || i.Mnemonic is Mnemonic.Leave or Mnemonic.Enter) _segsUsed |= 1 << (int)SegReg.Ss;
             }
             // Every GPR the instruction reads or writes, implicit ones included (MUL's EDX, LEAVE's EBP, XCHG's second operand).
             foreach (var u in _info.GetInfo(i).GetUsedRegisters())
@@ -411,6 +434,59 @@ sealed unsafe partial class BlockEmitter
     /// <summary>What flat 32-bit lowering leaves to tier 0 beyond the table's own form checks: CS-relative data
     /// (an execute-only code segment may not be read, and the entry check only vouches for data segments).</summary>
     static bool FlatLowerable(in Instruction i) => !(InstEmit.HasMemory(i) && i.MemorySegment == Register.CS);
+
+    /// <summary>What segmented lowering leaves to tier 0: CS-relative data outside real mode (as flat), and the forms
+    /// whose accesses do not go through one limit-checked offset (strings, which step two indexes; a memory BT* with a
+    /// register bit offset, which moves the address; SSE memory operands, read as two halves).</summary>
+    bool SegmentedLowerable(in Instruction i)
+    {
+        bool mem = InstEmit.HasMemory(i);
+        if (mem && i.MemorySegment == Register.CS && !_real) return false;
+        if (InstEmit.IsStringOp(i) || (mem && InstEmit.IsSseLowered(i.Mnemonic))) return false;
+        return !(i.Mnemonic is Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc && i.Op0Kind == OpKind.Memory && i.Op1Kind == OpKind.Register);
+    }
+
+    /// <summary>At method entry of segmented code: every data or stack segment the lowered code uses must be present,
+    /// writable expand-up data (protected mode; real mode does no type or limit checks, as tier 0), and SS.B must give
+    /// the stack width the code was compiled for; otherwise the dispatcher interprets the block. Then their bases (and,
+    /// in protected mode, limits and CS's limit for branch targets) go into locals for the whole method.</summary>
+    void EmitSegmentedGuard()
+    {
+        var fail = Il.Label();
+        for (int r = 0; r <= (int)SegReg.Gs; r++)
+        {
+            if ((_segsUsed & (1 << r)) == 0) continue;
+            var seg = (SegReg)r;
+            if (seg == SegReg.Cs) continue; // real mode only (SegmentedLowerable): the block's own CsBase
+            uint big = seg == SegReg.Ss && _stackAddr == 4 ? SegmentCache.DefaultBig : 0;
+            uint mask = seg == SegReg.Ss ? SegmentCache.DefaultBig : 0, want = big;
+            if (!_real) { mask |= SegmentCache.Present | 8 | 4 | 2; want |= SegmentCache.Present | 2; }
+            if (mask != 0)
+            {
+                Il.LoadState32(StateOffsets.SegmentAttributes(seg));
+                Il.ConstI4((int)mask);
+                Il.Emit(OpCodes.And);
+                Il.ConstI4((int)want);
+                Il.Emit(OpCodes.Bne_Un, fail);
+            }
+            _segBase[r] = Il.NewLocal();
+            Il.LoadState64(StateOffsets.SegmentBase(seg)); Il.Store(_segBase[r]);
+            if (_real) continue;
+            _segLimit[r] = Il.NewLocal();
+            Il.LoadState32(StateOffsets.SegmentLimit(seg)); Il.Emit(OpCodes.Conv_U8); Il.Store(_segLimit[r]);
+        }
+        if (!_real)
+        {
+            _csLimit = Il.NewLocal();
+            Il.LoadState32(StateOffsets.SegmentLimit(SegReg.Cs)); Il.Emit(OpCodes.Conv_U8); Il.Store(_csLimit);
+        }
+        _outOfLine.Add(() =>
+        {
+            Il.Mark(fail);
+            Il.ConstI4(CompiledBlock.ExitInterpret);
+            Il.Emit(OpCodes.Ret);
+        });
+    }
 
     /// <summary>At method entry of flat 32-bit code: every segment the lowered code uses must still be flat (and CS
     /// must span 4 GiB, so no near branch target needs a limit check); otherwise nothing runs and the dispatcher
@@ -539,7 +615,18 @@ sealed unsafe partial class BlockEmitter
             int asz = Interpreter.Interp.AddressSize(i);
             if (asz < 8) Il.Truncate(asz);
         }
-        if (withSegment && i.MemorySegment is Register.FS or Register.GS)
+        _accessSeg = -1;
+        if (withSegment && _segmented)
+        {
+            var seg = Interpreter.Interp.SegOf(i.MemorySegment);
+            Il.Store(Off);
+            if (!_real) _accessSeg = (int)seg;
+            Il.Load(Off);
+            if (seg == SegReg.Cs) { if (_b.CsBase != 0) { Il.Const(_b.CsBase); Il.Emit(OpCodes.Add); } }
+            else { Il.Load(_segBase[(int)seg]); Il.Emit(OpCodes.Add); }
+            Il.Truncate(4);
+        }
+        else if (withSegment && i.MemorySegment is Register.FS or Register.GS)
         {
             Il.LoadState64(i.MemorySegment == Register.FS ? StateOffsets.FsBase : StateOffsets.GsBase);
             Il.Emit(OpCodes.Add);
@@ -588,22 +675,72 @@ sealed unsafe partial class BlockEmitter
     internal void StackLinear(long delta) => StackLinear(4, delta);
 
     /// <summary>Stack-segment address [<paramref name="baseGpr"/> + <paramref name="delta"/>] into <see cref="Lin"/>: RSP, or RBP for LEAVE/ENTER.</summary>
+    /// The offset (wrapped to the stack width) goes to <see cref="Off"/>; with segmented code, the linear address adds SS's base.</summary>
     internal void StackLinear(int baseGpr, long delta)
     {
         _stackAccess = true;
         Il.Load(_gpr[baseGpr]);
         if (delta != 0) { Il.Const((ulong)delta); Il.Emit(OpCodes.Add); }
-        if (_legacy) Il.Truncate(4);
+        if (_stackAddr < 8) Il.Truncate(_stackAddr);
+        Il.Store(Off);
+        Il.Load(Off);
+        _accessSeg = -1;
+        if (_segmented)
+        {
+            if (!_real) _accessSeg = (int)SegReg.Ss;
+            Il.Load(_segBase[(int)SegReg.Ss]); Il.Emit(OpCodes.Add);
+            Il.Truncate(4);
+        }
         Il.Store(Lin);
     }
 
-    /// <summary>RSP += <paramref name="delta"/> (ESP, zero-extended, in flat 32-bit code).</summary>
+    /// <summary>RSP = <paramref name="offset"/> at the stack width: ESP zero-extends, SP keeps the upper bits (SDM 6.2.3).</summary>
+    internal void SetStackPointer(Local64 offset)
+    {
+        var rsp = _gpr[4];
+        if (_stackAddr == 2)
+        {
+            Il.Load(rsp); Il.Const(~0xFFFFUL); Il.Emit(OpCodes.And);
+            Il.Load(offset); Il.Const(0xFFFF); Il.Emit(OpCodes.And); Il.Emit(OpCodes.Or);
+        }
+        else { Il.Load(offset); if (_stackAddr == 4) Il.Truncate(4); }
+        Il.Store(rsp);
+    }
+
+    /// <summary>RSP += <paramref name="delta"/> at the stack width (ESP zero-extended, SP wrapping inside RSP).</summary>
     internal void AdjustStack(long delta)
     {
         var rsp = _gpr[4];
-        Il.Load(rsp); Il.Const((ulong)delta); Il.Emit(OpCodes.Add);
-        if (_legacy) Il.Truncate(4);
-        Il.Store(rsp);
+        Il.Load(rsp); Il.Const((ulong)delta); Il.Emit(OpCodes.Add); Il.Store(_stackTmp);
+        SetStackPointer(_stackTmp);
+    }
+
+    /// <summary>Segmented protected-mode code: #GP(0) (#SS(0) through SS) unless the <paramref name="size"/> bytes at
+    /// <see cref="Off"/> lie inside the expand-up segment's limit (SDM Vol. 3A 5.3), before the access changes anything.</summary>
+    void EmitLimitCheck(int size)
+    {
+        if (_accessSeg < 0) return;
+        Il.Load(Off);
+        if (size > 1) { Il.Const((ulong)(size - 1)); Il.Emit(OpCodes.Add); }
+        Il.Load(_segLimit[_accessSeg]);
+        Il.Emit(OpCodes.Bgt_Un, RaiseException(_accessSeg == (int)SegReg.Ss ? Vector.SS : Vector.GP));
+    }
+
+    /// <summary>Segmented protected-mode code: #GP(0) at the branch unless the near target <paramref name="target"/> is
+    /// inside the CS limit (SDM JMP/Jcc/CALL/RET/LOOP "Protected Mode Exceptions"). Nothing to check in flat or real-mode code.</summary>
+    internal void CheckBranchTarget(ulong target)
+    {
+        if (!_segmented || _real) return;
+        Il.Const(target); Il.Load(_csLimit);
+        Il.Emit(OpCodes.Bgt_Un, RaiseException(Vector.GP));
+    }
+
+    /// <inheritdoc cref="CheckBranchTarget(ulong)"/>
+    internal void CheckBranchTarget(Local64 target)
+    {
+        if (!_segmented || _real) return;
+        Il.Load(target); Il.Load(_csLimit);
+        Il.Emit(OpCodes.Bgt_Un, RaiseException(Vector.GP));
     }
 
     // The address in Lin is through SS (stack operations, SS-based memory operands): flat 32-bit code then raises #SS,
@@ -644,6 +781,7 @@ sealed unsafe partial class BlockEmitter
     /// <summary>Reads <paramref name="size"/> bytes at <see cref="Lin"/> into <see cref="Val"/>: TLB hit inline, miss out of line.</summary>
     internal void EmitRead(int size)
     {
+        EmitLimitCheck(size);
         Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
         int slowFlags = SlowPathFlags;
         EmitTlbEntry(StateOffsets.TlbRead);
@@ -667,6 +805,7 @@ sealed unsafe partial class BlockEmitter
     /// <summary>Writes <paramref name="value"/> (low <paramref name="size"/> bytes) at <see cref="Lin"/>.</summary>
     internal void EmitWrite(int size, Local64 value)
     {
+        EmitLimitCheck(size);
         Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
         int slowFlags = SlowPathFlags;
         _wroteMemory = true;
@@ -711,6 +850,7 @@ sealed unsafe partial class BlockEmitter
         var l = Il.Label();
         var (op, size) = (_pending, _pendingSize);
         ulong ip = CpuCore.NextIp(Insn, _b.Mode) - (ulong)Insn.Length;
+        if (_legacy) ip &= (_b.Mode & ExecMode.SizeMask) == ExecMode.Code32 ? 0xFFFF_FFFFUL : 0xFFFFUL;
         int retired = _k;
         _outOfLine.Add(() =>
         {

@@ -24,7 +24,8 @@ public sealed unsafe class CompiledBlock
     public const int ExitDispatch = 0;
     /// <summary>As ExitDispatch, and CpuState.LastExitSlot is an unlinked slot to patch.</summary>
     public const int ExitLink = 1;
-    /// <summary>Nothing ran: the code was compiled for flat segments and they are not flat now; interpret the block at RIP.</summary>
+    /// <summary>Nothing ran: the segments fail the code's entry guard (not flat for flat code, or attributes segmented
+    /// code does not handle); interpret the block at RIP.</summary>
     public const int ExitInterpret = 2;
 
     public SharedCode Code { get; }

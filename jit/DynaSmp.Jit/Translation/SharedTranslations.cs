@@ -85,7 +85,7 @@ public static class SharedTranslations
             var head = region[0];
             BitConverter.TryWriteBytes(span, (int)head.Mode);
             BitConverter.TryWriteBytes(span[4..], head.CsBase);
-            span[12] = (byte)((chain ? 1 : 0) | (bounded ? 2 : 0));
+            span[12] = (byte)((chain ? 1 : 0) | (bounded ? 2 : 0) | (BlockEmitter.IsSegmented(head) ? 4 : 0));
             span[13] = (byte)region.Length;
             int at = 16;
             foreach (var b in region)
