@@ -30,11 +30,12 @@ public unsafe class LapicTimerTests
         apic.WriteRegister(Svr, 0x1FF);                 // software-enable
         apic.WriteRegister(Divide, 0xB);                // divide by 1
         apic.WriteRegister(LvtTimer, Vector);           // one-shot, unmasked
-        apic.WriteRegister(Initial, 2_000_000);         // 2 ms at the 1 GHz timer clock
-        Assert.True(apic.ReadRegister(Current) is > 0 and <= 2_000_000);
-        apic.PollTimer(Stopwatch.GetTimestamp());
+        long armedAt = Stopwatch.GetTimestamp();
+        apic.WriteRegister(Initial, 200_000_000);       // 200 ms at the 1 GHz timer clock: a busy host cannot outrun it
+        Assert.True(apic.ReadRegister(Current) is > 0 and <= 200_000_000);
+        apic.PollTimer(armedAt);
         Assert.False(IrrHas(apic, Vector));              // not yet
-        SpinFor(TimeSpan.FromMilliseconds(3));
+        SpinFor(TimeSpan.FromMilliseconds(201));
         apic.PollTimer(Stopwatch.GetTimestamp());
         Assert.True(IrrHas(apic, Vector));
         Assert.Equal(0u, apic.ReadRegister(Current));
@@ -111,10 +112,14 @@ public unsafe class LapicTimerTests
         apic.WriteRegister(LvtTimer, Vector | (2 << 17)); // TSC-deadline mode
         apic.WriteRegister(Initial, 123);                  // ignored in TSC-deadline mode
         Assert.Equal(long.MaxValue, apic.TimerDeadline);
-        apic.TscDeadline = v.Core.ReadTsc() + (ulong)(Stopwatch.Frequency / 1000); // ~1 ms of TSC
+        ulong tscPerMs = (ulong)(Stopwatch.Frequency / 1000);
+        // A deadline a second away is not due at the next poll even on a host busy enough to stall this thread.
+        apic.TscDeadline = v.Core.ReadTsc() + 1000 * tscPerMs;
         apic.PollTimer(Stopwatch.GetTimestamp());
         Assert.False(IrrHas(apic, Vector));
-        SpinFor(TimeSpan.FromMilliseconds(2));
+        ulong deadline = v.Core.ReadTsc() + tscPerMs;
+        apic.TscDeadline = deadline; // re-arming replaces the deadline (SDM 11.5.4.1)
+        while (v.Core.ReadTsc() < deadline) Thread.SpinWait(64);
         apic.PollTimer(Stopwatch.GetTimestamp());
         Assert.True(IrrHas(apic, Vector));
         Assert.Equal(0UL, apic.TscDeadline); // disarmed after firing (SDM 11.5.4.1)
