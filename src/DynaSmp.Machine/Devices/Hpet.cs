@@ -48,6 +48,9 @@ public sealed class Hpet : IMmioDevice, ITimedDevice
     ulong _config, _status;
     ulong _counterBase;     // the counter while halted; its value at _enableNs while running
     long _enableNs;
+    // Even while _counterBase, _enableNs and the enable bit are stable, odd while a writer (holding _sync) changes them:
+    // main-counter reads, the clocksource read Linux may do on every vCPU, take no lock (a seqlock).
+    int _counterSeq;
     bool _pitLevel, _rtcLevel;
     // The lines as this device drives them: ISA IRQ 0 and 8, and IOAPIC pins of routed (non-legacy) timers.
     bool _irq0, _irq8;
@@ -231,11 +234,40 @@ public sealed class Hpet : IMmioDevice, ITimedDevice
 
     // ---- registers ---------------------------------------------------------------------------------------------
 
+    /// <summary>The main counter now, without the lock. A reader that saw an odd or changed sequence retries; the field
+    /// reads are acquires, so the second sequence read cannot pass them. Reads on different vCPUs are ordered as the
+    /// monotonic clock samples they take.</summary>
+    ulong CounterNow()
+    {
+        var spin = new SpinWait();
+        while (true)
+        {
+            int seq = Volatile.Read(ref _counterSeq);
+            if ((seq & 1) == 0)
+            {
+                ulong counterBase = Volatile.Read(ref _counterBase);
+                long enableNs = Volatile.Read(ref _enableNs);
+                bool running = (Volatile.Read(ref _config) & EnableCnf) != 0;
+                long now = _clock.NowNs;
+                if (Volatile.Read(ref _counterSeq) == seq)
+                    return running ? counterBase + (ulong)(Math.Max(0, now - enableNs) / NsPerTick) : counterBase;
+            }
+            spin.SpinOnce();
+        }
+    }
+
+    // Writers hold _sync. The increment to odd is a full fence, so no field store moves before it; the release store
+    // back to even publishes them.
+    void BeginCounterChange() => Interlocked.Increment(ref _counterSeq);
+    void EndCounterChange() => Volatile.Write(ref _counterSeq, _counterSeq + 1);
+
     /// <summary>Any size at any offset reads the bytes of the 64-bit registers there (the specification asks for 32-
     /// and 64-bit accesses; smaller reads are answered rather than refused).</summary>
     public ulong MmioRead(ulong offset, int size)
     {
         if (offset >= Size || size is < 1 or > 8) return MmioMap.Floating(Math.Clamp(size, 1, 8));
+        if ((offset & ~7UL) == 0x0F0 && (int)(offset & 7) + size <= 8)
+            return (CounterNow() >> (int)(offset & 7) * 8) & MmioMap.Floating(size);
         lock (_sync)
         {
             // The clock is read under the lock, so counter reads from all vCPUs are monotonic in the order they happen.
@@ -304,7 +336,12 @@ public sealed class Hpet : IMmioDevice, ITimedDevice
                 return;
             case 0x0F0:
                 // The specification allows writes only while halted; QEMU drops them while running, and so do we.
-                if (!Enabled) _counterBase = (_counterBase & ~mask) | (value & mask);
+                if (!Enabled)
+                {
+                    BeginCounterChange();
+                    _counterBase = (_counterBase & ~mask) | (value & mask);
+                    EndCounterChange();
+                }
                 return;
         }
         if (at < 0x100 || at >= 0x100 + 0x20 * Timers) return;
@@ -319,18 +356,16 @@ public sealed class Hpet : IMmioDevice, ITimedDevice
     void WriteConfig(ulong value, long now)
     {
         bool wasEnabled = Enabled;
+        BeginCounterChange();
+        // The time is taken inside the change: a lock-free read that validated before it began read the clock earlier,
+        // so the value the counter halts at (or restarts from) is never behind what a vCPU has already seen.
+        now = _clock.NowNs;
+        if (wasEnabled && (value & EnableCnf) == 0) _counterBase += (ulong)(Math.Max(0, now - _enableNs) / NsPerTick); // halted: it keeps its value
+        else if (!wasEnabled && (value & EnableCnf) != 0) _enableNs = now;
         _config = value & (EnableCnf | LegacyRouteCnf);
-        if (!wasEnabled && Enabled)
-        {
-            _enableNs = now;
-            for (int n = 0; n < Timers; n++) _t[n].MatchAt = FirstMatch(_t[n], 0);
-        }
-        else if (wasEnabled && !Enabled)
-        {
-            // Halted: the counter keeps its value and no comparator can match.
-            _counterBase += (ulong)(Math.Max(0, now - _enableNs) / NsPerTick);
-            for (int n = 0; n < Timers; n++) _t[n].MatchAt = Never;
-        }
+        EndCounterChange();
+        if (wasEnabled != Enabled)
+            for (int n = 0; n < Timers; n++) _t[n].MatchAt = FirstMatch(_t[n], 0); // Never while halted
     }
 
     void WriteTimerConfig(int n, ulong value, long now)

@@ -266,6 +266,35 @@ public class HpetTests
         Assert.Equal(1, lines.Rises("ioapic", 2));
     }
 
+    /// <summary>Counter reads take no lock (a seqlock); halting and restarting it under them must never show a torn
+    /// or backward value.</summary>
+    [Fact]
+    public async Task Lock_free_counter_reads_stay_monotonic_while_the_counter_is_halted_and_restarted()
+    {
+        var h = new Hpet(HostDeviceClock.Instance, (_, _) => { }, (_, _) => { });
+        W32(h, Config, Enable);
+        using var stop = new CancellationTokenSource();
+        using var started = new CountdownEvent(2);
+        var readers = Enumerable.Range(0, 2).Select(_ => Task.Factory.StartNew(() =>
+        {
+            ulong last = 0;
+            started.Signal();
+            while (!stop.IsCancellationRequested)
+            {
+                ulong v = R64(h, Counter);
+                if (v < last) return $"counter went back from {last} to {v}";
+                last = v;
+            }
+            return null;
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        Assert.True(started.Wait(TimeSpan.FromSeconds(30)));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int k = 0; k < 20_000 || clock.ElapsedMilliseconds < 200; k++) W32(h, Config, (ulong)(k & 1) ^ Enable);
+        W32(h, Config, Enable);
+        stop.Cancel();
+        foreach (var r in readers) Assert.Null(await r);
+    }
+
     [Fact]
     public void Odd_accesses_are_answered_or_dropped_never_thrown()
     {
