@@ -6,7 +6,7 @@ namespace DynaSmp.Machine;
 
 /// <summary>
 /// The shared device side of a PC as QEMU's `-machine pc` presents it: 8259A pair with ELCR, 8254 PIT and port
-/// 0x61, CMOS RTC, IOAPIC at 0xFEC00000, ACPI PM (PIIX4) at 0x600, PCI host bridge at 0xCF8, 16550 UART at 0x3F8
+/// 0x61, CMOS RTC, IOAPIC at 0xFEC00000, HPET at 0xFED00000 (between the PIT/RTC and IRQ 0/8), ACPI PM (PIIX4) at 0x600, PCI host bridge at 0xCF8, 16550 UART at 0x3F8
 /// (IRQ 4), system-control/reset ports, isa-debug-exit at 0xF4 and fw_cfg at 0x510. Unmapped ports and MMIO float
 /// high and drop writes. Device time comes from one <see cref="IDeviceClock"/>; <see cref="Timers"/> fires timed
 /// devices while every vCPU sleeps.
@@ -25,6 +25,7 @@ public sealed class PcDevices : IGuestBus, IDisposable
     public IsaInterrupts Isa { get; }
     public Pit8254 Pit { get; }
     public CmosRtc Rtc { get; }
+    public Hpet Hpet { get; }
     public AcpiPm AcpiPm { get; }
     public PciHostBridge PciHost { get; } = new();
     public SystemControl SystemControl { get; } = new();
@@ -40,11 +41,14 @@ public sealed class PcDevices : IGuestBus, IDisposable
         Isa = new IsaInterrupts(Pic, IoApic);
         Serial = new Serial16550(MachineInfo.SerialPort, serialSink) { Irq = Isa.Line(IsaInterrupts.Com1) };
         FwCfg = new FwCfg(MachineInfo.FwCfgSelectorPort, cpus, ramBytes);
-        Pit = new Pit8254(Clock, Isa.Line(IsaInterrupts.Pit)) { Rescheduled = Timers.Reschedule };
-        Rtc = new CmosRtc(Clock, Isa.Line(IsaInterrupts.Rtc), ramBytes: ramBytes) { Rescheduled = Timers.Reschedule };
+        // The PIT's IRQ 0 and the RTC's IRQ 8 pass through the HPET, which cuts them off under its legacy route (QEMU).
+        Hpet = new Hpet(Clock, Pic.SetIrq, IoApic.SetPin) { Rescheduled = Timers.Reschedule };
+        Pit = new Pit8254(Clock, Hpet.PitIrq) { Rescheduled = Timers.Reschedule };
+        Rtc = new CmosRtc(Clock, Hpet.RtcIrq, ramBytes: ramBytes) { Rescheduled = Timers.Reschedule };
         AcpiPm = new AcpiPm(Clock);
         Timers.Add(Pit);
         Timers.Add(Rtc);
+        Timers.Add(Hpet);
 
         Ports.Map(MachineInfo.SerialPort, Serial16550.PortCount, Serial);
         Ports.Map(MachineInfo.DebugExitPort, DebugExit.DefaultPortCount, DebugExit);
@@ -57,6 +61,7 @@ public sealed class PcDevices : IGuestBus, IDisposable
         PciHost.Map(Ports);
         SystemControl.Map(Ports);
         Mmio.Map(MachineInfo.IoApicBase, IoApic.Size, IoApic);
+        Mmio.Map(Hpet.BaseAddress, Hpet.Size, Hpet);
     }
 
     /// <summary>Connects the interrupt outputs to <paramref name="vm"/>: the IOAPIC into its delivery entry point,

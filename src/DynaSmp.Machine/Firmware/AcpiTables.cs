@@ -7,8 +7,9 @@ namespace DynaSmp.Machine.Firmware;
 /// <summary>
 /// The ACPI tables a kernel reads on this PC (ACPI 6.x chapter 5), laid out as bytes for one guest-physical
 /// address: RSDP (revision 2, so both RSDT and XSDT), FADT (revision 3: PM timer, PM1a blocks, reset register 0xCF9,
-/// IAPC flags saying "no 8042"), FACS, a DSDT whose only object is \_S5 (so a guest poweroff reaches S5), and the
-/// MADT (one LAPIC or x2APIC entry per vCPU, the IOAPIC, QEMU's interrupt source overrides and LINT1 as NMI).
+/// IAPC flags saying "no 8042"), FACS, a DSDT with \_S5 (so a guest poweroff reaches S5) and QEMU's HPET device, the
+/// MADT (one LAPIC or x2APIC entry per vCPU, the IOAPIC, QEMU's interrupt source overrides and LINT1 as NMI), and the
+/// HPET description table (IA-PC HPET 1.0a section 3.2.4), which is where Linux finds the HPET.
 /// </summary>
 public static class AcpiTables
 {
@@ -33,8 +34,9 @@ public static class AcpiTables
         ulong dsdt = Place(Dsdt());
         ulong fadt = Place(Fadt((uint)facs, (uint)dsdt));
         ulong madt = Place(Madt(cpus));
-        ulong rsdt = Place(Rsdt([(uint)fadt, (uint)madt]));
-        ulong xsdt = Place(Xsdt([fadt, madt]));
+        ulong hpet = Place(HpetTable());
+        ulong rsdt = Place(Rsdt([(uint)fadt, (uint)madt, (uint)hpet]));
+        ulong xsdt = Place(Xsdt([fadt, madt, hpet]));
         var bytes = blob.ToArray();
         Rsdp((uint)rsdt, xsdt).CopyTo(bytes, 0);
         return bytes;
@@ -98,14 +100,35 @@ public static class AcpiTables
         return b;
     }
 
-    /// <summary>The DSDT's AML: Name(\_S5, Package(4) {S5 SLP_TYP, S5 SLP_TYP, 0, 0}).</summary>
-    public static readonly byte[] DsdtAml =
+    /// <summary>Name(\_S5, Package(4) {S5 SLP_TYP, S5 SLP_TYP, 0, 0}).</summary>
+    public static readonly byte[] S5Aml =
     [
         0x08, (byte)'_', (byte)'S', (byte)'5', (byte)'_',  // NameOp "_S5_"
         0x12, 0x08, 0x04,                                   // PackageOp, PkgLength 8 (itself to the end), NumElements 4
         0x0A, AcpiPm.S5SleepType, 0x0A, AcpiPm.S5SleepType, // BytePrefix SLP_TYPa, BytePrefix SLP_TYPb
         0x00, 0x00,                                         // ZeroOp, ZeroOp
     ];
+
+    /// <summary>QEMU's HPET device: Device(\_SB.HPET) { Name(_HID, EisaId("PNP0103")), Name(_UID, 0),
+    /// Name(_CRS, ResourceTemplate() { Memory32Fixed(ReadOnly, 0xFED00000, 0x400) }) }. No _STA: always present.
+    /// Linux's ACPI HPET driver sees the block the HPET table already gave and leaves it alone.</summary>
+    public static readonly byte[] HpetDeviceAml =
+    [
+        0x5B, 0x82, 0x32,                                        // DeviceOp, PkgLength 50 (itself to the end)
+        0x5C, 0x2E, (byte)'_', (byte)'S', (byte)'B', (byte)'_',  // \ DualNamePrefix _SB_
+        (byte)'H', (byte)'P', (byte)'E', (byte)'T',              //   HPET
+        0x08, (byte)'_', (byte)'H', (byte)'I', (byte)'D',        // Name(_HID,
+        0x0C, 0x41, 0xD0, 0x01, 0x03,                            //   DWordConst EISA ID "PNP0103")
+        0x08, (byte)'_', (byte)'U', (byte)'I', (byte)'D', 0x00,  // Name(_UID, Zero)
+        0x08, (byte)'_', (byte)'C', (byte)'R', (byte)'S',        // Name(_CRS,
+        0x11, 0x11, 0x0A, 0x0E,                                  //   BufferOp, PkgLength 17, BytePrefix size 14
+        0x86, 0x09, 0x00, 0x00,                                  //   Memory32Fixed, length 9, read-only
+        0x00, 0x00, 0xD0, 0xFE, 0x00, 0x04, 0x00, 0x00,          //   base 0xFED00000, length 0x400
+        0x79, 0x00,                                              //   EndTag, checksum 0 (not checked))
+    ];
+
+    /// <summary>The DSDT's AML: <see cref="S5Aml"/> then <see cref="HpetDeviceAml"/>.</summary>
+    public static readonly byte[] DsdtAml = [.. S5Aml, .. HpetDeviceAml];
 
     static byte[] Dsdt()
     {
@@ -176,6 +199,17 @@ public static class AcpiTables
         W32(b, 36, (uint)MachineInfo.LapicDefaultBase);
         W32(b, 40, 1); // PCAT_COMPAT: 8259s present
         entries.CopyTo(b, HeaderSize + 8);
+        return Sealed(b);
+    }
+
+    // IA-PC HPET 1.0a, table 3: the event timer block's ID (its capabilities register), its base as a generic address
+    // (system memory), HPET number 0, no minimum periodic tick, no page protection; as QEMU writes it.
+    static byte[] HpetTable()
+    {
+        var b = Table("HPET", 1, 56);
+        W32(b, 36, Hpet.CapabilitiesId);
+        b[40] = 0; // address space: system memory (bit width, offset and access size 0, as QEMU)
+        W64(b, 44, Hpet.BaseAddress);
         return Sealed(b);
     }
 

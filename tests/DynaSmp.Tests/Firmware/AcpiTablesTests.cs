@@ -50,7 +50,7 @@ public class AcpiTablesTests
             Assert.Equal(at, U32(rsdt, 36 + (k - 36) / 2));
             signatures.Add(Sig(At(blob, at, 4)));
         }
-        Assert.Equal(["FACP", "APIC"], signatures);
+        Assert.Equal(["FACP", "APIC", "HPET"], signatures);
 
         var fadt = Table(blob, U64(xsdt, 36), "FACP");
         Assert.Equal(AcpiPm.PmTimer, U32(fadt, 76));
@@ -85,12 +85,39 @@ public class AcpiTablesTests
         Assert.Equal(Enumerable.Range(0, cpus).Select(i => (uint)i), lapicIds);
         Assert.Equal(1, ioapics);
         Assert.Equal(5, overrides);
+
+        var hpet = Table(blob, U64(xsdt, 52), "HPET");
+        Assert.Equal(56, hpet.Length);
+        Assert.Equal(0x8086A201u, U32(hpet, 36)); // QEMU's event timer block ID: 3 timers, 64-bit, legacy route capable
+        Assert.Equal(0, hpet[40]);                // system memory
+        Assert.Equal(Hpet.BaseAddress, U64(hpet, 44));
+    }
+
+    [Fact]
+    public void Dsdt_hpet_device_is_pnp0103_with_the_hpet_block_as_its_resource()
+    {
+        var aml = AcpiTables.HpetDeviceAml;
+        Assert.Equal(new byte[] { 0x5B, 0x82 }, aml[..2]);
+        Assert.Equal(aml.Length - 2, aml[2]);      // PkgLength covers itself to the end
+        Assert.Equal(new byte[] { 0x5C, 0x2E }, aml[3..5]); // root, dual name
+        Assert.Equal("_SB_HPET", Encoding.ASCII.GetString(aml, 5, 8));
+        int hid = Encoding.ASCII.GetString(aml).IndexOf("_HID", StringComparison.Ordinal);
+        Assert.Equal(new byte[] { 0x0C, 0x41, 0xD0, 0x01, 0x03 }, aml[(hid + 4)..(hid + 9)]); // EisaId("PNP0103")
+        int crs = Encoding.ASCII.GetString(aml).IndexOf("_CRS", StringComparison.Ordinal);
+        Assert.Equal(0x11, aml[crs + 4]);         // BufferOp
+        Assert.Equal(aml.Length - (crs + 5), aml[crs + 5]);
+        var descriptor = aml.AsSpan(crs + 8);
+        Assert.Equal(0x86, descriptor[0]);        // Memory32Fixed
+        Assert.Equal((uint)Hpet.BaseAddress, U32(descriptor, 4));
+        Assert.Equal((uint)Hpet.Size, U32(descriptor, 8));
+        Assert.Equal(new byte[] { 0x79, 0x00 }, descriptor[12..14].ToArray());
+        Assert.Equal(AcpiTables.S5Aml.Concat(AcpiTables.HpetDeviceAml), AcpiTables.DsdtAml);
     }
 
     [Fact]
     public void Dsdt_s5_package_names_the_sleep_type_the_pm_block_powers_off_with()
     {
-        var aml = AcpiTables.DsdtAml;
+        var aml = AcpiTables.S5Aml;
         Assert.Equal(0x08, aml[0]);
         Assert.Equal("_S5_", Encoding.ASCII.GetString(aml, 1, 4));
         Assert.Equal(0x12, aml[5]);

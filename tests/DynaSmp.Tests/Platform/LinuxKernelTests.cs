@@ -19,8 +19,14 @@ public sealed class LinuxKernelFactAttribute : FactAttribute
     }
 }
 
-/// <summary>A real distribution kernel under DynaSmp, 4 vCPUs: Linux brings up every CPU with its own INIT/SIPI,
-/// and with an initramfs whose init powers off, the run ends through ACPI S5 with status 0.</summary>
+/// <summary><see cref="LinuxKernelFactAttribute"/> for a theory: skipped with the same reasons.</summary>
+public sealed class LinuxKernelTheoryAttribute : TheoryAttribute
+{
+    public LinuxKernelTheoryAttribute() => Skip = new LinuxKernelFactAttribute().Skip;
+}
+
+/// <summary>A real distribution kernel under DynaSmp at 1, 4 and 8 vCPUs: Linux brings up every CPU with its own
+/// INIT/SIPI, and with an initramfs whose init powers off, the run ends through ACPI S5 with status 0.</summary>
 public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     public const string KernelVariable = "DYNASMP_LINUX_KERNEL", InitrdVariable = "DYNASMP_LINUX_INITRD", BusyboxVariable = "DYNASMP_LINUX_BUSYBOX";
@@ -44,14 +50,31 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
 
         """;
 
-    const int Smp = 4;
     const string CommandLine = "console=ttyS0 earlyprintk=serial panic=-1";
 
-    /// <summary>The kernel with <see cref="Smp"/> vCPUs under DynaSmp and, in the same run, under QEMU TCG (when it is on
-    /// PATH, or required by CI): both serial logs must show every CPU brought up and the init's lines; both logs and
-    /// the times to the init's first line are printed side by side. No time is asserted (machines here are noisy).</summary>
-    [LinuxKernelFact]
-    public void Real_kernel_brings_up_every_cpu_and_powers_off_side_by_side_with_qemu()
+    /// <summary>Set to 1 to boot at 1 and 8 vCPUs as well as 4. CI boots 4 only: the three boots beside QEMU took 2.2
+    /// minutes alone on a 2-core host, and in one full-suite run under heavy load the 8-vCPU guest stopped printing after
+    /// its init's last line (not yet understood; not seen in standalone runs).</summary>
+    public const string AllSmpVariable = "DYNASMP_LINUX_ALL_SMP";
+
+    /// <summary>The vCPU counts to boot: 4 always; 1 and 8 when <see cref="AllSmpVariable"/> is 1.</summary>
+    public static TheoryData<int> SmpCounts()
+    {
+        bool all = Environment.GetEnvironmentVariable(AllSmpVariable) == "1";
+        var rows = new TheoryData<int>();
+        if (all) rows.Add(1);
+        rows.Add(4);
+        if (all) rows.Add(8);
+        return rows;
+    }
+
+    /// <summary>The kernel with <paramref name="smp"/> vCPUs under DynaSmp and, in the same run, under QEMU TCG (when it
+    /// is on PATH, or required by CI): both serial logs must show every CPU brought up, the init's lines and the HPET as
+    /// QEMU's; both logs and the times to the init's first line are printed side by side. No time is asserted (machines
+    /// here are noisy).</summary>
+    [LinuxKernelTheory]
+    [MemberData(nameof(SmpCounts))]
+    public void Real_kernel_brings_up_every_cpu_and_powers_off_side_by_side_with_qemu(int smp)
     {
         string kernelPath = Environment.GetEnvironmentVariable(KernelVariable)!;
         var kernel = File.ReadAllBytes(kernelPath);
@@ -63,7 +86,7 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         var serial = new StringBuilder();
         double? dynaInit = null;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        using var pc = new Pc(new VmConfig { Vcpus = Smp, MemoryBytes = 256UL << 20, Trace = false }, b =>
+        using var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = 256UL << 20, Trace = false }, b =>
         {
             lock (serial)
             {
@@ -79,18 +102,19 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         string log;
         lock (serial) log = serial.ToString();
         Assert.True(exited, $"the kernel did not finish within 15 minutes; last output:\n{Tail(log)}");
-        Assert.Contains($"smp: Brought up 1 node, {Smp} CPUs", log);
+        Assert.Contains(smp == 1 ? "smp: Brought up 1 node, 1 CPU" : $"smp: Brought up 1 node, {smp} CPUs", log);
+        foreach (var hpet in HpetLines) Assert.Contains(hpet, log);
         if (ourInit)
         {
-            Assert.Contains($"init: cpus={Smp}", log);
+            Assert.Contains($"init: cpus={smp}", log);
             Assert.Contains("init: fp=3.142857", log); // double division and printf in userspace
         }
         // Without an initramfs the kernel cannot mount a root file system and panics; panic=-1 then resets.
         Assert.Equal(initrd.Length > 0 ? VmExitKind.PowerOff : VmExitKind.Reset, pc.Vm.ExitKind);
-        output.WriteLine($"DynaSmp --smp {Smp}: init's first line at {dynaInit?.ToString("F1") ?? "-"} s, run ended at {dynaTotal:F1} s ({pc.Vm.ExitKind})");
+        output.WriteLine($"DynaSmp --smp {smp}: init's first line at {dynaInit?.ToString("F1") ?? "-"} s, run ended at {dynaTotal:F1} s ({pc.Vm.ExitKind})");
 
         // The reference peer on the same kernel and initramfs.
-        if (DynaSmp.Tests.Guests.QemuRunner.SkipReason is { } skip) { output.WriteLine($"QEMU side: {skip}"); WriteLogs(log, null); return; }
+        if (DynaSmp.Tests.Guests.QemuRunner.SkipReason is { } skip) { output.WriteLine($"QEMU side: {skip}"); WriteLogs(smp, log, null); return; }
         string qemu = DynaSmp.Tests.Guests.QemuRunner.Find() ?? throw new Xunit.Sdk.XunitException($"{DynaSmp.Tests.Guests.QemuRunner.Binary} is required ({DynaSmp.Tests.Guests.QemuRunner.RequireVariable}=1) and not on PATH");
         string initrdFile = Path.Combine(Path.GetTempPath(), $"dynasmp-initrd-{Environment.ProcessId}.cpio");
         File.WriteAllBytes(initrdFile, initrd);
@@ -99,7 +123,7 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         var qclock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            var outcome = DynaSmp.Cli.QemuReference.Run(qemu, kernelPath, Smp, CommandLine, TimeSpan.FromMinutes(10), line =>
+            var outcome = DynaSmp.Cli.QemuReference.Run(qemu, kernelPath, smp, CommandLine, TimeSpan.FromMinutes(10), line =>
             {
                 lock (qlog)
                 {
@@ -109,11 +133,12 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
             }, initrdPath: initrd.Length > 0 ? initrdFile : null, timedLines: true);
             string q;
             lock (qlog) q = qlog.ToString();
-            output.WriteLine($"QEMU TCG --smp {Smp}: init's first line at {qemuInit?.ToString("F1") ?? "-"} s, run ended at {qclock.Elapsed.TotalSeconds:F1} s (status {outcome.ExitCode?.ToString() ?? "killed"})");
+            output.WriteLine($"QEMU TCG --smp {smp}: init's first line at {qemuInit?.ToString("F1") ?? "-"} s, run ended at {qclock.Elapsed.TotalSeconds:F1} s (status {outcome.ExitCode?.ToString() ?? "killed"})");
             if (dynaInit is double d && qemuInit is double qi) output.WriteLine($"time to init, DynaSmp / QEMU: {d / qi:F2}");
-            WriteLogs(log, q);
-            Assert.Contains($"smp: Brought up 1 node, {Smp} CPUs", q);
-            if (ourInit) Assert.Contains($"init: cpus={Smp}", q);
+            WriteLogs(smp, log, q);
+            Assert.Contains(smp == 1 ? "smp: Brought up 1 node, 1 CPU" : $"smp: Brought up 1 node, {smp} CPUs", q);
+            foreach (var hpet in HpetLines) Assert.Contains(hpet, q);
+            if (ourInit) Assert.Contains($"init: cpus={smp}", q);
         }
         finally { File.Delete(initrdFile); }
     }
@@ -143,15 +168,18 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    /// <summary>What the kernel prints about the HPET under QEMU's pc machine, and must print here.</summary>
+    static readonly string[] HpetLines = ["hpet0: at MMIO 0xfed00000, IRQs 2, 8, 0", "hpet0: 3 comparators, 64-bit 100.000000 MHz counter"];
+
     /// <summary>Both serial logs, kept beside the test results (and their first lines in the test output).</summary>
-    void WriteLogs(string dynasmp, string? qemu)
+    void WriteLogs(int smp, string dynasmp, string? qemu)
     {
         string dir = Path.Combine(Path.GetTempPath(), "dynasmp-linux-logs");
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, $"dynasmp-smp{Smp}.log"), dynasmp);
-        if (qemu != null) File.WriteAllText(Path.Combine(dir, $"qemu-smp{Smp}.log"), qemu);
+        File.WriteAllText(Path.Combine(dir, $"dynasmp-smp{smp}.log"), dynasmp);
+        if (qemu != null) File.WriteAllText(Path.Combine(dir, $"qemu-smp{smp}.log"), qemu);
         output.WriteLine($"serial logs: {dir}");
-        foreach (var key in new[] { "clocksource", "APIC", "smpboot", "smp: ", "Freeing unused", "init:" })
+        foreach (var key in new[] { "Switched to clocksource", "hpet0:", "reference calibration", "APIC", "smpboot", "smp: ", "Freeing unused", "init:" })
         {
             foreach (var line in dynasmp.Split('\n')) if (line.Contains(key)) { output.WriteLine($"  dynasmp | {line.TrimEnd('\r')}"); break; }
             if (qemu != null) foreach (var line in qemu.Split('\n')) if (line.Contains(key)) { output.WriteLine($"  qemu    | {line.TrimEnd('\r')}"); break; }
