@@ -233,7 +233,8 @@ public sealed unsafe partial class CpuCore : IDisposable
                     if ((req & ExitRequestBits.Stop) != 0) return ExitReason.ExitRequested;
                 }
                 if (s->PendingFault != 0 && HandlePendingFault() is { } faultExit) return faultExit;
-                if (s->HaltRequested != 0) { s->HaltRequested = 0; return ExitReason.Hlt; }
+                // HLT completes any STI/MOV SS shadow: the halted CPU recognises interrupts (SDM Vol. 2B "STI").
+                if (s->HaltRequested != 0) { s->HaltRequested = 0; s->InterruptShadow = 0; return ExitReason.Hlt; }
                 if ((s->InterruptRequest | s->NmiPending) != 0 && DeliverInterrupts() is { } intExit) return intExit;
                 if (s->InstructionsRetired >= stopAt) return ExitReason.BudgetExhausted;
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.CommandLine;
 using System.Text.Json;
 using DynaSmp.Machine;
@@ -75,6 +76,7 @@ static class RunCommand
             if (vm.ExitKind is not (VmExitKind.DebugExit or VmExitKind.PowerOff))
                 Console.Error.WriteLine($"dynasmp: {Describe(vm)}{(joined ? "" : " (some vCPU threads had not left when the command ended)")}");
             if (vm.Diagnosis is { } diag) Console.Error.WriteLine(diag.Format());
+            if (vm.ExitKind == VmExitKind.Timeout) PrintVcpuStates(vm);
             if (pc.Vm.Config.Jit.ProfileFallbacks) WorkloadSuite.PrintTierProfile(vm);
             stats.Write("run", [vm], deadline.Elapsed);
             if (trace != null)
@@ -124,6 +126,31 @@ static class RunCommand
             catch (IOException) { } // stdin closed or unreadable: the guest just gets no input
         }, 64 * 1024) { IsBackground = true, Name = "DynaSmp console input" };
         t.Start();
+    }
+
+    /// <summary>After a timeout: where every vCPU stood, and what its LAPIC held, so a hung guest says whether it was
+    /// spinning, halted with nothing to wake it, or halted with an interrupt it never took.</summary>
+    static unsafe void PrintVcpuStates(Vm vm)
+    {
+        foreach (var v in vm.Vcpus)
+        {
+            var s = v.Core.State;
+            if (s == null) continue;
+            string Vectors(int first)
+            {
+                var set = new List<string>();
+                for (int w = 0; w < 8; w++)
+                {
+                    uint bits = v.Apic.ReadRegister(first + w * 0x10);
+                    for (int b = 0; b < 32; b++) if ((bits & (1u << b)) != 0) set.Add($"0x{w * 32 + b:x2}");
+                }
+                return set.Count == 0 ? "-" : string.Join(",", set);
+            }
+            Console.Error.WriteLine($"dynasmp: vCPU {v.Id}: {v.MpState}, rip 0x{s->Rip:x}, rflags 0x{DynaSmp.Jit.Cpu.Flags.Get(s):x}, " +
+                $"shadow {s->InterruptShadow}, pending IPIs 0x{v.Apic.Pending.Bits:x}, TPR 0x{v.Apic.ReadRegister(0x80):x}, IRR {Vectors(0x200)}, ISR {Vectors(0x100)}, LVT timer 0x{v.Apic.ReadRegister(0x320):x}, " +
+                $"timer deadline {(v.Apic.TimerDeadline == long.MaxValue ? "none" : $"{Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), v.Apic.TimerDeadline).TotalMilliseconds:F1} ms from now")}, " +
+                $"TSC deadline {(v.Apic.TscDeadline == 0 ? "none" : $"{(long)(v.Apic.TscDeadline - v.Core.ReadTsc()) / 1e6:F1} ms of TSC from now")}, {s->InstructionsRetired:N0} instructions retired");
+        }
     }
 
     static string Describe(Vm vm) => vm.ExitKind switch

@@ -2,8 +2,8 @@ using DynaSmp.Jit.Translation;
 
 namespace DynaSmp.Tests.Jit;
 
-/// <summary>The tier-1 compile queue: newest first (a booting kernel's old queued blocks belong to phases that are over),
-/// and blocks still interpreted long after they were queued jump ahead of all.</summary>
+/// <summary>The tier-1 compile queue: arrival order, and blocks still interpreted long after they were queued jump ahead
+/// of all, newest first.</summary>
 public class TierUpQueueTests
 {
     static List<int> Drain(TierUpQueue<int> q)
@@ -14,11 +14,11 @@ public class TierUpQueueTests
     }
 
     [Fact]
-    public void Items_come_out_newest_first()
+    public void Items_come_out_in_arrival_order()
     {
         var q = new TierUpQueue<int>();
         for (int k = 1; k <= 5; k++) q.Add(k);
-        Assert.Equal([5, 4, 3, 2, 1], Drain(q));
+        Assert.Equal([1, 2, 3, 4, 5], Drain(q));
     }
 
     [Fact]
@@ -30,7 +30,7 @@ public class TierUpQueueTests
         q.Expedite(2);
         q.Add(5);
         // The compile thread skips the second copy because the block is compiled by then (TierUp.CompileNow).
-        Assert.Equal([2, 1, 5, 4, 3, 2, 1], Drain(q));
+        Assert.Equal([2, 1, 1, 2, 3, 4, 5], Drain(q));
         Assert.False(q.TryTake(out _));
     }
 
