@@ -93,6 +93,10 @@ public sealed unsafe class CpuidModel
                 d = Leaf1Edx | (Apic ? 1u << 9 : 0) | (LogicalProcessors > 1 ? 1u << 28 : 0);
                 break;
             case 4: CacheLeaf(sub, out a, out b, out c, out d); break;
+            // ARAT (EAX bit 2): the LAPIC timer keeps running in every idle state, as this emulated one does and as QEMU's
+            // -cpu max says. Without it Linux treats the LAPIC timer as stopping in deep C-states and leans on the
+            // HPET/PIT broadcast device.
+            case 6: a = 1u << 2; break;
             case 7: if (sub == 0) b = Leaf7Ebx; break;
             case 0xB:
                 // Topology: level 0 = SMT (one thread per core), level 1 = core (all processors in one package).

@@ -86,11 +86,7 @@ public sealed unsafe class Flat32TierTests(ITestOutputHelper output)
             byte[] one = w.ToArray();
             var decoded = Decoder.Create(32, one, ip).Decode();
             if (decoded.Code == Iced.Intel.Code.INVALID || decoded.Length != one.Length) continue;
-            if ((decoded.RflagsRead & undefined) != 0) continue; // would read a flag an earlier instruction left undefined
-            faultMask[ip] = (RFlags.Status | RFlags.DF) & ~UndefinedResults.FlagBits(undefined);
-            var (u, m) = UndefinedResults.StaticFlags(decoded);
-            bool byCl = UndefinedResults.IsShift(decoded.Mnemonic) && decoded.GetOpKind(decoded.OpCount - 1) == OpKind.Register;
-            undefined = (undefined & ~(byCl ? RflagsBits.None : m)) | u;
+            if (!UndefinedResults.Append(decoded, ip, ref undefined, faultMask)) continue; // reads a flag left undefined
             bytes.AddRange(one);
             text.Append(decoded).Append("; ");
             made++;

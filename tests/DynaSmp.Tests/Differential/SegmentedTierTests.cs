@@ -67,11 +67,7 @@ public sealed unsafe class SegmentedTierTests(ITestOutputHelper output)
             var decoded = Decoder.Create(bits, all, ip).Decode();
             if (decoded.Code == Iced.Intel.Code.INVALID) continue;
             var one = all[..decoded.Length];
-            if ((decoded.RflagsRead & undefined) != 0) continue;
-            faultMask[ip] = (RFlags.Status | RFlags.DF) & ~UndefinedResults.FlagBits(undefined);
-            var (u, m) = UndefinedResults.StaticFlags(decoded);
-            bool byCl = UndefinedResults.IsShift(decoded.Mnemonic) && decoded.GetOpKind(decoded.OpCount - 1) == OpKind.Register;
-            undefined = (undefined & ~(byCl ? RflagsBits.None : m)) | u;
+            if (!UndefinedResults.Append(decoded, ip, ref undefined, faultMask)) continue; // reads a flag left undefined
             bytes.AddRange(one);
             text.Append(decoded).Append("; ");
             made++;

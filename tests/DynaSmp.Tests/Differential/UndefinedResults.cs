@@ -1,3 +1,4 @@
+using DynaSmp.Jit.Cpu;
 using Iced.Intel;
 
 namespace DynaSmp.Tests.Differential;
@@ -96,6 +97,18 @@ public static class UndefinedResults
             if ((bits == 64 ? src : src & ((1UL << bits) - 1)) == 0) mask.Gpr[CaseBuilder.Index(i.Op0Register)] = 0;
         }
         mask.Flags &= ~FlagBits(undefined);
+    }
+
+    /// <summary>Adds an instruction at <paramref name="ip"/> to a random sequence: false if it reads a flag an earlier one
+    /// left undefined; otherwise records which flags are defined should it fault, and updates <paramref name="undefined"/>.</summary>
+    public static bool Append(in Instruction decoded, ulong ip, ref RflagsBits undefined, Dictionary<ulong, ulong> faultMask)
+    {
+        if ((decoded.RflagsRead & undefined) != 0) return false;
+        faultMask[ip] = (RFlags.Status | RFlags.DF) & ~FlagBits(undefined);
+        var (u, m) = StaticFlags(decoded);
+        bool byCl = IsShift(decoded.Mnemonic) && decoded.GetOpKind(decoded.OpCount - 1) == OpKind.Register;
+        undefined = (undefined & ~(byCl ? RflagsBits.None : m)) | u;
+        return true;
     }
 
     public static ulong FlagBits(RflagsBits f)
