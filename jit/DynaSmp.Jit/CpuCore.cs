@@ -233,8 +233,7 @@ public sealed unsafe partial class CpuCore : IDisposable
                     if ((req & ExitRequestBits.Stop) != 0) return ExitReason.ExitRequested;
                 }
                 if (s->PendingFault != 0 && HandlePendingFault() is { } faultExit) return faultExit;
-                // HLT completes any STI/MOV SS shadow: the halted CPU recognises interrupts (SDM Vol. 2B "STI").
-                if (s->HaltRequested != 0) { s->HaltRequested = 0; s->InterruptShadow = 0; return ExitReason.Hlt; }
+                if (s->HaltRequested != 0) { s->HaltRequested = 0; return ExitReason.Hlt; }
                 if ((s->InterruptRequest | s->NmiPending) != 0 && DeliverInterrupts() is { } intExit) return intExit;
                 if (s->InstructionsRetired >= stopAt) return ExitReason.BudgetExhausted;
 
@@ -367,6 +366,11 @@ public sealed unsafe partial class CpuCore : IDisposable
         return false;
     }
 
+    /// <summary>STI, MOV SS and POP SS: the instruction after them runs before interrupts are looked at, and only the
+    /// dispatcher's interrupt-shadow step does that, so translated code leaves to it rather than chaining on.</summary>
+    internal static bool MayStartInterruptShadow(in Instruction i) =>
+        i.Mnemonic == Mnemonic.Sti || (i.Mnemonic is Mnemonic.Mov or Mnemonic.Pop && i.Op0Kind == OpKind.Register && i.Op0Register == Register.SS);
+
     /// <summary>Results of <see cref="Step"/>.</summary>
     internal const int StepContinue = 0, StepFaulted = 1, StepStopAfter = 2;
 
@@ -418,7 +422,7 @@ public sealed unsafe partial class CpuCore : IDisposable
     }
 
     /// <summary>The instruction's own address, wrapped to the code size (only fault paths need it).</summary>
-    static ulong IpOf(in Instruction i, ExecMode mode) => (mode & ExecMode.SizeMask) switch
+    internal static ulong IpOf(in Instruction i, ExecMode mode) => (mode & ExecMode.SizeMask) switch
     {
         ExecMode.Code64 => i.IP,
         ExecMode.Code32 => i.IP & 0xFFFF_FFFF,

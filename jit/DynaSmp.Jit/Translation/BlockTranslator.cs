@@ -40,19 +40,16 @@ public static unsafe class BlockTranslator
         for (int n = 0; n < region.Length; n++) { handles[n] = GCHandle.Alloc(region[n].Insns, GCHandleType.Normal); raw[n] = GCHandle.ToIntPtr(handles[n]); }
         var emitter = new BlockEmitter(new Il(method.GetILGenerator()), region, chain, bounded, raw);
         emitter.Emit();
-        LastIlBytes = method.GetILGenerator().ILOffset;
+        int ilBytes = method.GetILGenerator().ILOffset;
         var fn = method.CreateDelegate<BlockFn>();
         nint entry = chain ? CompiledBlock.EntryOf(method) : 0;
         if (entry == 0) System.Runtime.CompilerServices.RuntimeHelpers.PrepareDelegate(fn);
         if (TranslatorTestKnob.Enabled) TranslatorTestKnob.Stall(knobStart);
-        return new SharedCode(method, fn, entry, emitter.ExitSlotCount, handles, region.Length);
+        return new SharedCode(method, fn, entry, emitter.ExitSlotCount, handles, region.Length, ilBytes);
     }
 
     /// <summary>DYNASMP_DUMP_REGION=HEX: the guest instructions of the region whose head is at that RIP, on stderr when it
     /// is compiled, to read beside the host code of <c>blk_HEX_*</c> (DOTNET_JitDisasm) or a perf profile.</summary>
-    /// <summary>IL size of the method this thread compiled last (profiling).</summary>
-    [ThreadStatic] internal static int LastIlBytes;
-
     static readonly string? DumpRip = Environment.GetEnvironmentVariable("DYNASMP_DUMP_REGION")?.ToLowerInvariant().TrimStart('0', 'x');
 
     static void Dump(Block[] region)
@@ -141,8 +138,6 @@ sealed unsafe partial class BlockEmitter
     Local64 _fres, _fa, _fb;
     // Instructions retired by loop iterations inside this method, added to CpuState at every exit.
     Local64 _retired;
-    // Per member: the flags are written before any read and nothing can fault first, so a branch into it need
-    // not store the pending flags (the exits that can leave before the write do not exist).
     internal Local64 Lin, Val, T1, T2, T3, T4;
     /// <summary>The offset (effective address, or stack offset) of the last address computed into <see cref="Lin"/>.</summary>
     internal Local64 Off;
@@ -258,9 +253,6 @@ sealed unsafe partial class BlockEmitter
     // shared tail per kind. Writing back every register the region writes is correct on any path: all used registers
     // are loaded at entry, so a register this path did not change writes back the value it had.
 
-    /// <summary>Hands the pending flag record to the shared tail (see <see cref="DescribeFlags"/>).</summary>
-    void PrepareExitFlags(FlagOp op, int size) => DescribeFlags(op, size, _exitFlags);
-
     /// <summary>Before a branch to a member block: describes the pending record in <see cref="_curFlags"/>.</summary>
     void SetCurFlags(FlagOp op, int size)
     {
@@ -280,9 +272,6 @@ sealed unsafe partial class BlockEmitter
         }
         Il.ConstI4(encoded); Il.Gen.Emit(OpCodes.Stloc, into);
     }
-
-    /// <summary>In a shared tail: stores the flag record an exit site handed over, if any.</summary>
-    void EmitExitFlagsStore() => EmitEncodedFlagsStore(_exitFlags);
 
     /// <summary>Stores the record described by <paramref name="encoded"/> (operation | size &lt;&lt; 8, 0 for none) from the
     /// flag operand locals.</summary>
@@ -317,9 +306,20 @@ sealed unsafe partial class BlockEmitter
 
     void BranchToTail(Label tail, int retired, FlagOp op, int size)
     {
-        PrepareExitFlags(op, size);
+        DescribeFlags(op, size, _exitFlags);
         Il.Const((ulong)retired); Il.Store(_exitK);
         Il.Emit(OpCodes.Br, tail);
+    }
+
+    /// <summary>What every shared tail does first: the exit site's flag record, retired count, registers and RIP into
+    /// CpuState.</summary>
+    void MarkTail(Label tail)
+    {
+        Il.Mark(tail);
+        EmitEncodedFlagsStore(_exitFlags);
+        EmitAddRetired(_exitK);
+        WriteBack();
+        Il.StoreState64(StateOffsets.Rip, _exitRip);
     }
 
     /// <summary>CpuState.InstructionsRetired += <paramref name="k"/> + the loop iterations counted in the local.</summary>
@@ -339,30 +339,18 @@ sealed unsafe partial class BlockEmitter
     {
         if (_exitTailUsed)
         {
-            Il.Mark(_exitTail);
-            EmitExitFlagsStore();
-            WriteBack();
-            Il.StoreState64(StateOffsets.Rip, _exitRip);
-            EmitAddRetired(_exitK);
+            MarkTail(_exitTail);
             Il.Emit(OpCodes.Br, _retDispatch);
         }
         if (_indirectTailUsed)
         {
-            Il.Mark(_indirectTail);
-            EmitExitFlagsStore();
-            EmitAddRetired(_exitK);
-            WriteBack();
-            Il.StoreState64(StateOffsets.Rip, _exitRip);
+            MarkTail(_indirectTail);
             EmitIndirectTail(_exitRip);
         }
         if (_chainTailUsed)
         {
             // slot = &slots[n]; LastExitSlot = slot; cell = *slot; ExitSlots = cell[1]; tail-call cell[0].
-            Il.Mark(_chainTail);
-            EmitExitFlagsStore();
-            EmitAddRetired(_exitK);
-            WriteBack();
-            Il.StoreState64(StateOffsets.Rip, _exitRip);
+            MarkTail(_chainTail);
             EmitLeaveCheck(_retDispatch);
             // This VM's exit slots, stored by whoever entered (dispatcher, chained jump, jump cache) and unchanged until
             // the method leaves; read here rather than held from entry, which tied up a host register for the whole body.
@@ -452,7 +440,7 @@ sealed unsafe partial class BlockEmitter
     /// in protected mode, limits and CS's limit for branch targets) go into locals for the whole method.</summary>
     void EmitSegmentedGuard()
     {
-        var fail = Il.Label();
+        var fail = GuardFailure();
         for (int r = 0; r <= (int)SegReg.Gs; r++)
         {
             if ((_segsUsed & (1 << r)) == 0) continue;
@@ -480,12 +468,20 @@ sealed unsafe partial class BlockEmitter
             _csLimit = Il.NewLocal();
             Il.LoadState32(StateOffsets.SegmentLimit(SegReg.Cs)); Il.Emit(OpCodes.Conv_U8); Il.Store(_csLimit);
         }
+    }
+
+    /// <summary>Where an entry guard goes when the segments are not what the code was compiled for: nothing has run, and
+    /// the dispatcher interprets the block (<see cref="CompiledBlock.ExitInterpret"/>).</summary>
+    Label GuardFailure()
+    {
+        var fail = Il.Label();
         _outOfLine.Add(() =>
         {
             Il.Mark(fail);
             Il.ConstI4(CompiledBlock.ExitInterpret);
             Il.Emit(OpCodes.Ret);
         });
+        return fail;
     }
 
     /// <summary>At method entry of flat 32-bit code: every segment the lowered code uses must still be flat (and CS
@@ -493,7 +489,7 @@ sealed unsafe partial class BlockEmitter
     /// interprets the block.</summary>
     void EmitFlatSegmentGuard()
     {
-        var fail = Il.Label();
+        var fail = GuardFailure();
         int segs = _segsUsed | 1 << (int)SegReg.Cs;
         for (int r = 0; r <= (int)SegReg.Gs; r++)
         {
@@ -516,12 +512,6 @@ sealed unsafe partial class BlockEmitter
             Il.ConstI4((int)want);
             Il.Emit(OpCodes.Bne_Un, fail);
         }
-        _outOfLine.Add(() =>
-        {
-            Il.Mark(fail);
-            Il.ConstI4(CompiledBlock.ExitInterpret);
-            Il.Emit(OpCodes.Ret);
-        });
     }
 
     void Use(Register r, bool write)
@@ -674,8 +664,8 @@ sealed unsafe partial class BlockEmitter
     /// <summary>Stack address [RSP + <paramref name="delta"/>] into <see cref="Lin"/> (ESP, wrapping at 4 GiB, in flat 32-bit code).</summary>
     internal void StackLinear(long delta) => StackLinear(4, delta);
 
-    /// <summary>Stack-segment address [<paramref name="baseGpr"/> + <paramref name="delta"/>] into <see cref="Lin"/>: RSP, or RBP for LEAVE/ENTER.</summary>
-    /// The offset (wrapped to the stack width) goes to <see cref="Off"/>; with segmented code, the linear address adds SS's base.</summary>
+    /// <summary>Stack-segment address [<paramref name="baseGpr"/> + <paramref name="delta"/>] into <see cref="Lin"/>: RSP, or RBP for
+    /// LEAVE/ENTER. The offset (wrapped to the stack width) goes to <see cref="Off"/>; segmented code adds SS's base.</summary>
     internal void StackLinear(int baseGpr, long delta)
     {
         _stackAccess = true;
@@ -849,8 +839,7 @@ sealed unsafe partial class BlockEmitter
     {
         var l = Il.Label();
         var (op, size) = (_pending, _pendingSize);
-        ulong ip = CpuCore.NextIp(Insn, _b.Mode) - (ulong)Insn.Length;
-        if (_legacy) ip &= (_b.Mode & ExecMode.SizeMask) == ExecMode.Code32 ? 0xFFFF_FFFFUL : 0xFFFFUL;
+        ulong ip = CpuCore.IpOf(Insn, _b.Mode);
         int retired = _k;
         _outOfLine.Add(() =>
         {
@@ -1169,6 +1158,8 @@ sealed unsafe partial class BlockEmitter
         ReloadUsed();
         bool ends = _k == _b.Insns.Length - 1 && CpuCore.EndsBlock(i);
         if (!ends) return false;
+        // Not chained past STI/MOV SS/POP SS: the dispatcher runs the next instruction inside the interrupt shadow.
+        if (CpuCore.MayStartInterruptShadow(i)) { ExitVia(NextIp, _k + 1); return true; }
         Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
         ExitIndirectVia(T1, _k + 1);
         return true;

@@ -24,9 +24,6 @@ public static unsafe class JitHelpers
     public static nint IndirectTarget(CpuCore c, ulong rip)
     {
         CpuState* s = c.State;
-        // After STI or MOV SS the next instruction runs alone and the shadow ends with it: the dispatcher does that.
-        // Chaining past it left the shadow set through a HLT, and a halted vCPU then ignored its timer interrupt.
-        if (s->InterruptShadow != 0) return 0;
         Block? b = c.JumpCache[(int)(rip ^ (rip >> 12)) & (CpuCore.JumpCacheSize - 1)];
         if (b == null || b.Rip != rip || b.Mode != s->Mode || b.CsBase != s->Cs.Base || b.Invalid) return 0;
         var cb = b.Compiled;

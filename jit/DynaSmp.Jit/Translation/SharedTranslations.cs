@@ -23,10 +23,12 @@ public sealed class SharedCode
     /// <summary>Direct exits that own a slot.</summary>
     public int ExitSlots { get; }
     public int RegionBlocks { get; }
+    /// <summary>Size of the method's IL: what RyuJIT's time grows with (the tier-up profile reports it).</summary>
+    public int IlBytes { get; }
 
-    internal SharedCode(DynamicMethod method, BlockFn fn, nint entry, int exitSlots, GCHandle[] handles, int regionBlocks)
+    internal SharedCode(DynamicMethod method, BlockFn fn, nint entry, int exitSlots, GCHandle[] handles, int regionBlocks, int ilBytes)
     {
-        _method = method; Delegate = fn; Entry = entry; ExitSlots = exitSlots; _handles = handles; RegionBlocks = regionBlocks;
+        _method = method; Delegate = fn; Entry = entry; ExitSlots = exitSlots; _handles = handles; RegionBlocks = regionBlocks; IlBytes = ilBytes;
     }
 
     // The handles keep only instruction arrays alive (no cycle back here), so the code and its handles go together

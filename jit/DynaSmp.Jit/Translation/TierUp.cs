@@ -21,9 +21,14 @@ public static class TierUp
 
     public static long Expedited;
 
-    /// <summary>With <see cref="JitOptions.ProfileFallbacks"/>: per region size in blocks, regions compiled, their compile
-    /// ticks and guest instructions.</summary>
-    public static readonly long[,] ProfileBySize = new long[BlockTranslator.MaxRegionBlocks + 1, 4];
+    /// <summary>With <see cref="JitOptions.ProfileFallbacks"/>: compile cost by region size in blocks (the index).</summary>
+    public static readonly RegionCost[] ProfileBySize = new RegionCost[BlockTranslator.MaxRegionBlocks + 1];
+
+    /// <summary>Regions of one size compiled so far: how many, their compile time, guest instructions and IL bytes.</summary>
+    public struct RegionCost
+    {
+        public long Regions, Ticks, Instructions, IlBytes;
+    }
 
     public static long Compiled;
     public static long Failed;
@@ -85,10 +90,11 @@ public static class TierUp
         {
             int insns = 0;
             foreach (var m in region) insns += m.Insns.Length;
-            Interlocked.Increment(ref ProfileBySize[region.Length, 0]);
-            Interlocked.Add(ref ProfileBySize[region.Length, 1], took);
-            Interlocked.Add(ref ProfileBySize[region.Length, 2], insns);
-            Interlocked.Add(ref ProfileBySize[region.Length, 3], BlockTranslator.LastIlBytes);
+            ref var cost = ref ProfileBySize[region.Length];
+            Interlocked.Increment(ref cost.Regions);
+            Interlocked.Add(ref cost.Ticks, took);
+            Interlocked.Add(ref cost.Instructions, insns);
+            Interlocked.Add(ref cost.IlBytes, compiled.Code.IlBytes);
         }
         Interlocked.Increment(ref Compiled);
         if (!core.Cache.RegisterRegion(b, region)) { compiled.Unlink(); return; } // a member changed meanwhile
@@ -115,12 +121,13 @@ public static class TierUp
 public sealed class TierUpQueue<T>
 {
     // vCPUs add through concurrent queues (amortised segment allocation, no per-item node: the run loop allocates
-    // nothing in steady state); the single consumer moves them to its own lists.
-    readonly ConcurrentQueue<T> _incoming = new(), _incomingUrgent = new();
-    readonly List<T> _normal = [], _urgent = [];
+    // nothing in steady state); the single consumer takes normal items straight from theirs and turns expedited ones
+    // round on its own stack.
+    readonly ConcurrentQueue<T> _normal = new(), _incomingUrgent = new();
+    readonly Stack<T> _urgent = new();
     readonly SemaphoreSlim _pending = new(0);
 
-    public void Add(T item) { _incoming.Enqueue(item); _pending.Release(); }
+    public void Add(T item) { _normal.Enqueue(item); _pending.Release(); }
 
     public void Expedite(T item) { _incomingUrgent.Enqueue(item); _pending.Release(); }
 
@@ -140,14 +147,11 @@ public sealed class TierUpQueue<T>
         return true;
     }
 
+    // Release follows the enqueue, so a successful wait always finds an item in one of the two.
     T Next()
     {
-        while (_incoming.TryDequeue(out var x)) _normal.Add(x);
-        while (_incomingUrgent.TryDequeue(out var x)) _urgent.Add(x);
-        // Release follows the enqueue, so a successful wait always finds an item.
-        if (_urgent.Count > 0) { var u = _urgent[^1]; _urgent.RemoveAt(_urgent.Count - 1); return u; }
-        var item = _normal[0];
-        _normal.RemoveAt(0);
-        return item;
+        while (_incomingUrgent.TryDequeue(out var x)) _urgent.Push(x);
+        if (_urgent.TryPop(out var item) || _normal.TryDequeue(out item)) return item;
+        throw new InvalidOperationException("tier-up queue: a wait succeeded with nothing queued");
     }
 }

@@ -142,12 +142,14 @@ public static partial class WorkloadSuite
     /// translated code still hands to tier 0, most frequent first (stderr).</summary>
     internal static void PrintTierProfile(Vm vm)
     {
-        Console.Error.WriteLine($"profile: {Jit.Translation.TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, Jit.Translation.TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {Jit.Translation.TierUp.Failed} failed, {Jit.Translation.TierUp.Expedited} expedited");
-        var bySize = Jit.Translation.TierUp.ProfileBySize;
-        for (int n = 1; n < bySize.GetLength(0); n++)
-            if (bySize[n, 0] != 0)
-                Console.Error.WriteLine($"profile:   {n,2}-block regions: {bySize[n, 0],6}, {bySize[n, 2] / (double)bySize[n, 0],6:F1} insns, {bySize[n, 3] / bySize[n, 0],6} IL bytes, " +
-                    $"{Stopwatch.GetElapsedTime(0, bySize[n, 1]).TotalMilliseconds / bySize[n, 0],6:F2} ms each");
+        Console.Error.WriteLine($"profile: {TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {TierUp.Failed} failed, {TierUp.Expedited} expedited");
+        for (int n = 1; n < TierUp.ProfileBySize.Length; n++)
+        {
+            var c = TierUp.ProfileBySize[n];
+            if (c.Regions == 0) continue;
+            Console.Error.WriteLine($"profile:   {n,2}-block regions: {c.Regions,6}, {c.Instructions / (double)c.Regions,6:F1} insns, {c.IlBytes / c.Regions,6} IL bytes, " +
+                $"{Stopwatch.GetElapsedTime(0, c.Ticks).TotalMilliseconds / c.Regions,6:F2} ms each");
+        }
         var calls = new Dictionary<Iced.Intel.Code, long>();
         long lookups = 0, interpreted = 0, entries = 0;
         foreach (var v in vm.Vcpus)
@@ -163,14 +165,16 @@ public static partial class WorkloadSuite
         var blocks = new Dictionary<Block, long>();
         foreach (var v in vm.Vcpus)
             foreach (var (b, n) in v.Core.InterpretedByBlock!) blocks[b] = blocks.GetValueOrDefault(b) + n;
+        int threshold = vm.Config.Jit.TierUpThreshold;
         long[] byState = new long[4]; int[] blocksByState = new int[4];
         foreach (var (b, n) in blocks)
         {
-            int st = b.Compiled != null ? 0 : b.ExecCount >= 1000 ? 1 : b.ExecCount >= 100 ? 2 : 3;
+            int st = b.Compiled != null ? 0 : b.ExecCount >= threshold ? 1 : b.ExecCount >= threshold / 10 ? 2 : 3;
             byState[st] += n; blocksByState[st]++;
         }
         Console.Error.WriteLine($"profile: interpretations by block state at the end: compiled {byState[0]} ({blocksByState[0]} blocks), " +
-            $"not compiled >= 1000 runs {byState[1]} ({blocksByState[1]}), 100-999 runs {byState[2]} ({blocksByState[2]}), < 100 runs {byState[3]} ({blocksByState[3]})");
+            $"not compiled at >= {threshold} runs {byState[1]} ({blocksByState[1]}), {threshold / 10}-{threshold - 1} runs {byState[2]} ({blocksByState[2]}), " +
+            $"fewer {byState[3]} ({blocksByState[3]})");
         foreach (var (b, n) in blocks.OrderByDescending(kv => kv.Value).Take(8))
             Console.Error.WriteLine($"profile:   interpreted {n,9}x block {b.Rip:x} ({b.Insns.Length} insns, ends {b.Insns[^1].Mnemonic}, " +
                 $"exec {b.ExecCount}, compiled {b.Compiled != null}, spin {b.IsSpinWait}, invalid {b.Invalid})");
