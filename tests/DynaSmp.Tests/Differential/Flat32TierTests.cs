@@ -95,7 +95,7 @@ public sealed unsafe class Flat32TierTests(ITestOutputHelper output)
         return new Case(seed, bytes.ToArray(), text.ToString(), b.St, b.Buf, b.Stack, mask, faultMask);
     }
 
-    sealed record Outcome(ExitReason Exit, int Vector, ulong Rip, ulong[] Gpr, ulong Flags, byte[] Buffer, byte[] Stack, long CompiledEntries);
+    sealed record Outcome(ExitReason Exit, int Vector, ulong Rip, ulong[] Gpr, ulong Flags, byte[] Buffer, byte[] Stack, long CompiledEntries) : ITierOutcome;
 
     static Outcome Run(Case c, GuestRam ram, bool compiled, Action<CpuCore>? setup = null)
     {
@@ -114,14 +114,7 @@ public sealed unsafe class Flat32TierTests(ITestOutputHelper output)
 
     static string? Compare(Case c, Outcome t0, Outcome t1)
     {
-        var sb = new StringBuilder();
-        if (t1.CompiledEntries == 0) sb.AppendLine("  tier 1 did not run");
-        if (t0.Exit != t1.Exit || t0.Vector != t1.Vector) sb.AppendLine($"  exit: tier 0 {t0.Exit} {t0.Vector}, tier 1 {t1.Exit} {t1.Vector}");
-        if (t0.Rip != t1.Rip) sb.AppendLine($"  EIP: tier 0 0x{t0.Rip:x}, tier 1 0x{t1.Rip:x}");
-        for (int k = 0; k < 16; k++)
-            if (t0.Gpr[k] != t1.Gpr[k]) sb.AppendLine($"  gpr{k}: tier 0 0x{t0.Gpr[k]:x}, tier 1 0x{t1.Gpr[k]:x} (input 0x{c.Input.Gpr[k]:x})");
-        ulong flagMask = t0.Exit == ExitReason.Exception && c.FaultFlagMask != null && c.FaultFlagMask.TryGetValue(t0.Rip, out var atFault) ? atFault : c.FlagMask;
-        if (((t0.Flags ^ t1.Flags) & flagMask) != 0) sb.AppendLine($"  flags: tier 0 0x{t0.Flags & flagMask:x}, tier 1 0x{t1.Flags & flagMask:x} (compared 0x{flagMask:x})");
+        var sb = TierDiff.Compare(t0, t1, c.Input.Gpr, 16, c.FlagMask, c.FaultFlagMask);
         if (!t0.Buffer.AsSpan().SequenceEqual(t1.Buffer)) sb.AppendLine("  data buffer differs");
         if (!t0.Stack.AsSpan().SequenceEqual(t1.Stack)) sb.AppendLine("  stack differs");
         return sb.Length == 0 ? null : sb.ToString();

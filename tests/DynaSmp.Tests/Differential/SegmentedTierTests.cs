@@ -29,7 +29,7 @@ public sealed unsafe class SegmentedTierTests(ITestOutputHelper output)
     sealed record Case(ulong Seed, Shape Shape, byte[] Code, string Text, ulong[] Gpr, uint DsLimit, uint SsLimit, ulong FlagMask,
         Dictionary<ulong, ulong> FaultFlagMask);
 
-    sealed record Outcome(ExitReason Exit, int Vector, ulong Rip, ulong[] Gpr, ulong Flags, byte[] Memory, long CompiledEntries, string Calls);
+    sealed record Outcome(ExitReason Exit, int Vector, ulong Rip, ulong[] Gpr, ulong Flags, byte[] Memory, long CompiledEntries, string Calls) : ITierOutcome;
 
     // ---- generation --------------------------------------------------------------------------------------------
 
@@ -279,14 +279,7 @@ public sealed unsafe class SegmentedTierTests(ITestOutputHelper output)
 
     static string? Compare(Case c, Outcome t0, Outcome t1)
     {
-        var sb = new StringBuilder();
-        if (t1.CompiledEntries == 0) sb.AppendLine("  tier 1 did not run");
-        if (t0.Exit != t1.Exit || t0.Vector != t1.Vector) sb.AppendLine($"  exit: tier 0 {t0.Exit} {t0.Vector}, tier 1 {t1.Exit} {t1.Vector}");
-        if (t0.Rip != t1.Rip) sb.AppendLine($"  IP: tier 0 0x{t0.Rip:x}, tier 1 0x{t1.Rip:x}");
-        for (int k = 0; k < 8; k++)
-            if (t0.Gpr[k] != t1.Gpr[k]) sb.AppendLine($"  gpr{k}: tier 0 0x{t0.Gpr[k]:x}, tier 1 0x{t1.Gpr[k]:x} (input 0x{c.Gpr[k]:x})");
-        ulong flagMask = t0.Exit == ExitReason.Exception && c.FaultFlagMask.TryGetValue(t0.Rip, out var atFault) ? atFault : c.FlagMask;
-        if (((t0.Flags ^ t1.Flags) & flagMask) != 0) sb.AppendLine($"  flags: tier 0 0x{t0.Flags & flagMask:x}, tier 1 0x{t1.Flags & flagMask:x}");
+        var sb = TierDiff.Compare(t0, t1, c.Gpr, 8, c.FlagMask, c.FaultFlagMask);
         if (!t0.Memory.AsSpan().SequenceEqual(t1.Memory)) sb.AppendLine("  memory differs");
         return sb.Length == 0 ? null : sb.ToString();
     }
