@@ -113,6 +113,7 @@ public sealed unsafe class Vcpu : IDisposable
         {
             // KVM_RUN on UNINITIALIZED: block once, accept, return -EAGAIN whatever the new state is.
             if (!HasWakeEvents() && !Vm.StopRequested) Block();
+            Interlocked.Exchange(ref _requests, 0); // looked at: a stale request must not make the next block return at once
             AcceptEvents();
             AgainReturns++;
             Trace.Record(KvmPath.UninitializedAgain, Id, Id, 0, 0, MpState, MpState);
@@ -177,6 +178,11 @@ public sealed unsafe class Vcpu : IDisposable
             {
                 if (Vm.Deterministic) return Exit.Set(VcpuExitReason.Yield);
                 Block();
+                // A request only asks the vCPU to look again: consume it before looking. Left set, a request that
+                // landed after HLT (the timer thread's kick for a deadline already taken) made Block() return at
+                // once forever, and the timer was never polled again: Linux SMP boots hung with every vCPU idle.
+                Interlocked.Exchange(ref _requests, 0);
+                Apic.PollTimer(Core.ClockNow());
                 if (!Runnable()) continue; // spurious wake (a kick with nothing for us): sleep again
             }
             Interlocked.Exchange(ref _requests, 0);

@@ -173,6 +173,60 @@ public unsafe class LapicTimerTests
         Assert.True(vm.Vcpus[0].Wakeups >= 1);
     }
 
+    /// <summary>The machine's timer thread kicks a vCPU at each deadline, and on a busy host that kick can land late,
+    /// after the vCPU already took the interrupt and halted again. The stale request must not stop the halted vCPU
+    /// from polling its timer (it once did: the vCPU spun with the request set and the timer was never looked at
+    /// again, which hung Linux SMP boots with every vCPU idle).</summary>
+    [Fact]
+    public void A_request_that_arrives_while_halted_does_not_stop_the_timer_from_waking_the_vCPU()
+    {
+        const ulong Main = 0x1000, Handler = 0x2000, Idt = 0x3000, Gdt = 0x6000, Flag = 0x5000, Apic = 0xFEE0_0000;
+        using var vm = NewVm();
+        vm.Ram.Write(Gdt, [.. BitConverter.GetBytes(0UL), .. BitConverter.GetBytes(0x00AF9A000000FFFFUL), .. BitConverter.GetBytes(0x00CF92000000FFFFUL)]);
+        ulong low = (Handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | (((Handler >> 16) & 0xFFFF) << 48);
+        vm.Ram.Write(Idt + Vector * 16, [.. BitConverter.GetBytes(low), .. BitConverter.GetBytes(0UL)]);
+        Put(vm, Handler, a =>
+        {
+            a.mov(__qword_ptr[Flag], 1);
+            a.mov(rdi, Apic);
+            a.mov(__dword_ptr[rdi + Eoi], 0);
+            a.iretq();
+        });
+        Put(vm, Main, a =>
+        {
+            a.mov(rdi, Apic);
+            a.mov(__dword_ptr[rdi + Svr], 0x1FF);
+            a.mov(__dword_ptr[rdi + Divide], 0xB);
+            a.mov(__dword_ptr[rdi + LvtTimer], Vector);
+            a.mov(__dword_ptr[rdi + Initial], 300_000_000); // 300 ms: time to halt and take the stale request first
+            a.sti();
+            a.hlt();
+            a.mov(rax, __qword_ptr[Flag]);
+            a.mov(__qword_ptr[Flag + 8], rax);
+            var park = a.CreateLabel();
+            a.cli();
+            a.Label(ref park);
+            a.hlt();
+            a.jmp(park);
+        });
+        var v = vm.Vcpus[0];
+        v.Core.SetFlat64(Main, 0x8000);
+        v.Core.ExceptionIntercept = uint.MaxValue;
+        v.Core.State->GdtrBase = Gdt; v.Core.State->GdtrLimit = 23;
+        v.Core.State->IdtrBase = Idt; v.Core.State->IdtrLimit = 256 * 16 - 1;
+        vm.Start();
+        var sw = Stopwatch.StartNew();
+        while (v.MpState != MpState.Halted && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+        Assert.Equal(MpState.Halted, v.MpState);
+        bool timerStillPending = BitConverter.ToUInt64(vm.Ram.Span(Flag, 8)) == 0;
+        v.RequestEvent(); // the late kick: nothing for the vCPU to take
+        while (BitConverter.ToUInt64(vm.Ram.Span(Flag + 8, 8)) == 0 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+        vm.Stop(VmExitKind.Timeout, "test over");
+        vm.Join();
+        Assert.True(timerStillPending, "the host was too slow: the timer fired before the stale request could be sent");
+        Assert.Equal(1UL, BitConverter.ToUInt64(vm.Ram.Span(Flag + 8, 8)));
+    }
+
     static void Put(Vm vm, ulong address, Action<Assembler> body)
     {
         var a = new Assembler(64);
