@@ -48,6 +48,9 @@ public sealed unsafe partial class CpuCore : IDisposable
     /// <summary>Blocks this CPU decoded and published (its share of the cache's translations), and stores of its own
     /// that invalidated translated code (self- or cross-modifying code). For statistics.</summary>
     public long BlocksDecoded, CodeWriteInvalidations;
+    /// <summary>Guest stores that took the slow path (TLB miss, MMIO, page crossing), and those that landed on a page
+    /// holding translated code (which never gets a write-TLB entry): where store time goes (profile).</summary>
+    public long SlowWrites, CodePageWrites;
     public long CompiledBlockEntries;
     /// <summary>Tier-0 calls from translated code per Iced <see cref="Code"/>, when <see cref="JitOptions.ProfileFallbacks"/>
     /// is on (null otherwise): the list of what tier 1 still leaves to the interpreter in a workload.</summary>
@@ -258,6 +261,7 @@ public sealed unsafe partial class CpuCore : IDisposable
                     CompiledBlockEntries++;
                     int code = compiled.Invoke(this, s);
                     if (code == CompiledBlock.ExitLink) TryLink();
+                    else if (code == CompiledBlock.ExitPromote && Lookup() is { } hot) TierUp.Promote(this, hot); // RIP is the counted head's (it may have been chained to)
                     else if (code == CompiledBlock.ExitInterpret && Lookup() is { } here)
                     {
                         if (here.Compiled is { } failed) Resegment(here, failed); // its code's guard failed

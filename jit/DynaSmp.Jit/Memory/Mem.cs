@@ -131,6 +131,7 @@ public static unsafe class Mem
         }
         ulong phys = c.Mmu.Translate(lin, MemAccess.Write);
         var ram = c.Ram;
+        c.SlowWrites++;
         if (ram.Contains(phys, size))
         {
             byte* p = ram.Base + phys;
@@ -143,7 +144,7 @@ public static unsafe class Mem
             }
             // Write first, then invalidate: another vCPU decoding this page meanwhile sees either the old bytes
             // (and its block is dropped here) or the new ones.
-            if (ram.IsCodePage(phys >> GuestRam.PageShift)) c.OnCodePageWrite(phys, size);
+            if (ram.IsCodePage(phys >> GuestRam.PageShift)) { c.CodePageWrites++; c.OnCodePageWrite(phys, size); }
             else c.Mmu.FillTlb(lin, phys, write: true);
             return;
         }

@@ -31,6 +31,10 @@ public sealed class Block
     /// <summary>1 once queued for compilation, so it is queued at most once.</summary>
     public int TierUpQueued;
 
+    /// <summary>Set once this block's compiled code proved hot (<see cref="TierUp.Promote"/>): its region is then formed
+    /// with every neighbouring block, even ones compiled or queued on their own, so a hot loop runs in one method.</summary>
+    public volatile bool FullRegion;
+
     /// <summary>Set once the flat-segment guard of this block's 32-bit code failed: it is recompiled with per-access
     /// segment bases and limits (which flat code avoids), rather than interpreted for good.</summary>
     public volatile bool Segmented;

@@ -27,13 +27,21 @@ public sealed unsafe class CompiledBlock
     /// <summary>Nothing ran: the segments fail the code's entry guard (not flat for flat code, or attributes segmented
     /// code does not handle); interpret the block at RIP.</summary>
     public const int ExitInterpret = 2;
+    /// <summary>Nothing ran: a lean region's entry countdown ran out; the dispatcher asks for its full region
+    /// (<see cref="TierUp.Promote"/>) and enters it again.</summary>
+    public const int ExitPromote = 3;
+
+    /// <summary>Entries of a lean region before it asks for its full region: a loop split across lean regions gets
+    /// there within milliseconds, most boot code never.</summary>
+    public const long PromoteAfter = 4096;
 
     public SharedCode Code { get; }
     public BlockFn Delegate => Code.Delegate;
     /// <summary>Native cell: [0] this block's current entry point (its code, or the link stub once invalid), [1] its
     /// slot array. Never freed: slots of other blocks may point here after this object is gone.</summary>
     public nint* EntryCell { get; }
-    /// <summary>This VM's exit slots for the code's direct exits (null when the code has none).</summary>
+    /// <summary>This VM's exit slots for the code's direct exits. The word before the first is the entry countdown of
+    /// counted code (<see cref="SharedCode.Counted"/>).</summary>
     public nint* Slots { get; }
     /// <summary>Blocks compiled into this method (1 = the block alone).</summary>
     public int RegionBlocks => Code.RegionBlocks;
@@ -41,11 +49,9 @@ public sealed unsafe class CompiledBlock
     internal CompiledBlock(SharedCode code)
     {
         Code = code;
-        if (code.ExitSlots > 0)
-        {
-            Slots = (nint*)NativeMemory.Alloc((nuint)(code.ExitSlots * sizeof(nint)));
-            for (int k = 0; k < code.ExitSlots; k++) Slots[k] = (nint)UnlinkedCell;
-        }
+        Slots = (nint*)NativeMemory.Alloc((nuint)((code.ExitSlots + 1) * sizeof(nint))) + 1;
+        Slots[-1] = code.Counted ? (nint)PromoteAfter : nint.MaxValue;
+        for (int k = 0; k < code.ExitSlots; k++) Slots[k] = (nint)UnlinkedCell;
         EntryCell = NewCell(code.Entry != 0 ? code.Entry : LinkStubEntry, (nint)Slots);
     }
 
@@ -58,6 +64,9 @@ public sealed unsafe class CompiledBlock
     }
 
     public void Unlink() => Volatile.Write(ref *EntryCell, LinkStubEntry);
+
+    /// <summary>Stops the entry countdown (the promotion is asked for, or refused).</summary>
+    public void StopCountdown() => Slots[-1] = nint.MaxValue;
 
     /// <summary>Points an exit slot at <paramref name="target"/>'s entry cell (a single aligned pointer store).</summary>
     public static void Link(nint slot, CompiledBlock target) => Volatile.Write(ref *(nint*)slot, (nint)target.EntryCell);

@@ -25,10 +25,12 @@ public sealed class SharedCode
     public int RegionBlocks { get; }
     /// <summary>Size of the method's IL: what RyuJIT's time grows with (the tier-up profile reports it).</summary>
     public int IlBytes { get; }
+    /// <summary>A lean region that counts its entries and asks to be promoted (BlockEmitter.EmitEntryCountdown).</summary>
+    public bool Counted { get; }
 
-    internal SharedCode(DynamicMethod method, BlockFn fn, nint entry, int exitSlots, GCHandle[] handles, int regionBlocks, int ilBytes)
+    internal SharedCode(DynamicMethod method, BlockFn fn, nint entry, int exitSlots, GCHandle[] handles, int regionBlocks, int ilBytes, bool counted)
     {
-        _method = method; Delegate = fn; Entry = entry; ExitSlots = exitSlots; _handles = handles; RegionBlocks = regionBlocks; IlBytes = ilBytes;
+        _method = method; Delegate = fn; Entry = entry; ExitSlots = exitSlots; _handles = handles; RegionBlocks = regionBlocks; IlBytes = ilBytes; Counted = counted;
     }
 
     // The handles keep only instruction arrays alive (no cycle back here), so the code and its handles go together
@@ -53,10 +55,10 @@ public static class SharedTranslations
     /// <summary>Off (DYNASMP_SHARED_TRANSLATIONS=0): every VM compiles its own code, for A/B measurements.</summary>
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("DYNASMP_SHARED_TRANSLATIONS") != "0";
 
-    internal static SharedCode GetOrCompile(Block[] region, bool chain, bool bounded, Func<SharedCode> compile)
+    internal static SharedCode GetOrCompile(Block[] region, bool chain, bool bounded, bool counted, Func<SharedCode> compile)
     {
         if (!Enabled) return compile();
-        var key = Key.Of(region, chain, bounded);
+        var key = Key.Of(region, chain, bounded, counted);
         if (Table.TryGetValue(key, out var code)) return code;
         code = compile();
         if (Table.Count >= Capacity) Table.Clear();
@@ -78,7 +80,7 @@ public static class SharedTranslations
             _hash = h.ToHashCode();
         }
 
-        public static Key Of(Block[] region, bool chain, bool bounded)
+        public static Key Of(Block[] region, bool chain, bool bounded, bool counted)
         {
             int size = 16;
             foreach (var b in region) size += 12 + b.Insns.Length * Unsafe.SizeOf<Instruction>();
@@ -87,7 +89,7 @@ public static class SharedTranslations
             var head = region[0];
             BitConverter.TryWriteBytes(span, (int)head.Mode);
             BitConverter.TryWriteBytes(span[4..], head.CsBase);
-            span[12] = (byte)((chain ? 1 : 0) | (bounded ? 2 : 0) | (BlockEmitter.IsSegmented(head) ? 4 : 0));
+            span[12] = (byte)((chain ? 1 : 0) | (bounded ? 2 : 0) | (BlockEmitter.IsSegmented(head) ? 4 : 0) | (counted ? 8 : 0));
             span[13] = (byte)region.Length;
             int at = 16;
             foreach (var b in region)

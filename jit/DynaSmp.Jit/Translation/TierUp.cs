@@ -20,6 +20,8 @@ public static class TierUp
     public const int ExpediteAfter = 8;
 
     public static long Expedited;
+    /// <summary>Lean regions promoted to full ones, and promotions refused because the full region was no bigger.</summary>
+    public static long Promoted, PromotionsRefused;
 
     /// <summary>With <see cref="JitOptions.ProfileFallbacks"/>: compile cost by region size in blocks (the index).</summary>
     public static readonly RegionCost[] ProfileBySize = new RegionCost[BlockTranslator.MaxRegionBlocks + 1];
@@ -57,11 +59,25 @@ public static class TierUp
         Queue.Expedite((core, b));
     }
 
+    /// <summary>A lean region's entry countdown ran out (<see cref="CompiledBlock.ExitPromote"/>): its head is compiled
+    /// again, ahead of the queue, with a full region (<see cref="Block.FullRegion"/>). The lean code keeps running until
+    /// the full code replaces it.</summary>
+    public static void Promote(CpuCore core, Block b)
+    {
+        if (b.Compiled is not { } lean || !lean.Code.Counted) return;
+        lean.StopCountdown();
+        if (b.FullRegion || b.Invalid) return;
+        b.FullRegion = true;
+        Interlocked.Increment(ref Promoted);
+        if (core.Options.CompileSynchronously) CompileNow(core, b);
+        else Queue.Expedite((core, b));
+    }
+
     /// <summary>Compiles and publishes a block on the calling thread. A block the translator cannot lower
     /// (a translator bug) stays in tier 0 for good: slower, never wrong, never a host crash.</summary>
     public static void CompileNow(CpuCore core, Block b)
     {
-        if (b.Invalid || b.Compiled != null) return;
+        if (b.Invalid || (b.Compiled is { } done && !(b.FullRegion && done.Code.Counted))) return;
         long allocated = TranslationCost.Begin();
         try { Compile(core, b); }
         finally { TranslationCost.End(allocated); }
@@ -73,10 +89,12 @@ public static class TierUp
         long t0 = Stopwatch.GetTimestamp();
         CompiledBlock compiled;
         Block[] region;
+        var lean = b.Compiled;
         try
         {
             region = BlockTranslator.FormRegion(core.Cache, b);
-            compiled = BlockTranslator.Translate(core, region);
+            if (lean != null && region.Length <= lean.RegionBlocks) { Interlocked.Increment(ref PromotionsRefused); return; } // nothing to gain
+            compiled = BlockTranslator.Translate(core, region, counted: !b.FullRegion);
         }
         catch (Exception e)
         {
@@ -100,6 +118,7 @@ public static class TierUp
         if (!core.Cache.RegisterRegion(b, region)) { compiled.Unlink(); return; } // a member changed meanwhile
         Interlocked.Increment(ref core.Cache.Compilations);
         b.Compiled = compiled;
+        lean?.Unlink(); // jumps into the lean code come back through the dispatcher and link to the full code
         if (b.Invalid) compiled.Unlink(); // lost a race with invalidation: never enter it
     }
 
@@ -115,9 +134,9 @@ public static class TierUp
 
 /// <summary>The compile thread's work list: arrival order, except that expedited items come before all others, newest
 /// first. An item may be in both lists.</summary>
-/// <remarks>Newest first for every item left 40% fewer interpretations on a kernel boot (17.9M -> 10.7M), but it was
-/// reverted: Debian's kernel at --smp 4 then hung with every vCPU idle and no timer armed in 2 of 5 boots (a race this
-/// order exposes more often; not found yet, see the closing note of 2026-12-06).</remarks>
+/// <remarks>Newest first for every item left 40% fewer interpretations on a kernel boot (17.9M -> 10.7M) but was
+/// reverted when Debian's kernel at --smp 4 hung in 2 of 5 boots. The hang was a lost LAPIC timer poll in the vCPU
+/// loop (fixed since), not this order, which only changed the timing; newest first has not been measured again.</remarks>
 public sealed class TierUpQueue<T>
 {
     // vCPUs add through concurrent queues (amortised segment allocation, no per-item node: the run loop allocates

@@ -142,7 +142,8 @@ public static partial class WorkloadSuite
     /// translated code still hands to tier 0, most frequent first (stderr).</summary>
     internal static void PrintTierProfile(Vm vm)
     {
-        Console.Error.WriteLine($"profile: {TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {TierUp.Failed} failed, {TierUp.Expedited} expedited");
+        Console.Error.WriteLine($"profile: {TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {TierUp.Failed} failed, {TierUp.Expedited} expedited, " +
+            $"{TierUp.Promoted} promoted to full regions ({TierUp.PromotionsRefused} no bigger)");
         for (int n = 1; n < TierUp.ProfileBySize.Length; n++)
         {
             var c = TierUp.ProfileBySize[n];
@@ -151,15 +152,17 @@ public static partial class WorkloadSuite
                 $"{Stopwatch.GetElapsedTime(0, c.Ticks).TotalMilliseconds / c.Regions,6:F2} ms each");
         }
         var calls = new Dictionary<Iced.Intel.Code, long>();
-        long lookups = 0, interpreted = 0, entries = 0;
+        long lookups = 0, interpreted = 0, entries = 0, slowWrites = 0, codePageWrites = 0;
         foreach (var v in vm.Vcpus)
         {
             lookups += v.Core.DispatcherLookups; interpreted += v.Core.InterpretedBlocks; entries += v.Core.CompiledBlockEntries;
+            slowWrites += v.Core.SlowWrites; codePageWrites += v.Core.CodePageWrites;
             var counts = v.Core.TierZeroCalls!;
             for (int c = 0; c < counts.Length; c++)
                 if (counts[c] != 0) calls[(Iced.Intel.Code)c] = calls.GetValueOrDefault((Iced.Intel.Code)c) + counts[c];
         }
         Console.Error.WriteLine($"profile: {lookups} dispatcher lookups, {interpreted} blocks interpreted, {entries} compiled-block entries from the dispatcher");
+        Console.Error.WriteLine($"profile: {slowWrites} slow-path stores, {codePageWrites} of them to pages holding translated code");
         foreach (var (code, n) in calls.OrderByDescending(kv => kv.Value).Take(12))
             Console.Error.WriteLine($"profile:   tier-0 call {code,-32} {n,12}");
         var blocks = new Dictionary<Block, long>();
