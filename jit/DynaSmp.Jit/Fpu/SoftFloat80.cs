@@ -650,6 +650,9 @@ public static class SoftFloat80
             }
             if (b.Sign) n = -n;
         }
+        // Scaled by a zero ST(1), a denormal is passed through: no UE even unmasked on Intel (model 0xCF), as for FPREM by
+        // inf. A nonzero ST(1) that truncates to 0 (a denormal: DE) takes the normal path and underflows there.
+        if (b.IsZero && a.IsDenormal && (a.Mant & Ext80.J) == 0) return a;
         return RoundPack(ref e, a.Sign, ea + n, ma, 0, 64);
     }
 
@@ -678,7 +681,10 @@ public static class SoftFloat80
         complete = true;
         if (Special2(ref e, a, b, out var r)) return r;
         if (a.IsInf || b.IsZero) { e.Flags |= IE; return Ext80.Indefinite; }
-        if (a.IsZero || b.IsInf) return Round1Exact(ref e, a);
+        if (a.IsZero) return a;
+        // x rem inf = x: a denormal x is passed through and raises no UE even unmasked on Intel (model 0xCF); AMD (family
+        // 1Ah) raises UE as Round1 does (a vendor quirk in the differential tests). A pseudo-denormal is normalised.
+        if (b.IsInf) return a.Exp == 0 && (a.Mant & Ext80.J) == 0 ? a : Round1Exact(ref e, a);
         Unpack(a, out int ea, out ulong ma);
         Unpack(b, out int eb, out ulong mb);
         int d = ea - eb;

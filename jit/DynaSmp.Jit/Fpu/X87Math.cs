@@ -201,7 +201,8 @@ public static class X87Math
         if (mxx.Hi > 1.5) { mxx = DD.Scale(mxx, -1); k++; }
         // Near 1, log(m) = log1p(m - 1) keeps the terms beyond the first that DD.Log loses (196 ulp at x = 1 + 7 * 2^-58).
         DD l = k == 0 && mxx.Hi < 1.25 ? DD.Log1p(mxx - DD.One) / DD.Ln2 : new DD(k) + DD.Log(mxx) / DD.Ln2;
-        // log2(x) is rational only for a power of two (then an integer, and y * k may be exact).
-        return Round(ref e, myy * l, ey, canBeExact: x.Mant == Ext80.J);
+        // Taken as inexact even when x is a power of two and y * log2(x) is exact: the SDM raises #P only for an inexact
+        // result, but Intel (model 0xCF) and AMD (family 1Ah) parts raise PE, and UE when such a result is tiny.
+        return Round(ref e, myy * l, ey, canBeExact: false);
     }
 }

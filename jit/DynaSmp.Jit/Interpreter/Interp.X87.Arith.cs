@@ -407,6 +407,14 @@ public static unsafe partial class Interp
         var e = FpEnv.FromControl(s->FpuControl);
         bool empty = X87Empty(s, 0);
         var v = empty ? Ext80.Indefinite : X87Get(s, 0);
+        if (empty && m == Mnemonic.Fstpnce)
+        {
+            // FSTP1 (D9 D8+i, an undocumented alias of FSTP ST(i)) from an empty ST(0): no stack fault and ST(i) is not
+            // written, only the pop, and C1 is cleared; observed on Intel (model 0xCF) and AMD (family 1Ah) parts.
+            s->FpuStatus &= unchecked((ushort)~FswC1);
+            X87Pop(s);
+            return;
+        }
         if (empty)
         {
             if (!X87StackFault(s, overflow: false)) return;
@@ -536,10 +544,12 @@ public static unsafe partial class Interp
         bool eflags = m is Mnemonic.Fcomi or Mnemonic.Fcomip or Mnemonic.Fucomi or Mnemonic.Fucomip;
         // The condition codes (or EFLAGS) are set even when an unmasked exception is raised; only the pops are skipped.
         int result;
-        bool completes;
+        bool completes, stackFault = false;
+        int c1Before = s->FpuStatus & FswC1;
         if (X87Empty(s, 0) || (srcReg >= 0 && X87Empty(s, srcReg)))
         {
             completes = X87StackFault(s, overflow: false);
+            stackFault = true;
             result = 2;
         }
         else
@@ -555,7 +565,9 @@ public static unsafe partial class Interp
         {
             ulong f = result switch { 0 => RFlags.ZF, -1 => RFlags.CF, 1 => 0, _ => RFlags.ZF | RFlags.PF | RFlags.CF };
             Flags.SetStatus(s, RFlags.Status, f);
-            s->FpuStatus &= unchecked((ushort)~FswC1);
+            // C1 is cleared only by a stack underflow. The SDM says "C1: Set to 0" for every FCOMI, but Intel (model 0xCF)
+            // and AMD (family 1Ah) silicon both leave it as it was (differential runs on both).
+            if (!stackFault) s->FpuStatus = (ushort)((s->FpuStatus & ~FswC1) | c1Before);
         }
         else X87SetCc(s, result switch { 0 => FswC3, -1 => FswC0, 1 => 0, _ => FswC3 | FswC2 | FswC0 });
         if (!completes) return;

@@ -61,6 +61,16 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     [DifferentialFact] public void X87LoadStore() => Check(RunX87(nameof(X87LoadStore)));
     [DifferentialFact] public void X87Compare() => Check(RunX87(nameof(X87Compare)));
     [DifferentialFact] public void X87Misc() => Check(RunX87(nameof(X87Misc)));
+
+    /// <summary>A random run's failure on an Intel host, kept: FSCALE of a denormal by 0 with UE unmasked leaves it as it
+    /// is, with no UE (a vendor quirk: AMD underflows).</summary>
+    [DifferentialFact] public void Fscale_of_a_denormal_by_zero() => Check(RunX87(nameof(X87Misc), caseSeed: 0x3d3c9313431a8eb));
+
+    /// <summary>... but by a denormal ST(1), which also truncates to 0, it underflows (seeds from the same Intel host).</summary>
+    [DifferentialTheory]
+    [InlineData(0xa07f2d9bc16a5edcUL)]
+    [InlineData(0x231ee6abc071b45dUL)]
+    public void Fscale_of_a_denormal_by_a_denormal(ulong seed) => Check(RunX87(nameof(X87Misc), caseSeed: seed));
     [DifferentialFact] public void X87Control() => Check(RunX87(nameof(X87Control)));
 
     /// <summary>Share of DYNASMP_FP_CASES given to the SSE floating-point group (the x87 groups share the rest).</summary>
@@ -100,9 +110,9 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     [DifferentialFact] public void Sse4Float() => Check(RunSse4Float());
     [DifferentialFact] public void X87Transcendental() => Check(RunX87(nameof(X87Transcendental)));
 
-    /// <summary>A random run's failure, kept: FYL2X of a denormal y by x = 2 is exact and tiny; the AMD host raised UE
-    /// with it (the FYL2X vendor entry), DynaSmp follows the SDM.</summary>
-    [DifferentialFact] public void Fyl2x_exact_tiny_result_compares_where_vendors_agree() => Check(RunX87(nameof(X87Transcendental), caseSeed: 0x4b1af00d1e25258b));
+    /// <summary>A random run's failure, kept: FYL2X of a denormal y by x = 2 is exact and tiny, yet AMD and Intel silicon
+    /// both raise PE and UE with it (the SDM says #P only when inexact); DynaSmp follows the silicon.</summary>
+    [DifferentialFact] public void Fyl2x_exact_tiny_result_raises_PE_and_UE_as_silicon_does() => Check(RunX87(nameof(X87Transcendental), caseSeed: 0x4b1af00d1e25258b));
 
     public static TheoryData<string> X87GroupNames()
     {
@@ -115,7 +125,7 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     }
 
     /// <summary>Random-run cases that once failed on an AMD host: FPATAN of a tiny ratio and FYL2X results taken as
-    /// exact (PE), FYL2X by zero with a denormal y (ZE over DE), FYL2X's PE on exact results (a vendor quirk), FYL2X of x
+    /// exact (PE), FYL2X by zero with a denormal y (ZE over DE) or a normal one (no PE), FYL2X's PE on exact results (silicon of both vendors), FYL2X of x
     /// just above 1 (log near 1), and FSINCOS/FSIN arguments near a multiple of pi/2 (the 66-bit pi bound is absolute there).</summary>
     [DifferentialTheory]
     [InlineData(0x2357244495049e9dUL)]
@@ -126,6 +136,8 @@ public sealed class FpuDifferentialTests(ITestOutputHelper output)
     [InlineData(0x91bc0ff773d89802UL)]
     [InlineData(0xc490b97e636603d6UL)]
     [InlineData(0xd18573e10414ea1eUL)]
+    [InlineData(0x250c8016a4c841deUL)]
+    [InlineData(0x9943c8e39bc2af5aUL)]
     public void Transcendental_regressions(ulong seed) => Check(RunX87("X87Transcendental", caseSeed: seed));
 
     /// <summary>DYNASMP_FP_RANDOM_CASES (default 10000) cases over the x87 groups from the run seed (DYNASMP_DIFF_RUN_SEED,
