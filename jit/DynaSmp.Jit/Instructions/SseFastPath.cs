@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using DynaSmp.Jit.Cpu;
 using static System.BitConverter;
 
@@ -15,7 +16,10 @@ namespace DynaSmp.Jit.Instructions;
 /// (IE/ZE need NaN, infinity, 0/0, x/0 or sqrt of a negative, all of which give a NaN or infinity we reject; DE needs a
 /// denormal). Results with a biased exponent of 0, 1 or the maximum are rejected, so no OE/UE, and FTZ and DAZ
 /// cannot matter. PE is sticky: when it is already set and masked, an inexact result changes nothing.
-/// Helper shape: (CpuState*, destination XMM slot (2n), source low and high qwords, imm8 or operand size).</remarks>
+/// Helper shape: (CpuState*, destination XMM slot (2n), source low and high qwords, imm8 or operand size).
+/// Entry points are AggressiveOptimization and their checks AggressiveInlining: compiled code calls them from its first
+/// run, and a benchmark of a few hundred milliseconds otherwise spent its first 100+ ms in .NET's unoptimised tier 0 of
+/// them, each check a call of its own (perf, nbody and mandel).</remarks>
 public static unsafe class SseFastPath
 {
     /// <summary>MXCSR bits that must equal <see cref="RoundingFast"/> for a rounding operation: RC (round to nearest),
@@ -24,16 +28,24 @@ public static unsafe class SseFastPath
     /// <summary>For the truncating conversions RC does not matter: PM masked and PE set.</summary>
     const uint TruncCheck = 0x1000 | 0x20;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool RoundingOk(CpuState* s) => (s->Mxcsr & RoundingCheck) == RoundingFast;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool InexactOk(CpuState* s) => (s->Mxcsr & TruncCheck) == TruncCheck;
 
     /// <summary>Zero or normal: not denormal, infinity or NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool Ordinary64(ulong v) { ulong e = (v >> 52) & 0x7FF; return e - 1 < 0x7FE || (v << 1) == 0; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool Ordinary32(uint v) { uint e = (v >> 23) & 0xFF; return e - 1 < 0xFE || (v << 1) == 0; }
     /// <summary>Normal with a biased exponent of at least 2 (nowhere near tininess) and finite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool SafeResult64(ulong r) => ((r >> 52) & 0x7FF) - 2 < 0x7FD;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool SafeResult32(uint r) => ((r >> 23) & 0xFF) - 2 < 0xFD;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool Zero64(ulong v) => (v << 1) == 0;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool Zero32(uint v) => (v << 1) == 0;
 
     // ---- arithmetic -----------------------------------------------------------------------------------
@@ -52,32 +64,32 @@ public static unsafe class SseFastPath
 
     public struct AddOp : IOp
     {
-        public static double F64(double a, double b) => a + b;
-        public static float F32(float a, float b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static double F64(double a, double b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float F32(float a, float b) => a + b;
         public static bool Rounds => true;
         public static bool Unary => false;
         public static bool ZeroExact(bool a, bool b) => true; // a sum of finite non-denormal values rounds to 0 only when exact
     }
     public struct SubOp : IOp
     {
-        public static double F64(double a, double b) => a - b;
-        public static float F32(float a, float b) => a - b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static double F64(double a, double b) => a - b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float F32(float a, float b) => a - b;
         public static bool Rounds => true;
         public static bool Unary => false;
         public static bool ZeroExact(bool a, bool b) => true;
     }
     public struct MulOp : IOp
     {
-        public static double F64(double a, double b) => a * b;
-        public static float F32(float a, float b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static double F64(double a, double b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float F32(float a, float b) => a * b;
         public static bool Rounds => true;
         public static bool Unary => false;
         public static bool ZeroExact(bool a, bool b) => a || b;
     }
     public struct DivOp : IOp
     {
-        public static double F64(double a, double b) => a / b;
-        public static float F32(float a, float b) => a / b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static double F64(double a, double b) => a / b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float F32(float a, float b) => a / b;
         public static bool Rounds => true;
         public static bool Unary => false;
         public static bool ZeroExact(bool a, bool b) => a;
@@ -85,29 +97,30 @@ public static unsafe class SseFastPath
     /// <summary>x86 MIN: the first operand if it is less, else the second (so equal zeros give the second).</summary>
     public struct MinOp : IOp
     {
-        public static double F64(double a, double b) => a < b ? a : b;
-        public static float F32(float a, float b) => a < b ? a : b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static double F64(double a, double b) => a < b ? a : b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float F32(float a, float b) => a < b ? a : b;
         public static bool Rounds => false;
         public static bool Unary => false;
         public static bool ZeroExact(bool a, bool b) => true;
     }
     public struct MaxOp : IOp
     {
-        public static double F64(double a, double b) => a > b ? a : b;
-        public static float F32(float a, float b) => a > b ? a : b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static double F64(double a, double b) => a > b ? a : b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float F32(float a, float b) => a > b ? a : b;
         public static bool Rounds => false;
         public static bool Unary => false;
         public static bool ZeroExact(bool a, bool b) => true;
     }
     public struct SqrtOp : IOp
     {
-        public static double F64(double a, double b) => Math.Sqrt(b);
-        public static float F32(float a, float b) => MathF.Sqrt(b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static double F64(double a, double b) => Math.Sqrt(b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float F32(float a, float b) => MathF.Sqrt(b);
         public static bool Rounds => true;
         public static bool Unary => true;
         public static bool ZeroExact(bool a, bool b) => b;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool Lane64<T>(ulong a, ulong b, out ulong r) where T : struct, IOp
     {
         r = 0;
@@ -116,6 +129,7 @@ public static unsafe class SseFastPath
         return !T.Rounds || SafeResult64(r) || (Zero64(r) && T.ZeroExact(Zero64(a), Zero64(b)));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool Lane32<T>(uint a, uint b, out uint r) where T : struct, IOp
     {
         r = 0;
@@ -124,6 +138,7 @@ public static unsafe class SseFastPath
         return !T.Rounds || SafeResult32(r) || (Zero32(r) && T.ZeroExact(Zero32(a), Zero32(b)));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static int Sd<T>(CpuState* s, int d, ulong b) where T : struct, IOp
     {
         if (T.Rounds && !RoundingOk(s)) return 0;
@@ -132,6 +147,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static int Pd<T>(CpuState* s, int d, ulong blo, ulong bhi) where T : struct, IOp
     {
         if (T.Rounds && !RoundingOk(s)) return 0;
@@ -141,6 +157,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static int Ss<T>(CpuState* s, int d, ulong b) where T : struct, IOp
     {
         if (T.Rounds && !RoundingOk(s)) return 0;
@@ -150,6 +167,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static int Ps<T>(CpuState* s, int d, ulong blo, ulong bhi) where T : struct, IOp
     {
         if (T.Rounds && !RoundingOk(s)) return 0;
@@ -162,34 +180,34 @@ public static unsafe class SseFastPath
     }
 
     // The helpers tier 1 calls, named as the mnemonics (InstEmit looks them up by name).
-    public static int Addsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<AddOp>(s, d, lo);
-    public static int Subsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<SubOp>(s, d, lo);
-    public static int Mulsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<MulOp>(s, d, lo);
-    public static int Divsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<DivOp>(s, d, lo);
-    public static int Minsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<MinOp>(s, d, lo);
-    public static int Maxsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<MaxOp>(s, d, lo);
-    public static int Sqrtsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<SqrtOp>(s, d, lo);
-    public static int Addpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<AddOp>(s, d, lo, hi);
-    public static int Subpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<SubOp>(s, d, lo, hi);
-    public static int Mulpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<MulOp>(s, d, lo, hi);
-    public static int Divpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<DivOp>(s, d, lo, hi);
-    public static int Minpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<MinOp>(s, d, lo, hi);
-    public static int Maxpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<MaxOp>(s, d, lo, hi);
-    public static int Sqrtpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<SqrtOp>(s, d, lo, hi);
-    public static int Addss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<AddOp>(s, d, lo);
-    public static int Subss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<SubOp>(s, d, lo);
-    public static int Mulss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<MulOp>(s, d, lo);
-    public static int Divss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<DivOp>(s, d, lo);
-    public static int Minss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<MinOp>(s, d, lo);
-    public static int Maxss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<MaxOp>(s, d, lo);
-    public static int Sqrtss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<SqrtOp>(s, d, lo);
-    public static int Addps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<AddOp>(s, d, lo, hi);
-    public static int Subps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<SubOp>(s, d, lo, hi);
-    public static int Mulps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<MulOp>(s, d, lo, hi);
-    public static int Divps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<DivOp>(s, d, lo, hi);
-    public static int Minps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<MinOp>(s, d, lo, hi);
-    public static int Maxps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<MaxOp>(s, d, lo, hi);
-    public static int Sqrtps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<SqrtOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Addsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<AddOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Subsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<SubOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Mulsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<MulOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Divsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<DivOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Minsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<MinOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Maxsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<MaxOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Sqrtsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<SqrtOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Addpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<AddOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Subpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<SubOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Mulpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<MulOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Divpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<DivOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Minpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<MinOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Maxpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<MaxOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Sqrtpd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Pd<SqrtOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Addss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<AddOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Subss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<SubOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Mulss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<MulOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Divss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<DivOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Minss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<MinOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Maxss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<MaxOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Sqrtss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ss<SqrtOp>(s, d, lo);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Addps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<AddOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Subps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<SubOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Mulps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<MulOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Divps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<DivOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Minps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<MinOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Maxps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<MaxOp>(s, d, lo, hi);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Sqrtps(CpuState* s, int d, ulong lo, ulong hi, int imm) => Ps<SqrtOp>(s, d, lo, hi);
 
     // ---- compares -------------------------------------------------------------------------------------
 
@@ -217,14 +235,14 @@ public static unsafe class SseFastPath
         return true;
     }
 
-    public static int Cmpsd(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cmpsd(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         if (!Cmp64(s->Xmm[d], lo, imm, out ulong m)) return 0;
         s->Xmm[d] = m;
         return 1;
     }
 
-    public static int Cmppd(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cmppd(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         if (!Cmp64(s->Xmm[d], lo, imm, out ulong m0) || !Cmp64(s->Xmm[d + 1], hi, imm, out ulong m1)) return 0;
         s->Xmm[d] = m0;
@@ -232,7 +250,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Cmpss(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cmpss(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         ulong a = s->Xmm[d];
         if (!Cmp32((uint)a, (uint)lo, imm, out uint m)) return 0;
@@ -240,7 +258,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Cmpps(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cmpps(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         ulong a = s->Xmm[d], b = s->Xmm[d + 1];
         if (!Cmp32((uint)a, (uint)lo, imm, out uint m0) || !Cmp32((uint)(a >> 32), (uint)(lo >> 32), imm, out uint m1)
@@ -258,30 +276,30 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Comisd(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Comisd(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         ulong a = s->Xmm[d];
         double x = UInt64BitsToDouble(a), y = UInt64BitsToDouble(lo);
         return Comi(s, Ordinary64(a) && Ordinary64(lo), x < y, x == y);
     }
 
-    public static int Ucomisd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Comisd(s, d, lo, hi, imm);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Ucomisd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Comisd(s, d, lo, hi, imm);
 
-    public static int Comiss(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Comiss(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         uint a = (uint)s->Xmm[d];
         float x = UInt32BitsToSingle(a), y = UInt32BitsToSingle((uint)lo);
         return Comi(s, Ordinary32(a) && Ordinary32((uint)lo), x < y, x == y);
     }
 
-    public static int Ucomiss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Comiss(s, d, lo, hi, imm);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Ucomiss(CpuState* s, int d, ulong lo, ulong hi, int imm) => Comiss(s, d, lo, hi, imm);
 
     // ---- shuffles and unpacks (no MXCSR involvement: always done here) --------------------------------
 
-    public static int Unpcklpd(CpuState* s, int d, ulong lo, ulong hi, int imm) { s->Xmm[d + 1] = lo; return 1; }
-    public static int Unpckhpd(CpuState* s, int d, ulong lo, ulong hi, int imm) { s->Xmm[d] = s->Xmm[d + 1]; s->Xmm[d + 1] = hi; return 1; }
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Unpcklpd(CpuState* s, int d, ulong lo, ulong hi, int imm) { s->Xmm[d + 1] = lo; return 1; }
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Unpckhpd(CpuState* s, int d, ulong lo, ulong hi, int imm) { s->Xmm[d] = s->Xmm[d + 1]; s->Xmm[d + 1] = hi; return 1; }
 
-    public static int Unpcklps(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Unpcklps(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         ulong a = s->Xmm[d];
         s->Xmm[d] = (a & 0xFFFF_FFFF) | lo << 32;
@@ -289,7 +307,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Unpckhps(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Unpckhps(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         ulong a = s->Xmm[d + 1];
         s->Xmm[d] = (a & 0xFFFF_FFFF) | hi << 32;
@@ -297,7 +315,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Shufpd(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Shufpd(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         ulong r0 = (imm & 1) != 0 ? s->Xmm[d + 1] : s->Xmm[d];
         s->Xmm[d + 1] = (imm & 2) != 0 ? hi : lo;
@@ -307,7 +325,7 @@ public static unsafe class SseFastPath
 
     static uint Dword(ulong lo, ulong hi, int k) => (uint)((k < 2 ? lo : hi) >> (32 * (k & 1)));
 
-    public static int Shufps(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Shufps(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         ulong alo = s->Xmm[d], ahi = s->Xmm[d + 1];
         s->Xmm[d] = Dword(alo, ahi, imm & 3) | (ulong)Dword(alo, ahi, (imm >> 2) & 3) << 32;
@@ -318,7 +336,7 @@ public static unsafe class SseFastPath
     // ---- conversions ----------------------------------------------------------------------------------
 
     /// <summary>CVTSI2SD: the integer source (imm = its size, 4 or 8) in <paramref name="lo"/>.</summary>
-    public static int Cvtsi2sd(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtsi2sd(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         long v = imm == 8 ? (long)lo : (int)lo;
         if ((ulong)(v + (1L << 53)) > (1UL << 54) && !RoundingOk(s)) return 0; // beyond 2^53 it may round
@@ -326,7 +344,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Cvtsi2ss(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtsi2ss(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         long v = imm == 8 ? (long)lo : (int)lo;
         if ((ulong)(v + (1L << 24)) > (1UL << 25)) return 0; // beyond 2^24 it may round: software
@@ -334,7 +352,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Cvtss2sd(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtss2sd(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         if (!Ordinary32((uint)lo)) return 0;
         s->Xmm[d] = DoubleToUInt64Bits(UInt32BitsToSingle((uint)lo));
@@ -353,14 +371,14 @@ public static unsafe class SseFastPath
         return f == v || RoundingOk(s);
     }
 
-    public static int Cvtsd2ss(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtsd2ss(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         if (!Narrow(s, lo, out uint r)) return 0;
         s->Xmm[d] = (s->Xmm[d] & 0xFFFF_FFFF_0000_0000) | r;
         return 1;
     }
 
-    public static int Cvtpd2ps(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtpd2ps(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         if (!Narrow(s, lo, out uint r0) || !Narrow(s, hi, out uint r1)) return 0;
         s->Xmm[d] = r0 | (ulong)r1 << 32;
@@ -368,7 +386,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Cvtps2pd(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtps2pd(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         if (!Ordinary32((uint)lo) || !Ordinary32((uint)(lo >> 32))) return 0;
         s->Xmm[d] = DoubleToUInt64Bits(UInt32BitsToSingle((uint)lo));
@@ -376,14 +394,14 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Cvtdq2pd(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtdq2pd(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         s->Xmm[d] = DoubleToUInt64Bits((int)lo);
         s->Xmm[d + 1] = DoubleToUInt64Bits((int)(lo >> 32));
         return 1;
     }
 
-    public static int Cvtdq2ps(CpuState* s, int d, ulong lo, ulong hi, int imm)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtdq2ps(CpuState* s, int d, ulong lo, ulong hi, int imm)
     {
         for (int k = 0; k < 4; k++)
         {
@@ -420,8 +438,8 @@ public static unsafe class SseFastPath
         return Ordinary32(x) && ToInt(s, UInt32BitsToSingle(x), bits, truncate, out v);
     }
 
-    public static int Cvttpd2dq(CpuState* s, int d, ulong lo, ulong hi, int imm) => PackedToDq(s, d, lo, hi, truncate: true);
-    public static int Cvtpd2dq(CpuState* s, int d, ulong lo, ulong hi, int imm) => PackedToDq(s, d, lo, hi, truncate: false);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvttpd2dq(CpuState* s, int d, ulong lo, ulong hi, int imm) => PackedToDq(s, d, lo, hi, truncate: true);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtpd2dq(CpuState* s, int d, ulong lo, ulong hi, int imm) => PackedToDq(s, d, lo, hi, truncate: false);
 
     static int PackedToDq(CpuState* s, int d, ulong lo, ulong hi, bool truncate)
     {
@@ -431,8 +449,8 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    public static int Cvttps2dq(CpuState* s, int d, ulong lo, ulong hi, int imm) => SinglesToDq(s, d, lo, hi, truncate: true);
-    public static int Cvtps2dq(CpuState* s, int d, ulong lo, ulong hi, int imm) => SinglesToDq(s, d, lo, hi, truncate: false);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvttps2dq(CpuState* s, int d, ulong lo, ulong hi, int imm) => SinglesToDq(s, d, lo, hi, truncate: true);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtps2dq(CpuState* s, int d, ulong lo, ulong hi, int imm) => SinglesToDq(s, d, lo, hi, truncate: false);
 
     static int SinglesToDq(CpuState* s, int d, ulong lo, ulong hi, bool truncate)
     {
@@ -444,10 +462,10 @@ public static unsafe class SseFastPath
     }
 
     // GPR destinations: imm = the destination's size; the value (zero-extended for 32 bits) goes to r.
-    public static int Cvttsd2si(CpuState* s, ulong lo, int imm, out ulong r) => ToGpr(Int64(s, lo, imm * 8, true, out long v), v, imm, out r);
-    public static int Cvtsd2si(CpuState* s, ulong lo, int imm, out ulong r) => ToGpr(Int64(s, lo, imm * 8, false, out long v), v, imm, out r);
-    public static int Cvttss2si(CpuState* s, ulong lo, int imm, out ulong r) => ToGpr(Int32(s, (uint)lo, imm * 8, true, out long v), v, imm, out r);
-    public static int Cvtss2si(CpuState* s, ulong lo, int imm, out ulong r) => ToGpr(Int32(s, (uint)lo, imm * 8, false, out long v), v, imm, out r);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvttsd2si(CpuState* s, ulong lo, int imm, out ulong r) => ToGpr(Int64(s, lo, imm * 8, true, out long v), v, imm, out r);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtsd2si(CpuState* s, ulong lo, int imm, out ulong r) => ToGpr(Int64(s, lo, imm * 8, false, out long v), v, imm, out r);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvttss2si(CpuState* s, ulong lo, int imm, out ulong r) => ToGpr(Int32(s, (uint)lo, imm * 8, true, out long v), v, imm, out r);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Cvtss2si(CpuState* s, ulong lo, int imm, out ulong r) => ToGpr(Int32(s, (uint)lo, imm * 8, false, out long v), v, imm, out r);
 
     static int ToGpr(bool ok, long v, int size, out ulong r)
     {
