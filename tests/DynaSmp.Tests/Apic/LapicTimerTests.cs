@@ -125,13 +125,13 @@ public unsafe class LapicTimerTests
         Assert.Equal(0UL, apic.TscDeadline); // disarmed after firing (SDM 11.5.4.1)
     }
 
-    /// <summary>A guest arms a one-shot timer, enables interrupts and halts: the vCPU thread sleeps with a
-    /// timeout, the timer fires, the handler runs and the guest continues after the HLT.</summary>
-    [Fact]
-    public void A_halted_vCPU_is_woken_by_its_timer()
+    const ulong Flag = 0x5000;
+
+    /// <summary>A guest that arms a one-shot timer of <paramref name="initialCount"/> ticks (divide by 1), enables
+    /// interrupts and halts; the handler sets Flag, and the code after the HLT copies it to Flag + 8 and parks.</summary>
+    static Vcpu TimerWakeGuest(Vm vm, uint initialCount)
     {
-        const ulong Main = 0x1000, Handler = 0x2000, Idt = 0x3000, Gdt = 0x6000, Flag = 0x5000, Apic = 0xFEE0_0000;
-        using var vm = NewVm();
+        const ulong Main = 0x1000, Handler = 0x2000, Idt = 0x3000, Gdt = 0x6000, Apic = 0xFEE0_0000;
         vm.Ram.Write(Gdt, [.. BitConverter.GetBytes(0UL), .. BitConverter.GetBytes(0x00AF9A000000FFFFUL), .. BitConverter.GetBytes(0x00CF92000000FFFFUL)]);
         ulong low = (Handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | (((Handler >> 16) & 0xFFFF) << 48);
         vm.Ram.Write(Idt + Vector * 16, [.. BitConverter.GetBytes(low), .. BitConverter.GetBytes(0UL)]);
@@ -148,59 +148,9 @@ public unsafe class LapicTimerTests
             a.mov(__dword_ptr[rdi + Svr], 0x1FF);
             a.mov(__dword_ptr[rdi + Divide], 0xB);
             a.mov(__dword_ptr[rdi + LvtTimer], Vector);
-            a.mov(__dword_ptr[rdi + Initial], 5_000_000); // 5 ms
+            a.mov(__dword_ptr[rdi + Initial], initialCount);
             a.sti();
             a.hlt();                                      // sleeps until the timer interrupt
-            a.mov(rax, __qword_ptr[Flag]);
-            a.mov(__qword_ptr[Flag + 8], rax);
-            var park = a.CreateLabel();
-            a.cli();
-            a.Label(ref park);
-            a.hlt();
-            a.jmp(park);
-        });
-        var cpu = vm.Vcpus[0].Core;
-        cpu.SetFlat64(Main, 0x8000);
-        cpu.ExceptionIntercept = uint.MaxValue;
-        cpu.State->GdtrBase = Gdt; cpu.State->GdtrLimit = 23;
-        cpu.State->IdtrBase = Idt; cpu.State->IdtrLimit = 256 * 16 - 1;
-        vm.Start();
-        var sw = Stopwatch.StartNew();
-        while (BitConverter.ToUInt64(vm.Ram.Span(Flag + 8, 8)) == 0 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
-        vm.Join();
-        Assert.Equal(1UL, BitConverter.ToUInt64(vm.Ram.Span(Flag + 8, 8))); // the handler ran before the code after HLT
-        Assert.True(vm.Vcpus[0].Halts >= 1);
-        Assert.True(vm.Vcpus[0].Wakeups >= 1);
-    }
-
-    /// <summary>The machine's timer thread kicks a vCPU at each deadline, and on a busy host that kick can land late,
-    /// after the vCPU already took the interrupt and halted again. The stale request must not stop the halted vCPU
-    /// from polling its timer (it once did: the vCPU spun with the request set and the timer was never looked at
-    /// again, which hung Linux SMP boots with every vCPU idle).</summary>
-    [Fact]
-    public void A_request_that_arrives_while_halted_does_not_stop_the_timer_from_waking_the_vCPU()
-    {
-        const ulong Main = 0x1000, Handler = 0x2000, Idt = 0x3000, Gdt = 0x6000, Flag = 0x5000, Apic = 0xFEE0_0000;
-        using var vm = NewVm();
-        vm.Ram.Write(Gdt, [.. BitConverter.GetBytes(0UL), .. BitConverter.GetBytes(0x00AF9A000000FFFFUL), .. BitConverter.GetBytes(0x00CF92000000FFFFUL)]);
-        ulong low = (Handler & 0xFFFF) | (0x08UL << 16) | (0x8EUL << 40) | (((Handler >> 16) & 0xFFFF) << 48);
-        vm.Ram.Write(Idt + Vector * 16, [.. BitConverter.GetBytes(low), .. BitConverter.GetBytes(0UL)]);
-        Put(vm, Handler, a =>
-        {
-            a.mov(__qword_ptr[Flag], 1);
-            a.mov(rdi, Apic);
-            a.mov(__dword_ptr[rdi + Eoi], 0);
-            a.iretq();
-        });
-        Put(vm, Main, a =>
-        {
-            a.mov(rdi, Apic);
-            a.mov(__dword_ptr[rdi + Svr], 0x1FF);
-            a.mov(__dword_ptr[rdi + Divide], 0xB);
-            a.mov(__dword_ptr[rdi + LvtTimer], Vector);
-            a.mov(__dword_ptr[rdi + Initial], 300_000_000); // 300 ms: time to halt and take the stale request first
-            a.sti();
-            a.hlt();
             a.mov(rax, __qword_ptr[Flag]);
             a.mov(__qword_ptr[Flag + 8], rax);
             var park = a.CreateLabel();
@@ -214,17 +164,47 @@ public unsafe class LapicTimerTests
         v.Core.ExceptionIntercept = uint.MaxValue;
         v.Core.State->GdtrBase = Gdt; v.Core.State->GdtrLimit = 23;
         v.Core.State->IdtrBase = Idt; v.Core.State->IdtrLimit = 256 * 16 - 1;
+        return v;
+    }
+
+    static ulong Read(Vm vm, ulong address) => BitConverter.ToUInt64(vm.Ram.Span(address, 8));
+
+    /// <summary>A guest arms a one-shot timer, enables interrupts and halts: the vCPU thread sleeps with a
+    /// timeout, the timer fires, the handler runs and the guest continues after the HLT.</summary>
+    [Fact]
+    public void A_halted_vCPU_is_woken_by_its_timer()
+    {
+        using var vm = NewVm();
+        var v = TimerWakeGuest(vm, 5_000_000); // 5 ms
+        vm.Start();
+        var sw = Stopwatch.StartNew();
+        while (Read(vm, Flag + 8) == 0 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+        vm.Join();
+        Assert.Equal(1UL, Read(vm, Flag + 8)); // the handler ran before the code after HLT
+        Assert.True(v.Halts >= 1);
+        Assert.True(v.Wakeups >= 1);
+    }
+
+    /// <summary>The machine's timer thread kicks a vCPU at each deadline, and on a busy host that kick can land late,
+    /// after the vCPU already took the interrupt and halted again. The stale request must not stop the halted vCPU
+    /// from polling its timer (it once did: the vCPU spun with the request set and the timer was never looked at
+    /// again, which hung Linux SMP boots with every vCPU idle).</summary>
+    [Fact]
+    public void A_request_that_arrives_while_halted_does_not_stop_the_timer_from_waking_the_vCPU()
+    {
+        using var vm = NewVm();
+        var v = TimerWakeGuest(vm, 300_000_000); // 300 ms: time to halt and take the stale request first
         vm.Start();
         var sw = Stopwatch.StartNew();
         while (v.MpState != MpState.Halted && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
         Assert.Equal(MpState.Halted, v.MpState);
-        bool timerStillPending = BitConverter.ToUInt64(vm.Ram.Span(Flag, 8)) == 0;
+        bool timerStillPending = Read(vm, Flag) == 0;
         v.RequestEvent(); // the late kick: nothing for the vCPU to take
-        while (BitConverter.ToUInt64(vm.Ram.Span(Flag + 8, 8)) == 0 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+        while (Read(vm, Flag + 8) == 0 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
         vm.Stop(VmExitKind.Timeout, "test over");
         vm.Join();
         Assert.True(timerStillPending, "the host was too slow: the timer fired before the stale request could be sent");
-        Assert.Equal(1UL, BitConverter.ToUInt64(vm.Ram.Span(Flag + 8, 8)));
+        Assert.Equal(1UL, Read(vm, Flag + 8));
     }
 
     static void Put(Vm vm, ulong address, Action<Assembler> body)
