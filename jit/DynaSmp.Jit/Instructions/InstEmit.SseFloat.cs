@@ -46,7 +46,7 @@ static partial class InstEmit
     /// InstEmit's static fields across files.</summary>
     static class SseTables
     {
-        public static readonly bool[] Lowered = new bool[Enum.GetValues<Mnemonic>().Max(m => (int)m) + 1];
+        public static readonly bool[] Lowered = new bool[MnemonicClass.Count];
 
         /// <summary>(mnemonic, helper) for helpers of shape int (CpuState*, int dstSlot, ulong lo, ulong hi, int imm).</summary>
         public static readonly (Mnemonic, MethodInfo)[] XmmHelpers = Find(5);

@@ -45,9 +45,7 @@ static partial class InstEmit
 
     static Lowering[] BuildTable()
     {
-        int max = 0;
-        foreach (Mnemonic m in Enum.GetValues<Mnemonic>()) max = Math.Max(max, (int)m);
-        var t = new Lowering[max + 1];
+        var t = new Lowering[MnemonicClass.Count];
         void Add(Lower emit, CanLower? can, params Mnemonic[] ms) { foreach (var m in ms) t[(int)m] = new(emit, can, false); }
         void AddExit(Lower emit, CanLower? can, params Mnemonic[] ms) { foreach (var m in ms) t[(int)m] = new(emit, can, true); }
 

@@ -9,7 +9,7 @@ public static unsafe partial class Interp
     /// <summary>Per mnemonic, the group (1-based, 0 = not seen yet) that last executed it. A tier-0 call from compiled
     /// code (x87, most SSE) used to walk the whole chain below; fpprint's FMUL passed eleven groups before its own.
     /// Races are benign (a byte store; a stale entry only costs one extra try).</summary>
-    static readonly byte[] s_groupOf = new byte[MnemonicCount()];
+    static readonly byte[] s_groupOf = new byte[MnemonicClass.Count];
 
     /// <summary>Instruction groups that live in their own files (one file per group, each owning its
     /// own switch). Returns false when no group implements the instruction: the caller raises #UD.</summary>
@@ -28,13 +28,6 @@ public static unsafe partial class Interp
             return true;
         }
         return TryExecuteLegacy(c, i);
-    }
-
-    static int MnemonicCount()
-    {
-        int max = 0;
-        foreach (var m in Enum.GetValues<Mnemonic>()) max = Math.Max(max, (int)m);
-        return max + 1;
     }
 
     static bool TryGroup(int g, CpuCore c, in Instruction i) => g switch

@@ -5,6 +5,16 @@ namespace DynaSmp.Jit.Interpreter;
 /// <summary>Classes of mnemonics Iced has no predicate for, computed once from the SDM names.</summary>
 public static class MnemonicClass
 {
+    /// <summary>Size of a table indexed by <see cref="Mnemonic"/>.</summary>
+    public static readonly int Count = CountMnemonics();
+
+    static int CountMnemonics()
+    {
+        int max = 0;
+        foreach (var m in Enum.GetValues<Mnemonic>()) max = Math.Max(max, (int)m);
+        return max + 1;
+    }
+
     static readonly bool[] Cmov = Build("Cmov"), Set = Build("Set");
 
     static bool[] Build(string prefix)

@@ -90,11 +90,12 @@ public static class TierUp
         CompiledBlock compiled;
         Block[] region;
         var lean = b.Compiled;
+        bool full = b.FullRegion; // one decision for the region's members and for counting its entries
         try
         {
-            region = BlockTranslator.FormRegion(core.Cache, b);
+            region = BlockTranslator.FormRegion(core.Cache, b, full);
             if (lean != null && region.Length <= lean.RegionBlocks) { Interlocked.Increment(ref PromotionsRefused); return; } // nothing to gain
-            compiled = BlockTranslator.Translate(core, region, counted: !b.FullRegion);
+            compiled = BlockTranslator.Translate(core, region, counted: !full);
         }
         catch (Exception e)
         {

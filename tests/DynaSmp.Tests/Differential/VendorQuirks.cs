@@ -151,12 +151,12 @@ public static class FpVendorQuirks
                         "is x) and Vol. 1 8.5.5 (unmasked underflow delivers the result scaled by 2^24576). Intel column observed on " +
                         "model 0xCF (seeds 0xd2c26134e3ef90, 0xa0d7ce20c512aa52 of the X87Misc fixed run, FSCALE 0x3d3c9313431a8eb); " +
                         "AMD column is what the same fixed run gave on the AMD family 1Ah host, where DynaSmp then normalised and matched.",
-            Applies: c => (BitConverter.ToUInt16(c.Image, 0) & 0x10) == 0
+            Applies: c => (BitConverter.ToUInt16(c.Image, 0) & 0x10) == 0 // UE unmasked
                 && !Fpu.FpuDiff.InputStEmpty(c, 0) && !Fpu.FpuDiff.InputStEmpty(c, 1)
-                && (BitConverter.ToUInt16(c.Image, 40) & 0x7FFF) == 0 && BitConverter.ToUInt64(c.Image, 32) is not 0 and < 1UL << 63
+                && Fpu.FpuDiff.InputSt(c, 0) is (0, not 0 and < 1UL << 63) // a denormal, not a pseudo-denormal
                 && (c.Insn.Mnemonic is Iced.Intel.Mnemonic.Fprem or Iced.Intel.Mnemonic.Fprem1
-                        ? (BitConverter.ToUInt16(c.Image, 56) & 0x7FFF) == 0x7FFF && BitConverter.ToUInt64(c.Image, 48) == 1UL << 63
-                        : c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fscale && (BitConverter.ToUInt16(c.Image, 56) & 0x7FFF) == 0 && BitConverter.ToUInt64(c.Image, 48) == 0),
+                        ? Fpu.FpuDiff.InputSt(c, 1) is (0x7FFF, 1UL << 63)                       // by an infinity
+                        : c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fscale && Fpu.FpuDiff.InputSt(c, 1) is (0, 0)), // by a zero
             CompareOnlyAgreed: c =>
             {
                 c.ImageMask[2] &= unchecked((byte)~0x90); // FSW.UE and ES
@@ -173,7 +173,7 @@ public static class FpVendorQuirks
                         "0xCF (seeds 0x250c8016a4c841de, 0x9943c8e39bc2af5a). Until an AMD host shows its side, the AMD probe " +
                         "accepts either and AMD runs do not compare PE for these cases.",
             Applies: c => c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fyl2x && !Fpu.FpuDiff.InputStEmpty(c, 0)
-                && BitConverter.ToUInt64(c.Image, 32) == 0 && (BitConverter.ToUInt16(c.Image, 40) & 0x7FFF) == 0,
+                && Fpu.FpuDiff.InputSt(c, 0) is (0, 0),
             CompareOnlyAgreed: c =>
             {
                 c.ImageMask[2] &= unchecked((byte)~0xA0); // FSW.PE and ES

@@ -104,6 +104,10 @@ public static unsafe class FpuDiff
         return (c.Image[4] & (1 << ((top + st) & 7))) == 0;
     }
 
+    /// <summary>ST(<paramref name="st"/>) of the case's input image: biased exponent (sign removed) and significand.</summary>
+    public static (int Exp, ulong Mant) InputSt(FpCase c, int st) =>
+        (BitConverter.ToUInt16(c.Image, 40 + 16 * st) & 0x7FFF, BitConverter.ToUInt64(c.Image, 32 + 16 * st));
+
     public static MachineState BaseInput(Rng r)
     {
         var st = new MachineState { Rflags = 0x202 | (0x8D5 & r.NextU64()) };
