@@ -229,6 +229,9 @@ public sealed unsafe partial class CpuCore : IDisposable
         {
             while (true)
             {
+                // An executed HLT is reported before a stop request: KVM handles the HLT exit it took before it
+                // looks at signals, so a vCPU stopped right after HLT is HALTED, not RUNNABLE with RIP past it.
+                if (s->HaltRequested != 0) { s->HaltRequested = 0; return ExitReason.Hlt; }
                 if (Volatile.Read(ref s->ExitRequest) != 0)
                 {
                     int req = Interlocked.Exchange(ref s->ExitRequest, 0);
@@ -236,7 +239,6 @@ public sealed unsafe partial class CpuCore : IDisposable
                     if ((req & ExitRequestBits.Stop) != 0) return ExitReason.ExitRequested;
                 }
                 if (s->PendingFault != 0 && HandlePendingFault() is { } faultExit) return faultExit;
-                if (s->HaltRequested != 0) { s->HaltRequested = 0; return ExitReason.Hlt; }
                 if ((s->InterruptRequest | s->NmiPending) != 0 && DeliverInterrupts() is { } intExit) return intExit;
                 if (s->InstructionsRetired >= stopAt) return ExitReason.BudgetExhausted;
 

@@ -135,7 +135,7 @@ public static class FpVendorQuirks
         new(
             Name: "FSTP1 (D9 D8+i, Iced's FSTPNCE) with ST(0) empty: C1",
             Intel: "no stack fault, ST(i) not written, the pop, and C1 cleared",
-            Amd: "no stack fault, ST(i) not written, the pop (observed); C1 not yet observed",
+            Amd: "no stack fault, ST(i) not written, the pop (family 1Ah and 19h); C1 cleared as on Intel on family 19h (probe), not observed on 1Ah",
             References: "the D9 D8+i encoding is not in the SDM opcode map (Vol. 2D A.5: reserved); AMD family 1Ah and Intel model " +
                         "0xCF both skip the stack fault that FSTP (DD D8+i) raises. Intel clears C1 (FSW 1321 -> 1921, seed " +
                         "0x80e500acba0ab65b); the AMD runs compared everything but C1.",
@@ -168,9 +168,9 @@ public static class FpVendorQuirks
         new(
             Name: "FYL2X with x = 0: PE",
             Intel: "ZE and the infinity, no PE",
-            Amd: "not confirmed: an earlier note recorded PE here, but the seed it cites has x = 0.5",
+            Amd: "family 19h (model 1, probe): no PE, as Intel; family 1Ah not observed (an earlier note recorded PE, but its seed has x = 0.5)",
             References: "Intel SDM Vol. 2A FYL2X (x = 0 gives -inf times the sign of y with #Z). Intel column observed on model " +
-                        "0xCF (seeds 0x250c8016a4c841de, 0x9943c8e39bc2af5a). Until an AMD host shows its side, the AMD probe " +
+                        "0xCF (seeds 0x250c8016a4c841de, 0x9943c8e39bc2af5a). Until a family 1Ah host shows its side too, the AMD probe " +
                         "accepts either and AMD runs do not compare PE for these cases.",
             Applies: c => c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fyl2x && !Fpu.FpuDiff.InputStEmpty(c, 0)
                 && Fpu.FpuDiff.InputSt(c, 0) is (0, 0),

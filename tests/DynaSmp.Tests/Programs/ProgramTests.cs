@@ -358,6 +358,23 @@ public unsafe class ProgramTests
     [Theory, MemberData(nameof(AllAndBackground))]
     public void Exit_request_stops_a_two_block_loop(int tier) => AssertExitRequestStops(tier, SpinTwoBlocks, selfLoop: false);
 
+    /// <summary>A stop that lands after a block's HLT (the HLT has retired, the dispatcher has not yet looked) must
+    /// still report the HLT first, as KVM handles the HLT exit before signals; else the vCPU is left RUNNABLE past it.</summary>
+    [Theory, MemberData(nameof(AllAndBackground))]
+    public void A_stop_after_HLT_reports_the_HLT_first(int tier)
+    {
+        using var g = Guest.Flat64(tier, a => { a.nop(); a.hlt(); a.nop(); a.hlt(); });
+        g.RunToHlt();
+        ulong afterHlt = g.Rip;
+        // The state a racing stop finds: the second HLT retired (RIP past it, halt pending), a stop request set.
+        g.S->Rip = afterHlt + 2; // past NOP; HLT
+        g.S->HaltRequested = 1;
+        g.Cpu.RequestExit();
+        Assert.Equal(ExitReason.Hlt, g.Cpu.Run());
+        Assert.Equal(ExitReason.ExitRequested, g.Cpu.Run()); // the stop is still there, and nothing more ran
+        Assert.Equal(afterHlt + 2, g.Rip);
+    }
+
     static void AssertExitRequestStops(int tier, Action<Assembler> program, bool selfLoop)
     {
         var g = Guest.Flat64(tier, program);
