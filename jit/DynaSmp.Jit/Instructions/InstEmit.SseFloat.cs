@@ -112,6 +112,7 @@ static partial class InstEmit
         }
         int size = i.MemorySize.GetSize();
         e.ComputeLinear();
+        if (size > 8) e.CheckSegmentLimit(size);
         if (NeedsAlignment(i)) { il.Load(e.Lin); il.Const(15); il.Emit(OpCodes.And); il.Emit(OpCodes.Brtrue, slow); }
         e.EmitRead(Math.Min(size, 8));
         il.Load(e.Val); il.Store(e.T1);
@@ -143,6 +144,7 @@ static partial class InstEmit
             if (IsFullMove(m))
             {
                 // Both qwords land in one page (aligned, or checked), so the second store cannot fault after the first.
+                e.CheckSegmentLimit(16);
                 il.Load(e.Lin);
                 if (NeedsAlignment(i)) { il.Const(15); il.Emit(OpCodes.And); il.Emit(OpCodes.Brtrue, slow); }
                 else { il.Const(GuestRam.PageMask); il.Emit(OpCodes.And); il.Const(GuestRam.PageSize - 16); il.Emit(OpCodes.Bgt_Un, slow); }

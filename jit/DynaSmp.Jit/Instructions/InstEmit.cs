@@ -21,7 +21,8 @@ static partial class InstEmit
             switch (i.GetOpKind(op))
             {
                 case OpKind.Register:
-                    if (!i.GetOpRegister(op).IsGPR() && !(i.GetOpRegister(op).IsXMM() && IsSseLowered(i.Mnemonic))) return false;
+                    var r = i.GetOpRegister(op);
+                    if (!r.IsGPR() && !(r.IsXMM() && IsSseLowered(i.Mnemonic)) && !(r.IsST() && IsX87Lowered(i.Mnemonic))) return false;
                     break;
                 case OpKind.Memory:
                     if (i.MemoryBase != Register.None && !i.MemoryBase.IsGPR() && !i.IsIPRelativeMemoryOperand) return false;
@@ -95,6 +96,7 @@ static partial class InstEmit
                      Mnemonic.Js, Mnemonic.Jns, Mnemonic.Jp, Mnemonic.Jnp, Mnemonic.Jl, Mnemonic.Jge, Mnemonic.Jle, Mnemonic.Jg })
             AddExit(Jcc, (in i, _) => i.IsJccShortOrNear, m);
         AddSse(t);
+        AddX87(t);
         AddStrings(t);
         return t;
     }

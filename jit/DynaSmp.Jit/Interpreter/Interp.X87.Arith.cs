@@ -81,16 +81,30 @@ public static unsafe partial class Interp
     /// FOP is rebuilt from the opcode: for memory forms the ModRM mod and r/m bits are not known here and read as 0.</summary>
     static void X87RecordPointers(CpuState* s, in Instruction i)
     {
-        s->FpuIp = Is64BitMode(s) ? i.IP : i.IP & 0xFFFF_FFFF;
-        s->FpuCs = s->Cs.Selector;
+        X87SetCodePointer(s, Is64BitMode(s) ? i.IP : i.IP & 0xFFFF_FFFF, X87Fop(i));
+        if (i.HasOpKind(OpKind.Memory)) X87SetDataPointer(s, EffectiveOffset(s, i), SegOf(i.MemorySegment));
+    }
+
+    /// <summary>FOP of <paramref name="i"/>: the low 3 bits of the escape opcode, then the ModRM byte (reg field only
+    /// for memory forms).</summary>
+    internal static int X87Fop(in Instruction i)
+    {
         var op = i.Code.ToOpCode();
-        if (op.OpCodeLength == 2) s->FpuOpcode = (ushort)(op.OpCode & 0x7FF);
-        else s->FpuOpcode = (ushort)(((op.OpCode & 7) << 8) | (uint)(op.GroupIndex >= 0 ? op.GroupIndex << 3 : 0));
-        if (i.HasOpKind(OpKind.Memory))
-        {
-            s->FpuDp = EffectiveOffset(s, i);
-            s->FpuDs = s->Seg(SegOf(i.MemorySegment)).Selector;
-        }
+        if (op.OpCodeLength == 2) return (int)(op.OpCode & 0x7FF);
+        return (int)(((op.OpCode & 7) << 8) | (uint)(op.GroupIndex >= 0 ? op.GroupIndex << 3 : 0));
+    }
+
+    static void X87SetCodePointer(CpuState* s, ulong fip, int fop)
+    {
+        s->FpuIp = fip;
+        s->FpuCs = s->Cs.Selector;
+        s->FpuOpcode = (ushort)fop;
+    }
+
+    static void X87SetDataPointer(CpuState* s, ulong fdp, SegReg seg)
+    {
+        s->FpuDp = fdp;
+        s->FpuDs = s->Seg(seg).Selector;
     }
 
     static int StIndex(Register r) => r - Register.ST0;
@@ -105,27 +119,8 @@ public static unsafe partial class Interp
         ulong a = MemAddress(s, i);
         switch (i.MemorySize)
         {
-            case MemorySize.Float32:
-            {
-                uint v = Mem.Read32(c, a);
-                memDenormal = (v & 0x7F80_0000) == 0 && (v & 0x7F_FFFF) != 0;
-                var t = new FpEnv();
-                var r = SoftFloat80.FromF32(ref t, v);
-                if (forLoad) e.Flags |= t.Flags;
-                else if ((v & 0x7F80_0000) == 0x7F80_0000 && (v & 0x7F_FFFF) != 0 && (v & 0x40_0000) == 0) r.Mant &= ~Ext80.QuietBit;
-                return r;
-            }
-            case MemorySize.Float64:
-            {
-                ulong v = Mem.Read64(c, a);
-                memDenormal = (v & 0x7FF0_0000_0000_0000) == 0 && (v & 0xF_FFFF_FFFF_FFFF) != 0;
-                var t = new FpEnv();
-                var r = SoftFloat80.FromF64(ref t, v);
-                if (forLoad) e.Flags |= t.Flags;
-                else if ((v & 0x7FF0_0000_0000_0000) == 0x7FF0_0000_0000_0000 && (v & 0xF_FFFF_FFFF_FFFF) != 0 && (v & 0x8_0000_0000_0000) == 0)
-                    r.Mant &= ~Ext80.QuietBit;
-                return r;
-            }
+            case MemorySize.Float32: return X87FromBits(Mem.Read32(c, a), MemorySize.Float32, ref e, forLoad, out memDenormal);
+            case MemorySize.Float64: return X87FromBits(Mem.Read64(c, a), MemorySize.Float64, ref e, forLoad, out memDenormal);
             case MemorySize.Float80:
             {
                 ulong m = Mem.Read64(c, a);
@@ -141,6 +136,41 @@ public static unsafe partial class Interp
                 ushort hi = Mem.Read16(c, a + 8);
                 return SoftFloat80.FromBcd(lo, hi);
             }
+            default: throw CpuFault.UD();
+        }
+    }
+
+    /// <summary>A 2-, 4- or 8-byte memory operand's value (<paramref name="bits"/>, as read) as an extended value: see
+    /// <see cref="X87ReadMem"/>. Tier 1 reads the memory itself and passes the bits.</summary>
+    static Ext80 X87FromBits(ulong bits, MemorySize size, ref FpEnv e, bool forLoad, out bool memDenormal)
+    {
+        memDenormal = false;
+        switch (size)
+        {
+            case MemorySize.Float32:
+            {
+                uint v = (uint)bits;
+                memDenormal = (v & 0x7F80_0000) == 0 && (v & 0x7F_FFFF) != 0;
+                var t = new FpEnv();
+                var r = SoftFloat80.FromF32(ref t, v);
+                if (forLoad) e.Flags |= t.Flags;
+                else if ((v & 0x7F80_0000) == 0x7F80_0000 && (v & 0x7F_FFFF) != 0 && (v & 0x40_0000) == 0) r.Mant &= ~Ext80.QuietBit;
+                return r;
+            }
+            case MemorySize.Float64:
+            {
+                ulong v = bits;
+                memDenormal = (v & 0x7FF0_0000_0000_0000) == 0 && (v & 0xF_FFFF_FFFF_FFFF) != 0;
+                var t = new FpEnv();
+                var r = SoftFloat80.FromF64(ref t, v);
+                if (forLoad) e.Flags |= t.Flags;
+                else if ((v & 0x7FF0_0000_0000_0000) == 0x7FF0_0000_0000_0000 && (v & 0xF_FFFF_FFFF_FFFF) != 0 && (v & 0x8_0000_0000_0000) == 0)
+                    r.Mant &= ~Ext80.QuietBit;
+                return r;
+            }
+            case MemorySize.Int16: return SoftFloat80.FromInt64((short)bits);
+            case MemorySize.Int32: return SoftFloat80.FromInt64((int)bits);
+            case MemorySize.Int64: return SoftFloat80.FromInt64((long)bits);
             default: throw CpuFault.UD();
         }
     }
@@ -234,8 +264,7 @@ public static unsafe partial class Interp
                     if (X87StackFault(s, overflow: false)) X87Set(s, 0, Ext80.Indefinite);
                     return true;
                 }
-                s->FpuStatus &= unchecked((ushort)~FswC1);
-                X87Set(s, 0, i.Mnemonic == Mnemonic.Fchs ? X87Get(s, 0).Negate() : X87Get(s, 0).Abs());
+                X87SetSign(s, i.Mnemonic);
                 return true;
             case Mnemonic.Fsqrt: case Mnemonic.Frndint:
             {
@@ -305,21 +334,9 @@ public static unsafe partial class Interp
                 return true;
             }
             case Mnemonic.Fxch:
-            {
                 X87RecordPointers(s, i);
-                int k = i.OpCount >= 2 ? StIndex(i.Op1Register) : 1;
-                if (X87Empty(s, 0) || X87Empty(s, k))
-                {
-                    if (!X87StackFault(s, overflow: false)) return true;
-                    if (X87Empty(s, 0)) X87Set(s, 0, Ext80.Indefinite);
-                    if (X87Empty(s, k)) X87Set(s, k, Ext80.Indefinite);
-                }
-                else s->FpuStatus &= unchecked((ushort)~FswC1);
-                var a = X87Get(s, 0);
-                X87Set(s, 0, X87Get(s, k));
-                X87Set(s, k, a);
+                X87Exchange(s, i.OpCount >= 2 ? StIndex(i.Op1Register) : 1);
                 return true;
-            }
             case Mnemonic.Ffree: case Mnemonic.Ffreep:
                 X87RecordPointers(s, i);
                 s->FpuStatus &= unchecked((ushort)~FswC1); // C0-C3 are undefined (SDM FFREE); C1 reads 0 on hardware
@@ -370,6 +387,28 @@ public static unsafe partial class Interp
         }
     }
 
+    /// <summary>FCHS/FABS of a non-empty ST(0) once the pointers are recorded.</summary>
+    static void X87SetSign(CpuState* s, Mnemonic m)
+    {
+        s->FpuStatus &= unchecked((ushort)~FswC1);
+        X87Set(s, 0, m == Mnemonic.Fchs ? X87Get(s, 0).Negate() : X87Get(s, 0).Abs());
+    }
+
+    /// <summary>FXCH ST(k) once the pointers are recorded.</summary>
+    static void X87Exchange(CpuState* s, int k)
+    {
+        if (X87Empty(s, 0) || X87Empty(s, k))
+        {
+            if (!X87StackFault(s, overflow: false)) return;
+            if (X87Empty(s, 0)) X87Set(s, 0, Ext80.Indefinite);
+            if (X87Empty(s, k)) X87Set(s, k, Ext80.Indefinite);
+        }
+        else s->FpuStatus &= unchecked((ushort)~FswC1);
+        var a = X87Get(s, 0);
+        X87Set(s, 0, X87Get(s, k));
+        X87Set(s, k, a);
+    }
+
     static void X87Load(CpuCore c, in Instruction i)
     {
         CpuState* s = c.State;
@@ -389,6 +428,12 @@ public static unsafe partial class Interp
             v = X87Get(s, k);
         }
         X87RecordPointers(s, i);
+        X87PushLoaded(s, v, e);
+    }
+
+    /// <summary>The push of FLD/FILD once the value is read and the pointers recorded.</summary>
+    static void X87PushLoaded(CpuState* s, Ext80 v, in FpEnv e)
+    {
         if (!X87Empty(s, 7))
         {
             if (X87StackFault(s, overflow: true)) X87Push(s, Ext80.Indefinite);
@@ -422,27 +467,13 @@ public static unsafe partial class Interp
         }
         if (i.Op0Kind == OpKind.Register)
         {
-            if (!empty) s->FpuStatus &= unchecked((ushort)~FswC1);
-            X87Set(s, StIndex(i.Op0Register), v);
-            if (pop) X87Pop(s);
+            X87StoreSt(s, StIndex(i.Op0Register), v, empty, pop);
             return;
         }
         ulong a = MemAddress(s, i, i.MemorySize.GetSize(), write: true);
         // Compute first; memory is written only if no unmasked exception forbids it.
-        ulong lo = 0;
-        ushort hi = 0;
-        int size;
-        switch (i.MemorySize)
-        {
-            case MemorySize.Float32: lo = SoftFloat80.ToF32(ref e, v); size = 4; break;
-            case MemorySize.Float64: lo = SoftFloat80.ToF64(ref e, v); size = 8; break;
-            case MemorySize.Float80: lo = v.Mant; hi = v.Se; size = 10; break;
-            case MemorySize.Int16: lo = (ulong)SoftFloat80.ToInt(ref e, v, 16, m == Mnemonic.Fisttp ? Rounding.Zero : e.Rc); size = 2; break;
-            case MemorySize.Int32: lo = (ulong)SoftFloat80.ToInt(ref e, v, 32, m == Mnemonic.Fisttp ? Rounding.Zero : e.Rc); size = 4; break;
-            case MemorySize.Int64: lo = (ulong)SoftFloat80.ToInt(ref e, v, 64, m == Mnemonic.Fisttp ? Rounding.Zero : e.Rc); size = 8; break;
-            case MemorySize.Bcd: SoftFloat80.ToBcd(ref e, v, out lo, out hi); size = 10; break;
-            default: throw CpuFault.UD();
-        }
+        ulong lo = X87ToBits(ref e, v, i.MemorySize, m, out ushort hi);
+        int size = i.MemorySize.GetSize();
         if (empty) e.Flags &= FpFlags.IE;
         // Unmasked IE, DE, OE or UE: nothing is stored and nothing popped (SDM Vol. 1 8.5.1, 8.5.4, 8.5.5).
         int unmasked = e.Flags & ~e.Masks;
@@ -470,6 +501,33 @@ public static unsafe partial class Interp
         if (pop) X87Pop(s);
     }
 
+    /// <summary>FST/FSTP ST(i) once the pointers are recorded (<paramref name="v"/> is the indefinite when ST(0) is empty
+    /// and the masked stack fault was taken).</summary>
+    static void X87StoreSt(CpuState* s, int k, Ext80 v, bool empty, bool pop)
+    {
+        if (!empty) s->FpuStatus &= unchecked((ushort)~FswC1);
+        X87Set(s, k, v);
+        if (pop) X87Pop(s);
+    }
+
+    /// <summary>ST(0) as stored to memory by FST/FIST/FISTTP/FBSTP: the low 8 bytes, and bytes 8-9 of a 10-byte format.</summary>
+    static ulong X87ToBits(ref FpEnv e, Ext80 v, MemorySize size, Mnemonic m, out ushort hi)
+    {
+        hi = 0;
+        int rc = m == Mnemonic.Fisttp ? Rounding.Zero : e.Rc;
+        switch (size)
+        {
+            case MemorySize.Float32: return SoftFloat80.ToF32(ref e, v);
+            case MemorySize.Float64: return SoftFloat80.ToF64(ref e, v);
+            case MemorySize.Float80: hi = v.Se; return v.Mant;
+            case MemorySize.Int16: return (ulong)SoftFloat80.ToInt(ref e, v, 16, rc);
+            case MemorySize.Int32: return (ulong)SoftFloat80.ToInt(ref e, v, 32, rc);
+            case MemorySize.Int64: return (ulong)SoftFloat80.ToInt(ref e, v, 64, rc);
+            case MemorySize.Bcd: SoftFloat80.ToBcd(ref e, v, out ulong lo, out hi); return lo;
+            default: throw CpuFault.UD();
+        }
+    }
+
     static void X87Arith(CpuCore c, in Instruction i)
     {
         CpuState* s = c.State;
@@ -495,6 +553,13 @@ public static unsafe partial class Interp
             srcReg = 0;
         }
         X87RecordPointers(s, i);
+        X87ArithCore(s, m, dst, srcReg, src, memDenormal, ref e);
+    }
+
+    /// <summary>FADD..FDIVR once the operands are resolved (<paramref name="srcReg"/> -1: <paramref name="src"/> came from
+    /// memory) and the pointers recorded.</summary>
+    static void X87ArithCore(CpuState* s, Mnemonic m, int dst, int srcReg, Ext80 src, bool memDenormal, ref FpEnv e)
+    {
         bool pop = m is Mnemonic.Faddp or Mnemonic.Fsubp or Mnemonic.Fsubrp or Mnemonic.Fmulp or Mnemonic.Fdivp or Mnemonic.Fdivrp;
         if (X87Empty(s, dst) || (srcReg >= 0 && X87Empty(s, srcReg)))
         {
@@ -539,6 +604,13 @@ public static unsafe partial class Interp
         else if (i.OpCount >= 2) srcReg = StIndex(i.Op1Register);
         else if (i.OpCount == 1) srcReg = StIndex(i.Op0Register);
         X87RecordPointers(s, i);
+        X87CompareCore(s, m, srcReg, b, memDenormal, ref e);
+    }
+
+    /// <summary>FCOM/FUCOM/FICOM/FTST/FCOMI and their popping forms once the operands are resolved (<paramref name="srcReg"/>
+    /// -1: <paramref name="b"/> came from memory, or FTST's zero) and the pointers recorded.</summary>
+    static void X87CompareCore(CpuState* s, Mnemonic m, int srcReg, Ext80 b, bool memDenormal, ref FpEnv e)
+    {
         int pops = m is Mnemonic.Fcompp or Mnemonic.Fucompp ? 2
             : m is Mnemonic.Fcomp or Mnemonic.Fucomp or Mnemonic.Ficomp or Mnemonic.Fcomip or Mnemonic.Fucomip ? 1 : 0;
         bool eflags = m is Mnemonic.Fcomi or Mnemonic.Fcomip or Mnemonic.Fucomi or Mnemonic.Fucomip;

@@ -43,8 +43,7 @@ public static unsafe partial class Interp
                 return true;
             case Mnemonic.Fldcw:
                 X87Enter(s, i);
-                s->FpuControl = X87ControlWord(Mem.Read16(c, MemAddress(s, i)));
-                UpdateErrorSummary(s);
+                X87FastLoadControl(s, Mem.Read16(c, MemAddress(s, i)));
                 return true;
             case Mnemonic.Fnclex: case Mnemonic.Fclex:
                 X87Enter(s, i);

@@ -742,6 +742,10 @@ sealed unsafe partial class BlockEmitter
 
     /// <summary>Segmented protected-mode code: #GP(0) (#SS(0) through SS) unless the <paramref name="size"/> bytes at
     /// <see cref="Off"/> lie inside the expand-up segment's limit (SDM Vol. 3A 5.3), before the access changes anything.</summary>
+    /// <summary>The segment limit check of a whole <paramref name="size"/>-byte access made of several reads or writes (each of
+    /// those checks only its own bytes from the operand's offset).</summary>
+    internal void CheckSegmentLimit(int size) => EmitLimitCheck(size);
+
     void EmitLimitCheck(int size)
     {
         if (_accessSeg < 0) return;

@@ -28,6 +28,8 @@ static unsafe class StateOffsets
     public static readonly int Xmm = Of(nameof(CpuState.Xmm));
     public static readonly int Mxcsr = Of(nameof(CpuState.Mxcsr));
     public static readonly int Cr0 = Of(nameof(CpuState.Cr0));
+    public static readonly int FpuControl = Of(nameof(CpuState.FpuControl));
+    public static readonly int FpuStatus = Of(nameof(CpuState.FpuStatus));
     public static readonly int Cr4 = Of(nameof(CpuState.Cr4));
     static readonly int SegBase = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Base));
     static readonly int SegLimit = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Limit));

@@ -33,10 +33,10 @@ public sealed unsafe class Guest : IDisposable
     public CpuCore Cpu { get; }
     public CpuState* S => Cpu.State;
 
-    public Guest(int tier, ulong ramSize = 2 << 20)
+    public Guest(int tier, ulong ramSize = 2 << 20, JitOptions? options = null)
     {
         Ram = new GuestRam(ramSize);
-        Cpu = new CpuCore(Ram, EmptyBus.Instance, new BlockCache(Ram), Tiers.Options(tier));
+        Cpu = new CpuCore(Ram, EmptyBus.Instance, new BlockCache(Ram), options ?? Tiers.Options(tier));
     }
 
     /// <summary>Assembles <paramref name="build"/> for <paramref name="ip"/> and stores it at physical <paramref name="phys"/>.</summary>
