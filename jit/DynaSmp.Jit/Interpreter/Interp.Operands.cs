@@ -13,27 +13,70 @@ public static unsafe partial class Interp
     /// <summary>48-bit canonical form: bits 63..47 all equal (SDM 3.3.7.1).</summary>
     public static bool IsCanonical(ulong a) => (ulong)((long)(a << 16) >> 16) == a;
 
+    /// <summary>Per Iced register and memory size, the facts tier 0 asks for on every operand, as plain byte tables: Iced's
+    /// own <c>GetSize</c>/<c>GetFullRegister</c> go through a RegisterInfo lookup each time, which was 2-3% of a Linux boot.</summary>
+    static class OperandTables
+    {
+        /// <summary>GPR slot in bits 0-3, bit 4 set for AH..BH (bits 8-15 of the slot); 0 for non-GPRs.</summary>
+        public static readonly byte[] Slot = BuildSlots();
+        public static readonly byte[] RegSize = BuildRegSizes();
+        public static readonly ushort[] MemSize = BuildMemSizes();
+
+        static byte[] BuildSlots()
+        {
+            var t = new byte[Enum.GetValues<Register>().Length];
+            foreach (var r in Enum.GetValues<Register>())
+            {
+                if (!r.IsGPR()) continue;
+                t[(int)r] = r >= Register.AH && r <= Register.BH ? (byte)(16 | (r - Register.AH)) : (byte)(r.GetFullRegister() - Register.RAX);
+            }
+            return t;
+        }
+
+        static byte[] BuildRegSizes()
+        {
+            var t = new byte[Enum.GetValues<Register>().Length];
+            foreach (var r in Enum.GetValues<Register>()) t[(int)r] = (byte)Math.Min(r.GetSize(), 255);
+            return t;
+        }
+
+        static ushort[] BuildMemSizes()
+        {
+            var t = new ushort[Enum.GetValues<MemorySize>().Length];
+            foreach (var m in Enum.GetValues<MemorySize>()) t[(int)m] = (ushort)m.GetSize();
+            return t;
+        }
+    }
+
+    /// <summary>Size in bytes of a register (Iced's GetSize, from a table).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int RegSize(Register r) => OperandTables.RegSize[(int)r];
+
+    /// <summary>Size in bytes of a memory operand (Iced's GetSize, from a table).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int MemSize(MemorySize m) => OperandTables.MemSize[(int)m];
+
     /// <summary>GPR slot and bit shift of an Iced general register (AH..BH live in bits 8-15).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int GprIndex(Register r, out int shift)
     {
-        if (r >= Register.AH && r <= Register.BH) { shift = 8; return r - Register.AH; }
-        shift = 0;
-        return r.GetFullRegister() - Register.RAX;
+        int x = OperandTables.Slot[(int)r];
+        shift = (x & 16) >> 1;
+        return x & 15;
     }
 
     public static ulong ReadReg(CpuState* s, Register r)
     {
         int idx = GprIndex(r, out int shift);
         ulong v = s->Gpr[idx] >> shift;
-        return r.GetSize() switch { 1 => (byte)v, 2 => (ushort)v, 4 => (uint)v, _ => v };
+        return RegSize(r) switch { 1 => (byte)v, 2 => (ushort)v, 4 => (uint)v, _ => v };
     }
 
     /// <summary>Writes with x86 width rules: 32-bit writes zero-extend, 8- and 16-bit writes merge.</summary>
     public static void WriteReg(CpuState* s, Register r, ulong v)
     {
         int idx = GprIndex(r, out int shift);
-        switch (r.GetSize())
+        switch (RegSize(r))
         {
             case 1: s->Gpr[idx] = (s->Gpr[idx] & ~(0xFFUL << shift)) | ((v & 0xFF) << shift); break;
             case 2: s->Gpr[idx] = (s->Gpr[idx] & ~0xFFFFUL) | (v & 0xFFFF); break;
@@ -46,8 +89,8 @@ public static unsafe partial class Interp
     public static int AddressSize(in Instruction i)
     {
         if (i.MemoryBase != Register.None)
-            return i.MemoryBase is Register.RIP ? 8 : i.MemoryBase is Register.EIP ? 4 : i.MemoryBase.GetSize();
-        if (i.MemoryIndex != Register.None) return i.MemoryIndex.GetSize();
+            return i.MemoryBase is Register.RIP ? 8 : i.MemoryBase is Register.EIP ? 4 : RegSize(i.MemoryBase);
+        if (i.MemoryIndex != Register.None) return RegSize(i.MemoryIndex);
         return i.MemoryDisplSize is 2 or 4 or 8 ? i.MemoryDisplSize : 8;
     }
 
@@ -79,7 +122,7 @@ public static unsafe partial class Interp
 
     /// <summary>Linear address of the memory operand, read with the size its MemorySize names: see the
     /// overload with an explicit size and access kind.</summary>
-    public static ulong MemAddress(CpuState* s, in Instruction i) => MemAddress(s, i, i.MemorySize.GetSize(), write: false);
+    public static ulong MemAddress(CpuState* s, in Instruction i) => MemAddress(s, i, MemSize(i.MemorySize), write: false);
 
     /// <summary>Linear address of the memory operand, after the protected-mode limit and type checks of an
     /// access of <paramref name="size"/> bytes (a write if <paramref name="write"/>; a read-modify-write counts
@@ -159,8 +202,8 @@ public static unsafe partial class Interp
     public static int OpSize(in Instruction i, int op)
     {
         var k = i.GetOpKind(op);
-        if (k == OpKind.Register) return i.GetOpRegister(op).GetSize();
-        if (k == OpKind.Memory) return i.MemorySize.GetSize();
+        if (k == OpKind.Register) return RegSize(i.GetOpRegister(op));
+        if (k == OpKind.Memory) return MemSize(i.MemorySize);
         return k switch
         {
             OpKind.Immediate8 => 1, OpKind.Immediate16 or OpKind.Immediate8to16 => 2,
@@ -245,7 +288,7 @@ public static unsafe partial class Interp
             OpKind.NearBranch16 => 2,
             OpKind.NearBranch32 => 4,
             OpKind.Register => i.Op0Register.GetSize(),
-            OpKind.Memory => i.MemorySize.GetSize(),
+            OpKind.Memory => MemSize(i.MemorySize),
             _ => 8,
         };
     }
