@@ -107,6 +107,23 @@ public class BuiltinGuestBootTests
         Assert.Equal(0, ap2.SipiStarts);
     }
 
+    /// <summary>A fleet creates every vCPU thread before any runs (BootRun): prepared threads wait at the start gate
+    /// and run no guest code until Start.</summary>
+    [Fact]
+    public void Prepared_vcpus_run_nothing_until_started()
+    {
+        using var pc = new Pc(new VmConfig { Vcpus = 4, MemoryBytes = 64UL << 20, TraceCapacity = 1024 });
+        pc.LoadMultiboot(BuiltinGuest.Build(new BuiltinGuestOptions()));
+        pc.Vm.Prepare();
+        Thread.Sleep(100);
+        Assert.Equal(0UL, pc.Vm.RetiredInstructions());
+        Assert.Equal("", pc.Devices.Serial.Output);
+        Assert.Throws<InvalidOperationException>(() => pc.Vm.Prepare());
+        pc.Vm.Start();
+        AssertBooted(pc, 4);
+        Assert.Throws<InvalidOperationException>(() => pc.Vm.Start());
+    }
+
     [Fact]
     public void Several_VMs_boot_at_once()
     {
