@@ -83,6 +83,8 @@ static partial class InstEmit
     /// <summary>CR0.EM or CR0.TS set, or CR4.OSFXSR clear: tier 0 raises #UD or #NM.</summary>
     static void EmitSseGuard(BlockEmitter e, Label slow)
     {
+        if (e.FpuGuard >= 2) return;
+        e.FpuGuard = 2;
         var il = e.Il;
         il.LoadState64(StateOffsets.Cr0); il.Const(Cr0.EM | Cr0.TS); il.Emit(OpCodes.And); il.Emit(OpCodes.Brtrue, slow);
         il.LoadState64(StateOffsets.Cr4); il.Const(Interp.Cr4OsFxsr); il.Emit(OpCodes.And); il.Emit(OpCodes.Brfalse, slow);

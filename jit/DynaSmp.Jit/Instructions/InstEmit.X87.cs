@@ -68,7 +68,11 @@ static partial class InstEmit
         var il = e.Il;
         cont = il.Label();
         var slow = e.SlowPath(cont);
-        il.LoadState64(StateOffsets.Cr0); il.Const(Cr0.EM | Cr0.TS); il.Emit(OpCodes.And); il.Emit(OpCodes.Brtrue, slow);
+        if (e.FpuGuard == 0)
+        {
+            il.LoadState64(StateOffsets.Cr0); il.Const(Cr0.EM | Cr0.TS); il.Emit(OpCodes.And); il.Emit(OpCodes.Brtrue, slow);
+            e.FpuGuard = 1;
+        }
         if (waiting) { LoadFpuWord(e, StateOffsets.FpuStatus); il.ConstI4(0x80); il.Emit(OpCodes.And); il.Emit(OpCodes.Brtrue, slow); }
         return slow;
     }

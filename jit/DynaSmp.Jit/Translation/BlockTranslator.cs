@@ -239,6 +239,7 @@ sealed unsafe partial class BlockEmitter
         {
             _b = _blocks[_bi];
             _pending = DynamicFlags;
+            FpuGuard = 0;
             Il.Mark(_labels[_bi]);
             var insns = _b.Insns;
             bool terminated = false;
@@ -250,7 +251,7 @@ sealed unsafe partial class BlockEmitter
                     terminated = InstEmit.Emit(this, insns[_k]);
                     if (_wroteMemory && !terminated) EmitSmcCheck();
                 }
-                else terminated = EmitFallback();
+                else { terminated = EmitFallback(); FpuGuard = 0; } // a tier-0 call may change CR0/CR4 (CLTS, MOV CR0)
                 if (terminated) break;
             }
             if (!terminated) { _k = insns.Length - 1; EmitDirectExit(CpuCore.NextIp(insns[^1], _b.Mode)); } // length cap or page end
@@ -610,6 +611,12 @@ sealed unsafe partial class BlockEmitter
     }
 
     internal Local64 GprLocal(int index) => _gpr[index];
+
+    /// <summary>What the FP guards emitted so far in this block have checked on every path past them: 0 nothing, 1 CR0.EM
+    /// and CR0.TS clear (x87), 2 also CR4.OSFXSR set (SSE). Only a tier-0 call can change CR0 or CR4 inside a block, so a
+    /// later FP instruction of the block needs no guard of its own (an SSE loop body had two loads and branches per
+    /// instruction for it).</summary>
+    internal int FpuGuard;
 
     // ---- memory ----------------------------------------------------------------------------------
 
