@@ -194,7 +194,7 @@ static partial class InstEmit
         il.Load(e.Lin); il.Const(15); il.Emit(OpCodes.And); il.Emit(OpCodes.Brtrue, e.RaiseException(Cpu.Vector.GP));
         e.LoadReg(Register.RAX); il.Store(e.T1);
         e.LoadReg(Register.RDX); il.Store(e.T2);
-        var oldHi = il.NewLocal(); // address-taken for the out parameter: its own local
+        var oldHi = e.OutA; // address-taken for the out parameter
         e.EmitAtomic(16, host =>
         {
             var done = il.Label();

@@ -280,10 +280,10 @@ static partial class InstEmit
         LoadSseSource(e, i, 1, slow);
         il.Gen.Emit(OpCodes.Ldarg_1);
         il.Load(e.T1); il.ConstI4(i.Op0Register.GetSize());
-        il.Gen.Emit(OpCodes.Ldloca, e.T3.Slot);
+        il.Gen.Emit(OpCodes.Ldloca, e.OutA.Slot);
         il.Call(SseTables.Helper(SseTables.GprHelpers, i.Mnemonic));
         il.Emit(OpCodes.Brfalse, slow);
-        e.StoreReg(i.Op0Register, e.T3);
+        e.StoreReg(i.Op0Register, e.OutA);
         il.Mark(cont);
     }
 }

@@ -226,8 +226,8 @@ static partial class InstEmit
         {
             e.FlushPending(); // a #DE exits with the flags of before; nothing else here touches them
             il.Gen.Emit(OpCodes.Ldarg_1); il.ConstI4(size); il.ConstI4(signed ? 1 : 0);
-            // Its own local for the out parameter: an address-taken local stays in memory for the whole method.
-            var rem = il.NewLocal();
+            // The out-parameter local: an address-taken local stays in memory for the whole method.
+            var rem = e.OutA;
             il.Load(e.T3); il.Load(e.T2); il.Load(e.T1); il.Gen.Emit(OpCodes.Ldloca, rem.Slot);
             il.Call(MDivide); il.Store(e.Val);
             e.BranchIfFaulted();

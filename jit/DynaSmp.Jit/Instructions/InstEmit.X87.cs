@@ -159,13 +159,15 @@ static partial class InstEmit
             }
             il.Gen.Emit(OpCodes.Ldarg_1);
             il.ConstI4((int)m); il.ConstI4((int)i.MemorySize);
-            il.Gen.Emit(OpCodes.Ldloca, e.T1.Slot);
-            il.Gen.Emit(OpCodes.Ldloca, e.T3.Slot);
+            il.Gen.Emit(OpCodes.Ldloca, e.OutA.Slot);
+            il.Gen.Emit(OpCodes.Ldloca, e.OutB.Slot);
             il.Call(MX87StoreValue);
             il.Emit(OpCodes.Conv_U8); il.Store(e.T2);
             il.Load(e.T2); il.Emit(OpCodes.Brfalse, slow);
+            il.Load(e.OutA); il.Store(e.T1);
             if (extended)
             {
+                il.Load(e.OutB); il.Store(e.T3);
                 e.EmitWrite(8, e.T1);
                 il.Load(e.Lin); il.Const(8); il.Emit(OpCodes.Add); il.Store(e.Lin);
                 e.EmitWrite(2, e.T3);

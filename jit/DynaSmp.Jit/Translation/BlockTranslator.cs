@@ -612,6 +612,13 @@ sealed unsafe partial class BlockEmitter
 
     internal Local64 GprLocal(int index) => _gpr[index];
 
+    Local64? _outA, _outB;
+
+    /// <summary>Locals for a helper's out parameters (address-taken, so RyuJIT keeps them in memory). Never the shared
+    /// temporaries: taking T1's address once made every use of T1 in the method a stack access.</summary>
+    internal Local64 OutA => _outA ??= Il.NewLocal();
+    internal Local64 OutB => _outB ??= Il.NewLocal();
+
     /// <summary>What the FP guards emitted so far in this block have checked on every path past them: 0 nothing, 1 CR0.EM
     /// and CR0.TS clear (x87), 2 also CR4.OSFXSR set (SSE). Only a tier-0 call can change CR0 or CR4 inside a block, so a
     /// later FP instruction of the block needs no guard of its own (an SSE loop body had two loads and branches per
