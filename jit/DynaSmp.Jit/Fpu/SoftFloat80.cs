@@ -48,7 +48,9 @@ public struct FpEnv
 /// </summary>
 /// <remarks>A finite non-zero operand is unpacked into (sign, exp, sig) with sig normalised (bit 63 set) and value
 /// sig * 2^(exp - 16383 - 63); denormals get exp &lt; 1. Results go through <see cref="RoundCore"/>, which handles
-/// precision, the four rounding modes, denormalisation, and the masked and unmasked overflow/underflow responses.</remarks>
+/// precision, the four rounding modes, denormalisation, and the masked and unmasked overflow/underflow responses.
+/// The operations x87 code runs are AggressiveOptimization: compiled code reaches them from its first run (Interp.X87Fast*),
+/// and in .NET's tier 0 a short program ran them unoptimised for most of its life (fpprint, median of 3: 0.57 -> 0.44 s).</remarks>
 public static class SoftFloat80
 {
     const int IE = FpFlags.IE, DE = FpFlags.DE, ZE = FpFlags.ZE, OE = FpFlags.OE, UE = FpFlags.UE, PE = FpFlags.PE;
@@ -123,6 +125,7 @@ public static class SoftFloat80
     /// register, so unmasked overflow/underflow deliver the result with the exponent adjusted by 24576; for a memory
     /// destination they deliver nothing (the caller sees OE/UE unmasked and does not store).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RoundCore(ref FpEnv e, bool sign, ref int exp, ref ulong sig, ulong extra, int p, int expMin, int expMax, bool regDest)
     {
         int drop = 64 - p;
@@ -214,6 +217,7 @@ public static class SoftFloat80
     }
 
     /// <summary>Rounds to an x87 register value with precision p.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Ext80 RoundPack(ref FpEnv e, bool sign, int exp, ulong sig, ulong extra, int p)
     {
         if (e.Format != 0) return RoundPackSse(ref e, sign, exp, sig, extra);
@@ -252,6 +256,7 @@ public static class SoftFloat80
     }
 
     /// <summary>Rounds a 128-bit magnitude m * 2^(exp - 16383 - 63) (m != 0) after normalising it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Ext80 NormRoundPack(ref FpEnv e, bool sign, int exp, UInt128 m, int p)
     {
         int lz = (int)UInt128.LeadingZeroCount(m);
@@ -323,6 +328,7 @@ public static class SoftFloat80
 
     // ---------------- arithmetic ----------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Ext80 Add(ref FpEnv e, Ext80 a, Ext80 b, bool subtract)
     {
         if (Special2(ref e, a, b, out var r)) return r;
@@ -354,6 +360,7 @@ public static class SoftFloat80
         return NormRoundPack(ref e, sa, ea + 2 - 64, S, e.Pc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Ext80 Mul(ref FpEnv e, Ext80 a, Ext80 b)
     {
         if (Special2(ref e, a, b, out var r)) return r;
@@ -370,6 +377,7 @@ public static class SoftFloat80
         return NormRoundPack(ref e, sign, ea + eb - Ext80.Bias + 1 - 64, P, e.Pc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Ext80 Div(ref FpEnv e, Ext80 a, Ext80 b)
     {
         bool sign = a.Sign ^ b.Sign;
@@ -407,6 +415,7 @@ public static class SoftFloat80
         return RoundPack(ref e, sign, exp, q1, q2 | (sticky ? 1UL : 0), e.Pc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Ext80 Sqrt(ref FpEnv e, Ext80 a, int p)
     {
         if (Special1(ref e, a, out var r)) return r;
@@ -485,6 +494,7 @@ public static class SoftFloat80
 
     /// <summary>Converts to a signed integer of <paramref name="bits"/> bits by mode rc (FIST/FISTP; FISTTP passes
     /// Rounding.Zero). Invalid (NaN, infinity, out of range) raises IE and yields the integer indefinite.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static long ToInt(ref FpEnv e, Ext80 a, int bits, int rc)
     {
         long indefinite = bits == 64 ? long.MinValue : -(1L << (bits - 1));
@@ -501,6 +511,7 @@ public static class SoftFloat80
 
     // ---------------- conversions to and from memory formats ----------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Ext80 FromF32(ref FpEnv e, uint v)
     {
         bool sign = (v >> 31) != 0;
@@ -522,6 +533,7 @@ public static class SoftFloat80
         return new Ext80((ushort)((sign ? 0x8000 : 0) | (ex - 127 + Ext80.Bias)), J | (frac << 40));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Ext80 FromF64(ref FpEnv e, ulong v)
     {
         bool sign = (v >> 63) != 0;
@@ -544,6 +556,7 @@ public static class SoftFloat80
     }
 
     /// <summary>FST m32: rounds by FCW.RC to single precision. With unmasked IE/OE/UE the caller stores nothing.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static uint ToF32(ref FpEnv e, Ext80 a)
     {
         uint s = a.Sign ? 0x8000_0000u : 0;
@@ -563,6 +576,7 @@ public static class SoftFloat80
     }
 
     /// <summary>FST m64: rounds by FCW.RC to double precision.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ulong ToF64(ref FpEnv e, Ext80 a)
     {
         ulong s = a.Sign ? 1UL << 63 : 0;
@@ -585,6 +599,7 @@ public static class SoftFloat80
 
     /// <summary>Compares a with b: -1 less, 0 equal, 1 greater, 2 unordered. <paramref name="quiet"/> (FUCOM*):
     /// only SNaNs and unsupported formats raise IE; otherwise any NaN does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Compare(ref FpEnv e, Ext80 a, Ext80 b, bool quiet)
     {
         if (a.IsUnsupported || b.IsUnsupported) { e.Flags |= IE; return 2; }

@@ -60,6 +60,7 @@ public static unsafe partial class Interp
     /// zero-divide exception means the destination and TOP must stay unchanged (SDM Vol. 1 8.5.1-8.5.3); otherwise the
     /// caller stores the result (scaled by 2^±24576 for unmasked overflow/underflow, which RoundCore produced). C1 is set
     /// when the result was rounded up, cleared otherwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static bool X87Commit(CpuState* s, in FpEnv e)
     {
         int flags = e.Flags;
@@ -142,6 +143,7 @@ public static unsafe partial class Interp
 
     /// <summary>A 2-, 4- or 8-byte memory operand's value (<paramref name="bits"/>, as read) as an extended value: see
     /// <see cref="X87ReadMem"/>. Tier 1 reads the memory itself and passes the bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static Ext80 X87FromBits(ulong bits, MemorySize size, ref FpEnv e, bool forLoad, out bool memDenormal)
     {
         memDenormal = false;
@@ -432,6 +434,7 @@ public static unsafe partial class Interp
     }
 
     /// <summary>The push of FLD/FILD once the value is read and the pointers recorded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void X87PushLoaded(CpuState* s, Ext80 v, in FpEnv e)
     {
         if (!X87Empty(s, 7))
@@ -511,6 +514,7 @@ public static unsafe partial class Interp
     }
 
     /// <summary>ST(0) as stored to memory by FST/FIST/FISTTP/FBSTP: the low 8 bytes, and bytes 8-9 of a 10-byte format.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static ulong X87ToBits(ref FpEnv e, Ext80 v, MemorySize size, Mnemonic m, out ushort hi)
     {
         hi = 0;
@@ -558,6 +562,7 @@ public static unsafe partial class Interp
 
     /// <summary>FADD..FDIVR once the operands are resolved (<paramref name="srcReg"/> -1: <paramref name="src"/> came from
     /// memory) and the pointers recorded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void X87ArithCore(CpuState* s, Mnemonic m, int dst, int srcReg, Ext80 src, bool memDenormal, ref FpEnv e)
     {
         bool pop = m is Mnemonic.Faddp or Mnemonic.Fsubp or Mnemonic.Fsubrp or Mnemonic.Fmulp or Mnemonic.Fdivp or Mnemonic.Fdivrp;
@@ -609,6 +614,7 @@ public static unsafe partial class Interp
 
     /// <summary>FCOM/FUCOM/FICOM/FTST/FCOMI and their popping forms once the operands are resolved (<paramref name="srcReg"/>
     /// -1: <paramref name="b"/> came from memory, or FTST's zero) and the pointers recorded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void X87CompareCore(CpuState* s, Mnemonic m, int srcReg, Ext80 b, bool memDenormal, ref FpEnv e)
     {
         int pops = m is Mnemonic.Fcompp or Mnemonic.Fucompp ? 2
