@@ -948,6 +948,11 @@ sealed unsafe partial class BlockEmitter
             case FlagOp.Logic: Il.Const(0); break;
             case FlagOp.Inc: case FlagOp.Dec: Il.Load(_fb); break;
             case FlagOp.Shift: Il.Load(_fa); break; // the shift's computed CF
+            case DynamicFlags:
+                // The entry record is in the flag locals (or CpuState): CF without storing it to CpuState first.
+                Il.Gen.Emit(OpCodes.Ldarg_1); Il.Gen.Emit(OpCodes.Ldloc, _curFlags); Il.Load(_fres); Il.Load(_fa); Il.Load(_fb);
+                Il.Call(MCarryOfRecord);
+                break;
             default:
                 if (TryEmitDeferredCarry()) break;
                 FlushPending(); // CpuState must hold the flags before Carry reads them
@@ -1271,5 +1276,6 @@ sealed unsafe partial class BlockEmitter
     static readonly MethodInfo MIndirectTarget = typeof(JitHelpers).GetMethod(nameof(JitHelpers.IndirectTarget))!;
     static readonly MethodInfo MCondition = typeof(JitHelpers).GetMethod(nameof(JitHelpers.Condition))!;
     static readonly MethodInfo MCarry = typeof(Flags).GetMethod(nameof(Flags.Carry))!;
+    static readonly MethodInfo MCarryOfRecord = typeof(JitHelpers).GetMethod(nameof(JitHelpers.CarryOfRecord))!;
     static readonly MethodInfo MSetStatus = typeof(Flags).GetMethod(nameof(Flags.SetStatus))!;
 }

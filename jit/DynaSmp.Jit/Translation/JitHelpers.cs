@@ -35,4 +35,9 @@ public static unsafe class JitHelpers
     }
 
     public static int Condition(CpuState* s, int cc) => Flags.Condition(s, cc) ? 1 : 0;
+
+    /// <summary>CF of the flag record a block was entered with: <paramref name="encoded"/> is the translator's description
+    /// (operation | size &lt;&lt; 8) of the record held in the flag locals, 0 when the flags are in CpuState.</summary>
+    public static ulong CarryOfRecord(CpuState* s, int encoded, ulong res, ulong a, ulong b) =>
+        encoded == 0 ? Flags.Carry(s) : Flags.CarryOf((FlagOp)(encoded & 0xFF), encoded >> 8, res, a, b);
 }

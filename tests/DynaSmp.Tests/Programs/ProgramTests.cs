@@ -331,6 +331,39 @@ public unsafe class ProgramTests
         Assert.Equal(5050UL, g.Reg(R.Dx));
     }
 
+    /// <summary>INC keeps CF across a block boundary: the block at "join" is entered with the flags of SUB (borrow) or of
+    /// ADD (no carry), which tier 1 holds as a runtime record; INC's CF is read from it (a memory access after INC keeps
+    /// CF live) and ADC adds it. 50 of the 100 iterations take the borrowing path.</summary>
+    [Theory, MemberData(nameof(All))]
+    public void Inc_keeps_the_carry_of_whichever_path_entered_its_block(int tier)
+    {
+        using var g = Guest.Flat64(tier, a =>
+        {
+            Label top = a.CreateLabel(), even = a.CreateLabel(), join = a.CreateLabel();
+            a.xor(edx, edx);
+            a.xor(ecx, ecx);
+            a.mov(ebx, 100);
+            a.Label(ref top);
+            a.mov(eax, ebx);
+            a.and(eax, 1);
+            a.jz(even);
+            a.sub(eax, 2);      // 1 - 2: CF = 1
+            a.jmp(join);
+            a.Label(ref even);
+            a.add(eax, 1);      // 0 + 1: CF = 0
+            a.Label(ref join);
+            a.inc(ecx);
+            a.mov(__dword_ptr[rsp - 8], ecx);
+            a.adc(edx, 0);
+            a.dec(ebx);
+            a.jnz(top);
+            a.hlt();
+        });
+        g.RunToHlt();
+        Assert.Equal(50UL, g.Reg(R.Dx));
+        Assert.Equal(100UL, g.Reg(R.Cx));
+    }
+
     static void SpinSelf(Assembler a)
     {
         var top = a.CreateLabel();
