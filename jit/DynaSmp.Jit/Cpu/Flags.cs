@@ -141,6 +141,19 @@ public static unsafe class Flags
                 case 0xF: return sa > sb;
             }
         }
+        else if (s->FlagOp != FlagOp.None && (cc >> 1) is 1 or 2 or 4)
+        {
+            // CF, ZF or SF straight from the record (every operation's ZF and SF come from its result): the Jcc, SETcc
+            // and CMOVcc after TEST, AND, ADD, INC and DEC, without building RFLAGS.
+            ulong res = s->FlagRes;
+            bool r = (cc >> 1) switch
+            {
+                1 => CarryOf(s->FlagOp, s->FlagSize, res, s->FlagSrc1, s->FlagSrc2) != 0,
+                2 => (res & SizeMask(s->FlagSize)) == 0,
+                _ => (res & SignBit(s->FlagSize)) != 0,
+            };
+            return (cc & 1) != 0 ? !r : r;
+        }
         return ConditionFromFlags(Get(s), cc);
     }
 
