@@ -193,12 +193,20 @@ static partial class InstEmit
         int src = mem ? -1 : i.OpCount >= 2 ? StIndex(i.Op1Register) : 0;
         il.Gen.Emit(OpCodes.Ldarg_1);
         il.ConstI4((int)i.Mnemonic); il.ConstI4(dst); il.ConstI4(src);
+        X87CallWithOperand(e, i, mem, MX87Arith, slow);
+        il.Mark(cont);
+    }
+
+    /// <summary>The rest of an arithmetic or compare entry point's arguments (the operand's bits, its MemorySize, the
+    /// pointers), the call, and the branch to tier 0 when it declines.</summary>
+    static void X87CallWithOperand(BlockEmitter e, in Instruction i, bool mem, MethodInfo entry, Label slow)
+    {
+        var il = e.Il;
         if (mem) il.Load(e.T1); else il.Const(0);
         il.ConstI4((int)i.MemorySize);
         X87PointersOrNone(e, i, mem);
-        il.Call(MX87Arith);
+        il.Call(entry);
         il.Emit(OpCodes.Brfalse, slow);
-        il.Mark(cont);
     }
 
     static void X87Compare(BlockEmitter e, in Instruction i)
@@ -212,11 +220,7 @@ static partial class InstEmit
         int src = m == Mnemonic.Ftst || mem ? -1 : i.OpCount >= 2 ? StIndex(i.Op1Register) : i.OpCount == 1 ? StIndex(i.Op0Register) : 1;
         il.Gen.Emit(OpCodes.Ldarg_1);
         il.ConstI4((int)m); il.ConstI4(src);
-        if (mem) il.Load(e.T1); else il.Const(0);
-        il.ConstI4((int)i.MemorySize);
-        X87PointersOrNone(e, i, mem);
-        il.Call(MX87Compare);
-        il.Emit(OpCodes.Brfalse, slow);
+        X87CallWithOperand(e, i, mem, MX87Compare, slow);
         il.Mark(cont);
         if (m is Mnemonic.Fcomi or Mnemonic.Fcomip or Mnemonic.Fucomi or Mnemonic.Fucomip) e.FlagsWrittenToState();
     }
