@@ -34,6 +34,13 @@ public static unsafe class BlockTranslator
         return new CompiledBlock(SharedTranslations.GetOrCompile(region, chain, bounded, counted, () => Compile(region, chain, bounded, counted)));
     }
 
+    /// <summary>This VM's block for a region some VM already compiled from the same instructions, or null: no RyuJIT.</summary>
+    public static CompiledBlock? TryShared(CpuCore core, Block[] region, bool counted)
+    {
+        bool chain = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable;
+        return SharedTranslations.Find(region, chain, core.Options.BoundedRuns, counted) is { } code ? new CompiledBlock(code) : null;
+    }
+
     static SharedCode Compile(Block[] region, bool chain, bool bounded, bool counted)
     {
         long knobStart = TranslatorTestKnob.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;

@@ -65,6 +65,10 @@ public static class SharedTranslations
         return Table.GetOrAdd(key, code);
     }
 
+    /// <summary>The method some VM already compiled from these instructions, or null; nothing is compiled on a miss.</summary>
+    internal static SharedCode? Find(Block[] region, bool chain, bool bounded, bool counted) =>
+        Enabled && Table.TryGetValue(Key.Of(region, chain, bounded, counted), out var code) ? code : null;
+
     /// <summary>The bytes of every member's decoded instructions (Iced's Instruction is plain data, written whole by
     /// the decoder) after a header; compared in full, hashed once.</summary>
     readonly struct Key : IEquatable<Key>

@@ -19,7 +19,13 @@ public static class TierUp
     /// <summary>Interpretations, in multiples of the tier-up threshold, after which a still-queued block is expedited.</summary>
     public const int ExpediteAfter = 8;
 
+    /// <summary>Interpretations after which a block looks for a translation of the same instructions that another VM, or an
+    /// earlier run in this process, already made (<see cref="AdoptShared"/>), long before the tier-up threshold.</summary>
+    public const int SharedProbeAt = 32;
+
     public static long Expedited;
+    /// <summary>Blocks that took a translation from <see cref="SharedTranslations"/> at <see cref="SharedProbeAt"/>.</summary>
+    public static long SharedAdopted;
     /// <summary>Lean regions promoted to full ones, and promotions refused because the full region was no bigger.</summary>
     public static long Promoted, PromotionsRefused;
 
@@ -48,6 +54,22 @@ public static class TierUp
         if (Interlocked.Exchange(ref b.TierUpQueued, 1) != 0) return;
         if (core.Options.CompileSynchronously) CompileNow(core, b);
         else Queue.Add((core, b));
+    }
+
+    /// <summary>Shared code needs no compile, so waiting for the threshold only costs interpretations: a fleet of VMs
+    /// booting one image, or a benchmark's second run, spent most of a short run in tier 0 before it took code that
+    /// was already there. Forms the region the block would get and installs the shared method on a hit, on the vCPU's
+    /// own thread (a lookup, no RyuJIT); a miss changes nothing and the threshold applies as before.</summary>
+    public static void AdoptShared(CpuCore core, Block b)
+    {
+        if (b.Compiled != null || b.Invalid || Volatile.Read(ref b.TierUpQueued) != 0) return;
+        bool full = b.FullRegion;
+        var region = BlockTranslator.FormRegion(core.Cache, b, full);
+        if (BlockTranslator.TryShared(core, region, counted: !full) is not { } compiled) return;
+        if (Interlocked.Exchange(ref b.TierUpQueued, 1) != 0 || !core.Cache.RegisterRegion(b, region)) { compiled.Unlink(); return; }
+        Interlocked.Increment(ref SharedAdopted);
+        b.Compiled = compiled;
+        if (b.Invalid) compiled.Unlink(); // lost a race with invalidation: never enter it
     }
 
     /// <summary>A queued block that is still interpreted at <see cref="ExpediteAfter"/> times the threshold goes to the
