@@ -41,6 +41,11 @@ public static unsafe class BlockTranslator
         return SharedTranslations.Find(region, chain, core.Options.BoundedRuns, counted) is { } code ? new CompiledBlock(code) : null;
     }
 
+    /// <summary>IL size past which a region is compiled in halves. RyuJIT compiles a method with more than 60,000 IL bytes,
+    /// 20,000 IL instructions or 8,000 local-variable references with MinOpts (no register allocation, no inlining): an
+    /// SSE-heavy nbody region of 215 instructions was 68 KB of IL, and one of 49 KB was over the other limits.</summary>
+    internal const int MaxRegionIlBytes = 24_000;
+
     static SharedCode Compile(Block[] region, bool chain, bool bounded, bool counted)
     {
         long knobStart = TranslatorTestKnob.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
@@ -54,6 +59,13 @@ public static unsafe class BlockTranslator
         var emitter = new BlockEmitter(new Il(method.GetILGenerator()), region, chain, bounded, raw, counted);
         emitter.Emit();
         int ilBytes = method.GetILGenerator().ILOffset;
+        if (ilBytes > MaxRegionIlBytes && region.Length > 1)
+        {
+            // Past RyuJIT's MinOpts limits the whole region would run unoptimised: compile the head's nearer half instead
+            // (a prefix of the breadth-first members is a region; branches to the rest become exits).
+            foreach (var h in handles) h.Free();
+            return Compile(region[..(region.Length / 2)], chain, bounded, counted);
+        }
         var fn = method.CreateDelegate<BlockFn>();
         nint entry = chain ? CompiledBlock.EntryOf(method) : 0;
         if (entry == 0) System.Runtime.CompilerServices.RuntimeHelpers.PrepareDelegate(fn);
