@@ -440,10 +440,11 @@ sealed unsafe partial class BlockEmitter
     }
 
     /// <summary>Lowered instructions that may raise an exception: memory and stack accesses (LEAVE reads the stack
-    /// through RBP), DIV/IDIV (#DE).</summary>
+    /// through RBP), DIV/IDIV (#DE), and the SSE and x87 forms, whose tier-0 path raises #NM, #UD, #XM or #MF.</summary>
     static bool CanFault(in Instruction i) =>
         (InstEmit.HasMemory(i) && i.Mnemonic != Mnemonic.Lea) || InstEmit.IsStringOp(i) || i.StackPointerIncrement != 0
-        || i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv or Mnemonic.Leave || InstEmit.IsSseLowered(i.Mnemonic);
+        || i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv or Mnemonic.Leave || InstEmit.IsSseLowered(i.Mnemonic)
+        || InstEmit.IsX87Lowered(i.Mnemonic);
 
     /// <summary>Flags an instruction always overwrites. A shift or rotate by CL writes none when CL masks to 0, so it
     /// kills nothing: the flags before it stay live through it.</summary>

@@ -201,6 +201,27 @@ public unsafe class X87TierTests
         }, Code.Hlt, Code.Fninit, Code.Fnclex, Code.Fld1, Code.Fxch_st0_sti, Code.Fistp_m32int, Code.Fistp_m16int, Code.Fxsave_m512byte);
     }
 
+    /// <summary>An x87 instruction that faults (#NM: CR0.TS set) reports the flags of before it, even when a later
+    /// instruction overwrites them: tier 1 must keep the CMP's flags for the lowered FADD's tier-0 path.</summary>
+    [Theory]
+    [InlineData(Tiers.Interpret)]
+    [InlineData(Tiers.CompileFirst)]
+    public void A_faulting_x87_instruction_sees_the_flags_of_before_it(int tier)
+    {
+        using var g = Make(64, tier, (a, m) =>
+        {
+            a.mov(eax, 1);
+            a.mov(ecx, 2);
+            a.cmp(eax, ecx);   // CF = SF = 1, ZF = 0
+            a.fadd(st0, st1);  // #NM
+            a.add(ecx, 1);     // overwrites every status flag
+        });
+        g.S->Cr0 |= Cr0.TS;
+        Assert.Equal(ExitReason.Exception, g.Run());
+        Assert.Equal(Vector.NM, g.Cpu.ExitVector);
+        Assert.Equal(RFlags.CF | RFlags.SF | RFlags.PF | RFlags.AF, Flags.Get(g.S) & RFlags.Status);
+    }
+
     /// <summary>A store whose write faults (here: past DS's limit) leaves the x87 state as it was, in both tiers.</summary>
     [Theory]
     [InlineData(Tiers.Interpret, 4)]
