@@ -87,10 +87,9 @@ static partial class InstEmit
     static void X87Memory(BlockEmitter e, in Instruction i, bool read)
     {
         var il = e.Il;
-        e.ComputeEffective();
-        il.Load(e.Lin); il.Store(e.T4);
-        e.ComputeLinear();
-        int size = i.MemorySize.GetSize();
+        e.ComputeLinear(keepOffset: true);
+        il.Load(e.Off); il.Store(e.T4);
+        int size = Interp.MemSize(i.MemorySize);
         if (size > 8) e.CheckSegmentLimit(size);
         if (!read) return;
         e.EmitRead(Math.Min(size, 8));
@@ -172,7 +171,7 @@ static partial class InstEmit
                 il.Load(e.Lin); il.Const(8); il.Emit(OpCodes.Add); il.Store(e.Lin);
                 e.EmitWrite(2, e.T3);
             }
-            else e.EmitWrite(i.MemorySize.GetSize(), e.T1);
+            else e.EmitWrite(Interp.MemSize(i.MemorySize), e.T1);
             il.Gen.Emit(OpCodes.Ldarg_1);
             il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
             il.ConstI4(pop ? 1 : 0);

@@ -647,13 +647,14 @@ sealed unsafe partial class BlockEmitter
 
     // ---- memory ----------------------------------------------------------------------------------
 
-    /// <summary>Computes the current instruction's memory operand's linear address into <see cref="Lin"/>.</summary>
-    internal void ComputeLinear() => ComputeAddress(withSegment: true);
+    /// <summary>Computes the current instruction's memory operand's linear address into <see cref="Lin"/>; with
+    /// <paramref name="keepOffset"/>, its offset (effective address) into <see cref="Off"/> too (x87's FDP).</summary>
+    internal void ComputeLinear(bool keepOffset = false) => ComputeAddress(withSegment: true, keepOffset);
 
     /// <summary>The memory operand's effective address (offset, no segment base) into <see cref="Lin"/>: LEA.</summary>
-    internal void ComputeEffective() => ComputeAddress(withSegment: false);
+    internal void ComputeEffective() => ComputeAddress(withSegment: false, keepOffset: false);
 
-    void ComputeAddress(bool withSegment)
+    void ComputeAddress(bool withSegment, bool keepOffset)
     {
         ref readonly var i = ref Insn;
         _stackAccess = i.MemorySegment == Register.SS;
@@ -674,6 +675,8 @@ sealed unsafe partial class BlockEmitter
             int asz = Interpreter.Interp.AddressSize(i);
             if (asz < 8) Il.Truncate(asz);
         }
+        // Segmented code keeps the offset in Off anyway (for its limit check).
+        if (keepOffset && !(withSegment && _segmented)) { Il.Emit(OpCodes.Dup); Il.Store(Off); }
         _accessSeg = -1;
         if (withSegment && _segmented)
         {
