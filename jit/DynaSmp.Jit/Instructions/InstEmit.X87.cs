@@ -59,7 +59,7 @@ static partial class InstEmit
         MX87StoreValue = X87Entry(nameof(Interp.X87FastStoreValue)), MX87StoreDone = X87Entry(nameof(Interp.X87FastStoreDone)),
         MX87Arith = X87Entry(nameof(Interp.X87FastArith)), MX87Compare = X87Entry(nameof(Interp.X87FastCompare)),
         MX87Exchange = X87Entry(nameof(Interp.X87FastExchange)), MX87Sign = X87Entry(nameof(Interp.X87FastSign)),
-        MX87LoadControl = X87Entry(nameof(Interp.X87FastLoadControl)), MX87LoadExtended = X87Entry(nameof(Interp.X87FastLoadExtended));
+        MX87LoadControl = X87Entry(nameof(Interp.X87LoadControlWord)), MX87LoadExtended = X87Entry(nameof(Interp.X87FastLoadExtended));
 
     /// <summary>Starts a lowering: the out-of-line tier-0 path and the CR0.EM/TS check that takes it (#NM or #UD there).
     /// <paramref name="waiting"/>: also take it while an unmasked exception is pending (FSW.ES), for #MF.</summary>

@@ -82,8 +82,9 @@ public static unsafe partial class Interp
     /// FOP is rebuilt from the opcode: for memory forms the ModRM mod and r/m bits are not known here and read as 0.</summary>
     static void X87RecordPointers(CpuState* s, in Instruction i)
     {
-        X87SetCodePointer(s, Is64BitMode(s) ? i.IP : i.IP & 0xFFFF_FFFF, X87Fop(i));
-        if (i.HasOpKind(OpKind.Memory)) X87SetDataPointer(s, EffectiveOffset(s, i), SegOf(i.MemorySegment));
+        bool mem = i.HasOpKind(OpKind.Memory);
+        X87SetPointers(s, Is64BitMode(s) ? i.IP : i.IP & 0xFFFF_FFFF, X87Fop(i), mem ? (int)SegOf(i.MemorySegment) : -1,
+            mem ? EffectiveOffset(s, i) : 0);
     }
 
     /// <summary>FOP of <paramref name="i"/>: the low 3 bits of the escape opcode, then the ModRM byte (reg field only
@@ -95,17 +96,16 @@ public static unsafe partial class Interp
         return (int)(((op.OpCode & 7) << 8) | (uint)(op.GroupIndex >= 0 ? op.GroupIndex << 3 : 0));
     }
 
-    static void X87SetCodePointer(CpuState* s, ulong fip, int fop)
+    /// <summary>FIP/FCS and FOP, and FDP/FDS unless <paramref name="seg"/> is -1 (no memory operand: they keep their values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void X87SetPointers(CpuState* s, ulong fip, int fop, int seg = -1, ulong fdp = 0)
     {
         s->FpuIp = fip;
         s->FpuCs = s->Cs.Selector;
         s->FpuOpcode = (ushort)fop;
-    }
-
-    static void X87SetDataPointer(CpuState* s, ulong fdp, SegReg seg)
-    {
+        if (seg < 0) return;
         s->FpuDp = fdp;
-        s->FpuDs = s->Seg(seg).Selector;
+        s->FpuDs = s->Seg((SegReg)seg).Selector;
     }
 
     static int StIndex(Register r) => r - Register.ST0;
@@ -227,8 +227,7 @@ public static unsafe partial class Interp
                     if (X87StackFault(s, overflow: true)) X87Push(s, Ext80.Indefinite);
                     return true;
                 }
-                s->FpuStatus &= unchecked((ushort)~FswC1);
-                X87Push(s, X87Constant(s, i.Mnemonic));
+                X87PushConstant(s, i.Mnemonic);
                 return true;
             case Mnemonic.Fst: case Mnemonic.Fstp: case Mnemonic.Fstpnce:
             case Mnemonic.Fist: case Mnemonic.Fistp: case Mnemonic.Fisttp: case Mnemonic.Fbstp:
@@ -389,6 +388,13 @@ public static unsafe partial class Interp
         }
     }
 
+    /// <summary>FLD1..FLDZ into a free ST(7) once the pointers are recorded.</summary>
+    static void X87PushConstant(CpuState* s, Mnemonic m)
+    {
+        s->FpuStatus &= unchecked((ushort)~FswC1);
+        X87Push(s, X87Constant(s, m));
+    }
+
     /// <summary>FCHS/FABS of a non-empty ST(0) once the pointers are recorded.</summary>
     static void X87SetSign(CpuState* s, Mnemonic m)
     {
@@ -473,10 +479,10 @@ public static unsafe partial class Interp
             X87StoreSt(s, StIndex(i.Op0Register), v, empty, pop);
             return;
         }
-        ulong a = MemAddress(s, i, i.MemorySize.GetSize(), write: true);
+        int size = MemSize(i.MemorySize);
+        ulong a = MemAddress(s, i, size, write: true);
         // Compute first; memory is written only if no unmasked exception forbids it.
         ulong lo = X87ToBits(ref e, v, i.MemorySize, m, out ushort hi);
-        int size = i.MemorySize.GetSize();
         if (empty) e.Flags &= FpFlags.IE;
         // Unmasked IE, DE, OE or UE: nothing is stored and nothing popped (SDM Vol. 1 8.5.1, 8.5.4, 8.5.5).
         int unmasked = e.Flags & ~e.Masks;

@@ -19,13 +19,6 @@ public static unsafe partial class Interp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool X87ErrorPending(CpuState* s) => (s->FpuStatus & FswES) != 0;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void X87FastPointers(CpuState* s, ulong fip, int fop, int seg, ulong fdp)
-    {
-        X87SetCodePointer(s, fip, fop);
-        if (seg >= 0) X87SetDataPointer(s, fdp, (SegReg)seg);
-    }
-
     /// <summary>FLD m32fp/m64fp, FILD m16/m32/m64 (<paramref name="size"/> is the Iced MemorySize).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int X87FastLoadMem(CpuState* s, ulong bits, int size, ulong fip, int fop, int seg, ulong fdp)
@@ -33,7 +26,7 @@ public static unsafe partial class Interp
         if (X87ErrorPending(s) || !X87Empty(s, 7)) return 0;
         var e = FpEnv.FromControl(s->FpuControl);
         var v = X87FromBits(bits, (MemorySize)size, ref e, forLoad: true, out _);
-        X87FastPointers(s, fip, fop, seg, fdp);
+        X87SetPointers(s, fip, fop, seg, fdp);
         X87PushLoaded(s, v, e);
         return 1;
     }
@@ -43,7 +36,7 @@ public static unsafe partial class Interp
     internal static int X87FastLoadExtended(CpuState* s, ulong mant, ulong se, ulong fip, int fop, int seg, ulong fdp)
     {
         if (X87ErrorPending(s) || !X87Empty(s, 7)) return 0;
-        X87FastPointers(s, fip, fop, seg, fdp);
+        X87SetPointers(s, fip, fop, seg, fdp);
         X87PushLoaded(s, new Ext80((ushort)se, mant), FpEnv.FromControl(s->FpuControl));
         return 1;
     }
@@ -54,7 +47,7 @@ public static unsafe partial class Interp
     {
         if (X87ErrorPending(s) || X87Empty(s, k) || !X87Empty(s, 7)) return 0;
         var v = X87Get(s, k);
-        X87SetCodePointer(s, fip, fop);
+        X87SetPointers(s, fip, fop);
         X87PushLoaded(s, v, FpEnv.FromControl(s->FpuControl));
         return 1;
     }
@@ -64,9 +57,8 @@ public static unsafe partial class Interp
     internal static int X87FastConstant(CpuState* s, int mnemonic, ulong fip, int fop)
     {
         if (X87ErrorPending(s) || !X87Empty(s, 7)) return 0;
-        X87SetCodePointer(s, fip, fop);
-        s->FpuStatus &= unchecked((ushort)~FswC1);
-        X87Push(s, X87Constant(s, (Mnemonic)mnemonic));
+        X87SetPointers(s, fip, fop);
+        X87PushConstant(s, (Mnemonic)mnemonic);
         return 1;
     }
 
@@ -75,7 +67,7 @@ public static unsafe partial class Interp
     internal static int X87FastStoreSt(CpuState* s, int k, int pop, ulong fip, int fop)
     {
         if (X87ErrorPending(s) || X87Empty(s, 0)) return 0;
-        X87SetCodePointer(s, fip, fop);
+        X87SetPointers(s, fip, fop);
         X87StoreSt(s, k, X87Get(s, 0), empty: false, pop != 0);
         return 1;
     }
@@ -99,7 +91,7 @@ public static unsafe partial class Interp
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void X87FastStoreDone(CpuState* s, int status, int pop, ulong fip, int fop, int seg, ulong fdp)
     {
-        X87FastPointers(s, fip, fop, seg, fdp);
+        X87SetPointers(s, fip, fop, seg, fdp);
         var e = FpEnv.FromControl(s->FpuControl);
         e.Flags = status & 0x3F;
         e.RoundedUp = (status & 1 << 8) != 0;
@@ -117,7 +109,7 @@ public static unsafe partial class Interp
         Ext80 v = default;
         bool memDenormal = false;
         if (src < 0) v = X87FromBits(bits, (MemorySize)size, ref e, forLoad: false, out memDenormal);
-        X87FastPointers(s, fip, fop, seg, fdp);
+        X87SetPointers(s, fip, fop, seg, fdp);
         X87ArithCore(s, (Mnemonic)mnemonic, dst, src, v, memDenormal, ref e);
         return 1;
     }
@@ -132,7 +124,7 @@ public static unsafe partial class Interp
         Ext80 v = default;
         bool memDenormal = false;
         if (src < 0 && seg >= 0) v = X87FromBits(bits, (MemorySize)size, ref e, forLoad: false, out memDenormal);
-        X87FastPointers(s, fip, fop, seg, fdp);
+        X87SetPointers(s, fip, fop, seg, fdp);
         X87CompareCore(s, (Mnemonic)mnemonic, src, v, memDenormal, ref e);
         return 1;
     }
@@ -142,7 +134,7 @@ public static unsafe partial class Interp
     internal static int X87FastExchange(CpuState* s, int k, ulong fip, int fop)
     {
         if (X87ErrorPending(s) || X87Empty(s, 0) || X87Empty(s, k)) return 0;
-        X87SetCodePointer(s, fip, fop);
+        X87SetPointers(s, fip, fop);
         X87Exchange(s, k);
         return 1;
     }
@@ -152,14 +144,14 @@ public static unsafe partial class Interp
     internal static int X87FastSign(CpuState* s, int mnemonic, ulong fip, int fop)
     {
         if (X87ErrorPending(s) || X87Empty(s, 0)) return 0;
-        X87SetCodePointer(s, fip, fop);
+        X87SetPointers(s, fip, fop);
         X87SetSign(s, (Mnemonic)mnemonic);
         return 1;
     }
 
-    /// <summary>FLDCW m16 (tier 1 read the word).</summary>
+    /// <summary>FLDCW's load of the word read (tier 0, and tier 1 directly: FLDCW has no case to decline).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void X87FastLoadControl(CpuState* s, ulong bits)
+    internal static void X87LoadControlWord(CpuState* s, ulong bits)
     {
         s->FpuControl = X87ControlWord((ushort)bits);
         UpdateErrorSummary(s);

@@ -43,7 +43,7 @@ public static unsafe partial class Interp
                 return true;
             case Mnemonic.Fldcw:
                 X87Enter(s, i);
-                X87FastLoadControl(s, Mem.Read16(c, MemAddress(s, i)));
+                X87LoadControlWord(s, Mem.Read16(c, MemAddress(s, i)));
                 return true;
             case Mnemonic.Fnclex: case Mnemonic.Fclex:
                 X87Enter(s, i);
