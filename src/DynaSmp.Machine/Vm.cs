@@ -22,9 +22,8 @@ public sealed class Vm : IDisposable
     public GuestClock Clock { get; }
 
     Thread[]? _threads;
-    // Threads wait here until every one of them exists: Thread.Start waits for the new thread to be scheduled,
-    // which behind hundreds of already spinning vCPUs on two cores took seconds per thread.
-    // No spinning: every vCPU thread of a fleet waits here while the rest are created, and spinners starve Thread.Start.
+    // Threads wait here until every one of them exists (see Prepare). No spinning: every vCPU thread of a fleet waits
+    // here while the rest are created, and spinners starve Thread.Start.
     readonly ManualResetEventSlim _startGate = new(false, spinCount: 0);
     int _stopRequested;
     readonly ManualResetEventSlim _exited = new(false);
@@ -58,8 +57,7 @@ public sealed class Vm : IDisposable
 
     public bool StopRequested => Volatile.Read(ref _stopRequested) != 0;
 
-    /// <summary>Starts the vCPU threads (or the deterministic scheduler thread).</summary>
-    /// <summary>Creates and starts the vCPU threads, which wait at the start gate until <see cref="Start"/>. A fleet
+    /// <summary>Creates and starts the vCPU threads (or the deterministic scheduler thread), which wait at the start gate until <see cref="Start"/>. A fleet
     /// prepares every VM before it starts any: a Thread.Start waits until the new thread runs, and behind a few hundred
     /// running vCPUs on 2 cores that wait was a scheduler slice each (64 x 16 vCPUs: 1.7 s of a 2 s run).</summary>
     public void Prepare()

@@ -26,10 +26,9 @@ public static unsafe class Flags
     public static void SetLazyIncDec(CpuState* s, FlagOp op, int size, ulong res, ulong src1) =>
         SetLazy(s, op, size, res, src1, Carry(s));
 
-    /// <summary>The current CF as 0 or 1; cheap when the last operation was INC/DEC (the carry is recorded).</summary>
+    /// <summary>The current CF as 0 or 1, without building RFLAGS: INC/DEC (and tier 1 before them) ask for it after every
+    /// flag setter, and building all of RFLAGS for it (parity included) was 15% of a 32-bit quicksort's time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    /// <summary>CF alone: INC/DEC (and tier 1 before them) ask for it after every flag setter, and building all of RFLAGS
-    /// for it (parity included) was 15% of a 32-bit quicksort's time.</summary>
     public static ulong Carry(CpuState* s) =>
         s->FlagOp == FlagOp.None ? s->Rflags & RFlags.CF : CarryOf(s->FlagOp, s->FlagSize, s->FlagRes, s->FlagSrc1, s->FlagSrc2);
 

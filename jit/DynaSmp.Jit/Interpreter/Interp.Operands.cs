@@ -18,26 +18,17 @@ public static unsafe partial class Interp
     static class OperandTables
     {
         /// <summary>GPR slot in bits 0-3, bit 4 set for AH..BH (bits 8-15 of the slot); 0 for non-GPRs.</summary>
-        public static readonly byte[] Slot = BuildSlots();
-        public static readonly byte[] RegSize = BuildRegSizes();
+        public static readonly byte[] Slot = new byte[Enum.GetValues<Register>().Length], RegSize = new byte[Slot.Length];
         public static readonly ushort[] MemSize = BuildMemSizes();
 
-        static byte[] BuildSlots()
+        static OperandTables()
         {
-            var t = new byte[Enum.GetValues<Register>().Length];
             foreach (var r in Enum.GetValues<Register>())
             {
-                if (!r.IsGPR()) continue;
-                t[(int)r] = r >= Register.AH && r <= Register.BH ? (byte)(16 | (r - Register.AH)) : (byte)(r.GetFullRegister() - Register.RAX);
+                RegSize[(int)r] = (byte)r.GetSize(); // at most 64 (ZMM)
+                if (r.IsGPR())
+                    Slot[(int)r] = r >= Register.AH && r <= Register.BH ? (byte)(16 | (r - Register.AH)) : (byte)(r.GetFullRegister() - Register.RAX);
             }
-            return t;
-        }
-
-        static byte[] BuildRegSizes()
-        {
-            var t = new byte[Enum.GetValues<Register>().Length];
-            foreach (var r in Enum.GetValues<Register>()) t[(int)r] = (byte)Math.Min(r.GetSize(), 255);
-            return t;
         }
 
         static ushort[] BuildMemSizes()
@@ -287,7 +278,7 @@ public static unsafe partial class Interp
         {
             OpKind.NearBranch16 => 2,
             OpKind.NearBranch32 => 4,
-            OpKind.Register => i.Op0Register.GetSize(),
+            OpKind.Register => RegSize(i.Op0Register),
             OpKind.Memory => MemSize(i.MemorySize),
             _ => 8,
         };

@@ -29,17 +29,15 @@ public static unsafe class BlockTranslator
     /// for a full region when they run out (a lean region: see <see cref="FormRegion"/>).</param>
     public static CompiledBlock Translate(CpuCore core, Block[] region, bool counted = false)
     {
-        bool chain = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable;
-        bool bounded = core.Options.BoundedRuns;
+        bool chain = Chains(core), bounded = core.Options.BoundedRuns;
         return new CompiledBlock(SharedTranslations.GetOrCompile(region, chain, bounded, counted, () => Compile(region, chain, bounded, counted)));
     }
 
     /// <summary>This VM's block for a region some VM already compiled from the same instructions, or null: no RyuJIT.</summary>
-    public static CompiledBlock? TryShared(CpuCore core, Block[] region, bool counted)
-    {
-        bool chain = core.Options.Chaining && CompiledBlock.FunctionPointersAvailable;
-        return SharedTranslations.Find(region, chain, core.Options.BoundedRuns, counted) is { } code ? new CompiledBlock(code) : null;
-    }
+    public static CompiledBlock? TryShared(CpuCore core, Block[] region, bool counted) =>
+        SharedTranslations.Find(region, Chains(core), core.Options.BoundedRuns, counted) is { } code ? new CompiledBlock(code) : null;
+
+    static bool Chains(CpuCore core) => core.Options.Chaining && CompiledBlock.FunctionPointersAvailable;
 
     /// <summary>IL size past which a region is compiled in halves. RyuJIT compiles a method with more than 60,000 IL bytes,
     /// 20,000 IL instructions or 8,000 local-variable references with MinOpts (no register allocation, no inlining): an
@@ -777,12 +775,12 @@ sealed unsafe partial class BlockEmitter
         SetStackPointer(_stackTmp);
     }
 
-    /// <summary>Segmented protected-mode code: #GP(0) (#SS(0) through SS) unless the <paramref name="size"/> bytes at
-    /// <see cref="Off"/> lie inside the expand-up segment's limit (SDM Vol. 3A 5.3), before the access changes anything.</summary>
     /// <summary>The segment limit check of a whole <paramref name="size"/>-byte access made of several reads or writes (each of
     /// those checks only its own bytes from the operand's offset).</summary>
     internal void CheckSegmentLimit(int size) => EmitLimitCheck(size);
 
+    /// <summary>Segmented protected-mode code: #GP(0) (#SS(0) through SS) unless the <paramref name="size"/> bytes at
+    /// <see cref="Off"/> lie inside the expand-up segment's limit (SDM Vol. 3A 5.3), before the access changes anything.</summary>
     void EmitLimitCheck(int size)
     {
         if (_accessSeg < 0) return;

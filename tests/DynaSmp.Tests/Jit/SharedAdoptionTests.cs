@@ -23,13 +23,7 @@ public class SharedAdoptionTests
         a.hlt();
     };
 
-    static Guest Make(JitOptions options, Action<Assembler> program)
-    {
-        var g = new Guest(Tiers.Tiered, options: options);
-        g.Load(64, 0x1000, 0x1000, program);
-        g.Cpu.SetFlat64(0x1000, 0x80000);
-        return g;
-    }
+    static Guest Make(JitOptions options, Action<Assembler> program) => Guest.Flat64(Tiers.Tiered, program, options: options);
 
     [Fact]
     public void A_second_vm_runs_the_first_vms_translation_before_its_own_threshold()

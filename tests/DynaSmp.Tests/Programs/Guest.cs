@@ -49,9 +49,9 @@ public sealed unsafe class Guest : IDisposable
         return bytes;
     }
 
-    public static Guest Flat64(int tier, Action<Assembler> build, ulong rip = 0x1000, ulong rsp = 0x80000)
+    public static Guest Flat64(int tier, Action<Assembler> build, ulong rip = 0x1000, ulong rsp = 0x80000, JitOptions? options = null)
     {
-        var g = new Guest(tier);
+        var g = new Guest(tier, options: options);
         g.Load(64, rip, rip, build);
         g.Cpu.SetFlat64(rip, rsp);
         return g;
