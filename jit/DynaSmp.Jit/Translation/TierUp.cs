@@ -62,7 +62,7 @@ public static class TierUp
     /// own thread (a lookup, no RyuJIT); a miss changes nothing and the threshold applies as before.</summary>
     public static void AdoptShared(CpuCore core, Block b)
     {
-        if (b.Compiled != null || b.Invalid || Volatile.Read(ref b.TierUpQueued) != 0) return;
+        if (!SharedTranslations.Enabled || b.Compiled != null || b.Invalid || Volatile.Read(ref b.TierUpQueued) != 0) return;
         bool full = b.FullRegion;
         var region = BlockTranslator.FormRegion(core.Cache, b, full);
         if (BlockTranslator.TryShared(core, region, counted: !full) is not { } compiled) return;
