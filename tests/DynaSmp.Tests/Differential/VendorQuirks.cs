@@ -9,7 +9,16 @@ public static class HostCpu
 {
     public static readonly string Vendor = ReadVendor();
     public static readonly bool IsIntel = Vendor == "GenuineIntel";
+    /// <summary>The display family (base plus extended family, as CPUID leaf 1 defines it): 0x19 for Zen 3/4, 0x1A for Zen 5.</summary>
+    public static readonly int Family = ReadFamily();
     public static readonly string Description = Describe();
+
+    static int ReadFamily()
+    {
+        if (!X86Base.IsSupported) return 0;
+        int eax = X86Base.CpuId(1, 0).Eax, baseFamily = (eax >> 8) & 0xF;
+        return baseFamily == 0xF ? baseFamily + ((eax >> 20) & 0xFF) : baseFamily;
+    }
 
     static string ReadVendor()
     {
@@ -25,8 +34,7 @@ public static class HostCpu
     {
         if (!X86Base.IsSupported) return "host CPU: not x86";
         var (eax, _, _, _) = X86Base.CpuId(1, 0);
-        int baseFamily = (eax >> 8) & 0xF, baseModel = (eax >> 4) & 0xF;
-        int family = baseFamily == 0xF ? baseFamily + ((eax >> 20) & 0xFF) : baseFamily;
+        int baseFamily = (eax >> 8) & 0xF, baseModel = (eax >> 4) & 0xF, family = Family;
         int model = baseFamily is 0x6 or 0xF ? baseModel | ((eax >> 16) & 0xF) << 4 : baseModel;
         var brand = new StringBuilder();
         if ((uint)X86Base.CpuId(unchecked((int)0x8000_0000), 0).Eax >= 0x8000_0004)
@@ -112,7 +120,8 @@ public static class VendorQuirks
 /// <summary>The floating-point counterpart of <see cref="VendorQuirk"/>, for the FP differential groups
 /// (<see cref="Fpu.FpuDiff"/>): <see cref="CompareOnlyAgreed"/> clears the compared bits of an <see cref="Fpu.FpCase"/>
 /// that only Intel defines; <see cref="Probe"/> is a fixed case and <see cref="ProbeMatches"/> says whether an output
-/// FXSAVE image shows the Intel (true) or AMD (false) behaviour.</summary>
+/// FXSAVE image shows the Intel (true) or AMD (false) behaviour. <see cref="AmdFamiliesAsIntel"/> lists the AMD families
+/// whose probe showed the Intel side: there the entry is not relaxed, and the probe must keep showing it.</summary>
 public sealed record FpVendorQuirk(
     string Name,
     string Intel,
@@ -121,7 +130,12 @@ public sealed record FpVendorQuirk(
     Func<Fpu.FpCase, bool> Applies,
     Action<Fpu.FpCase> CompareOnlyAgreed,
     Func<Fpu.FpCase> Probe,
-    Func<bool, byte[], bool> ProbeMatches);
+    Func<bool, byte[], bool> ProbeMatches,
+    int[]? AmdFamiliesAsIntel = null)
+{
+    /// <summary>This host is expected to show the Intel side: an Intel part, or an AMD family observed to.</summary>
+    public bool HostShowsIntel => HostCpu.IsIntel || (AmdFamiliesAsIntel != null && Array.IndexOf(AmdFamiliesAsIntel, HostCpu.Family) >= 0);
+}
 
 /// <summary>Every known Intel/AMD floating-point difference the FP groups can generate.</summary>
 /// <remarks>Three entries once listed here were the SDM's word against AMD silicon: FCOMI and C1 (SDM: cleared), FYL2X
@@ -135,14 +149,15 @@ public static class FpVendorQuirks
         new(
             Name: "FSTP1 (D9 D8+i, Iced's FSTPNCE) with ST(0) empty: C1",
             Intel: "no stack fault, ST(i) not written, the pop, and C1 cleared",
-            Amd: "no stack fault, ST(i) not written, the pop (family 1Ah and 19h); C1 cleared as on Intel on family 19h (probe), not observed on 1Ah",
+            Amd: "no stack fault, ST(i) not written, the pop; C1 cleared as on Intel on family 19h (model 1) and 1Ah (model 2) (probe); other families not observed",
             References: "the D9 D8+i encoding is not in the SDM opcode map (Vol. 2D A.5: reserved); AMD family 1Ah and Intel model " +
                         "0xCF both skip the stack fault that FSTP (DD D8+i) raises. Intel clears C1 (FSW 1321 -> 1921, seed " +
                         "0x80e500acba0ab65b); the AMD runs compared everything but C1.",
             Applies: c => c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fstpnce && Fpu.FpuDiff.InputStEmpty(c, 0),
             CompareOnlyAgreed: c => c.ImageMask[3] &= unchecked((byte)~0x02), // FSW bit 9
             Probe: () => Fpu.FpQuirkProbes.FstpFromEmpty(),
-            ProbeMatches: (intel, image) => (BitConverter.ToUInt16(image, 2) & (intel ? 0x241 : 0x41)) == 0),
+            ProbeMatches: (intel, image) => (BitConverter.ToUInt16(image, 2) & (intel ? 0x241 : 0x41)) == 0,
+            AmdFamiliesAsIntel: [0x19, 0x1A]),
         new(
             Name: "A denormal ST(0) passed through unchanged (FPREM/FPREM1 by an infinity, FSCALE by a zero) with UE unmasked",
             Intel: "ST(0) is left as it was (x rem inf = x, x * 2^0 = x) and no UE is raised",
@@ -168,10 +183,10 @@ public static class FpVendorQuirks
         new(
             Name: "FYL2X with x = 0: PE",
             Intel: "ZE and the infinity, no PE",
-            Amd: "family 19h (model 1, probe): no PE, as Intel; family 1Ah not observed (an earlier note recorded PE, but its seed has x = 0.5)",
+            Amd: "no PE, as Intel, on family 19h (model 1) and 1Ah (model 2) (probe); other families not observed (an earlier note recorded PE, but its seed has x = 0.5)",
             References: "Intel SDM Vol. 2A FYL2X (x = 0 gives -inf times the sign of y with #Z). Intel column observed on model " +
-                        "0xCF (seeds 0x250c8016a4c841de, 0x9943c8e39bc2af5a). Until a family 1Ah host shows its side too, the AMD probe " +
-                        "accepts either and AMD runs do not compare PE for these cases.",
+                        "0xCF (seeds 0x250c8016a4c841de, 0x9943c8e39bc2af5a). On AMD families not yet probed the probe accepts either " +
+                        "side and PE is not compared for these cases.",
             Applies: c => c.Insn.Mnemonic == Iced.Intel.Mnemonic.Fyl2x && !Fpu.FpuDiff.InputStEmpty(c, 0)
                 && Fpu.FpuDiff.InputSt(c, 0) is (0, 0),
             CompareOnlyAgreed: c =>
@@ -180,14 +195,15 @@ public static class FpVendorQuirks
                 c.ImageMask[3] &= unchecked((byte)~0x80); // FSW.B follows ES
             },
             Probe: () => Fpu.FpQuirkProbes.Fyl2xOfZero(),
-            ProbeMatches: (intel, image) => !intel || (BitConverter.ToUInt16(image, 2) & 0x20) == 0),
+            ProbeMatches: (intel, image) => !intel || (BitConverter.ToUInt16(image, 2) & 0x20) == 0,
+            AmdFamiliesAsIntel: [0x19, 0x1A]),
     ];
 
     /// <summary>The entry that applies to <paramref name="c"/> on this host, or null (always null on an Intel host).</summary>
     public static FpVendorQuirk? ToRelax(Fpu.FpCase c)
     {
         if (HostCpu.IsIntel) return null;
-        foreach (var q in All) if (q.Applies(c)) return q;
+        foreach (var q in All) if (!q.HostShowsIntel && q.Applies(c)) return q;
         return null;
     }
 }

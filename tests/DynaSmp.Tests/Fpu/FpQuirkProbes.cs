@@ -57,7 +57,7 @@ public sealed class FpVendorQuirkTests(ITestOutputHelper output)
             var (emu, err) = FpuDiff.RunDynaSmp(c, ram, compiled: false);
             Assert.Null(err);
             output.WriteLine($"{q.Name}: host {HostCpu.Vendor} shows the {(q.ProbeMatches(true, native.Image) ? "Intel" : "AMD")} side");
-            Assert.True(q.ProbeMatches(HostCpu.IsIntel, native.Image), $"{q.Name}: the host ({HostCpu.Vendor}) does not show its vendor's documented side");
+            Assert.True(q.ProbeMatches(q.HostShowsIntel, native.Image), $"{q.Name}: the host ({HostCpu.Description}) does not show the side documented for it");
             Assert.True(q.ProbeMatches(true, emu!.Image), $"{q.Name}: DynaSmp does not show the Intel side");
         }
     }
