@@ -27,10 +27,7 @@ public sealed unsafe partial class CpuCore : IDisposable
     // Virtual time: instructions retired when this core's current turn began, so time also moves inside a turn.
     ulong _turnStartRetired;
 
-    // Per-vCPU direct-mapped cache of recently run blocks, keyed by RIP: the dispatcher's and indirect
-    // branches' first probe before the shared BlockCache (QEMU's tb_jmp_cache).
-    internal readonly Block?[] JumpCache = new Block?[JumpCacheSize];
-    internal const int JumpCacheSize = 4096;
+    internal readonly JumpCache JumpCache = new();
 
     readonly GuestCodeReader _reader;
     readonly Decoder[] _decoders = new Decoder[3];
@@ -300,15 +297,14 @@ public sealed unsafe partial class CpuCore : IDisposable
     {
         CpuState* s = State;
         ulong rip = s->Rip;
-        ref Block? slot = ref JumpCache[(int)(rip ^ (rip >> 12)) & (JumpCacheSize - 1)];
-        Block? b = slot;
-        if (b != null && b.Rip == rip && b.Mode == s->Mode && b.CsBase == s->Cs.Base && !b.Invalid) return b;
+        Block? b = JumpCache.Probe(rip, s->Mode, s->Cs.Base);
+        if (b != null) return b;
         ulong lin = Interp.Linear(s, Register.CS, rip);
         ulong phys;
         try { phys = Mmu.Translate(lin, MemAccess.Execute); }
         catch (CpuFault f) { SetPendingFault(f); return null; }
         b = Cache.Find(phys, s->Mode, s->Cs.Base, rip) ?? Decode(lin, phys);
-        if (b != null) slot = b;
+        if (b != null) JumpCache.Fill(rip, b);
         return b;
     }
 

@@ -47,7 +47,7 @@ public class TranslationCost
     public ulong Tier0DecodeAndRun()
     {
         _guest.Cpu.Cache.InvalidatePage(_page);
-        Array.Clear(_guest.Cpu.JumpCache);
+        _guest.Cpu.JumpCache.Flush();
         return _guest.Run(0);
     }
 

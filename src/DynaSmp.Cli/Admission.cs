@@ -15,7 +15,8 @@ public static class Admission
     /// <summary>Test hook: pretend the host has this much memory available (a size as --mem takes), to exercise refusal.</summary>
     public const string AssumeMemoryVariable = "DYNASMP_ASSUME_AVAILABLE_MEMORY";
 
-    public static long Check(int vms, int vcpus, ulong guestRam, int traceCapacity, long loadedBytesPerVm, string vmsFlag, string vcpusFlag)
+    /// <param name="runningVms">VMs whose vCPU threads exist at once (a fleet's window); all of them if null.</param>
+    public static long Check(int vms, int vcpus, ulong guestRam, int traceCapacity, long loadedBytesPerVm, string vmsFlag, string vcpusFlag, int? runningVms = null)
     {
         var host = HostCapacity.Read();
         long available = host.AvailableMemory;
@@ -26,7 +27,7 @@ public static class Admission
                 : throw new UsageException($"{AssumeMemoryVariable}: '{assumed}' is not a memory size (examples: 256, 256M, 1G)");
             source = AssumeMemoryVariable;
         }
-        long totalVcpus = (long)vms * vcpus;
+        long totalVcpus = (long)Math.Min(vms, runningVms ?? vms) * vcpus;
         // Runtime threads (GC, tier-1 compiler, thread pool) and a margin for the rest of the host.
         long threadRoom = host.ThreadsAvailable == long.MaxValue ? long.MaxValue : host.ThreadsAvailable - 256;
         long mapRoom = host.MapsAvailable == long.MaxValue ? long.MaxValue : (host.MapsAvailable - 1024) / 2; // stack + guard per thread

@@ -22,6 +22,10 @@ public sealed class Vm : IDisposable
     public GuestClock Clock { get; }
 
     Thread[]? _threads;
+    // Set when a Fleet's host threads run this VM's bodies instead of threads of its own (see AttachToHostThreads).
+    bool _onHostThreads;
+    int _bodiesLeft;
+    readonly ManualResetEventSlim _bodiesDone = new(false, spinCount: 0);
     // Threads wait here until every one of them exists (see Prepare). No spinning: every vCPU thread of a fleet waits
     // here while the rest are created, and spinners starve Thread.Start.
     readonly ManualResetEventSlim _startGate = new(false, spinCount: 0);
@@ -62,7 +66,7 @@ public sealed class Vm : IDisposable
     /// running vCPUs on 2 cores that wait was a scheduler slice each (64 x 16 vCPUs: 1.7 s of a 2 s run).</summary>
     public void Prepare()
     {
-        if (_threads != null) throw new InvalidOperationException("the VM was already prepared or started");
+        if (_threads != null || _onHostThreads) throw new InvalidOperationException("the VM was already prepared or started");
         if (Deterministic)
         {
             _threads = [new Thread(() => Gated(RunDeterministic), Config.ThreadStackBytes) { IsBackground = true, Name = "DynaSmp deterministic VM" }];
@@ -83,9 +87,29 @@ public sealed class Vm : IDisposable
     public void Start()
     {
         if (_startGate.IsSet) throw new InvalidOperationException("the VM was already started");
-        if (_threads == null) Prepare();
+        if (_threads == null && !_onHostThreads) Prepare();
         StartedAt = ClockNow;
         _startGate.Set();
+    }
+
+    /// <summary>How many host threads run this VM: one per vCPU, or one for the deterministic scheduler.</summary>
+    public int BodyCount => Deterministic ? 1 : Vcpus.Length;
+
+    /// <summary>Instead of <see cref="Prepare"/>: the caller's threads (a <see cref="Fleet"/>'s) will each call
+    /// <see cref="RunBody"/> once per body, and <see cref="Join"/> waits for those calls to return.</summary>
+    internal void AttachToHostThreads()
+    {
+        if (_threads != null || _onHostThreads) throw new InvalidOperationException("the VM was already prepared or started");
+        _bodiesLeft = BodyCount;
+        _onHostThreads = true;
+    }
+
+    /// <summary>Runs body <paramref name="k"/> (vCPU k, or the deterministic scheduler) on the calling thread, from the
+    /// start gate to the VM's stop.</summary>
+    internal void RunBody(int k)
+    {
+        try { Gated(Deterministic ? RunDeterministic : Vcpus[k].ThreadMain); }
+        finally { if (Interlocked.Decrement(ref _bodiesLeft) == 0) _bodiesDone.Set(); }
     }
 
     void Gated(Action body)
@@ -136,6 +160,7 @@ public sealed class Vm : IDisposable
     public bool Join(TimeSpan timeout)
     {
         if (!StopRequested) Stop();
+        if (_onHostThreads) return _bodiesDone.Wait(timeout);
         if (_threads == null) return true;
         long end = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue
             : System.Diagnostics.Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
@@ -149,7 +174,7 @@ public sealed class Vm : IDisposable
     }
 
     /// <summary>Every thread of this VM has ended (or none was started).</summary>
-    public bool Joined => _threads == null || Array.TrueForAll(_threads, t => !t.IsAlive);
+    public bool Joined => _onHostThreads ? _bodiesDone.IsSet : _threads == null || Array.TrueForAll(_threads, t => !t.IsAlive);
 
     // ---- IPI routing ---------------------------------------------------------------------------------
 
@@ -349,5 +374,6 @@ public sealed class Vm : IDisposable
         foreach (var v in Vcpus) v.Dispose();
         Ram.Dispose();
         _exited.Dispose();
+        _bodiesDone.Dispose();
     }
 }

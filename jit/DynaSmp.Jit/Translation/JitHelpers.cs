@@ -24,9 +24,7 @@ public static unsafe class JitHelpers
     public static nint IndirectTarget(CpuCore c, ulong rip)
     {
         CpuState* s = c.State;
-        Block? b = c.JumpCache[(int)(rip ^ (rip >> 12)) & (CpuCore.JumpCacheSize - 1)];
-        if (b == null || b.Rip != rip || b.Mode != s->Mode || b.CsBase != s->Cs.Base || b.Invalid) return 0;
-        var cb = b.Compiled;
+        var cb = c.JumpCache.Probe(rip, s->Mode, s->Cs.Base)?.Compiled;
         if (cb == null) return 0;
         nint fn = *cb.EntryCell;
         if (fn == CompiledBlock.LinkStubEntry) return 0;

@@ -9,7 +9,9 @@ static class BootCommand
 {
     public static Command Create()
     {
-        var vms = CliOptions.Int("--vms", 1, 1, 1024, "VMs booted at once");
+        var vms = CliOptions.Int("--vms", 1, 1, 1024, "VMs to boot");
+        var parallel = CliOptions.Int("--parallel", Environment.ProcessorCount, 1, 1024,
+            "VMs running at once; each of the rest starts when one stops (default: the host's CPUs, which measured fastest and with the lowest bring-up latency)");
         var cpus = CliOptions.Int("--cpus", 4, 1, 255, "vCPUs per VM");
         var mem = CliOptions.Size("--mem", 64UL << 20, "guest RAM per VM");
         var delays = CliOptions.IpiDelays();
@@ -20,9 +22,9 @@ static class BootCommand
         var initrd = CliOptions.Text("--initrd", "the initramfs for --kernel", "FILE");
         var append = CliOptions.Text("--append", "the kernel command line for --kernel (default: console=ttyS0 panic=-1)");
         var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up), or a Linux kernel, in N VMs at once")
-            { vms, cpus, mem, delays, json, timeout, shard, kernel, initrd, append };
+            { vms, parallel, cpus, mem, delays, json, timeout, shard, kernel, initrd, append };
         var statsOptions = StatsOptions.AddTo(c);
-        c.SetAction(p => Run(p.GetValue(vms), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout),
+        c.SetAction(p => Run(p.GetValue(vms), p.GetValue(parallel), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout),
             StatsOptions.From(p, statsOptions), p.GetValue(shard), LinuxGuestFrom(p.GetValue(kernel), p.GetValue(initrd), p.GetValue(append), p.GetValue(mem).Bytes)));
         return c;
     }
@@ -40,14 +42,14 @@ static class BootCommand
         return new LinuxGuest(image, rd, append ?? "console=ttyS0 panic=-1");
     }
 
-    static int Run(int fleet, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats, Shard shard, LinuxGuest? linux = null)
+    static int Run(int fleet, int parallel, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats, Shard shard, LinuxGuest? linux = null)
     {
         int vms = shard.SizeOf(fleet);
         if (vms == 0) throw new UsageException($"--shard {shard}: the fleet of {fleet} VMs has no VM {shard.Index}");
         if (mem < (16UL << 20)) throw new UsageException("--mem: the built-in guest needs at least 16 MiB");
         var deadline = new Deadline(timeout);
         HostFiles.CheckOutput(json, "--json");
-        long ceiling = Admission.Check(vms, cpus, mem, BootRun.TraceCapacity(cpus, false), linux == null ? 1 << 20 : linux.Kernel.Length + linux.Initrd.Length, "--vms", "--cpus");
+        long ceiling = Admission.Check(vms, cpus, mem, BootRun.TraceCapacity(cpus, false), linux == null ? 1 << 20 : linux.Kernel.Length + linux.Initrd.Length, "--vms", "--cpus", parallel);
 
         int firstChance = 0;
         var kinds = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
@@ -55,11 +57,12 @@ static class BootCommand
             AppDomain.CurrentDomain.FirstChanceException += (_, e) => { Interlocked.Increment(ref firstChance); kinds.AddOrUpdate(e.Exception.GetType().Name + ":" + e.Exception.Message, 1, (_, n) => n + 1); };
         bool live = !Console.IsOutputRedirected;
         Console.WriteLine($"dynasmp boot: {vms} VM{(vms == 1 ? "" : "s")} x {cpus} vCPU{(cpus == 1 ? "" : "s")}, {mem >> 20} MiB each, " +
+                          (vms > parallel ? $"{parallel} at a time, " : "") +
                           (linux == null ? $"IPI delays {delays.ToString().ToLowerInvariant()}" : $"Linux ({linux.Kernel.Length >> 10} KiB bzImage, {linux.Initrd.Length >> 10} KiB initrd)") +
                           (shard == Shard.Whole ? "" : $", shard {shard} of a {fleet}-VM fleet"));
         using var run = new BootRun(fleet, cpus, mem, delays, trace: false, deadline, stats.Seed, shard, linux);
         var progress = new TerminalProgress(run.Pcs.Select(p => p.Vm).ToList(), TerminalProgress.Wanted(json != null));
-        run.Start();
+        run.Start(parallel);
         bool allEnded = run.WaitAll(deadline, ceiling, k =>
         {
             var pc = run.Pcs[k];

@@ -55,17 +55,20 @@ sealed class BootRun : IDisposable
     }
 
     public double SetupSeconds { get; private set; }
+    /// <summary>VMs that ran at once (the fleet's window).</summary>
+    public int Parallel { get; private set; }
 
-    /// <summary>Creates every VM's vCPU threads (set-up, as KVM creates vCPUs before the first KVM_RUN), collects the
-    /// young generation, then releases them all.</summary>
-    public void Start()
+    /// <summary>Creates the host threads of <paramref name="window"/> VMs (set-up, as KVM creates vCPUs before the first
+    /// KVM_RUN), collects the young generation, then starts that many VMs; each of the rest starts as one stops.</summary>
+    public void Start(int window)
     {
         long prepareStart = Stopwatch.GetTimestamp();
-        foreach (var pc in Pcs) pc.Vm.Prepare();
+        var fleet = new Fleet(Pcs.Select(p => p.Vm).ToList(), window);
+        Parallel = fleet.Window;
         GC.Collect(); // see RunCommand: start with an empty young generation, before any vCPU runs
         SetupSeconds += Stopwatch.GetElapsedTime(prepareStart).TotalSeconds;
         StartedAt = Stopwatch.GetTimestamp();
-        foreach (var pc in Pcs) pc.Vm.Start();
+        fleet.Start();
     }
 
     /// <summary>Waits for every VM to stop, the deadline or the memory ceiling (see <see cref="Supervisor"/>), calling
@@ -90,7 +93,7 @@ sealed class BootRun : IDisposable
     {
         var s = new BootSummary
         {
-            Vms = Pcs.Count, VcpusPerVm = _cpus, WallSeconds = (EndedAt - StartedAt) / (double)Stopwatch.Frequency,
+            Vms = Pcs.Count, VcpusPerVm = _cpus, Parallel = Parallel, WallSeconds = (EndedAt - StartedAt) / (double)Stopwatch.Frequency,
             Shard = _shard.ToString(), VmNumbers = VmNumbers, SetupSeconds = SetupSeconds,
         };
         var latencies = new List<double>();

@@ -11,6 +11,8 @@ public sealed class BootSummary
     /// <summary>The fleet-wide numbers of the VMs booted, so shards can be merged and checked for overlap.</summary>
     [JsonPropertyName("vm_numbers")] public List<int> VmNumbers { get; set; } = new();
     [JsonPropertyName("deterministic_seed")] public int? DeterministicSeed { get; set; }
+    /// <summary>VMs that ran at once (`--parallel`); merged: the sum, as shards run side by side.</summary>
+    [JsonPropertyName("parallel")] public int Parallel { get; set; }
     [JsonPropertyName("vcpus_per_vm")] public int VcpusPerVm { get; set; }
     [JsonPropertyName("vcpus_online")] public int VcpusOnline { get; set; }
     [JsonPropertyName("failures")] public List<string> Failures { get; set; } = new();
@@ -49,6 +51,7 @@ public static class BootMerge
             foreach (int vm in s.VmNumbers)
                 if (!seen.Add(vm)) throw new ArgumentException($"vm {vm} appears in two shards (overlapping --shard values?)");
             m.Vms += s.Vms;
+            m.Parallel += s.Parallel;
             m.VcpusOnline += s.VcpusOnline;
             m.Failures.AddRange(s.Failures);
             m.VmNumbers.AddRange(s.VmNumbers);

@@ -28,7 +28,7 @@ static class TraceCommand
         long ceiling = Admission.Check(1, cpus, 64UL << 20, BootRun.TraceCapacity(cpus, true), 1 << 20, "", "--cpus");
 
         using var run = new BootRun(1, cpus, 64UL << 20, delays, trace: true, deadline);
-        run.Start();
+        run.Start(window: 1);
         run.WaitAll(deadline, ceiling, null);
         var pc = run.Pcs[0];
         var events = Events(pc.Vm);

@@ -128,6 +128,56 @@ public class BuiltinGuestBootTests
         Assert.Throws<InvalidOperationException>(() => pc.Vm.Start());
     }
 
+    /// <summary>A fleet runs at most its window of VMs at once, on window x vCPUs host threads that move from VM to VM;
+    /// VMs of different sizes share them, and every VM boots as it does on threads of its own.</summary>
+    [Fact]
+    public void A_fleet_runs_a_window_of_vms_at_a_time_on_reused_threads()
+    {
+        var image = BuiltinGuest.Build(new BuiltinGuestOptions());
+        var pcs = Enumerable.Range(0, 7).Select(k =>
+        {
+            var pc = new Pc(new VmConfig { Vcpus = k % 2 == 0 ? 4 : 2, MemoryBytes = 64UL << 20, TraceCapacity = 1024 });
+            pc.LoadMultiboot(image);
+            return pc;
+        }).ToList();
+        try
+        {
+            var fleet = new Fleet(pcs.Select(p => p.Vm).ToList(), window: 2);
+            Assert.Equal(2 * 4, fleet.ThreadCount);
+            Thread.Sleep(50);
+            Assert.All(pcs, pc => Assert.Equal(0UL, pc.Vm.RetiredInstructions()));
+            fleet.Start();
+            Assert.Throws<InvalidOperationException>(() => fleet.Start());
+            foreach (var pc in pcs) AssertBooted(pc, pc.Vm.Vcpus.Length);
+            Assert.InRange(fleet.PeakRunning, 1, 2);
+            Assert.All(pcs, pc => Assert.True(pc.Vm.Joined));
+        }
+        finally { foreach (var pc in pcs) pc.Dispose(); }
+    }
+
+    /// <summary>VMs stopped before their turn (a deadline) still pass through the window, so every VM joins.</summary>
+    [Fact]
+    public void A_fleet_stopped_early_joins_every_vm()
+    {
+        var image = BuiltinGuest.Build(new BuiltinGuestOptions());
+        var pcs = Enumerable.Range(0, 5).Select(_ =>
+        {
+            var pc = new Pc(new VmConfig { Vcpus = 2, MemoryBytes = 64UL << 20 });
+            pc.LoadMultiboot(image);
+            return pc;
+        }).ToList();
+        try
+        {
+            var fleet = new Fleet(pcs.Select(p => p.Vm).ToList(), window: 1);
+            foreach (var pc in pcs) pc.Vm.Stop(VmExitKind.Timeout, "stopped before the fleet started");
+            fleet.Start();
+            foreach (var pc in pcs) Assert.True(pc.Vm.Join(TimeSpan.FromSeconds(30)), "a stopped VM's turn never came");
+            Assert.All(pcs, pc => Assert.Equal(VmExitKind.Timeout, pc.Vm.ExitKind));
+            Assert.All(pcs, pc => Assert.Equal(0UL, pc.Vm.RetiredInstructions()));
+        }
+        finally { foreach (var pc in pcs) pc.Dispose(); }
+    }
+
     [Fact]
     public void Several_VMs_boot_at_once()
     {

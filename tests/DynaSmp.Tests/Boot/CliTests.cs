@@ -21,6 +21,19 @@ public class CliTests
     }
 
     [Fact]
+    public void Boot_runs_a_fleet_a_window_at_a_time()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"dynasmp-boot-{Guid.NewGuid():N}.json");
+        var (code, output, err) = Dynasmp("boot", "--vms", "5", "--parallel", "2", "--cpus", "3", "--json", json);
+        Assert.True(code == 0, output + err);
+        Assert.Contains("5 VMs x 3 vCPUs, 64 MiB each, 2 at a time", output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        Assert.Equal(2, doc.RootElement.GetProperty("parallel").GetInt32());
+        Assert.Equal(15, doc.RootElement.GetProperty("vcpus_online").GetInt32());
+        Assert.Equal(10, doc.RootElement.GetProperty("bringup_samples_us").GetArrayLength()); // two APs per VM
+    }
+
+    [Fact]
     public void Boot_writes_the_json_fields_CI_reads()
     {
         string json = Path.Combine(Path.GetTempPath(), $"dynasmp-boot-{Guid.NewGuid():N}.json");
@@ -67,6 +80,7 @@ public class CliTests
     [InlineData("boot", "--cpus", "0")]
     [InlineData("boot", "--cpus", "many")]
     [InlineData("boot", "--vms")]
+    [InlineData("boot", "--parallel", "0")]
     [InlineData("boot", "--mem", "12Q")]
     [InlineData("boot", "--ipi-delays", "sometimes")]
     [InlineData("boot", "--frobnicate", "1")]
