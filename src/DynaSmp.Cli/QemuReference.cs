@@ -89,4 +89,42 @@ public static class QemuReference
         p.WaitForExit(); // drain the async readers
         lock (stderr) return new Outcome(exited ? p.ExitCode : null, stderr.ToString());
     }
+
+    /// <summary>The binary on PATH, else apt-get update and apt-get install -y qemu-system-x86; null (and a note) if that fails.</summary>
+    public static string? FindOrInstall(List<string> notes, string command)
+    {
+        if (Find() is { } found) return found;
+        Console.Error.WriteLine($"{command}: {Binary} not found; installing qemu-system-x86 with apt-get");
+        foreach (var step in new[] { "update -qq", "install -y -qq qemu-system-x86" })
+        {
+            string? failure;
+            try
+            {
+                var psi = new ProcessStartInfo("apt-get", step) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                psi.Environment["DEBIAN_FRONTEND"] = "noninteractive";
+                using var p = Process.Start(psi)!;
+                var err = p.StandardError.ReadToEndAsync();
+                p.StandardOutput.ReadToEnd();
+                p.WaitForExit();
+                failure = p.ExitCode == 0 ? null : $"exit status {p.ExitCode}: {err.Result.Trim().Split('\n').LastOrDefault()}";
+            }
+            catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
+            {
+                failure = e.Message;
+            }
+            if (failure != null)
+            {
+                notes.Add($"QEMU not run: apt-get {step.Split(' ')[0]} failed ({failure}); DynaSmp times only");
+                Console.Error.WriteLine($"{command}: {notes[^1]}");
+                return null;
+            }
+        }
+        return Find() ?? Fail(notes);
+
+        static string? Fail(List<string> notes)
+        {
+            notes.Add($"QEMU not run: apt-get installed qemu-system-x86 but {Binary} is still not on PATH");
+            return null;
+        }
+    }
 }

@@ -71,7 +71,7 @@ static class BenchCommand
         if (noQemu) notes.Add("QEMU not run (--no-qemu)");
         else
         {
-            qemu = QemuReference.Find() ?? InstallQemu(notes);
+            qemu = QemuReference.FindOrInstall(notes, "bench");
             if (qemu != null) qemuVersion = WorkloadSuite.QemuVersion(qemu);
         }
         if (Environment.GetEnvironmentVariable("DOTNET_JitAlignLoopMinBlockWeight") != "0")
@@ -228,42 +228,5 @@ static class BenchCommand
     {
         try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
-    }
-
-    /// <summary>apt-get update, then apt-get install -y qemu-system-x86; null (and a note) if that fails.</summary>
-    static string? InstallQemu(List<string> notes)
-    {
-        Console.Error.WriteLine($"bench: {QemuReference.Binary} not found; installing qemu-system-x86 with apt-get");
-        foreach (var step in new[] { "update -qq", "install -y -qq qemu-system-x86" })
-        {
-            string? failure;
-            try
-            {
-                var psi = new ProcessStartInfo("apt-get", step) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-                psi.Environment["DEBIAN_FRONTEND"] = "noninteractive";
-                using var p = Process.Start(psi)!;
-                var err = p.StandardError.ReadToEndAsync();
-                p.StandardOutput.ReadToEnd();
-                p.WaitForExit();
-                failure = p.ExitCode == 0 ? null : $"exit status {p.ExitCode}: {err.Result.Trim().Split('\n').LastOrDefault()}";
-            }
-            catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
-            {
-                failure = e.Message;
-            }
-            if (failure != null)
-            {
-                notes.Add($"QEMU not run: apt-get {step.Split(' ')[0]} failed ({failure}); DynaSmp times only");
-                Console.Error.WriteLine($"bench: {notes[^1]}");
-                return null;
-            }
-        }
-        return QemuReference.Find() ?? Fail(notes);
-
-        static string? Fail(List<string> notes)
-        {
-            notes.Add($"QEMU not run: apt-get installed qemu-system-x86 but {QemuReference.Binary} is still not on PATH");
-            return null;
-        }
     }
 }

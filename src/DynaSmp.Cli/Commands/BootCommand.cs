@@ -21,11 +21,13 @@ static class BootCommand
         var kernel = CliOptions.Text("--kernel", "boot this Linux bzImage in every VM instead of the built-in guest (a VM has booted when its init powers off)", "FILE");
         var initrd = CliOptions.Text("--initrd", "the initramfs for --kernel", "FILE");
         var append = CliOptions.Text("--append", "the kernel command line for --kernel (default: console=ttyS0 panic=-1)");
+        var qemu = CliOptions.Flag("--qemu", "then boot the same fleet under QEMU TCG, one process per VM and --parallel at a time, and print the speed ratio (installs qemu-system-x86 with apt-get if missing)");
         var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up), or a Linux kernel, in N VMs at once")
-            { vms, parallel, cpus, mem, delays, json, timeout, shard, kernel, initrd, append };
+            { vms, parallel, cpus, mem, delays, json, timeout, shard, kernel, initrd, append, qemu };
         var statsOptions = StatsOptions.AddTo(c);
         c.SetAction(p => Run(p.GetValue(vms), p.GetValue(parallel), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout),
-            StatsOptions.From(p, statsOptions), p.GetValue(shard), LinuxGuestFrom(p.GetValue(kernel), p.GetValue(initrd), p.GetValue(append), p.GetValue(mem).Bytes)));
+            StatsOptions.From(p, statsOptions), p.GetValue(shard), LinuxGuestFrom(p.GetValue(kernel), p.GetValue(initrd), p.GetValue(append), p.GetValue(mem).Bytes),
+            p.GetValue(qemu)));
         return c;
     }
 
@@ -42,7 +44,8 @@ static class BootCommand
         return new LinuxGuest(image, rd, append ?? "console=ttyS0 panic=-1");
     }
 
-    static int Run(int fleet, int parallel, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats, Shard shard, LinuxGuest? linux = null)
+    static int Run(int fleet, int parallel, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats, Shard shard, LinuxGuest? linux = null,
+        bool qemu = false)
     {
         int vms = shard.SizeOf(fleet);
         if (vms == 0) throw new UsageException($"--shard {shard}: the fleet of {fleet} VMs has no VM {shard.Index}");
@@ -90,6 +93,7 @@ static class BootCommand
         PrintSummary(s, allEnded);
         if (!run.Joined) Console.WriteLine("  some vCPU threads had not left when the command ended");
         Console.WriteLine($"  peak memory:       {s.PeakResidentBytes >> 20} MiB resident");
+        if (qemu) s.Qemu = CompareWithQemu(run, s, linux, delays, vms, cpus, parallel, mem, deadline);
         int status = Status(run, s, vms * cpus);
         s.Status = status;
         s.StatusName = ExitStatuses.Name(status);
@@ -97,6 +101,24 @@ static class BootCommand
         if (json != null)
             HostFiles.WriteOutput(json, "--json", f => JsonSerializer.Serialize(f, s, new JsonSerializerOptions { WriteIndented = true }));
         return status;
+    }
+
+    static QemuFleetSummary? CompareWithQemu(BootRun run, BootSummary s, LinuxGuest? linux, IpiDelays delays, int vms, int cpus, int parallel, ulong mem, Deadline deadline)
+    {
+        var notes = new List<string>();
+        if (QemuReference.FindOrInstall(notes, "boot") is not { } binary)
+        {
+            foreach (var n in notes) Console.WriteLine($"  {n}");
+            return null;
+        }
+        var image = linux?.Kernel ?? BuiltinGuest.Build(new BuiltinGuestOptions { IpiDelays = delays });
+        var q = QemuFleet.Run(binary, image, linux, vms, cpus, Math.Min(parallel, vms), mem, deadline);
+        q.DynaSmpSeconds = s.SetupSeconds + s.WallSeconds;
+        q.Speed = q.DynaSmpSeconds > 0 ? q.WallSeconds / q.DynaSmpSeconds : 0;
+        Console.WriteLine($"  QEMU TCG:          {q.VmsBooted} of {vms} VMs booted in {q.WallSeconds:F3} s (one process per VM, {Math.Min(parallel, vms)} at a time); " +
+                          $"DynaSmp {q.DynaSmpSeconds:F3} s (set-up + run): {q.Speed:F1}x");
+        foreach (var f in q.Failures.Take(5)) Console.WriteLine($"  QEMU FAILURE {f}");
+        return q;
     }
 
     /// <summary>The bring-up lines shared by boot and merge.</summary>

@@ -28,6 +28,8 @@ public sealed class BootSummary
     [JsonPropertyName("status")] public int Status { get; set; }
     [JsonPropertyName("status_name")] public string StatusName { get; set; } = "";
     [JsonPropertyName("ipi_delays")] public string IpiDelays { get; set; } = "none";
+    /// <summary>`--qemu`: the same fleet under QEMU TCG in the same run.</summary>
+    [JsonPropertyName("qemu")] public QemuFleetSummary? Qemu { get; set; }
 }
 
 /// <summary>`dynasmp merge` of `boot --shard` summaries: counts add, percentiles come from the merged samples, failures

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using DynaSmp.Tests.Guests;
 
 namespace DynaSmp.Tests.Boot;
 
@@ -31,6 +32,21 @@ public class CliTests
         Assert.Equal(2, doc.RootElement.GetProperty("parallel").GetInt32());
         Assert.Equal(15, doc.RootElement.GetProperty("vcpus_online").GetInt32());
         Assert.Equal(10, doc.RootElement.GetProperty("bringup_samples_us").GetArrayLength()); // two APs per VM
+    }
+
+    /// <summary>`boot --qemu` boots the same fleet under QEMU, one process per VM, and reports the ratio.</summary>
+    [QemuFact]
+    public void Boot_compares_the_same_fleet_with_qemu()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"dynasmp-boot-{Guid.NewGuid():N}.json");
+        var (code, output, err) = Dynasmp("boot", "--vms", "3", "--parallel", "2", "--cpus", "2", "--qemu", "--json", json);
+        Assert.True(code == 0, output + err);
+        Assert.Contains("QEMU TCG:          3 of 3 VMs booted", output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var q = doc.RootElement.GetProperty("qemu");
+        Assert.Equal(3, q.GetProperty("vms_booted").GetInt32());
+        Assert.Equal(0, q.GetProperty("failures").GetArrayLength());
+        Assert.True(q.GetProperty("wall_s").GetDouble() > 0 && q.GetProperty("speed").GetDouble() > 0);
     }
 
     [Fact]
