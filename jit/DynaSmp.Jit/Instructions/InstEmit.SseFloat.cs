@@ -19,14 +19,16 @@ namespace DynaSmp.Jit.Instructions;
 /// </summary>
 static partial class InstEmit
 {
-    /// <summary>Mnemonics lowered here (XMM register operands are allowed only for these).</summary>
-    internal static bool IsSseLowered(Mnemonic m) => SseTables.Lowered[(int)m];
+    /// <summary>Mnemonics lowered here (XMM register operands are allowed only for these). Read from the table itself:
+    /// a flag array filled while the table was built read false when asked before anything else touched the table
+    /// (a process's first compile, if it began with an SSE instruction, lowered none of them).</summary>
+    internal static bool IsSseLowered(Mnemonic m) => Table[(int)m].Xmm;
 
     static void AddSse(Lowering[] t)
     {
         void Add(Lower emit, CanLower? can, params Mnemonic[] ms)
         {
-            foreach (var m in ms) { t[(int)m] = new(emit, can, false); SseTables.Lowered[(int)m] = true; }
+            foreach (var m in ms) t[(int)m] = new(emit, can, false, Xmm: true);
         }
         // MOVSD is also the string move: only the SSE2 forms.
         Add(SseMove, (in i, _) => i.Mnemonic != Mnemonic.Movsd || i.Code is Code.Movsd_xmm_xmmm64 or Code.Movsd_xmmm64_xmm,
@@ -46,8 +48,6 @@ static partial class InstEmit
     /// InstEmit's static fields across files.</summary>
     static class SseTables
     {
-        public static readonly bool[] Lowered = new bool[MnemonicClass.Count];
-
         /// <summary>(mnemonic, helper) for helpers of shape int (CpuState*, int dstSlot, ulong lo, ulong hi, int imm).</summary>
         public static readonly (Mnemonic, MethodInfo)[] XmmHelpers = Find(5);
         /// <summary>Conversions to a GPR: int (CpuState*, ulong lo, int size, out ulong result).</summary>

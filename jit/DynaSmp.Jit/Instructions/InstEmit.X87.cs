@@ -20,19 +20,13 @@ namespace DynaSmp.Jit.Instructions;
 static partial class InstEmit
 {
     /// <summary>Mnemonics lowered here (ST(i) register operands are allowed only for these).</summary>
-    internal static bool IsX87Lowered(Mnemonic m) => X87Tables.Lowered[(int)m];
-
-    /// <summary>In its own class so it exists before BuildTable fills it, whatever the order of InstEmit's static fields across files.</summary>
-    static class X87Tables
-    {
-        public static readonly bool[] Lowered = new bool[MnemonicClass.Count];
-    }
+    internal static bool IsX87Lowered(Mnemonic m) => Table[(int)m].X87; // from the table, as IsSseLowered
 
     static void AddX87(Lowering[] t)
     {
         void Add(Lower emit, CanLower? can, params Mnemonic[] ms)
         {
-            foreach (var m in ms) { t[(int)m] = new(emit, can, false); X87Tables.Lowered[(int)m] = true; }
+            foreach (var m in ms) t[(int)m] = new(emit, can, false, X87: true);
         }
         Add(X87LoadStore, X87ShortOperand, Mnemonic.Fld, Mnemonic.Fild, Mnemonic.Fst, Mnemonic.Fstp, Mnemonic.Fist, Mnemonic.Fistp,
             Mnemonic.Fisttp);

@@ -40,7 +40,8 @@ static partial class InstEmit
 
     /// <summary>One entry per mnemonic: how tier 1 lowers it, and (optionally) which forms. Lowering an instruction is
     /// one <see cref="Add"/> line here plus its emitter; anything without an entry runs as a tier-0 call.</summary>
-    readonly record struct Lowering(Lower? Emit, CanLower? Can, bool EndsBlock);
+    /// <summary><paramref name="Xmm"/>/<paramref name="X87"/>: the lowering handles XMM or x87 register operands.</summary>
+    readonly record struct Lowering(Lower? Emit, CanLower? Can, bool EndsBlock, bool Xmm = false, bool X87 = false);
 
     static readonly Lowering[] Table = BuildTable();
 
@@ -96,6 +97,7 @@ static partial class InstEmit
                      Mnemonic.Js, Mnemonic.Jns, Mnemonic.Jp, Mnemonic.Jnp, Mnemonic.Jl, Mnemonic.Jge, Mnemonic.Jle, Mnemonic.Jg })
             AddExit(Jcc, (in i, _) => i.IsJccShortOrNear, m);
         AddSse(t);
+        AddSseInteger(t);
         AddX87(t);
         AddStrings(t);
         return t;

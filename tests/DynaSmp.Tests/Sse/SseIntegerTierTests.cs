@@ -1,0 +1,38 @@
+using DynaSmp.Jit;
+using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Memory;
+using DynaSmp.Jit.Translation;
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace DynaSmp.Tests.SseInsns;
+
+/// <summary>Tier 1 lowers the packed integer instructions: compiled code that runs them makes no tier-0 call (their
+/// results are checked against the host by <see cref="SseBinaryOracleTests"/>, <see cref="SseImmediateOracleTests"/>
+/// and the SSSE3 differential group, in both tiers).</summary>
+public sealed unsafe class SseIntegerTierTests
+{
+    [Theory]
+    [InlineData(64)]
+    [InlineData(32)]
+    public void Packed_integer_forms_run_without_tier_zero_calls(int bits)
+    {
+        var a = new Assembler(bits);
+        var mem = bits == 64 ? __xmmword_ptr[rax] : __xmmword_ptr[eax];
+        a.paddd(xmm1, xmm2); a.psubq(xmm1, mem); a.pcmpeqb(xmm3, xmm1); a.pmuludq(xmm3, xmm2);
+        a.pshufd(xmm4, xmm1, 0x1B); a.pshufb(xmm4, xmm3); a.punpckldq(xmm5, mem); a.packuswb(xmm5, xmm4);
+        a.pslld(xmm5, 7); a.psrlq(xmm5, xmm2); a.psrldq(xmm5, 3); a.palignr(xmm5, xmm1, 5);
+        a.hlt();
+        var ram = new GuestRam(1 << 20);
+        ram.Write(0x1000, CodeBytes.Assemble(a, 0x1000));
+        using var cpu = new CpuCore(ram, EmptyBus.Instance, new BlockCache(ram), JitOptions.CompileFirst with { ProfileFallbacks = true });
+        if (bits == 64) cpu.SetFlat64(0x1000, 0x8000); else cpu.SetFlat32(0x1000, 0x8000);
+        cpu.State->Gpr[0] = 0x10000;
+        Assert.Equal(ExitReason.Hlt, cpu.Run(1000));
+        Assert.True(cpu.CompiledBlockEntries > 0, "the block was not compiled");
+        var calls = new List<string>();
+        for (int c = 0; c < cpu.TierZeroCalls!.Length; c++) if (cpu.TierZeroCalls[c] != 0) calls.Add(((Code)c).ToString());
+        Assert.True(calls.SequenceEqual(["Hlt"]), string.Join(", ", calls));
+        ram.Dispose();
+    }
+}
