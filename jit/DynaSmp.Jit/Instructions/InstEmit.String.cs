@@ -65,7 +65,7 @@ static partial class InstEmit
             t[(int)f.M] = new(
                 (e, in i) => { if (IsStringOp(i)) StringOp(e, i); else other.Emit(e, i); },
                 (in i, w) => IsStringOp(i) ? StringLowerable(i, w) : other.Can == null || other.Can(i, w),
-                false);
+                false, Xmm: other.Xmm, X87: other.X87);
         }
     }
 

@@ -22,8 +22,26 @@ public sealed unsafe class SseIntegerTierTests
         a.paddd(xmm1, xmm2); a.psubq(xmm1, mem); a.pcmpeqb(xmm3, xmm1); a.pmuludq(xmm3, xmm2);
         a.pshufd(xmm4, xmm1, 0x1B); a.pshufb(xmm4, xmm3); a.punpckldq(xmm5, mem); a.packuswb(xmm5, xmm4);
         a.pslld(xmm5, 7); a.psrlq(xmm5, xmm2); a.psrldq(xmm5, 3); a.palignr(xmm5, xmm1, 5);
+        Assert.Equal(["Hlt"], TierZeroCalls(a, bits));
+    }
+
+    /// <summary>MOVSD and CMPSD share their mnemonics with the string instructions: the table entry that serves both
+    /// must keep the SSE forms lowered (it once dropped their XMM flag, and nbody-32 ran 5x slower).</summary>
+    [Theory]
+    [InlineData(64)]
+    [InlineData(32)]
+    public void Sse_forms_sharing_a_string_mnemonic_stay_lowered(int bits)
+    {
+        var a = new Assembler(bits);
+        var mem = bits == 64 ? __qword_ptr[rax] : __qword_ptr[eax];
+        a.movsd(xmm1, xmm2); a.movsd(xmm3, mem); a.movsd(mem, xmm1); a.cmpsd(xmm1, xmm2, 0);
+        Assert.Equal(["Hlt"], TierZeroCalls(a, bits));
+    }
+
+    static List<string> TierZeroCalls(Assembler a, int bits)
+    {
         a.hlt();
-        var ram = new GuestRam(1 << 20);
+        using var ram = new GuestRam(1 << 20);
         ram.Write(0x1000, CodeBytes.Assemble(a, 0x1000));
         using var cpu = new CpuCore(ram, EmptyBus.Instance, new BlockCache(ram), JitOptions.CompileFirst with { ProfileFallbacks = true });
         if (bits == 64) cpu.SetFlat64(0x1000, 0x8000); else cpu.SetFlat32(0x1000, 0x8000);
@@ -32,7 +50,6 @@ public sealed unsafe class SseIntegerTierTests
         Assert.True(cpu.CompiledBlockEntries > 0, "the block was not compiled");
         var calls = new List<string>();
         for (int c = 0; c < cpu.TierZeroCalls!.Length; c++) if (cpu.TierZeroCalls[c] != 0) calls.Add(((Code)c).ToString());
-        Assert.True(calls.SequenceEqual(["Hlt"]), string.Join(", ", calls));
-        ram.Dispose();
+        return calls;
     }
 }
