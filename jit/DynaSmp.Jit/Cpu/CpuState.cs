@@ -48,6 +48,18 @@ public unsafe struct CpuState
     // instructions (SharedTranslations), so its direct exits index this per-VM array instead of fixed addresses.
     public nint ExitSlots;
 
+    // Return-address prediction: compiled CALLs push the return address, the caller's code context (mode and CS base)
+    // and the address of an exit slot of the caller's own for that address (0: none); a compiled RET whose popped
+    // address and context match leaves through that slot, linked by the dispatcher like any direct exit, instead of
+    // probing the jump cache. Cleared with the jump cache (paging changes) and on every mode change.
+    public const int ReturnStackEntries = 16;
+    public fixed ulong RasRip[ReturnStackEntries];
+    public fixed ulong RasContext[ReturnStackEntries];
+    public fixed long RasSlot[ReturnStackEntries];
+    public int RasTop;
+    // RETs that left through a predicted slot (for profiles and tests).
+    public long RasHits;
+
     public SegmentCache Es, Cs, Ss, Ds, Fs, Gs, Ldtr, Tr;
     public ulong GdtrBase, IdtrBase;
     public uint GdtrLimit, IdtrLimit;
@@ -89,6 +101,12 @@ public unsafe struct CpuState
     public ref SegmentCache Seg(SegReg s)
     {
         fixed (SegmentCache* p = &Es) return ref p[(int)s];
+    }
+
+    /// <summary>Forgets every predicted return (their slots link to code chosen under the old mappings or mode).</summary>
+    public void FlushReturnStack()
+    {
+        for (int k = 0; k < ReturnStackEntries; k++) RasSlot[k] = 0;
     }
 
     public void FlushTlb()

@@ -104,6 +104,7 @@ static partial class InstEmit
         e.StackLinear(-w);
         e.EmitWrite(w, e.T1);
         e.SetStackPointer(e.Off);
+        e.PushReturnPrediction(e.NextIp & Flags.SizeMask(w));
         if (direct) e.EmitDirectExit(Interp.BranchTarget(i, i.NearBranchTarget));
         else e.EmitIndirectExit(e.T2);
     }

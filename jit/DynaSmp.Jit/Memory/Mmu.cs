@@ -126,7 +126,11 @@ public sealed unsafe partial class Mmu(CpuCore core)
 
     /// <summary>Translated code is keyed by physical address but found by linear RIP through the jump cache:
     /// a mapping change must drop it so the next lookup translates RIP again.</summary>
-    void FlushJumpCache() => core.JumpCache.Flush();
+    void FlushJumpCache()
+    {
+        core.JumpCache.Flush();
+        core.State->FlushReturnStack();
+    }
 
     /// <summary>Call after a MOV to CR0, CR3 or CR4 has stored <paramref name="newValue"/>: flushes what the
     /// SDM says the write invalidates (4.10.4.1) and reloads the PAE PDPTE registers (4.4.1).</summary>

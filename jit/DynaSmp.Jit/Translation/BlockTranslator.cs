@@ -177,10 +177,10 @@ sealed unsafe partial class BlockEmitter
     Label _retDispatch;
 
     // Shared exit tails (see ExitVia): each exit site sets these and branches to one copy of the write-back code.
-    Label _exitTail, _chainTail, _indirectTail;
-    bool _exitTailUsed, _chainTailUsed, _indirectTailUsed;
+    Label _exitTail, _chainTail, _indirectTail, _rasTail;
+    bool _exitTailUsed, _chainTailUsed, _indirectTailUsed, _rasTailUsed;
     Local64 _exitRip, _exitK;
-    LocalBuilder _exitSlot = null!, _exitFlags = null!;
+    LocalBuilder _exitSlot = null!, _exitFlags = null!, _rasTop = null!, _rasSlot = null!;
 
     /// <summary>Compile-time flag state of a member block's entry: the record is in the flag operand locals, described at
     /// run time by <see cref="_curFlags"/> (0: it is in CpuState), because the predecessors differ.</summary>
@@ -242,8 +242,8 @@ sealed unsafe partial class BlockEmitter
         Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal(); T3 = Il.NewLocal(); T4 = Il.NewLocal();
         _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
         _retDispatch = Il.Label();
-        _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label();
-        _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _curFlags = Il.NewIntLocal();
+        _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label(); _rasTail = Il.Label();
+        _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _rasTop = Il.NewIntLocal(); _rasSlot = Il.NewNativeLocal(); _curFlags = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
 
         Off = Il.NewLocal(); _stackTmp = Il.NewLocal();
@@ -389,13 +389,80 @@ sealed unsafe partial class BlockEmitter
             // the method leaves; read here rather than held from entry, which tied up a host register for the whole body.
             Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(StateOffsets.ExitSlots); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I);
             Il.Gen.Emit(OpCodes.Ldloc, _exitSlot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Add); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
-            Il.StateAddress(StateOffsets.LastExitSlot); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Stind_I);
-            Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
-            Il.StateAddress(StateOffsets.ExitSlots); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.ConstI4(sizeof(nint)); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Stind_I);
-            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1);
-            Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I);
-            EmitTailCall();
+            EmitThroughSlot();
         }
+        if (_rasTailUsed)
+        {
+            // A predicted return: the slot address was popped from the return stack (the caller's own slot).
+            MarkTail(_rasTail);
+            EmitLeaveCheck(_retDispatch);
+            Il.Gen.Emit(OpCodes.Ldloc, _rasSlot); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+            EmitThroughSlot();
+        }
+    }
+
+    /// <summary>Leaves through the exit slot whose address is in _fnptr: LastExitSlot = slot; cell = *slot;
+    /// ExitSlots = cell[1]; tail-call cell[0] (the link stub, until the dispatcher links the slot).</summary>
+    void EmitThroughSlot()
+    {
+        Il.StateAddress(StateOffsets.LastExitSlot); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Stind_I);
+        Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+        Il.StateAddress(StateOffsets.ExitSlots); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.ConstI4(sizeof(nint)); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Stind_I);
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1);
+        Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I);
+        EmitTailCall();
+    }
+
+    /// <summary>This block's code context for return prediction: its mode and CS base (compile-time constants).</summary>
+    ulong ReturnContext => _b.CsBase | (ulong)_b.Mode << 48;
+
+    /// <summary>Address of return-stack array <paramref name="field"/>'s entry _rasTop.</summary>
+    void RasEntryAddress(int field)
+    {
+        Il.StateAddress(field);
+        Il.Gen.Emit(OpCodes.Ldloc, _rasTop); Il.Emit(OpCodes.Conv_I); Il.ConstI4(8); Il.Emit(OpCodes.Mul); Il.Emit(OpCodes.Add);
+    }
+
+    /// <summary>After a CALL's push: the return address, this code's context and (when the return address is in this
+    /// block's linear page, as a direct exit's target must be) a fresh exit slot of this method for it, onto the return
+    /// stack.</summary>
+    internal void PushReturnPrediction(ulong returnRip)
+    {
+        if (!_chain) return;
+        Il.LoadState32(StateOffsets.RasTop); Il.ConstI4(1); Il.Emit(OpCodes.Add); Il.ConstI4(CpuState.ReturnStackEntries - 1); Il.Emit(OpCodes.And);
+        Il.Gen.Emit(OpCodes.Stloc, _rasTop);
+        Il.StateAddress(StateOffsets.RasTop); Il.Gen.Emit(OpCodes.Ldloc, _rasTop); Il.Emit(OpCodes.Stind_I4);
+        RasEntryAddress(StateOffsets.RasRip); Il.Const(returnRip); Il.Emit(OpCodes.Stind_I8);
+        RasEntryAddress(StateOffsets.RasContext); Il.Const(ReturnContext); Il.Emit(OpCodes.Stind_I8);
+        RasEntryAddress(StateOffsets.RasSlot);
+        if (((_b.CsBase + returnRip) >> 12) == ((_b.CsBase + _b.Rip) >> 12))
+        {
+            Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(StateOffsets.ExitSlots); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I);
+            Il.ConstI4(ExitSlotCount++ * sizeof(nint)); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Add);
+        }
+        else { Il.ConstI4(0); Il.Emit(OpCodes.Conv_I); }
+        Il.Emit(OpCodes.Stind_I);
+    }
+
+    /// <summary>A RET pops the return stack; when the popped prediction is for <paramref name="target"/> in this code's
+    /// context and has a slot, it leaves through that slot. Falls through otherwise.</summary>
+    void EmitPredictedReturn(Local64 target, int retired, FlagOp op, int size)
+    {
+        if (!_chain) return;
+        var miss = Il.Label();
+        Il.LoadState32(StateOffsets.RasTop); Il.Gen.Emit(OpCodes.Stloc, _rasTop);
+        Il.StateAddress(StateOffsets.RasTop);
+        Il.Gen.Emit(OpCodes.Ldloc, _rasTop); Il.ConstI4(1); Il.Emit(OpCodes.Sub); Il.ConstI4(CpuState.ReturnStackEntries - 1); Il.Emit(OpCodes.And);
+        Il.Emit(OpCodes.Stind_I4);
+        RasEntryAddress(StateOffsets.RasSlot); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _rasSlot);
+        Il.Gen.Emit(OpCodes.Ldloc, _rasSlot); Il.Emit(OpCodes.Brfalse, miss);
+        RasEntryAddress(StateOffsets.RasRip); Il.Emit(OpCodes.Ldind_I8); Il.Load(target); Il.Emit(OpCodes.Bne_Un, miss);
+        RasEntryAddress(StateOffsets.RasContext); Il.Emit(OpCodes.Ldind_I8); Il.Const(ReturnContext); Il.Emit(OpCodes.Bne_Un, miss);
+        Il.StateAddress(StateOffsets.RasHits); Il.Emit(OpCodes.Dup); Il.Emit(OpCodes.Ldind_I8); Il.Const(1UL); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Stind_I8);
+        Il.Load(target); Il.Store(_exitRip);
+        BranchToTail(_rasTail, retired, op, size);
+        _rasTailUsed = true;
+        Il.Mark(miss);
     }
 
     /// <summary>Decides which instructions are lowered inline, which registers they use, and flag liveness.</summary>
@@ -1177,8 +1244,9 @@ sealed unsafe partial class BlockEmitter
             Il.Emit(OpCodes.Br, _labels[m]);
             Il.Mark(next);
         }
-        // Not a known return address (or a kick): leave as any indirect exit.
+        // Not a known return address (or a kick): a predicted return, else any indirect exit.
         Il.Mark(notMember);
+        EmitPredictedReturn(target, 0, op, size);
         ExitIndirectVia(target, 0, op, size);
         return true;
     }
@@ -1207,6 +1275,7 @@ sealed unsafe partial class BlockEmitter
     internal void EmitIndirectExit(Local64 target, bool isReturn = false)
     {
         if (isReturn && EmitReturnInsideRegion(target)) return;
+        if (isReturn) EmitPredictedReturn(target, _k + 1, _pending, _pendingSize);
         ExitIndirectVia(target, _k + 1, _pending, _pendingSize);
     }
 

@@ -21,6 +21,11 @@ static unsafe class StateOffsets
     public static readonly int PendingErrorCode = Of(nameof(CpuState.PendingErrorCode));
     public static readonly int LastExitSlot = Of(nameof(CpuState.LastExitSlot));
     public static readonly int ExitSlots = Of(nameof(CpuState.ExitSlots));
+    public static readonly int RasRip = Of(nameof(CpuState.RasRip));
+    public static readonly int RasContext = Of(nameof(CpuState.RasContext));
+    public static readonly int RasSlot = Of(nameof(CpuState.RasSlot));
+    public static readonly int RasTop = Of(nameof(CpuState.RasTop));
+    public static readonly int RasHits = Of(nameof(CpuState.RasHits));
     public static readonly int Retired = Of(nameof(CpuState.InstructionsRetired));
     public static readonly int RetireLimit = Of(nameof(CpuState.RetireLimit));
     public static readonly int TlbRead = Of(nameof(CpuState.TlbRead));

@@ -152,17 +152,18 @@ public static partial class WorkloadSuite
                 $"{Stopwatch.GetElapsedTime(0, c.Ticks).TotalMilliseconds / c.Regions,6:F2} ms each");
         }
         var calls = new Dictionary<Iced.Intel.Code, long>();
-        long lookups = 0, interpreted = 0, entries = 0, slowWrites = 0, codePageWrites = 0;
+        long lookups = 0, interpreted = 0, entries = 0, slowWrites = 0, codePageWrites = 0, predictedReturns = 0;
         foreach (var v in vm.Vcpus)
         {
             lookups += v.Core.DispatcherLookups; interpreted += v.Core.InterpretedBlocks; entries += v.Core.CompiledBlockEntries;
             slowWrites += v.Core.SlowWrites; codePageWrites += v.Core.CodePageWrites;
+            unsafe { predictedReturns += v.Core.State->RasHits; }
             var counts = v.Core.TierZeroCalls!;
             for (int c = 0; c < counts.Length; c++)
                 if (counts[c] != 0) calls[(Iced.Intel.Code)c] = calls.GetValueOrDefault((Iced.Intel.Code)c) + counts[c];
         }
         Console.Error.WriteLine($"profile: {lookups} dispatcher lookups, {interpreted} blocks interpreted, {entries} compiled-block entries from the dispatcher");
-        Console.Error.WriteLine($"profile: {slowWrites} slow-path stores, {codePageWrites} of them to pages holding translated code");
+        Console.Error.WriteLine($"profile: {slowWrites} slow-path stores, {codePageWrites} of them to pages holding translated code; {predictedReturns} returns left through a predicted slot");
         foreach (var (code, n) in calls.OrderByDescending(kv => kv.Value).Take(12))
             Console.Error.WriteLine($"profile:   tier-0 call {code,-32} {n,12}");
         var blocks = new Dictionary<Block, long>();
