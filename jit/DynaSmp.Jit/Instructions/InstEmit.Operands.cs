@@ -34,6 +34,11 @@ static partial class InstEmit
         else e.EmitWrite(size, v);
     }
 
+    /// <summary>A memory operand that is only an address: LEA, the multi-byte NOP and the prefetch hints never access it.</summary>
+    internal static bool NeverAccessesMemory(in Instruction i) =>
+        i.Mnemonic is Mnemonic.Lea or Mnemonic.Nop or Mnemonic.Prefetchnta or Mnemonic.Prefetcht0 or Mnemonic.Prefetcht1
+            or Mnemonic.Prefetcht2 or Mnemonic.Prefetchw;
+
     internal static bool HasMemory(in Instruction i)
     {
         for (int op = 0; op < i.OpCount; op++) if (i.GetOpKind(op) == OpKind.Memory) return true;

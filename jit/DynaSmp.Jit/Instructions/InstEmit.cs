@@ -51,7 +51,9 @@ static partial class InstEmit
         void Add(Lower emit, CanLower? can, params Mnemonic[] ms) { foreach (var m in ms) t[(int)m] = new(emit, can, false); }
         void AddExit(Lower emit, CanLower? can, params Mnemonic[] ms) { foreach (var m in ms) t[(int)m] = new(emit, can, true); }
 
-        Add((e, in i) => { }, null, Mnemonic.Nop);
+        // Hints with no architectural effect: a prefetch never faults, whatever its address (tier 0 does the same).
+        Add((e, in i) => { }, null, Mnemonic.Nop, Mnemonic.Prefetchnta, Mnemonic.Prefetcht0, Mnemonic.Prefetcht1, Mnemonic.Prefetcht2,
+            Mnemonic.Prefetchw, Mnemonic.Endbr64, Mnemonic.Endbr32);
         Add(Mov, null, Mnemonic.Mov);
         Add(Movzx, null, Mnemonic.Movzx);
         Add(Movsx, null, Mnemonic.Movsx, Mnemonic.Movsxd);

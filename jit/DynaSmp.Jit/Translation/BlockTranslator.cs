@@ -480,7 +480,7 @@ sealed unsafe partial class BlockEmitter
             if (!native[k]) continue;
             if (_legacy)
             {
-                if (InstEmit.HasMemory(i) && i.Mnemonic is not (Mnemonic.Lea or Mnemonic.Nop)) _segsUsed |= 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
+                if (InstEmit.HasMemory(i) && !InstEmit.NeverAccessesMemory(i)) _segsUsed |= 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
                 if (InstEmit.IsStringOp(i)) _segsUsed |= 1 << (int)SegReg.Es | 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
                 if (i.StackPointerIncrement != 0 || i.Mnemonic is Mnemonic.Leave or Mnemonic.Enter) _segsUsed |= 1 << (int)SegReg.Ss;
             }
@@ -507,7 +507,7 @@ sealed unsafe partial class BlockEmitter
     /// <summary>Lowered instructions that may raise an exception: memory and stack accesses (LEAVE reads the stack
     /// through RBP), DIV/IDIV (#DE), and the SSE and x87 forms, whose tier-0 path raises #NM, #UD, #XM or #MF.</summary>
     static bool CanFault(in Instruction i) =>
-        (InstEmit.HasMemory(i) && i.Mnemonic != Mnemonic.Lea) || InstEmit.IsStringOp(i) || i.StackPointerIncrement != 0
+        (InstEmit.HasMemory(i) && !InstEmit.NeverAccessesMemory(i)) || InstEmit.IsStringOp(i) || i.StackPointerIncrement != 0
         || i.Mnemonic is Mnemonic.Div or Mnemonic.Idiv or Mnemonic.Leave || InstEmit.IsSseLowered(i.Mnemonic)
         || InstEmit.IsX87Lowered(i.Mnemonic);
 
