@@ -177,8 +177,12 @@ sealed unsafe partial class BlockEmitter
     Label _retDispatch;
 
     // Shared exit tails (see ExitVia): each exit site sets these and branches to one copy of the write-back code.
-    Label _exitTail, _chainTail, _indirectTail, _rasTail;
+    // PERF: every exit stores its kind and branches to one write-back (flags, retired count, registers, RIP), which then
+    // dispatches on the kind; a write-back per kind was most of a small region's IL, and RyuJIT's time grows with IL.
+    enum TailKind { Chain, Predicted, Indirect, Dispatcher }
+    Label _commonTail, _exitTail, _chainTail, _indirectTail, _rasTail;
     bool _exitTailUsed, _chainTailUsed, _indirectTailUsed, _rasTailUsed;
+    LocalBuilder _tailKind = null!;
     Local64 _exitRip, _exitK;
     LocalBuilder _exitSlot = null!, _exitFlags = null!, _rasTop = null!, _rasSlot = null!;
 
@@ -242,7 +246,8 @@ sealed unsafe partial class BlockEmitter
         Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal(); T3 = Il.NewLocal(); T4 = Il.NewLocal();
         _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
         _retDispatch = Il.Label();
-        _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label(); _rasTail = Il.Label();
+        _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label(); _rasTail = Il.Label(); _commonTail = Il.Label();
+        _tailKind = Il.NewIntLocal();
         _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _rasTop = Il.NewIntLocal(); _rasSlot = Il.NewNativeLocal(); _curFlags = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
 
@@ -282,8 +287,8 @@ sealed unsafe partial class BlockEmitter
     }
 
     // PERF: RyuJIT's time grows with IL size (0.25 ms per KB measured on a kernel boot), and every exit used to carry
-    // its own register write-back. Exit sites now only store their RIP and retired count in locals and branch to one
-    // shared tail per kind. Writing back every register the region writes is correct on any path: all used registers
+    // its own register write-back. Exit sites now only store their RIP, retired count and kind in locals and branch to
+    // one shared write-back, which then goes to the kind's tail (EmitCommonTail). Writing back every register the region writes is correct on any path: all used registers
     // are loaded at entry, so a register this path did not change writes back the value it had.
 
     /// <summary>Before a branch to a member block: describes the pending record in <see cref="_curFlags"/>.</summary>
@@ -325,7 +330,7 @@ sealed unsafe partial class BlockEmitter
     void ExitVia(ulong rip, int retired, FlagOp op = FlagOp.None, int size = 0)
     {
         Il.Const(rip); Il.Store(_exitRip);
-        BranchToTail(_exitTail, retired, op, size);
+        BranchToTail(TailKind.Dispatcher, retired, op, size);
         _exitTailUsed = true;
     }
 
@@ -333,20 +338,42 @@ sealed unsafe partial class BlockEmitter
     void ExitIndirectVia(Local64 target, int retired, FlagOp op = FlagOp.None, int size = 0)
     {
         Il.Load(target); Il.Store(_exitRip);
-        BranchToTail(_indirectTail, retired, op, size);
+        BranchToTail(TailKind.Indirect, retired, op, size);
         _indirectTailUsed = true;
     }
 
-    void BranchToTail(Label tail, int retired, FlagOp op, int size)
+    void BranchToTail(TailKind kind, int retired, FlagOp op, int size)
     {
         DescribeFlags(op, size, _exitFlags);
         Il.Const((ulong)retired); Il.Store(_exitK);
-        Il.Emit(OpCodes.Br, tail);
+        Il.ConstI4((int)kind); Il.Gen.Emit(OpCodes.Stloc, _tailKind);
+        Il.Emit(OpCodes.Br, _commonTail);
     }
 
-    /// <summary>What every shared tail does first: the exit site's flag record, retired count, registers and RIP into
+    /// <summary>The write-back every exit shares, then the branch to its kind's tail (no compare when the method has
+    /// one kind of exit; the chain, the hottest, is tested first).</summary>
+    void EmitCommonTail()
+    {
+        Span<(bool Used, TailKind Kind, Label Target)> kinds =
+        [
+            (_chainTailUsed, TailKind.Chain, _chainTail), (_rasTailUsed, TailKind.Predicted, _rasTail),
+            (_indirectTailUsed, TailKind.Indirect, _indirectTail), (_exitTailUsed, TailKind.Dispatcher, _exitTail),
+        ];
+        int used = 0;
+        foreach (var k in kinds) if (k.Used) used++;
+        if (used == 0) return;
+        WriteBackAtTail(_commonTail);
+        foreach (var k in kinds)
+        {
+            if (!k.Used) continue;
+            if (--used == 0) { Il.Emit(OpCodes.Br, k.Target); break; }
+            Il.Gen.Emit(OpCodes.Ldloc, _tailKind); Il.ConstI4((int)k.Kind); Il.Emit(OpCodes.Beq, k.Target);
+        }
+    }
+
+    /// <summary>What every exit does first: the exit site's flag record, retired count, registers and RIP into
     /// CpuState.</summary>
-    void MarkTail(Label tail)
+    void WriteBackAtTail(Label tail)
     {
         Il.Mark(tail);
         EmitEncodedFlagsStore(_exitFlags);
@@ -370,20 +397,21 @@ sealed unsafe partial class BlockEmitter
 
     void EmitSharedTails()
     {
+        EmitCommonTail();
         if (_exitTailUsed)
         {
-            MarkTail(_exitTail);
+            Il.Mark(_exitTail);
             Il.Emit(OpCodes.Br, _retDispatch);
         }
         if (_indirectTailUsed)
         {
-            MarkTail(_indirectTail);
+            Il.Mark(_indirectTail);
             EmitIndirectTail(_exitRip);
         }
         if (_chainTailUsed)
         {
             // slot = &slots[n]; LastExitSlot = slot; cell = *slot; ExitSlots = cell[1]; tail-call cell[0].
-            MarkTail(_chainTail);
+            Il.Mark(_chainTail);
             EmitLeaveCheck(_retDispatch);
             // This VM's exit slots, stored by whoever entered (dispatcher, chained jump, jump cache) and unchanged until
             // the method leaves; read here rather than held from entry, which tied up a host register for the whole body.
@@ -394,7 +422,7 @@ sealed unsafe partial class BlockEmitter
         if (_rasTailUsed)
         {
             // A predicted return: the slot address was popped from the return stack (the caller's own slot).
-            MarkTail(_rasTail);
+            Il.Mark(_rasTail);
             EmitLeaveCheck(_retDispatch);
             Il.Gen.Emit(OpCodes.Ldloc, _rasSlot); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
             EmitThroughSlot();
@@ -460,7 +488,7 @@ sealed unsafe partial class BlockEmitter
         RasEntryAddress(StateOffsets.RasContext); Il.Emit(OpCodes.Ldind_I8); Il.Const(ReturnContext); Il.Emit(OpCodes.Bne_Un, miss);
         Il.StateAddress(StateOffsets.RasHits); Il.Emit(OpCodes.Dup); Il.Emit(OpCodes.Ldind_I8); Il.Const(1UL); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Stind_I8);
         Il.Load(target); Il.Store(_exitRip);
-        BranchToTail(_rasTail, retired, op, size);
+        BranchToTail(TailKind.Predicted, retired, op, size);
         _rasTailUsed = true;
         Il.Mark(miss);
     }
@@ -1210,7 +1238,7 @@ sealed unsafe partial class BlockEmitter
         if (!_chain) { ExitVia(target, retired, _pending, _pendingSize); return; }
         Il.Const(target); Il.Store(_exitRip);
         Il.ConstI4(ExitSlotCount++ * sizeof(nint)); Il.Gen.Emit(OpCodes.Stloc, _exitSlot);
-        BranchToTail(_chainTail, retired, _pending, _pendingSize);
+        BranchToTail(TailKind.Chain, retired, _pending, _pendingSize);
         _chainTailUsed = true;
     }
 
