@@ -48,8 +48,6 @@ public sealed unsafe class SseIntegerTierTests
         cpu.State->Gpr[0] = 0x10000;
         Assert.Equal(ExitReason.Hlt, cpu.Run(1000));
         Assert.True(cpu.CompiledBlockEntries > 0, "the block was not compiled");
-        var calls = new List<string>();
-        for (int c = 0; c < cpu.TierZeroCalls!.Length; c++) if (cpu.TierZeroCalls[c] != 0) calls.Add(((Code)c).ToString());
-        return calls;
+        return DynaSmp.Tests.Jit.CompiledCode.TierZeroCallForms(cpu);
     }
 }
