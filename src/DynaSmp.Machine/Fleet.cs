@@ -11,6 +11,7 @@ public sealed class Fleet
 {
     readonly IReadOnlyList<Vm> _vms;
     readonly Slot[] _slots;
+    readonly Thread[] _threads;
     readonly int _threadsPerSlot;
     int _next;
     int _started;
@@ -57,8 +58,6 @@ public sealed class Fleet
         // Threads wait in their slot for a first VM, so starting them here is set-up, as Vm.Prepare is.
         foreach (var t in _threads) t.Start();
     }
-
-    readonly Thread[] _threads;
 
     /// <summary>Starts the first <see cref="Window"/> VMs; each later VM starts as soon as a running one has stopped
     /// and every thread of its slot has left it.</summary>
