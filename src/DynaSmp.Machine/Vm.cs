@@ -21,9 +21,9 @@ public sealed class Vm : IDisposable
     /// <summary>RDTSC, the LAPIC timers and the trace count in this: host time, or virtual time when deterministic.</summary>
     public GuestClock Clock { get; }
 
-    Thread[]? _threads;
-    // Set when a Fleet's host threads run this VM's bodies instead of threads of its own (see AttachToHostThreads).
-    bool _onHostThreads;
+    // Its bodies (vCPU run loops, or the deterministic scheduler) run on threads of its own (Prepare) or a Fleet's
+    // (AttachToHostThreads); either way each runs RunBody once, and joining waits for the last to return.
+    bool _hosted;
     int _bodiesLeft;
     readonly ManualResetEventSlim _bodiesDone = new(false, spinCount: 0);
     // Threads wait here until every one of them exists (see Prepare). No spinning: every vCPU thread of a fleet waits
@@ -66,28 +66,22 @@ public sealed class Vm : IDisposable
     /// running vCPUs on 2 cores that wait was a scheduler slice each (64 x 16 vCPUs: 1.7 s of a 2 s run).</summary>
     public void Prepare()
     {
-        if (_threads != null || _onHostThreads) throw new InvalidOperationException("the VM was already prepared or started");
-        if (Deterministic)
+        AttachToHostThreads();
+        var threads = new Thread[BodyCount];
+        for (int k = 0; k < threads.Length; k++)
         {
-            _threads = [new Thread(() => Gated(RunDeterministic), Config.ThreadStackBytes) { IsBackground = true, Name = "DynaSmp deterministic VM" }];
+            int body = k;
+            threads[k] = new Thread(() => RunBody(body), Config.ThreadStackBytes)
+                { IsBackground = true, Name = Deterministic ? "DynaSmp deterministic VM" : $"DynaSmp vCPU {k}" };
         }
-        else
-        {
-            _threads = new Thread[Vcpus.Length];
-            for (int k = 0; k < Vcpus.Length; k++)
-            {
-                var v = Vcpus[k];
-                _threads[k] = new Thread(() => Gated(v.ThreadMain), Config.ThreadStackBytes) { IsBackground = true, Name = $"DynaSmp vCPU {k}" };
-            }
-        }
-        foreach (var t in _threads) t.Start();
+        foreach (var t in threads) t.Start();
     }
 
     /// <summary>Runs the vCPUs (preparing them first if <see cref="Prepare"/> was not called).</summary>
     public void Start()
     {
         if (_startGate.IsSet) throw new InvalidOperationException("the VM was already started");
-        if (_threads == null && !_onHostThreads) Prepare();
+        if (!_hosted) Prepare();
         StartedAt = ClockNow;
         _startGate.Set();
     }
@@ -95,13 +89,13 @@ public sealed class Vm : IDisposable
     /// <summary>How many host threads run this VM: one per vCPU, or one for the deterministic scheduler.</summary>
     public int BodyCount => Deterministic ? 1 : Vcpus.Length;
 
-    /// <summary>Instead of <see cref="Prepare"/>: the caller's threads (a <see cref="Fleet"/>'s) will each call
+    /// <summary>Instead of <see cref="Prepare"/>'s own threads, the caller's (a <see cref="Fleet"/>'s) will each call
     /// <see cref="RunBody"/> once per body, and <see cref="Join"/> waits for those calls to return.</summary>
     internal void AttachToHostThreads()
     {
-        if (_threads != null || _onHostThreads) throw new InvalidOperationException("the VM was already prepared or started");
+        if (_hosted) throw new InvalidOperationException("the VM was already prepared or started");
         _bodiesLeft = BodyCount;
-        _onHostThreads = true;
+        _hosted = true;
     }
 
     /// <summary>Runs body <paramref name="k"/> (vCPU k, or the deterministic scheduler) on the calling thread, from the
@@ -155,26 +149,16 @@ public sealed class Vm : IDisposable
     /// <summary>Stops (if needed) and joins every thread.</summary>
     public void Join() => Join(Timeout.InfiniteTimeSpan);
 
-    /// <summary>Stops (if needed) and joins every thread until <paramref name="timeout"/>; false if some thread
-    /// is still running then (the VM must then not be disposed: its threads still use its memory).</summary>
+    /// <summary>Stops (if needed) and waits until <paramref name="timeout"/> for every body to return; false if some is
+    /// still running then (the VM must then not be disposed: its threads still use its memory).</summary>
     public bool Join(TimeSpan timeout)
     {
         if (!StopRequested) Stop();
-        if (_onHostThreads) return _bodiesDone.Wait(timeout);
-        if (_threads == null) return true;
-        long end = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue
-            : System.Diagnostics.Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
-        foreach (var t in _threads)
-        {
-            if (end == long.MaxValue) { t.Join(); continue; }
-            long left = end - System.Diagnostics.Stopwatch.GetTimestamp();
-            if (!t.Join(TimeSpan.FromSeconds(Math.Max(0, left) / (double)System.Diagnostics.Stopwatch.Frequency))) return false;
-        }
-        return true;
+        return !_hosted || _bodiesDone.Wait(timeout);
     }
 
-    /// <summary>Every thread of this VM has ended (or none was started).</summary>
-    public bool Joined => _onHostThreads ? _bodiesDone.IsSet : _threads == null || Array.TrueForAll(_threads, t => !t.IsAlive);
+    /// <summary>Every body of this VM has returned (or none was started).</summary>
+    public bool Joined => !_hosted || _bodiesDone.IsSet;
 
     // ---- IPI routing ---------------------------------------------------------------------------------
 
