@@ -74,15 +74,19 @@ static class BootCommand
         progress.Clear();
 
         if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG_BRINGUP") == "1")
-            foreach (var v in run.Pcs[Math.Min(run.Pcs.Count - 1, 5)].Vm.Vcpus.Skip(1))
+        {
+            var shown = run.Pcs[Math.Min(run.Pcs.Count - 1, 5)].Vm;
+            var firstInit = BootRun.FirstInitPerTarget(shown);
+            foreach (var v in shown.Vcpus.Skip(1))
             {
                 var ev = v.Trace.Snapshot();
                 long sipi = ev.FirstOrDefault(e => e.Path == DynaSmp.Machine.Trace.KvmPath.SipiAccepted).Timestamp;
                 long init = ev.FirstOrDefault(e => e.Path == DynaSmp.Machine.Trace.KvmPath.InitAccepted).Timestamp;
-                long latched = v.Vm.Vcpus.SelectMany(b => b.Trace.Snapshot()).Where(e => e.Path == DynaSmp.Machine.Trace.KvmPath.InitLatched && e.Target == v.Id).Select(e => e.Timestamp).DefaultIfEmpty(0).Min();
+                long latched = firstInit.GetValueOrDefault(v.Id);
                 double us(long t) => t * 1e6 / System.Diagnostics.Stopwatch.Frequency;
                 unsafe { Console.WriteLine($"ap {v.Id}: latched->init {us(init - latched):F1} us, init->sipi {us(sipi - init):F1} us, sipi->halt {us(v.FirstHaltAfterStart - sipi):F1} us, insns {v.Core.State->InstructionsRetired}, interp blocks {v.Core.InterpretedBlocks}, lookups {v.Core.DispatcherLookups}"); }
             }
+        }
         if (firstChance > 0) foreach (var kv in kinds) Console.WriteLine($"exception {kv.Key} x{kv.Value}");
         var s = run.Summarize();
         s.IpiDelays = delays.ToString().ToLowerInvariant();

@@ -141,7 +141,7 @@ sealed class BootRun : IDisposable
     }
 
     /// <summary>Host time of the first INIT latched for each AP, from the senders' trace rings.</summary>
-    static Dictionary<int, long> FirstInitPerTarget(Vm vm)
+    internal static Dictionary<int, long> FirstInitPerTarget(Vm vm)
     {
         var first = new Dictionary<int, long>();
         foreach (var v in vm.Vcpus)
