@@ -151,7 +151,6 @@ public sealed unsafe partial class CpuCore : IDisposable
         s->Cpl = (byte)((s->Cr0 & Cr0.PE) == 0 || enteringProtected ? 0 : s->Cs.Selector & 3);
         if (s->Cpl == 3) m |= ExecMode.User;
         s->Mode = m;
-        s->FlushReturnStack(); // predicted returns were linked for the old mode (compiled RETs also compare the context)
         // TLB entries carry the permissions of the CPL that filled them (the hit path checks only the tag).
         if (s->Cpl != oldCpl) Mmu.OnCplChange();
     }

@@ -51,7 +51,8 @@ public unsafe struct CpuState
     // Return-address prediction: compiled CALLs push the return address, the caller's code context (mode and CS base)
     // and the address of an exit slot of the caller's own for that address (0: none); a compiled RET whose popped
     // address and context match leaves through that slot, linked by the dispatcher like any direct exit, instead of
-    // probing the jump cache. Cleared with the jump cache (paging changes) and on every mode change.
+    // probing the jump cache. Cleared with the jump cache (paging changes); a mode or CS base change needs no clearing,
+    // since the RET compares the context its own code was compiled for.
     public const int ReturnStackEntries = 16;
     public fixed ulong RasRip[ReturnStackEntries];
     public fixed ulong RasContext[ReturnStackEntries];

@@ -151,7 +151,6 @@ sealed unsafe partial class BlockEmitter
             // A predicted return: the slot address was popped from the return stack (the caller's own slot).
             Il.Mark(_rasTail);
             EmitLeaveCheck(_retDispatch);
-            Il.Gen.Emit(OpCodes.Ldloc, _rasSlot); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
             EmitThroughSlot();
         }
     }
@@ -167,6 +166,10 @@ sealed unsafe partial class BlockEmitter
         Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I);
         EmitTailCall();
     }
+
+    /// <summary>Whether <paramref name="rip"/> is in the linear page of this block's start: only there may an exit slot
+    /// link to a fixed successor (another page may be remapped without this block changing).</summary>
+    bool InThisPage(ulong rip) => ((_b.CsBase + rip) >> 12) == ((_b.CsBase + _b.Rip) >> 12);
 
     /// <summary>This block's code context for return prediction: its mode and CS base (compile-time constants).</summary>
     ulong ReturnContext => _b.CsBase | (ulong)_b.Mode << 48;
@@ -190,7 +193,7 @@ sealed unsafe partial class BlockEmitter
         RasEntryAddress(StateOffsets.RasRip); Il.Const(returnRip); Il.Emit(OpCodes.Stind_I8);
         RasEntryAddress(StateOffsets.RasContext); Il.Const(ReturnContext); Il.Emit(OpCodes.Stind_I8);
         RasEntryAddress(StateOffsets.RasSlot);
-        if (((_b.CsBase + returnRip) >> 12) == ((_b.CsBase + _b.Rip) >> 12))
+        if (InThisPage(returnRip))
         {
             Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(StateOffsets.ExitSlots); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I);
             Il.ConstI4(ExitSlotCount++ * sizeof(nint)); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Add);
@@ -209,8 +212,8 @@ sealed unsafe partial class BlockEmitter
         Il.StateAddress(StateOffsets.RasTop);
         Il.Gen.Emit(OpCodes.Ldloc, _rasTop); Il.ConstI4(1); Il.Emit(OpCodes.Sub); Il.ConstI4(CpuState.ReturnStackEntries - 1); Il.Emit(OpCodes.And);
         Il.Emit(OpCodes.Stind_I4);
-        RasEntryAddress(StateOffsets.RasSlot); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _rasSlot);
-        Il.Gen.Emit(OpCodes.Ldloc, _rasSlot); Il.Emit(OpCodes.Brfalse, miss);
+        RasEntryAddress(StateOffsets.RasSlot); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _fnptr); // the tail leaves through it
+        Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Brfalse, miss);
         RasEntryAddress(StateOffsets.RasRip); Il.Emit(OpCodes.Ldind_I8); Il.Load(target); Il.Emit(OpCodes.Bne_Un, miss);
         RasEntryAddress(StateOffsets.RasContext); Il.Emit(OpCodes.Ldind_I8); Il.Const(ReturnContext); Il.Emit(OpCodes.Bne_Un, miss);
         Il.StateAddress(StateOffsets.RasHits); Il.Emit(OpCodes.Dup); Il.Emit(OpCodes.Ldind_I8); Il.Const(1UL); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Stind_I8);
@@ -245,7 +248,7 @@ sealed unsafe partial class BlockEmitter
             else Il.Emit(OpCodes.Br, _labels[member]);
             return;
         }
-        if (((_b.CsBase + target) >> 12) != ((_b.CsBase + _b.Rip) >> 12))
+        if (!InThisPage(target))
         {
             // Another linear page may be remapped by the guest without this block changing: go through the
             // jump cache, which paging flushes, rather than a link fixed to one physical page (as QEMU does).

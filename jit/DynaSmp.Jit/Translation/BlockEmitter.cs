@@ -51,7 +51,7 @@ sealed unsafe partial class BlockEmitter
     bool _exitTailUsed, _chainTailUsed, _indirectTailUsed, _rasTailUsed;
     LocalBuilder _tailKind = null!;
     Local64 _exitRip, _exitK;
-    LocalBuilder _exitSlot = null!, _exitFlags = null!, _rasTop = null!, _rasSlot = null!;
+    LocalBuilder _exitSlot = null!, _exitFlags = null!, _rasTop = null!;
 
     /// <summary>Compile-time flag state of a member block's entry: the record is in the flag operand locals, described at
     /// run time by <see cref="_curFlags"/> (0: it is in CpuState), because the predecessors differ.</summary>
@@ -115,7 +115,7 @@ sealed unsafe partial class BlockEmitter
         _retDispatch = Il.Label();
         _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label(); _rasTail = Il.Label(); _commonTail = Il.Label();
         _tailKind = Il.NewIntLocal();
-        _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _rasTop = Il.NewIntLocal(); _rasSlot = Il.NewNativeLocal(); _curFlags = Il.NewIntLocal();
+        _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _rasTop = Il.NewIntLocal(); _curFlags = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
 
         Off = Il.NewLocal(); _stackTmp = Il.NewLocal();
