@@ -263,13 +263,20 @@ static partial class InstEmit
         LoadSseSource(e, i, 1, slow);
         int imm = i.Mnemonic is Mnemonic.Cvtsi2sd or Mnemonic.Cvtsi2ss ? OperandSize(i, 1)
             : i.OpCount > 2 ? i.Immediate8 : 0;
-        il.Gen.Emit(OpCodes.Ldarg_1);
-        il.ConstI4((i.Op0Register - Register.XMM0) * 2);
-        il.Load(e.T1); il.Load(e.T2); il.ConstI4(imm);
-        il.Call(SseTables.Helper(SseTables.XmmHelpers, i.Mnemonic));
+        CallXmmHelper(e, i, SseTables.Helper(SseTables.XmmHelpers, i.Mnemonic), imm);
         il.Emit(OpCodes.Brfalse, slow);
         il.Mark(cont);
         if (i.Mnemonic is Mnemonic.Comisd or Mnemonic.Ucomisd or Mnemonic.Comiss or Mnemonic.Ucomiss) e.FlagsWrittenToState();
+    }
+
+    /// <summary>helper(CpuState*, destination XMM slot, source low qword in T1, high in T2, <paramref name="arg"/>).</summary>
+    static void CallXmmHelper(BlockEmitter e, in Instruction i, MethodInfo helper, int arg)
+    {
+        var il = e.Il;
+        il.Gen.Emit(OpCodes.Ldarg_1);
+        il.ConstI4((i.Op0Register - Register.XMM0) * 2);
+        il.Load(e.T1); il.Load(e.T2); il.ConstI4(arg);
+        il.Call(helper);
     }
 
     /// <summary>CVT(T)SD2SI / CVT(T)SS2SI: the fast path returns the integer, stored to the GPR here.</summary>

@@ -38,15 +38,11 @@ static partial class InstEmit
     {
         var il = e.Il;
         var slow = BeginSse(e, out var cont);
-        bool immediateCount = i.OpCount >= 2 && i.Op1Kind == OpKind.Immediate8; // PSLLD xmm, imm8 and the byte shifts
-        if (immediateCount) { il.Const(i.Immediate8); il.Store(e.T1); il.Const(0); il.Store(e.T2); }
+        // PSLLD xmm, imm8 and the byte shifts have no source operand: the count goes where a source's low qword would.
+        if (i.OpCount >= 2 && i.Op1Kind == OpKind.Immediate8) { il.Const(i.Immediate8); il.Store(e.T1); il.Const(0); il.Store(e.T2); }
         else LoadSseSource(e, i, 1, slow);
-        int imm = immediateCount ? i.Immediate8 : i.OpCount > 2 ? i.Immediate8 : 0;
-        il.Gen.Emit(OpCodes.Ldarg_1);
-        il.ConstI4((i.Op0Register - Register.XMM0) * 2);
-        il.Load(e.T1); il.Load(e.T2);
-        il.ConstI4((int)i.Mnemonic | imm << 16);
-        il.Call(PackedHelper);
+        int imm = i.GetOpKind(i.OpCount - 1) == OpKind.Immediate8 ? i.Immediate8 : 0;
+        CallXmmHelper(e, i, PackedHelper, (int)i.Mnemonic | imm << 16);
         il.Mark(cont);
     }
 }

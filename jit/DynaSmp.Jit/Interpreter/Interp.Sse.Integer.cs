@@ -15,16 +15,6 @@ public static unsafe partial class Interp
             case Mnemonic.Pxor: case Mnemonic.Por: case Mnemonic.Pand: case Mnemonic.Pandn:
             case Mnemonic.Xorps: case Mnemonic.Xorpd: case Mnemonic.Andps: case Mnemonic.Andpd:
             case Mnemonic.Andnps: case Mnemonic.Andnpd: case Mnemonic.Orps: case Mnemonic.Orpd:
-            case Mnemonic.Pcmpeqb: case Mnemonic.Pcmpeqw: case Mnemonic.Pcmpeqd:
-            case Mnemonic.Pcmpgtb: case Mnemonic.Pcmpgtw: case Mnemonic.Pcmpgtd:
-            case Mnemonic.Paddb: case Mnemonic.Paddw: case Mnemonic.Paddd: case Mnemonic.Paddq:
-            case Mnemonic.Psubb: case Mnemonic.Psubw: case Mnemonic.Psubd: case Mnemonic.Psubq:
-            case Mnemonic.Paddsb: case Mnemonic.Paddsw: case Mnemonic.Paddusb: case Mnemonic.Paddusw:
-            case Mnemonic.Psubsb: case Mnemonic.Psubsw: case Mnemonic.Psubusb: case Mnemonic.Psubusw:
-            case Mnemonic.Pminub: case Mnemonic.Pmaxub: case Mnemonic.Pminsw: case Mnemonic.Pmaxsw:
-            case Mnemonic.Pavgb: case Mnemonic.Pavgw:
-            case Mnemonic.Pmullw: case Mnemonic.Pmulhw: case Mnemonic.Pmulhuw: case Mnemonic.Pmuludq:
-            case Mnemonic.Pmaddwd: case Mnemonic.Psadbw:
             {
                 CpuState* s = c.State;
                 SseEnter(s, i);
@@ -48,6 +38,19 @@ public static unsafe partial class Interp
             }
             default: return false;
         }
+    }
+
+    /// <summary>The packed integer family (<see cref="IsPackedIntegerOp"/>) in one place for tier 0, running the same
+    /// core tier 1 calls: the source is xmm/m128, or for PSLLD xmm, imm8 and the byte shifts the count in its low qword.</summary>
+    static bool TryPackedInteger(CpuCore c, in Instruction i)
+    {
+        if (!IsPackedIntegerOp(i.Mnemonic)) return false;
+        CpuState* s = c.State;
+        SseEnter(s, i);
+        Vector128<ulong> b = i.OpCount >= 2 && i.Op1Kind == OpKind.Immediate8 ? Vector128.Create((ulong)i.Immediate8, 0) : ReadXmmM128(c, i, 1);
+        int imm = i.GetOpKind(i.OpCount - 1) == OpKind.Immediate8 ? i.Immediate8 : 0;
+        SetXmm(s, i.Op0Register, PackedIntegerOp(i.Mnemonic, GetXmm(s, i.Op0Register), b, imm));
+        return true;
     }
 
     /// <summary>dest = dest OP src for the two-operand packed integer/logic instructions (SDM instruction pages).</summary>

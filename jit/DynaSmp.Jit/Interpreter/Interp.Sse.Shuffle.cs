@@ -13,13 +13,6 @@ public static unsafe partial class Interp
         CpuState* s = c.State;
         switch (i.Mnemonic)
         {
-            case Mnemonic.Pshufd: case Mnemonic.Pshuflw: case Mnemonic.Pshufhw:
-            {
-                SseEnter(s, i);
-                Vector128<ulong> v = ReadXmmM128(c, i, 1);
-                SetXmm(s, i.Op0Register, PshufOp(i.Mnemonic, v, i.Immediate8));
-                return true;
-            }
             case Mnemonic.Shufps: case Mnemonic.Shufpd:
             {
                 SseEnter(s, i);
@@ -28,30 +21,11 @@ public static unsafe partial class Interp
                 SetXmm(s, i.Op0Register, i.Mnemonic == Mnemonic.Shufps ? Shufps(a, b, i.Immediate8) : Shufpd(a, b, i.Immediate8));
                 return true;
             }
-            case Mnemonic.Punpcklbw: case Mnemonic.Punpcklwd: case Mnemonic.Punpckldq: case Mnemonic.Punpcklqdq:
-            case Mnemonic.Punpckhbw: case Mnemonic.Punpckhwd: case Mnemonic.Punpckhdq: case Mnemonic.Punpckhqdq:
             case Mnemonic.Unpcklps: case Mnemonic.Unpckhps: case Mnemonic.Unpcklpd: case Mnemonic.Unpckhpd:
-            case Mnemonic.Packsswb: case Mnemonic.Packssdw: case Mnemonic.Packuswb:
             {
                 SseEnter(s, i);
                 Vector128<ulong> b = ReadXmmM128(c, i, 1);
                 SetXmm(s, i.Op0Register, UnpackPackOp(i.Mnemonic, GetXmm(s, i.Op0Register), b));
-                return true;
-            }
-            case Mnemonic.Psllw: case Mnemonic.Pslld: case Mnemonic.Psllq:
-            case Mnemonic.Psrlw: case Mnemonic.Psrld: case Mnemonic.Psrlq:
-            case Mnemonic.Psraw: case Mnemonic.Psrad:
-            {
-                SseEnter(s, i);
-                // The count is imm8 or the whole low qword of xmm/m128 (SDM PSLLW/PSRLW/PSRAW: not masked).
-                ulong count = i.Op1Kind == OpKind.Immediate8 ? i.Immediate8 : ReadXmmM128(c, i, 1).GetElement(0);
-                SetXmm(s, i.Op0Register, ShiftOp(i.Mnemonic, GetXmm(s, i.Op0Register), count));
-                return true;
-            }
-            case Mnemonic.Pslldq: case Mnemonic.Psrldq:
-            {
-                SseEnter(s, i);
-                SetXmm(s, i.Op0Register, ByteShiftOp(i.Mnemonic, GetXmm(s, i.Op0Register), i.Immediate8));
                 return true;
             }
             case Mnemonic.Pinsrw:

@@ -23,7 +23,7 @@ public static unsafe partial class Interp
     {
         // MOVSD is also the string move: only the SSE2 forms are ours.
         if (i.Mnemonic == Mnemonic.Movsd && i.Code is not (Code.Movsd_xmm_xmmm64 or Code.Movsd_xmmm64_xmm)) return false;
-        return TrySseMove(c, i) || TrySseInteger(c, i) || TrySseShuffle(c, i) || TrySseFloat(c, i) || TrySsse3(c, i)
+        return TrySseMove(c, i) || TryPackedInteger(c, i) || TrySseInteger(c, i) || TrySseShuffle(c, i) || TrySseFloat(c, i)
             || TrySse3(c, i) || TrySse41(c, i) || TrySse42(c, i);
     }
 

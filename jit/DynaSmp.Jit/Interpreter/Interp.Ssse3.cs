@@ -5,30 +5,11 @@ using Iced.Intel;
 
 namespace DynaSmp.Jit.Interpreter;
 
-/// <summary>SSSE3 (legacy encodings, XMM forms): PSHUFB, PHADD/PHSUB (W, D, SW), PMADDUBSW, PMULHRSW, PSIGN (B, W, D),
+/// <summary>SSSE3 (legacy encodings, XMM forms; run by <c>TryPackedInteger</c>, as the packed integer family): PSHUFB, PHADD/PHSUB (W, D, SW), PMADDUBSW, PMULHRSW, PSIGN (B, W, D),
 /// PABS (B, W, D) and PALIGNR, lane by lane in portable C# (SDM Vol. 2 instruction pages). The MMX-register forms are
 /// #UD like every MMX form here (CPUID reports no MMX).</summary>
 public static unsafe partial class Interp
 {
-    static bool TrySsse3(CpuCore c, in Instruction i)
-    {
-        switch (i.Mnemonic)
-        {
-            case Mnemonic.Pshufb: case Mnemonic.Phaddw: case Mnemonic.Phaddd: case Mnemonic.Phaddsw:
-            case Mnemonic.Phsubw: case Mnemonic.Phsubd: case Mnemonic.Phsubsw: case Mnemonic.Pmaddubsw:
-            case Mnemonic.Pmulhrsw: case Mnemonic.Psignb: case Mnemonic.Psignw: case Mnemonic.Psignd:
-            case Mnemonic.Pabsb: case Mnemonic.Pabsw: case Mnemonic.Pabsd: case Mnemonic.Palignr:
-            {
-                CpuState* s = c.State;
-                SseEnter(s, i);
-                Vector128<ulong> b = ReadXmmM128(c, i, 1);
-                SetXmm(s, i.Op0Register, Ssse3Op(i.Mnemonic, GetXmm(s, i.Op0Register), b, i.OpCount > 2 ? i.Immediate8 : 0));
-                return true;
-            }
-            default: return false;
-        }
-    }
-
     static short SatW(int v) => (short)Math.Clamp(v, short.MinValue, short.MaxValue);
 
     /// <summary>dest OP src (a = destination, b = source) for the SSSE3 instructions.</summary>
