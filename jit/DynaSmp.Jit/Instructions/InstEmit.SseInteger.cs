@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Reflection.Emit;
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Interpreter;
 using DynaSmp.Jit.Translation;

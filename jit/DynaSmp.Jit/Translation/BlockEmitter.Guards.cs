@@ -1,8 +1,5 @@
-using System.Reflection;
 using System.Reflection.Emit;
-using System.Runtime.InteropServices;
 using DynaSmp.Jit.Cpu;
-using DynaSmp.Jit.Instructions;
 using DynaSmp.Jit.Memory;
 using Iced.Intel;
 using Label = System.Reflection.Emit.Label;

@@ -1,11 +1,8 @@
-using System.Reflection;
 using System.Reflection.Emit;
-using System.Runtime.InteropServices;
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Instructions;
 using DynaSmp.Jit.Memory;
 using Iced.Intel;
-using Label = System.Reflection.Emit.Label;
 
 namespace DynaSmp.Jit.Translation;
 
