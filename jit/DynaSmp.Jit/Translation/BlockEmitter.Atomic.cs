@@ -26,8 +26,7 @@ sealed unsafe partial class BlockEmitter
         Il.Gen.Emit(OpCodes.Stloc, _host);
         inline(_host);
         FlushPending();
-        Il.Mark(cont);
-        _outOfLine.Add(() =>
+        Il.BeforeJoin(cont, () =>
         {
             Il.Mark(miss);
             FlushFlags(op, flagSize);
@@ -36,5 +35,6 @@ sealed unsafe partial class BlockEmitter
             ReloadUsed();
             Il.Emit(OpCodes.Br, cont);
         });
+        Il.Mark(cont);
     }
 }

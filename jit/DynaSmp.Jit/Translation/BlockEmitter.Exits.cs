@@ -369,7 +369,7 @@ sealed unsafe partial class BlockEmitter
         var slow = Il.Label();
         var (op, size) = (_pending, _pendingSize);
         int bi = _bi, k = _k;
-        _outOfLine.Add(() =>
+        Il.BeforeJoin(cont, () =>
         {
             Il.Mark(slow);
             FlushFlags(op, size);

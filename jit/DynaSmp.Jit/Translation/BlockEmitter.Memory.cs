@@ -219,8 +219,7 @@ sealed unsafe partial class BlockEmitter
         EmitHostAddress();
         Il.LoadHost(size);
         Il.Store(Val);
-        Il.Mark(cont);
-        _outOfLine.Add(() =>
+        Il.BeforeJoin(cont, () =>
         {
             Il.Mark(slow);
             Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags);
@@ -230,6 +229,7 @@ sealed unsafe partial class BlockEmitter
             Il.Emit(OpCodes.Brtrue, fault);
             Il.Emit(OpCodes.Br, cont);
         });
+        Il.Mark(cont);
     }
 
     /// <summary>Writes <paramref name="value"/> (low <paramref name="size"/> bytes) at <see cref="Lin"/>.</summary>
@@ -244,8 +244,7 @@ sealed unsafe partial class BlockEmitter
         EmitHostAddress();
         Il.Load(value);
         Il.StoreHost(size);
-        Il.Mark(cont);
-        _outOfLine.Add(() =>
+        Il.BeforeJoin(cont, () =>
         {
             Il.Mark(slow);
             Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags); Il.Load(value);
@@ -257,6 +256,7 @@ sealed unsafe partial class BlockEmitter
             Il.Gen.Emit(OpCodes.Stloc, _smc);
             Il.Emit(OpCodes.Br, cont);
         });
+        Il.Mark(cont);
     }
 
     void EmitSmcCheck()

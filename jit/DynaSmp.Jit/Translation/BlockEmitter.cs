@@ -143,10 +143,12 @@ sealed unsafe partial class BlockEmitter
             if (!terminated) { _k = insns.Length - 1; EmitDirectExit(CpuCore.NextIp(insns[^1], _b.Mode)); } // length cap or page end
         }
 
+        Il.EmitPendingJoins();
+        for (int n = 0; n < _outOfLine.Count; n++) _outOfLine[n]();
+        EmitSharedTails();
+        // Last, so that every branch to it goes forward (see Il.BeforeJoin for why that matters).
         Il.Mark(_retDispatch);
         Il.ConstI4(CompiledBlock.ExitDispatch);
         Il.Emit(OpCodes.Ret);
-        for (int n = 0; n < _outOfLine.Count; n++) _outOfLine[n]();
-        EmitSharedTails();
     }
 }

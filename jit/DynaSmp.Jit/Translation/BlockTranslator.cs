@@ -9,7 +9,7 @@ namespace DynaSmp.Jit.Translation;
 /// <summary>Lowers a decoded <see cref="Block"/> to a DynamicMethod (tier 1).</summary>
 public static unsafe class BlockTranslator
 {
-    static readonly Type[] Params = [typeof(CpuCore), typeof(CpuState*)];
+    internal static readonly Type[] Params = [typeof(CpuCore), typeof(CpuState*)];
 
     /// <summary>Most blocks one region may hold; keeps IL (and RyuJIT time) bounded.</summary>
     public const int MaxRegionBlocks = 16;
@@ -33,6 +33,14 @@ public static unsafe class BlockTranslator
     /// <summary>This VM's block for a region some VM already compiled from the same instructions, or null: no RyuJIT.</summary>
     public static CompiledBlock? TryShared(CpuCore core, Block[] region, bool counted) =>
         SharedTranslations.Find(region, Chains(core), core.Options.BoundedRuns, counted) is { } code ? new CompiledBlock(code) : null;
+
+    /// <summary>Emits and compiles <paramref name="b"/>'s region without the shared table: what RyuJIT costs (the
+    /// TranslationCost benchmark; through <see cref="Translate(CpuCore, Block)"/> every run after the first is a hit).</summary>
+    internal static CompiledBlock TranslateUncached(CpuCore core, Block b)
+    {
+        bool full = b.FullRegion, chain = Chains(core), bounded = core.Options.BoundedRuns;
+        return new CompiledBlock(Compile(FormRegion(core.Cache, b, full), chain, bounded, counted: !full));
+    }
 
     static bool Chains(CpuCore core) => core.Options.Chaining && CompiledBlock.FunctionPointersAvailable;
 

@@ -13,6 +13,9 @@ public static unsafe class JitHelpers
 
     /// <summary>Runs instruction <paramref name="k"/> of a block (its instruction array's GCHandle) through tier 0;
     /// CpuState holds the registers.</summary>
+    // PERF: not inlined into compiled code: RyuJIT imported it (and the GCHandle, cast and profile-count code under it)
+    // into every region with a tier-0 call, about 15 us of compile time each, for a call that costs far more to run.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static int Interpret(CpuCore c, nint insnsHandle, int k, ExecMode mode)
     {
         var insns = (Instruction[])GCHandle.FromIntPtr(insnsHandle).Target!;
