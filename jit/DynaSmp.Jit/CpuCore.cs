@@ -401,16 +401,39 @@ public sealed unsafe partial class CpuCore : IDisposable
         return s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.LeaveBlock) != 0 ? StepStopAfter : StepContinue;
     }
 
+    /// <summary><see cref="Step"/> for an instruction of a fast form (<see cref="Interp.FastForms"/>): the same RIP, fault
+    /// and stop rules around <see cref="Interp.ExecuteFast"/>.</summary>
+    int StepFast(in FastInsn f, in Instruction insn, ExecMode mode)
+    {
+        CpuState* s = State;
+        s->Rip = NextIp(insn, mode);
+        try { Interp.ExecuteFast(this, s, f, insn); }
+        catch (CpuFault fault)
+        {
+            SetPendingFault(fault);
+            if (fault.IsTrap) return StepStopAfter;
+            s->Rip = IpOf(insn, mode);
+            return StepFaulted;
+        }
+        catch (UnsupportedGuestFeatureException)
+        {
+            s->Rip = IpOf(insn, mode);
+            throw;
+        }
+        return s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.LeaveBlock) != 0 ? StepStopAfter : StepContinue;
+    }
+
     void Interpret(Block b, int limit = int.MaxValue)
     {
         CpuState* s = State;
         InterpretedBlocks++;
         if (InterpretedByBlock != null) InterpretedByBlock[b] = InterpretedByBlock.GetValueOrDefault(b) + 1;
         var insns = b.Insns;
+        var fast = b.Fast ??= Interp.FastForms(insns); // a race makes equal arrays
         int n = Math.Min(insns.Length, limit);
         for (int k = 0; k < n; k++)
         {
-            int r = Step(insns[k], b.Mode);
+            int r = fast[k].Kind != FastKind.None ? StepFast(fast[k], insns[k], b.Mode) : Step(insns[k], b.Mode);
             if (r == StepFaulted) return;
             s->InstructionsRetired++;
             if (r == StepStopAfter || s->InterruptShadow != 0) return;

@@ -18,6 +18,9 @@ public sealed class Block
     public ulong Page0 { get; }
     public ulong Page1 { get; }
 
+    /// <summary>Tier 0's resolved operands for the instructions it runs without its general dispatch, made on first run.</summary>
+    internal Interpreter.FastInsn[]? Fast;
+
     /// <summary>Times tier 0 ran this block; drives tier-up.</summary>
     public int ExecCount;
     /// <summary>0 while valid; set once when a write to its page invalidates it.</summary>

@@ -1,0 +1,68 @@
+using DynaSmp.Jit.Interpreter;
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace DynaSmp.Tests.Interpreter;
+
+/// <summary>Which instructions tier 0 runs through its resolved fast forms (Interp.FastForms) and which stay with the
+/// general dispatch: partial registers, 16-bit operands, LOCK and far or indirect branches must not take the short cut
+/// (their semantics are checked against the host by the differential tests, which run tier 0 on both paths).</summary>
+public class FastFormTests
+{
+    static string[] Kinds(int bitness, Action<Assembler> build)
+    {
+        var a = new Assembler(bitness);
+        build(a);
+        var w = new Bytes();
+        a.Assemble(w, 0x1000);
+        var decoder = Decoder.Create(bitness, new ByteArrayCodeReader(w.Data.ToArray()), 0x1000);
+        var insns = new List<Instruction>();
+        while (decoder.IP < 0x1000 + (ulong)w.Data.Count) insns.Add(decoder.Decode());
+        var forms = Interp.FastForms(insns.ToArray());
+        return forms.Select(KindOf).ToArray();
+    }
+
+    static string KindOf(FastInsn f) => f.Kind.ToString();
+
+    [Fact]
+    public void Full_width_register_immediate_and_memory_forms_are_fast()
+    {
+        var kinds = Kinds(64, a =>
+        {
+            a.mov(rax, rbx); a.mov(eax, 5); a.mov(rcx, __qword_ptr[rsi + 8]); a.mov(__dword_ptr[rdi], edx);
+            a.add(rax, rbx); a.sub(ecx, 3); a.cmp(rdx, __qword_ptr[rsp + 16]); a.test(eax, eax); a.xor(r9d, r9d);
+        });
+        Assert.Equal(new[] { "MovRR", "MovRI", "MovRM", "MovMR", "AluRR", "AluRI", "AluRM", "AluRR", "AluRR" }, kinds[..9]);
+    }
+
+    [Fact]
+    public void Partial_registers_16_bit_operands_lock_and_other_forms_are_not()
+    {
+        var kinds = Kinds(64, a =>
+        {
+            a.mov(ax, bx); a.mov(ah, bl); a.add(al, 1); a.@lock.add(__dword_ptr[rdi], eax); a.adc(rax, rbx);
+            a.add(__qword_ptr[rdi], rax); a.jmp(rax); a.mov(rax, cr0); a.push(rax);
+        });
+        Assert.All(kinds, k => Assert.Equal("None", k));
+    }
+
+    [Fact]
+    public void Near_relative_branches_are_fast_in_every_code_size()
+    {
+        foreach (int bits in new[] { 16, 32, 64 })
+        {
+            var kinds = Kinds(bits, a =>
+            {
+                var l = a.CreateLabel();
+                a.je(l); a.jmp(l); a.Label(ref l); a.nop();
+            });
+            Assert.Equal(new[] { "Jcc", "Jmp", "None" }, kinds);
+        }
+    }
+
+    sealed class Bytes : CodeWriter
+    {
+        public readonly List<byte> Data = new();
+        public override void WriteByte(byte value) => Data.Add(value);
+    }
+}
