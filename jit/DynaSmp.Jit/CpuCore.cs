@@ -52,6 +52,9 @@ public sealed unsafe partial class CpuCore : IDisposable
     /// <summary>Tier-0 calls from translated code per Iced <see cref="Code"/>, when <see cref="JitOptions.ProfileFallbacks"/>
     /// is on (null otherwise): the list of what tier 1 still leaves to the interpreter in a workload.</summary>
     public readonly long[]? TierZeroCalls;
+    /// <summary>Instructions tier 0 ran through its general dispatch (not a fast form) per Iced <see cref="Code"/>, with
+    /// <see cref="JitOptions.ProfileFallbacks"/>: what a new fast form would take over.</summary>
+    public readonly long[]? GeneralDispatch;
 
     /// <summary>With <see cref="JitOptions.ProfileFallbacks"/>: how often the dispatcher interpreted each block, to find
     /// hot code that stays in tier 0.</summary>
@@ -71,7 +74,7 @@ public sealed unsafe partial class CpuCore : IDisposable
         State = (CpuState*)NativeMemory.AlignedAlloc((nuint)sizeof(CpuState), 64);
         Unsafe.InitBlockUnaligned(State, 0, (uint)sizeof(CpuState));
         Mmu = new Mmu(this);
-        if (Options.ProfileFallbacks) { TierZeroCalls = new long[Enum.GetValues<Code>().Length]; InterpretedByBlock = []; }
+        if (Options.ProfileFallbacks) { TierZeroCalls = new long[Enum.GetValues<Code>().Length]; GeneralDispatch = new long[TierZeroCalls.Length]; InterpretedByBlock = []; }
         _reader = new GuestCodeReader(this);
         for (int k = 0; k < 3; k++) _decoders[k] = Decoder.Create(16 << k, _reader, DecoderOptions.None);
         State->FlushTlb();
@@ -433,7 +436,13 @@ public sealed unsafe partial class CpuCore : IDisposable
         int n = Math.Min(insns.Length, limit);
         for (int k = 0; k < n; k++)
         {
-            int r = fast[k].Kind != FastKind.None ? StepFast(fast[k], insns[k], b.Mode) : Step(insns[k], b.Mode);
+            int r;
+            if (fast[k].Kind != FastKind.None) r = StepFast(fast[k], insns[k], b.Mode);
+            else
+            {
+                if (GeneralDispatch != null) GeneralDispatch[(int)insns[k].Code]++;
+                r = Step(insns[k], b.Mode);
+            }
             if (r == StepFaulted) return;
             s->InstructionsRetired++;
             if (r == StepStopAfter || s->InterruptShadow != 0) return;

@@ -10,27 +10,44 @@ namespace DynaSmp.Jit.Interpreter;
 public readonly struct FastInsn
 {
     internal readonly FastKind Kind;
-    internal readonly byte Dst, Src, Size;
+    /// <summary>GPR slots, and the bit shift of each (8 for AH..BH).</summary>
+    internal readonly byte Dst, Src, DstShift, SrcShift;
+    /// <summary>Operand size in bytes, and the source's for MOVZX/MOVSX/MOVSXD.</summary>
+    internal readonly byte Size, SrcSize;
     internal readonly Mnemonic Mnemonic;
     /// <summary>The immediate (masked to <see cref="Size"/>), or for Jcc the condition index.</summary>
     internal readonly ulong Imm;
 
-    internal FastInsn(FastKind kind, Mnemonic m, int dst, int src, int size, ulong imm)
+    internal FastInsn(FastKind kind, Mnemonic m, int dst, int src, int size, ulong imm, int dstShift = 0, int srcShift = 0, int srcSize = 0)
     {
         Kind = kind; Mnemonic = m; Dst = (byte)dst; Src = (byte)src; Size = (byte)size; Imm = imm;
+        DstShift = (byte)dstShift; SrcShift = (byte)srcShift; SrcSize = (byte)srcSize;
     }
 }
 
-internal enum FastKind : byte { None, MovRR, MovRI, MovRM, MovMR, AluRR, AluRI, AluRM, Jcc, Jmp }
+internal enum FastKind : byte
+{
+    None,
+    MovRR, MovRI, MovRM, MovMR, MovMI,
+    AluRR, AluRI, AluRM,
+    // CMP/TEST of any size: they write no register, so partial registers and memory first operands are plain reads.
+    CmpRR, CmpRI, CmpRM, CmpMR, CmpMI,
+    ExtendR, ExtendM, Lea, Nop,
+    Push, Pop, CallRel, Ret,
+    Jcc, Jmp,
+}
 
 public static unsafe partial class Interp
 {
     /// <summary>The fast forms of <paramref name="insns"/>, one per instruction (<see cref="FastKind.None"/> where
     /// <see cref="Execute"/> must run it).</summary>
     /// <remarks>PERF: a 64-bit quicksort interpreted spent 9% of its time in Iced's GetOpKind, 10% in ReadReg and 5% in
-    /// WriteReg, most of it for register and immediate operands the block decoded once. Only forms that cannot do
-    /// anything but their plain effect qualify: 32- and 64-bit GPRs, no LOCK, near relative branches; memory operands go
-    /// through <see cref="MemAddress(CpuState*, in Instruction, int, bool)"/> and <see cref="Mem"/> as in Execute.</remarks>
+    /// WriteReg, most of it for register and immediate operands the block decoded once. Only forms whose effect is plain
+    /// qualify: register results only into 32- and 64-bit GPRs (narrower ones merge), no LOCK or REP, near relative
+    /// branches, pushes and pops of the stack's own width. Memory operands, stack accesses and branch targets go through
+    /// the helpers Execute uses (<see cref="MemAddress(CpuState*, in Instruction, int, bool)"/>, <see cref="Push"/>,
+    /// <see cref="Pop"/>, <see cref="NearBranch"/>, <see cref="Ret"/>), so faults and limits are the same. The forms are
+    /// the ones a Debian boot interpreted most (DYNASMP_PROFILE_FALLBACKS' "general dispatch" lines).</remarks>
     public static FastInsn[] FastForms(Instruction[] insns)
     {
         var forms = new FastInsn[insns.Length];
@@ -51,13 +68,89 @@ public static unsafe partial class Interp
             case Mnemonic.Jmp:
                 return IsNearBranch(i) ? new(FastKind.Jmp, m, 0, 0, 0, 0) : default;
             case Mnemonic.Mov:
-                return TwoOperand(i, FastKind.MovRR, FastKind.MovRI, FastKind.MovRM, FastKind.MovMR);
-            case Mnemonic.Add: case Mnemonic.Or: case Mnemonic.And: case Mnemonic.Sub:
-            case Mnemonic.Xor: case Mnemonic.Cmp: case Mnemonic.Test:
-                return TwoOperand(i, FastKind.AluRR, FastKind.AluRI, FastKind.AluRM, FastKind.None);
+                return StoreForm(i, FastKind.MovMR, FastKind.MovMI) is { Kind: not FastKind.None } store ? store
+                    : TwoOperand(i, FastKind.MovRR, FastKind.MovRI, FastKind.MovRM);
+            case Mnemonic.Cmp: case Mnemonic.Test:
+                return CompareForm(i);
+            case Mnemonic.Add: case Mnemonic.Or: case Mnemonic.And: case Mnemonic.Sub: case Mnemonic.Xor:
+                return TwoOperand(i, FastKind.AluRR, FastKind.AluRI, FastKind.AluRM);
+            case Mnemonic.Movzx: case Mnemonic.Movsx: case Mnemonic.Movsxd:
+                return ExtendForm(i);
+            case Mnemonic.Lea:
+                return i.OpCount == 2 && i.Op0Kind == OpKind.Register && IsFullGpr(i.Op0Register) && i.Op1Kind == OpKind.Memory
+                    ? new(FastKind.Lea, m, GprIndex(i.Op0Register, out _), 0, RegSize(i.Op0Register), 0) : default;
+            case Mnemonic.Nop:
+                return new(FastKind.Nop, m, 0, 0, 0, 0);
+            case Mnemonic.Push:
+                return i.OpCount == 1 && i.Op0Kind == OpKind.Register && IsFullGpr(i.Op0Register) && RegSize(i.Op0Register) == -i.StackPointerIncrement
+                    ? new(FastKind.Push, m, 0, GprIndex(i.Op0Register, out _), -i.StackPointerIncrement, 0) : default;
+            case Mnemonic.Pop:
+                return i.OpCount == 1 && i.Op0Kind == OpKind.Register && IsFullGpr(i.Op0Register) && RegSize(i.Op0Register) == i.StackPointerIncrement
+                    ? new(FastKind.Pop, m, GprIndex(i.Op0Register, out _), 0, i.StackPointerIncrement, 0) : default;
+            case Mnemonic.Call:
+                return IsNearBranch(i) ? new(FastKind.CallRel, m, 0, 0, -i.StackPointerIncrement, 0) : default;
+            case Mnemonic.Ret:
+                return i.Code is Code.Retnq or Code.Retnd or Code.Retnw ? new(FastKind.Ret, m, 0, 0, 0, 0) : default;
             default:
                 return default;
         }
+    }
+
+    /// <summary>A GPR of any size as slot, shift and size (AH..BH are bits 8-15 of their slot).</summary>
+    static bool Gpr(Register r, out int slot, out int shift, out int size)
+    {
+        size = RegSize(r);
+        slot = GprIndex(r, out shift);
+        return r.IsGPR();
+    }
+
+    static bool IsImmediate(OpKind k) => k is OpKind.Immediate8 or OpKind.Immediate16 or OpKind.Immediate32 or OpKind.Immediate64
+        or OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32to64;
+
+    /// <summary>MOV to memory from a GPR of any size or from an immediate (a store has no partial-register merge).</summary>
+    static FastInsn StoreForm(in Instruction i, FastKind fromReg, FastKind fromImm)
+    {
+        if (i.OpCount != 2 || i.Op0Kind != OpKind.Memory) return default;
+        int size = MemSize(i.MemorySize);
+        if (size is not (1 or 2 or 4 or 8)) return default;
+        if (i.Op1Kind == OpKind.Register && Gpr(i.Op1Register, out int src, out int shift, out int rsize) && rsize == size)
+            return new(fromReg, i.Mnemonic, 0, src, size, 0, srcShift: shift);
+        if (IsImmediate(i.Op1Kind)) return new(fromImm, i.Mnemonic, 0, 0, size, i.GetImmediate(1) & Flags.SizeMask(size));
+        return default;
+    }
+
+    /// <summary>CMP/TEST of any size with register, immediate or memory operands (no write, so no merge).</summary>
+    static FastInsn CompareForm(in Instruction i)
+    {
+        if (i.OpCount != 2) return default;
+        var m = i.Mnemonic;
+        if (i.Op0Kind == OpKind.Register && Gpr(i.Op0Register, out int dst, out int dshift, out int size))
+        {
+            if (i.Op1Kind == OpKind.Register && Gpr(i.Op1Register, out int src, out int sshift, out int ssize) && ssize == size)
+                return new(FastKind.CmpRR, m, dst, src, size, 0, dshift, sshift);
+            if (IsImmediate(i.Op1Kind)) return new(FastKind.CmpRI, m, dst, 0, size, i.GetImmediate(1) & Flags.SizeMask(size), dshift);
+            if (i.Op1Kind == OpKind.Memory && MemSize(i.MemorySize) == size) return new(FastKind.CmpRM, m, dst, 0, size, 0, dshift);
+            return default;
+        }
+        if (i.Op0Kind != OpKind.Memory) return default;
+        int msize = MemSize(i.MemorySize);
+        if (msize is not (1 or 2 or 4 or 8)) return default;
+        if (i.Op1Kind == OpKind.Register && Gpr(i.Op1Register, out int r, out int rshift, out int rsize) && rsize == msize)
+            return new(FastKind.CmpMR, m, 0, r, msize, 0, srcShift: rshift);
+        if (IsImmediate(i.Op1Kind)) return new(FastKind.CmpMI, m, 0, 0, msize, i.GetImmediate(1) & Flags.SizeMask(msize));
+        return default;
+    }
+
+    /// <summary>MOVZX/MOVSX/MOVSXD into a 32- or 64-bit GPR from a GPR of any size or memory.</summary>
+    static FastInsn ExtendForm(in Instruction i)
+    {
+        if (i.OpCount != 2 || i.Op0Kind != OpKind.Register || !IsFullGpr(i.Op0Register)) return default;
+        int dst = GprIndex(i.Op0Register, out _), size = RegSize(i.Op0Register);
+        if (i.Op1Kind == OpKind.Register && Gpr(i.Op1Register, out int src, out int shift, out int ssize))
+            return new(FastKind.ExtendR, i.Mnemonic, dst, src, size, 0, srcShift: shift, srcSize: ssize);
+        if (i.Op1Kind == OpKind.Memory && MemSize(i.MemorySize) is 1 or 2 or 4)
+            return new(FastKind.ExtendM, i.Mnemonic, dst, 0, size, 0, srcSize: MemSize(i.MemorySize));
+        return default;
     }
 
     static bool IsNearBranch(in Instruction i) =>
@@ -65,7 +158,7 @@ public static unsafe partial class Interp
 
     static bool IsFullGpr(Register r) => r.IsGPR32() || r.IsGPR64();
 
-    static FastInsn TwoOperand(in Instruction i, FastKind rr, FastKind ri, FastKind rm, FastKind mr)
+    static FastInsn TwoOperand(in Instruction i, FastKind rr, FastKind ri, FastKind rm)
     {
         if (i.OpCount != 2) return default;
         var m = i.Mnemonic;
@@ -78,14 +171,10 @@ public static unsafe partial class Interp
                     return new(rr, m, dst, GprIndex(i.Op1Register, out _), size, 0);
                 case OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32 or OpKind.Immediate32to64 or OpKind.Immediate64:
                     return new(ri, m, dst, 0, size, i.GetImmediate(1) & Flags.SizeMask(size));
-                case OpKind.Memory when MemSize(i.MemorySize) == size && rm != FastKind.None:
+                case OpKind.Memory when MemSize(i.MemorySize) == size:
                     return new(rm, m, dst, 0, size, 0);
             }
-            return default;
         }
-        if (mr != FastKind.None && i.Op0Kind == OpKind.Memory && i.Op1Kind == OpKind.Register && IsFullGpr(i.Op1Register)
-            && MemSize(i.MemorySize) == RegSize(i.Op1Register))
-            return new(mr, m, 0, GprIndex(i.Op1Register, out _), RegSize(i.Op1Register), 0);
         return default;
     }
 
@@ -101,9 +190,46 @@ public static unsafe partial class Interp
             case FastKind.MovRR: s->Gpr[f.Dst] = s->Gpr[f.Src] & mask; return;
             case FastKind.MovRI: s->Gpr[f.Dst] = f.Imm; return;
             case FastKind.MovRM: s->Gpr[f.Dst] = Mem.Read(c, MemAddress(s, i, size, write: false), size); return;
-            case FastKind.MovMR: Mem.Write(c, MemAddress(s, i, size, write: true), size, s->Gpr[f.Src] & mask); return;
+            case FastKind.MovMR: Mem.Write(c, MemAddress(s, i, size, write: true), size, (s->Gpr[f.Src] >> f.SrcShift) & mask); return;
+            case FastKind.MovMI: Mem.Write(c, MemAddress(s, i, size, write: true), size, f.Imm); return;
             case FastKind.Jcc: if (Flags.Condition(s, (int)f.Imm)) s->Rip = NearBranch(s, i, i.NearBranchTarget); return;
             case FastKind.Jmp: s->Rip = NearBranch(s, i, i.NearBranchTarget); return;
+            case FastKind.Nop: return;
+            case FastKind.Lea: s->Gpr[f.Dst] = EffectiveOffset(s, i) & mask; return;
+            case FastKind.Push: Push(c, size, s->Gpr[f.Src] & mask); return;
+            case FastKind.Pop: s->Gpr[f.Dst] = Pop(c, size) & mask; return; // POP RSP: the popped value wins
+            case FastKind.CallRel:
+            {
+                ulong rip = NearBranch(s, i, i.NearBranchTarget); // checked before the push, as Call
+                Push(c, size, s->Rip);
+                s->Rip = rip;
+                return;
+            }
+            case FastKind.Ret: Ret(c, i); return;
+            case FastKind.ExtendR or FastKind.ExtendM:
+            {
+                int ss = f.SrcSize;
+                ulong v = f.Kind == FastKind.ExtendR ? (s->Gpr[f.Src] >> f.SrcShift) & Flags.SizeMask(ss)
+                    : Mem.Read(c, MemAddress(s, i, ss, write: false), ss);
+                if (f.Mnemonic != Mnemonic.Movzx) v = SignExtend(v, ss);
+                s->Gpr[f.Dst] = v & mask;
+                return;
+            }
+            case FastKind.CmpRR or FastKind.CmpRI or FastKind.CmpRM or FastKind.CmpMR or FastKind.CmpMI:
+            {
+                ulong cb = f.Kind switch
+                {
+                    FastKind.CmpRR or FastKind.CmpMR => (s->Gpr[f.Src] >> f.SrcShift) & mask,
+                    FastKind.CmpRM => Mem.Read(c, MemAddress(s, i, size, write: false), size),
+                    _ => f.Imm,
+                };
+                ulong ca = f.Kind is FastKind.CmpMR or FastKind.CmpMI
+                    ? Mem.Read(c, MemAddress(s, i, size, write: false), size)
+                    : (s->Gpr[f.Dst] >> f.DstShift) & mask;
+                ulong cres = AluCompute(f.Mnemonic, ca, cb, 0, out var cop) & mask;
+                Flags.SetLazy(s, cop, size, cres, ca, cb);
+                return;
+            }
         }
         // ALU: the source first (a memory source may fault before anything changes), as Alu does.
         ulong b = f.Kind switch
@@ -114,7 +240,7 @@ public static unsafe partial class Interp
         };
         ulong a = s->Gpr[f.Dst] & mask;
         ulong res = AluCompute(f.Mnemonic, a, b, 0, out var op) & mask;
-        if (f.Mnemonic is not (Mnemonic.Cmp or Mnemonic.Test)) s->Gpr[f.Dst] = res; // 32-bit results zero-extend
+        s->Gpr[f.Dst] = res; // 32-bit results zero-extend
         Flags.SetLazy(s, op, size, res, a, b);
     }
 }

@@ -152,6 +152,7 @@ public static partial class WorkloadSuite
                 $"{Stopwatch.GetElapsedTime(0, c.Ticks).TotalMilliseconds / c.Regions,6:F2} ms each");
         }
         var calls = new Dictionary<Iced.Intel.Code, long>();
+        var general = new Dictionary<Iced.Intel.Code, long>();
         long lookups = 0, interpreted = 0, entries = 0, slowWrites = 0, codePageWrites = 0, predictedReturns = 0;
         foreach (var v in vm.Vcpus)
         {
@@ -161,11 +162,17 @@ public static partial class WorkloadSuite
             var counts = v.Core.TierZeroCalls!;
             for (int c = 0; c < counts.Length; c++)
                 if (counts[c] != 0) calls[(Iced.Intel.Code)c] = calls.GetValueOrDefault((Iced.Intel.Code)c) + counts[c];
+            var dispatched = v.Core.GeneralDispatch!;
+            for (int c = 0; c < dispatched.Length; c++)
+                if (dispatched[c] != 0) general[(Iced.Intel.Code)c] = general.GetValueOrDefault((Iced.Intel.Code)c) + dispatched[c];
         }
         Console.Error.WriteLine($"profile: {lookups} dispatcher lookups, {interpreted} blocks interpreted, {entries} compiled-block entries from the dispatcher");
         Console.Error.WriteLine($"profile: {slowWrites} slow-path stores, {codePageWrites} of them to pages holding translated code; {predictedReturns} returns left through a predicted slot");
         foreach (var (code, n) in calls.OrderByDescending(kv => kv.Value).Take(12))
             Console.Error.WriteLine($"profile:   tier-0 call {code,-32} {n,12}");
+        Console.Error.WriteLine($"profile: {general.Values.Sum()} interpreted instructions outside tier 0's fast forms");
+        foreach (var (code, n) in general.OrderByDescending(kv => kv.Value).Take(16))
+            Console.Error.WriteLine($"profile:   general dispatch {code,-26} {n,12}");
         var blocks = new Dictionary<Block, long>();
         foreach (var v in vm.Vcpus)
             foreach (var (b, n) in v.Core.InterpretedByBlock!) blocks[b] = blocks.GetValueOrDefault(b) + n;

@@ -30,9 +30,22 @@ public class FastFormTests
         var kinds = Kinds(64, a =>
         {
             a.mov(rax, rbx); a.mov(eax, 5); a.mov(rcx, __qword_ptr[rsi + 8]); a.mov(__dword_ptr[rdi], edx);
-            a.add(rax, rbx); a.sub(ecx, 3); a.cmp(rdx, __qword_ptr[rsp + 16]); a.test(eax, eax); a.xor(r9d, r9d);
+            a.add(rax, rbx); a.sub(ecx, 3); a.add(rdx, __qword_ptr[rsp + 16]); a.xor(r9d, r9d);
+            a.mov(__byte_ptr[rdi], ah); a.mov(__qword_ptr[rdi], -1);
         });
-        Assert.Equal(new[] { "MovRR", "MovRI", "MovRM", "MovMR", "AluRR", "AluRI", "AluRM", "AluRR", "AluRR" }, kinds[..9]);
+        Assert.Equal(new[] { "MovRR", "MovRI", "MovRM", "MovMR", "AluRR", "AluRI", "AluRM", "AluRR", "MovMR", "MovMI" }, kinds);
+    }
+
+    [Fact]
+    public void Compares_of_any_size_extensions_lea_nop_and_stack_forms_are_fast()
+    {
+        var kinds = Kinds(64, a =>
+        {
+            a.cmp(ah, bl); a.test(al, 0x80); a.cmp(ax, __word_ptr[rsi]); a.test(__byte_ptr[rdi + 3], cl); a.cmp(__qword_ptr[rsp], 0);
+            a.movzx(eax, bh); a.movsx(rax, __word_ptr[rsi]); a.movsxd(rdx, ecx); a.lea(rax, __qword_ptr[rbx + rcx * 4 + 8]);
+            a.nop(); a.nop(__dword_ptr[rax]); a.push(rbp); a.pop(r12); a.ret();
+        });
+        Assert.Equal(new[] { "CmpRR", "CmpRI", "CmpRM", "CmpMR", "CmpMI", "ExtendR", "ExtendM", "ExtendR", "Lea", "Nop", "Nop", "Push", "Pop", "Ret" }, kinds);
     }
 
     [Fact]
@@ -41,7 +54,8 @@ public class FastFormTests
         var kinds = Kinds(64, a =>
         {
             a.mov(ax, bx); a.mov(ah, bl); a.add(al, 1); a.@lock.add(__dword_ptr[rdi], eax); a.adc(rax, rbx);
-            a.add(__qword_ptr[rdi], rax); a.jmp(rax); a.mov(rax, cr0); a.push(rax);
+            a.add(__qword_ptr[rdi], rax); a.jmp(rax); a.mov(rax, cr0); a.mov(ds, ax); a.movzx(ax, bl); a.lea(ax, __word_ptr[rbx]);
+            a.push(__qword_ptr[rax]); a.push(ax); a.ret(8); a.call(rax);
         });
         Assert.All(kinds, k => Assert.Equal("None", k));
     }
@@ -54,9 +68,9 @@ public class FastFormTests
             var kinds = Kinds(bits, a =>
             {
                 var l = a.CreateLabel();
-                a.je(l); a.jmp(l); a.Label(ref l); a.nop();
+                a.je(l); a.jmp(l); a.call(l); a.Label(ref l); a.hlt();
             });
-            Assert.Equal(new[] { "Jcc", "Jmp", "None" }, kinds);
+            Assert.Equal(new[] { "Jcc", "Jmp", "CallRel", "None" }, kinds);
         }
     }
 
