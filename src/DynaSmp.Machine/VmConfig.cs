@@ -11,8 +11,9 @@ public sealed record VmConfig
     public bool X2Apic { get; init; }
     public JitOptions Jit { get; init; } = JitOptions.Default;
     /// <summary>Present KVM's paravirtual CPUID leaves and kvm-clock (<see cref="KvmClock"/>), as a KVM guest sees them.
-    /// Off by default: with it, Debian's 6.1 kernel reports kvm-clock as in a KVM guest but then shows RCU stalls and
-    /// soft lockups on idle vCPUs (35-52 s) that runs without it do not (not yet understood).</summary>
+    /// The CLI turns it on for Linux guests (`run` of a bzImage unless --no-kvmclock, `boot --kernel`); off here, so
+    /// multiboot guests and tests see plain hardware. The RCU stalls it once showed on idle vCPUs no longer occur
+    /// (2026-12-07: ten Debian 6.1 boots at --smp 1, 4 and 8, none).</summary>
     public bool KvmParavirt { get; init; }
     /// <summary>KVM's bsp_vcpu_id: this vCPU starts RUNNABLE with APIC_BASE.BSP; the others UNINITIALIZED.</summary>
     public int BspId { get; init; }

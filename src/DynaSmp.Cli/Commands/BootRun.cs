@@ -39,6 +39,8 @@ sealed class BootRun : IDisposable
             // A kernel keeps sending IPIs (TLB shootdowns, reschedules) after bring-up: keep the first events, which
             // hold its INIT/SIPI sequence and so each AP's bring-up start.
             TraceKeepsFirst = linux != null,
+            // A Linux guest sees KVM's paravirtual leaves and kvm-clock, as under KVM (VmConfig.KvmParavirt).
+            KvmParavirt = linux != null,
         };
         for (int k = _shard.Index; k < vms; k += _shard.Count)
         {

@@ -23,13 +23,14 @@ static class RunCommand
         var initrd = CliOptions.Text("--initrd", "an initramfs for a Linux bzImage", "FILE");
         var json = CliOptions.OutputFile("--json", "write the outcome (status, exit kind, diagnosis) as JSON");
         var trace = CliOptions.OutputFile("--trace", "write the APIC event timeline (the first events of each vCPU)");
+        var noKvmClock = CliOptions.Flag("--no-kvmclock", "hide KVM's paravirtual CPUID leaves and kvm-clock from a Linux guest (as QEMU's -cpu ...,kvmclock=off)");
         var c = new Command("run", """
             boot a multiboot kernel or a Linux bzImage; serial on stdout (stdin to COM1). Exit status as QEMU's isa-debug-exit ((value << 1) | 1, odd),
             or an even status: 2 bad input, 4 triple fault, 6 unsupported, 8 host resources, 70 internal error, 124 timeout
-            """) { kernel, smp, mem, timeout, cmdline, append, initrd, json, trace };
+            """) { kernel, smp, mem, timeout, cmdline, append, initrd, json, trace, noKvmClock };
         var statsOptions = StatsOptions.AddTo(c);
         c.SetAction(p => Run(p.GetValue(kernel)!, p.GetValue(smp), p.GetValue(mem).Bytes, p.GetValue(timeout), p.GetValue(append) ?? p.GetValue(cmdline) ?? "",
-            p.GetValue(initrd), p.GetValue(json), p.GetValue(trace), StatsOptions.From(p, statsOptions)));
+            p.GetValue(initrd), p.GetValue(json), p.GetValue(trace), StatsOptions.From(p, statsOptions), !p.GetValue(noKvmClock)));
         return c;
     }
 
@@ -39,7 +40,8 @@ static class RunCommand
         if (mem > MachineInfo.IoApicBase) throw new UsageException($"--mem: at most {MachineInfo.IoApicBase >> 20} MiB (RAM must end below the APIC pages)");
     }
 
-    static int Run(string path, int smp, ulong mem, double timeout, string cmdline, string? initrdPath, string? json, string? trace, StatsOptions stats)
+    static int Run(string path, int smp, ulong mem, double timeout, string cmdline, string? initrdPath, string? json, string? trace, StatsOptions stats,
+        bool kvmClock)
     {
         var deadline = new Deadline(timeout);
         CheckRamBelowApic(mem);
@@ -52,7 +54,7 @@ static class RunCommand
         deadline.Check("set-up");
 
         var stdout = Console.OpenStandardOutput();
-        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, DeterministicSeed = stats.Seed,
+        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, DeterministicSeed = stats.Seed, KvmParavirt = linux && kvmClock,
                 Trace = trace != null, TraceCapacity = trace != null ? TraceEvents : 16, TraceKeepsFirst = true },
             b => { stdout.WriteByte(b); if (b == '\n') stdout.Flush(); });
         bool joined = true;

@@ -87,7 +87,7 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         var serial = new StringBuilder();
         double? dynaInit = null;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        using var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = 256UL << 20, Trace = false }, b =>
+        using var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = 256UL << 20, Trace = false, KvmParavirt = true }, b =>
         {
             lock (serial)
             {
@@ -105,6 +105,9 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(exited, $"the kernel did not finish within 15 minutes; last output:\n{Tail(log)}");
         Assert.Contains(smp == 1 ? "smp: Brought up 1 node, 1 CPU" : $"smp: Brought up 1 node, {smp} CPUs", log);
         foreach (var hpet in HpetLines) Assert.Contains(hpet, log);
+        foreach (var kvm in KvmClockLines) Assert.Contains(kvm, log); // as in a KVM guest (issue 15)
+        Assert.DoesNotContain("detected stalls", log); // "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks"
+        Assert.DoesNotContain("soft lockup", log);
         if (ourInit)
         {
             Assert.Contains($"init: cpus={smp}", log);
@@ -144,6 +147,34 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         finally { File.Delete(initrdFile); }
     }
 
+    /// <summary>`dynasmp run` of a bzImage shows Linux KVM's paravirtual leaves and kvm-clock by default, and plain
+    /// hardware with --no-kvmclock (QEMU's kvmclock=off).</summary>
+    [LinuxKernelFact]
+    public void Run_command_offers_kvm_clock_to_linux_unless_told_not_to()
+    {
+        string? busybox = Environment.GetEnvironmentVariable(BusyboxVariable);
+        if (string.IsNullOrEmpty(busybox)) { output.WriteLine($"{BusyboxVariable} is not set: this test needs an initramfs whose init powers off"); return; }
+        string initrd = Path.Combine(Path.GetTempPath(), $"dynasmp-kvmclock-{Environment.ProcessId}.cpio");
+        File.WriteAllBytes(initrd, BusyboxInitramfs(busybox));
+        try
+        {
+            string Boot(params string[] extra)
+            {
+                var r = DynaSmp.Tests.Hostile.DynasmpProcess.Run(["run", Environment.GetEnvironmentVariable(KernelVariable)!, "--initrd", initrd,
+                    "--append", CommandLine, "--mem", "256M", "--timeout", "600", .. extra], limitSeconds: 700);
+                Assert.True(r.Code == 0, $"status {r.Code} (a powered-off guest exits 0)\n{Tail(r.Out)}{r.Err}");
+                return r.Out;
+            }
+            string kvm = Boot();
+            foreach (var line in KvmClockLines) Assert.Contains(line, kvm);
+            string bare = Boot("--no-kvmclock");
+            Assert.DoesNotContain("Hypervisor detected", bare);
+            Assert.DoesNotContain("kvm-clock", bare);
+            Assert.Contains("Booting paravirtualized kernel on bare hardware", bare);
+        }
+        finally { File.Delete(initrd); }
+    }
+
     /// <summary>`dynasmp boot --kernel`: a fleet of Linux VMs at once, each brought up by its own kernel and counted
     /// online from its own trace, with the init powering off each VM.</summary>
     [LinuxKernelFact]
@@ -170,6 +201,7 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>What the kernel prints about the HPET under QEMU's pc machine, and must print here.</summary>
+    static readonly string[] KvmClockLines = ["Hypervisor detected: KVM", "kvm-clock: Using msrs 4b564d01 and 4b564d00", "Booting paravirtualized kernel on KVM"];
     static readonly string[] HpetLines = ["hpet0: at MMIO 0xfed00000, IRQs 2, 8, 0", "hpet0: 3 comparators, 64-bit 100.000000 MHz counter"];
 
     /// <summary>Both serial logs, kept beside the test results (and their first lines in the test output).</summary>
