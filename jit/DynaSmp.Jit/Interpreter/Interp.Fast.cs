@@ -35,6 +35,9 @@ internal enum FastKind : byte
     ExtendR, ExtendM, Lea, Nop,
     Push, Pop, CallRel, Ret,
     Jcc, Jmp,
+    UnaryR, SetccR, SetccM,
+    // Forms whose tier-0 routine is called straight, past Execute's dispatch and its chain of groups.
+    Shift, Imul,
 }
 
 public static unsafe partial class Interp
@@ -47,7 +50,8 @@ public static unsafe partial class Interp
     /// branches, pushes and pops of the stack's own width. Memory operands, stack accesses and branch targets go through
     /// the helpers Execute uses (<see cref="MemAddress(CpuState*, in Instruction, int, bool)"/>, <see cref="Push"/>,
     /// <see cref="Pop"/>, <see cref="NearBranch"/>, <see cref="Ret"/>), so faults and limits are the same. The forms are
-    /// the ones a Debian boot interpreted most (DYNASMP_PROFILE_FALLBACKS' "general dispatch" lines).</remarks>
+    /// the ones a Debian boot interpreted most (DYNASMP_PROFILE_FALLBACKS' "general dispatch" lines). Shifts, rotates and
+    /// IMUL call their own tier-0 routine directly, for the same semantics without the dispatch.</remarks>
     public static FastInsn[] FastForms(Instruction[] insns)
     {
         var forms = new FastInsn[insns.Length];
@@ -91,6 +95,24 @@ public static unsafe partial class Interp
                 return IsNearBranch(i) ? new(FastKind.CallRel, m, 0, 0, -i.StackPointerIncrement, 0) : default;
             case Mnemonic.Ret:
                 return i.Code is Code.Retnq or Code.Retnd or Code.Retnw ? new(FastKind.Ret, m, 0, 0, 0, 0) : default;
+            case Mnemonic.Inc: case Mnemonic.Dec: case Mnemonic.Neg: case Mnemonic.Not:
+                return i.OpCount == 1 && i.Op0Kind == OpKind.Register && IsFullGpr(i.Op0Register)
+                    ? new(FastKind.UnaryR, m, GprIndex(i.Op0Register, out _), 0, RegSize(i.Op0Register), 0) : default;
+            case Mnemonic.Seto: case Mnemonic.Setno: case Mnemonic.Setb: case Mnemonic.Setae: case Mnemonic.Sete:
+            case Mnemonic.Setne: case Mnemonic.Setbe: case Mnemonic.Seta: case Mnemonic.Sets: case Mnemonic.Setns:
+            case Mnemonic.Setp: case Mnemonic.Setnp: case Mnemonic.Setl: case Mnemonic.Setge: case Mnemonic.Setle: case Mnemonic.Setg:
+            {
+                ulong cc = (ulong)((int)i.ConditionCode - 1);
+                if (i.OpCount != 1) return default;
+                if (i.Op0Kind == OpKind.Register && Gpr(i.Op0Register, out int slot, out int shift, out int size) && size == 1)
+                    return new(FastKind.SetccR, m, slot, 0, 1, cc, dstShift: shift);
+                return i.Op0Kind == OpKind.Memory ? new(FastKind.SetccM, m, 0, 0, 1, cc) : default;
+            }
+            case Mnemonic.Shl: case Mnemonic.Sal: case Mnemonic.Shr: case Mnemonic.Sar:
+            case Mnemonic.Rol: case Mnemonic.Ror: case Mnemonic.Rcl: case Mnemonic.Rcr:
+                return new(FastKind.Shift, m, 0, 0, 0, 0);
+            case Mnemonic.Imul:
+                return i.OpCount >= 2 ? new(FastKind.Imul, m, 0, 0, 0, 0) : default;
             default:
                 return default;
         }
@@ -206,6 +228,25 @@ public static unsafe partial class Interp
                 return;
             }
             case FastKind.Ret: Ret(c, i); return;
+            case FastKind.Shift: ShiftRotate(c, i); return;
+            case FastKind.Imul: ImulTruncating(c, i); return;
+            case FastKind.SetccR:
+            {
+                ulong v = Flags.Condition(s, (int)f.Imm) ? 1UL : 0UL;
+                s->Gpr[f.Dst] = (s->Gpr[f.Dst] & ~(0xFFUL << f.DstShift)) | (v << f.DstShift);
+                return;
+            }
+            case FastKind.SetccM: Mem.Write(c, MemAddress(s, i, 1, write: true), 1, Flags.Condition(s, (int)f.Imm) ? 1UL : 0UL); return;
+            case FastKind.UnaryR:
+            {
+                ulong ua = s->Gpr[f.Dst] & mask, ures = UnaryCompute(f.Mnemonic, ua) & mask;
+                s->Gpr[f.Dst] = ures;
+                // After the write, as Unary: INC/DEC keep the carry of the record before theirs.
+                if (f.Mnemonic == Mnemonic.Inc) Flags.SetLazyIncDec(s, FlagOp.Inc, size, ures, ua);
+                else if (f.Mnemonic == Mnemonic.Dec) Flags.SetLazyIncDec(s, FlagOp.Dec, size, ures, ua);
+                else if (f.Mnemonic == Mnemonic.Neg) Flags.SetLazy(s, FlagOp.Sub, size, ures, 0, ua);
+                return;
+            }
             case FastKind.ExtendR or FastKind.ExtendM:
             {
                 int ss = f.SrcSize;

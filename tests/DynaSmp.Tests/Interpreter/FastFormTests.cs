@@ -49,6 +49,19 @@ public class FastFormTests
     }
 
     [Fact]
+    public void Unary_setcc_shift_and_imul_forms_are_fast()
+    {
+        var kinds = Kinds(64, a =>
+        {
+            a.inc(eax); a.dec(rcx); a.neg(r8); a.not(edx); a.setne(ah); a.setb(__byte_ptr[rdi]); a.ror(eax, 7); a.shl(rdx, cl);
+            a.imul(rax, rbx); a.imul(ecx, __dword_ptr[rsi], 12);
+            a.inc(__dword_ptr[rdi]); a.neg(al); a.imul(rbx); a.@lock.inc(__dword_ptr[rdi]);
+        });
+        Assert.Equal(new[] { "UnaryR", "UnaryR", "UnaryR", "UnaryR", "SetccR", "SetccM", "Shift", "Shift", "Imul", "Imul",
+            "None", "None", "None", "None" }, kinds);
+    }
+
+    [Fact]
     public void Partial_registers_16_bit_operands_lock_and_other_forms_are_not()
     {
         var kinds = Kinds(64, a =>
