@@ -1,7 +1,6 @@
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Interpreter;
 using DynaSmp.Jit.Memory;
-using Iced.Intel;
 
 namespace DynaSmp.Jit;
 

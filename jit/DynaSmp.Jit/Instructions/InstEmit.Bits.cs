@@ -15,7 +15,7 @@ static partial class InstEmit
     /// <summary>A register offset into memory moves the address; lowered where the wrap of the moved address is the
     /// linear wrap tier 1 already applies: 64-bit addressing in 64-bit mode, 32-bit addressing in flat 32-bit code.</summary>
     static bool BitTestLowerable(in Instruction i, int stackWidth) =>
-        i.Op0Kind != OpKind.Memory || i.Op1Kind != OpKind.Register || Interpreter.Interp.AddressSize(i) == stackWidth;
+        i.Op0Kind != OpKind.Memory || i.Op1Kind != OpKind.Register || X86Operands.AddressSize(i) == stackWidth;
 
     static void BitTest(BlockEmitter e, in Instruction i)
     {

@@ -1,4 +1,3 @@
-using System.Reflection.Emit;
 using DynaSmp.Jit.Translation;
 using Iced.Intel;
 

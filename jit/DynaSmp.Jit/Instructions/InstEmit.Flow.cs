@@ -15,7 +15,7 @@ static partial class InstEmit
         e.Il.Emit(OpCodes.Brtrue, taken);
         e.EmitDirectExit(e.NextIp);
         e.Il.Mark(taken);
-        ulong target = Interp.BranchTarget(i, i.NearBranchTarget);
+        ulong target = X86Operands.BranchTarget(i, i.NearBranchTarget);
         e.CheckBranchTarget(target);
         e.EmitDirectExit(target);
     }
@@ -24,7 +24,7 @@ static partial class InstEmit
     {
         if (i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32 or OpKind.NearBranch16)
         {
-            ulong target = Interp.BranchTarget(i, i.NearBranchTarget);
+            ulong target = X86Operands.BranchTarget(i, i.NearBranchTarget);
             e.CheckBranchTarget(target);
             e.EmitDirectExit(target);
             return;
@@ -61,14 +61,14 @@ static partial class InstEmit
             // A taken LOOP whose target is outside CS faults with the counter unchanged (tier 0's order).
             var inside = il.Label();
             il.Load(e.T3); il.Emit(OpCodes.Brfalse, inside);
-            e.CheckBranchTarget(Interp.BranchTarget(i, i.NearBranchTarget));
+            e.CheckBranchTarget(X86Operands.BranchTarget(i, i.NearBranchTarget));
             il.Mark(inside);
             e.StoreReg(counter, e.T1);
             il.Load(e.T3); il.Emit(OpCodes.Brtrue, taken);
         }
         e.EmitDirectExit(e.NextIp);
         il.Mark(taken);
-        ulong target = Interp.BranchTarget(i, i.NearBranchTarget);
+        ulong target = X86Operands.BranchTarget(i, i.NearBranchTarget);
         if (i.Mnemonic is Mnemonic.Jcxz or Mnemonic.Jecxz or Mnemonic.Jrcxz) e.CheckBranchTarget(target);
         e.EmitDirectExit(target);
     }
@@ -99,13 +99,13 @@ static partial class InstEmit
             ReadOperand(e, i, 0, w, e.T2); // target first: a fault reading it pushes nothing
             e.CheckBranchTarget(e.T2);
         }
-        else e.CheckBranchTarget(Interp.BranchTarget(i, i.NearBranchTarget)); // before the push, as tier 0
+        else e.CheckBranchTarget(X86Operands.BranchTarget(i, i.NearBranchTarget)); // before the push, as tier 0
         e.Il.Const(e.NextIp & Flags.SizeMask(w)); e.Il.Store(e.T1);
         e.StackLinear(-w);
         e.EmitWrite(w, e.T1);
         e.SetStackPointer(e.Off);
         e.PushReturnPrediction(e.NextIp & Flags.SizeMask(w));
-        if (direct) e.EmitDirectExit(Interp.BranchTarget(i, i.NearBranchTarget));
+        if (direct) e.EmitDirectExit(X86Operands.BranchTarget(i, i.NearBranchTarget));
         else e.EmitIndirectExit(e.T2);
     }
 

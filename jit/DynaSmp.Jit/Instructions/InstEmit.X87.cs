@@ -83,7 +83,7 @@ static partial class InstEmit
         var il = e.Il;
         e.ComputeLinear(keepOffset: true);
         il.Load(e.Off); il.Store(e.T4);
-        int size = Interp.MemSize(i.MemorySize);
+        int size = X86Operands.MemSize(i.MemorySize);
         if (size > 8) e.CheckSegmentLimit(size);
         if (!read) return;
         e.EmitRead(Math.Min(size, 8));
@@ -97,7 +97,7 @@ static partial class InstEmit
         il.Const(e.Is64 ? i.IP : i.IP & 0xFFFF_FFFF);
         il.ConstI4(Interp.X87Fop(i));
         if (!data) return;
-        il.ConstI4((int)Interp.SegOf(i.MemorySegment));
+        il.ConstI4((int)X86Operands.SegOf(i.MemorySegment));
         il.Load(e.T4);
     }
 
@@ -165,7 +165,7 @@ static partial class InstEmit
                 il.Load(e.Lin); il.Const(8); il.Emit(OpCodes.Add); il.Store(e.Lin);
                 e.EmitWrite(2, e.T3);
             }
-            else e.EmitWrite(Interp.MemSize(i.MemorySize), e.T1);
+            else e.EmitWrite(X86Operands.MemSize(i.MemorySize), e.T1);
             il.Gen.Emit(OpCodes.Ldarg_1);
             il.Load(e.T2); il.Emit(OpCodes.Conv_I4);
             il.ConstI4(pop ? 1 : 0);

@@ -1,5 +1,4 @@
 using DynaSmp.Jit.Translation;
-using DynaSmp.Jit.Interpreter;
 using Iced.Intel;
 
 namespace DynaSmp.Jit.Instructions;
@@ -105,7 +104,7 @@ static partial class InstEmit
         return t;
     }
 
-    public static int OperandSize(in Instruction i, int op) => Interpreter.Interp.OpSize(i, op);
+    public static int OperandSize(in Instruction i, int op) => X86Operands.OpSize(i, op);
 
     /// <summary>Lowers one instruction. Returns true when it ended the block (it emitted the exits).</summary>
     public static bool Emit(BlockEmitter e, in Instruction i)

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Memory;
 using Iced.Intel;

@@ -1,6 +1,5 @@
 using System.Runtime.Intrinsics;
 using DynaSmp.Jit.Cpu;
-using DynaSmp.Jit.Fpu;
 using Iced.Intel;
 
 namespace DynaSmp.Jit.Interpreter;

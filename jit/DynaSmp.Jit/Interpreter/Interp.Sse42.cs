@@ -1,7 +1,6 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using DynaSmp.Jit.Cpu;
-using DynaSmp.Jit.Memory;
 using Iced.Intel;
 
 namespace DynaSmp.Jit.Interpreter;

@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using DynaSmp.Jit.Cpu;
 using Iced.Intel;
 
 namespace DynaSmp.Jit.Interpreter;

@@ -1,4 +1,3 @@
-using System.Reflection.Emit;
 using System.Runtime.InteropServices;
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Instructions;
@@ -24,8 +23,8 @@ sealed unsafe partial class BlockEmitter
             if (!native[k]) continue;
             if (_legacy)
             {
-                if (InstEmit.HasMemory(i) && !InstEmit.NeverAccessesMemory(i)) _segsUsed |= 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
-                if (InstEmit.IsStringOp(i)) _segsUsed |= 1 << (int)SegReg.Es | 1 << (int)Interpreter.Interp.SegOf(i.MemorySegment);
+                if (InstEmit.HasMemory(i) && !InstEmit.NeverAccessesMemory(i)) _segsUsed |= 1 << (int)X86Operands.SegOf(i.MemorySegment);
+                if (InstEmit.IsStringOp(i)) _segsUsed |= 1 << (int)SegReg.Es | 1 << (int)X86Operands.SegOf(i.MemorySegment);
                 if (i.StackPointerIncrement != 0 || i.Mnemonic is Mnemonic.Leave or Mnemonic.Enter) _segsUsed |= 1 << (int)SegReg.Ss;
             }
             // Every GPR the instruction reads or writes, implicit ones included (MUL's EDX, LEAVE's EBP, XCHG's second operand).
@@ -59,7 +58,7 @@ sealed unsafe partial class BlockEmitter
     /// kills nothing: the flags before it stay live through it.</summary>
     static uint Kills(in Instruction i)
     {
-        if (!Interpreter.MnemonicClass.IsShiftOrRotate(i.Mnemonic)) return (uint)i.RflagsModified;
+        if (!X86.MnemonicClass.IsShiftOrRotate(i.Mnemonic)) return (uint)i.RflagsModified;
         if (i.GetOpKind(i.OpCount - 1) == OpKind.Register) return 0; // by CL
         return InstEmit.MaskedImmediateCount(i) == 0 ? 0 : (uint)i.RflagsModified;
     }
@@ -82,7 +81,7 @@ sealed unsafe partial class BlockEmitter
 
     void Use(Register r, bool write)
     {
-        int idx = Interpreter.Interp.GprIndex(r, out _);
+        int idx = X86Operands.GprIndex(r, out _);
         if ((uint)idx >= 16) return;
         _used[idx] = true;
         if (write) _written[idx] = true;

@@ -34,7 +34,7 @@ sealed unsafe partial class BlockEmitter
                 if (i.MemoryIndexScale != 1) { Il.ConstI4(System.Numerics.BitOperations.Log2((uint)i.MemoryIndexScale)); Il.Emit(OpCodes.Shl); }
                 Il.Emit(OpCodes.Add);
             }
-            int asz = Interpreter.Interp.AddressSize(i);
+            int asz = X86Operands.AddressSize(i);
             if (asz < 8) Il.Truncate(asz);
         }
         // Segmented code keeps the offset in Off anyway (for its limit check).
@@ -42,7 +42,7 @@ sealed unsafe partial class BlockEmitter
         _accessSeg = -1;
         if (withSegment && _segmented)
         {
-            var seg = Interpreter.Interp.SegOf(i.MemorySegment);
+            var seg = X86Operands.SegOf(i.MemorySegment);
             Il.Store(Off);
             if (!_real) _accessSeg = (int)seg;
             Il.Load(Off);

@@ -1,5 +1,4 @@
 using System.Reflection.Emit;
-using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Instructions;
 using DynaSmp.Jit.Memory;
 using Iced.Intel;
@@ -27,7 +26,7 @@ sealed unsafe partial class BlockEmitter
 
     internal void LoadReg(Register r)
     {
-        int idx = Interpreter.Interp.GprIndex(r, out int shift);
+        int idx = X86Operands.GprIndex(r, out int shift);
         Il.Load(_gpr[idx]);
         if (shift != 0) { Il.ConstI4(shift); Il.Emit(OpCodes.Shr_Un); }
         Il.Truncate(r.GetSize());
@@ -36,7 +35,7 @@ sealed unsafe partial class BlockEmitter
     /// <summary>Writes a guest register with x86 width rules (32-bit zero-extends, 8/16-bit merge).</summary>
     internal void StoreReg(Register r, Local64 v)
     {
-        int idx = Interpreter.Interp.GprIndex(r, out int shift);
+        int idx = X86Operands.GprIndex(r, out int shift);
         var g = _gpr[idx];
         switch (r.GetSize())
         {

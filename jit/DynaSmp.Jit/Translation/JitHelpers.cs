@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using DynaSmp.Jit.Cpu;
-using DynaSmp.Jit.Interpreter;
 using Iced.Intel;
 
 namespace DynaSmp.Jit.Translation;

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Reflection.Emit;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using DynaSmp.Jit.Cpu;
 using Iced.Intel;
 
 namespace DynaSmp.Jit.Translation;

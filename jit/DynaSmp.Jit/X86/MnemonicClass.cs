@@ -1,6 +1,6 @@
 using Iced.Intel;
 
-namespace DynaSmp.Jit.Interpreter;
+namespace DynaSmp.Jit.X86;
 
 /// <summary>Classes of mnemonics Iced has no predicate for, computed once from the SDM names.</summary>
 public static class MnemonicClass
