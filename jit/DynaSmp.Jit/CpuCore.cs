@@ -349,33 +349,6 @@ public sealed unsafe partial class CpuCore : IDisposable
         return block;
     }
 
-    /// <summary>Instructions after which translated code must return to the dispatcher: control transfers,
-    /// and anything that can change how the following bytes decode or execute.</summary>
-    internal static bool EndsBlock(in Instruction i)
-    {
-        if (i.FlowControl != FlowControl.Next) return true;
-        switch (i.Mnemonic)
-        {
-            case Mnemonic.Hlt: case Mnemonic.Popf: case Mnemonic.Popfd: case Mnemonic.Popfq: case Mnemonic.Sti:
-            case Mnemonic.Wrmsr: case Mnemonic.Lmsw: case Mnemonic.Clts: case Mnemonic.Invlpg: case Mnemonic.Lgdt:
-            case Mnemonic.Lidt: case Mnemonic.Lldt: case Mnemonic.Ltr: case Mnemonic.Cpuid:
-            case Mnemonic.In: case Mnemonic.Out: case Mnemonic.Insb: case Mnemonic.Insw: case Mnemonic.Insd:
-            case Mnemonic.Outsb: case Mnemonic.Outsw: case Mnemonic.Outsd: case Mnemonic.Swapgs:
-            case Mnemonic.Fxrstor: case Mnemonic.Fxrstor64: case Mnemonic.Ldmxcsr:
-            case Mnemonic.Lss: case Mnemonic.Lds: case Mnemonic.Les: case Mnemonic.Lfs: case Mnemonic.Lgs: case Mnemonic.Syscall: case Mnemonic.Sysret: case Mnemonic.Sysretq:
-            case Mnemonic.Sysenter: case Mnemonic.Sysexit: case Mnemonic.Sysexitq:
-                return true;
-            case Mnemonic.Mov: case Mnemonic.Pop:
-                return i.Op0Kind == OpKind.Register && (i.Op0Register.IsSegmentRegister() || i.Op0Register.IsCR() || i.Op0Register.IsDR());
-        }
-        return false;
-    }
-
-    /// <summary>STI, MOV SS and POP SS: the instruction after them runs before interrupts are looked at, and only the
-    /// dispatcher's interrupt-shadow step does that, so translated code leaves to it rather than chaining on.</summary>
-    internal static bool MayStartInterruptShadow(in Instruction i) =>
-        i.Mnemonic == Mnemonic.Sti || (i.Mnemonic is Mnemonic.Mov or Mnemonic.Pop && i.Op0Kind == OpKind.Register && i.Op0Register == Register.SS);
-
     /// <summary>Results of <see cref="Step"/>.</summary>
     internal const int StepContinue = 0, StepFaulted = 1, StepStopAfter = 2;
 
@@ -456,22 +429,6 @@ public sealed unsafe partial class CpuCore : IDisposable
             else if (count == Options.TierUpThreshold * TierUp.ExpediteAfter && !b.IsSpinWait) TierUp.Expedite(this, b);
         }
     }
-
-    /// <summary>The instruction's own address, wrapped to the code size (only fault paths need it).</summary>
-    internal static ulong IpOf(in Instruction i, ExecMode mode) => (mode & ExecMode.SizeMask) switch
-    {
-        ExecMode.Code64 => i.IP,
-        ExecMode.Code32 => i.IP & 0xFFFF_FFFF,
-        _ => i.IP & 0xFFFF,
-    };
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong NextIp(in Instruction i, ExecMode mode) => (mode & ExecMode.SizeMask) switch
-    {
-        ExecMode.Code64 => i.NextIP,
-        ExecMode.Code32 => i.NextIP & 0xFFFF_FFFF,
-        _ => i.NextIP & 0xFFFF,
-    };
 
     /// <summary>A chained exit found its slot unlinked: patch it to the block now at RIP if that block is compiled.</summary>
     void TryLink()

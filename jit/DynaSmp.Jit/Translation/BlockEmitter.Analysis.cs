@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Instructions;
 using Iced.Intel;

@@ -270,7 +270,7 @@ sealed unsafe partial class BlockEmitter
         {
             ref readonly var last = ref _blocks[n].Insns[^1];
             if (last.FlowControl != Iced.Intel.FlowControl.Call) continue;
-            int member = RegionIndex(CpuCore.NextIp(last, _blocks[n].Mode));
+            int member = RegionIndex(X86Code.NextIp(last, _blocks[n].Mode));
             if (member < 0) continue;
             candidate[member] = true;
             any = true;
@@ -352,10 +352,10 @@ sealed unsafe partial class BlockEmitter
         WriteBack();
         EmitInterpretCall(_bi, _k);
         ReloadUsed();
-        bool ends = _k == _b.Insns.Length - 1 && CpuCore.EndsBlock(i);
+        bool ends = _k == _b.Insns.Length - 1 && X86Code.EndsBlock(i);
         if (!ends) return false;
         // Not chained past STI/MOV SS/POP SS: the dispatcher runs the next instruction inside the interrupt shadow.
-        if (CpuCore.MayStartInterruptShadow(i)) { ExitVia(NextIp, _k + 1); return true; }
+        if (X86Code.MayStartInterruptShadow(i)) { ExitVia(NextIp, _k + 1); return true; }
         Il.LoadState64(StateOffsets.Rip); Il.Store(T1);
         ExitIndirectVia(T1, _k + 1);
         return true;

@@ -1,6 +1,5 @@
 using System.Reflection.Emit;
 using DynaSmp.Jit.Cpu;
-using Iced.Intel;
 using Label = System.Reflection.Emit.Label;
 
 namespace DynaSmp.Jit.Translation;

@@ -177,7 +177,7 @@ sealed unsafe partial class BlockEmitter
     int SlowPathFlags => _legacy && _stackAccess ? Mem.JitStackAccess : 0;
 
     /// <summary>The address of the instruction after the current one, wrapped to the code size.</summary>
-    internal ulong NextIp => CpuCore.NextIp(Insn, _b.Mode);
+    internal ulong NextIp => X86Code.NextIp(Insn, _b.Mode);
 
     void EmitTlbEntry(int tlbOffset)
     {
@@ -265,7 +265,7 @@ sealed unsafe partial class BlockEmitter
         Il.Gen.Emit(OpCodes.Ldloc, _smc);
         Il.Emit(OpCodes.Brtrue, exit);
         var (op, size) = (_pending, _pendingSize);
-        ulong next = CpuCore.NextIp(Insn, _b.Mode);
+        ulong next = X86Code.NextIp(Insn, _b.Mode);
         int retired = _k + 1;
         _outOfLine.Add(() =>
         {
@@ -279,7 +279,7 @@ sealed unsafe partial class BlockEmitter
     {
         var l = Il.Label();
         var (op, size) = (_pending, _pendingSize);
-        ulong ip = CpuCore.IpOf(Insn, _b.Mode);
+        ulong ip = X86Code.IpOf(Insn, _b.Mode);
         int retired = _k;
         _outOfLine.Add(() =>
         {

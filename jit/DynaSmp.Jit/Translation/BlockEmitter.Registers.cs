@@ -1,6 +1,4 @@
 using System.Reflection.Emit;
-using DynaSmp.Jit.Instructions;
-using DynaSmp.Jit.Memory;
 using Iced.Intel;
 
 namespace DynaSmp.Jit.Translation;

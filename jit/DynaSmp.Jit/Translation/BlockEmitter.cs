@@ -140,7 +140,7 @@ sealed unsafe partial class BlockEmitter
                 else { terminated = EmitFallback(); FpuGuard = 0; } // a tier-0 call may change CR0/CR4 (CLTS, MOV CR0)
                 if (terminated) break;
             }
-            if (!terminated) { _k = insns.Length - 1; EmitDirectExit(CpuCore.NextIp(insns[^1], _b.Mode)); } // length cap or page end
+            if (!terminated) { _k = insns.Length - 1; EmitDirectExit(X86Code.NextIp(insns[^1], _b.Mode)); } // length cap or page end
         }
 
         Il.EmitPendingJoins();

@@ -124,7 +124,7 @@ public static unsafe class BlockTranslator
                 targets[count++] = last.NearBranchTarget;
             // After a CALL, the return address: a RET in the region can then branch to it directly.
             if (last.FlowControl is Iced.Intel.FlowControl.ConditionalBranch or Iced.Intel.FlowControl.Next or Iced.Intel.FlowControl.Call)
-                targets[count++] = CpuCore.NextIp(last, m.Mode);
+                targets[count++] = X86Code.NextIp(last, m.Mode);
             for (int t = 0; t < count && members.Count < MaxRegionBlocks; t++)
             {
                 ulong rip = targets[t];
