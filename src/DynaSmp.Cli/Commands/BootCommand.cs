@@ -21,27 +21,29 @@ static class BootCommand
         var kernel = CliOptions.Text("--kernel", "boot this Linux bzImage in every VM instead of the built-in guest (a VM has booted when its init powers off)", "FILE");
         var initrd = CliOptions.Text("--initrd", "the initramfs for --kernel", "FILE");
         var append = CliOptions.Text("--append", "the kernel command line for --kernel (default: console=ttyS0 panic=-1)");
+        var noKvmClock = CliOptions.Flag("--no-kvmclock", "hide KVM's paravirtual CPUID leaves and kvm-clock from the --kernel guests (as QEMU's -cpu ...,kvmclock=off)");
         var qemu = CliOptions.Flag("--qemu", "then boot the same fleet under QEMU TCG, one process per VM and --parallel at a time, and print the speed ratio (installs qemu-system-x86 with apt-get if missing)");
         var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up), or a Linux kernel, in N VMs at once")
-            { vms, parallel, cpus, mem, delays, json, timeout, shard, kernel, initrd, append, qemu };
+            { vms, parallel, cpus, mem, delays, json, timeout, shard, kernel, initrd, append, noKvmClock, qemu };
         var statsOptions = StatsOptions.AddTo(c);
         c.SetAction(p => Run(p.GetValue(vms), p.GetValue(parallel), p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout),
-            StatsOptions.From(p, statsOptions), p.GetValue(shard), LinuxGuestFrom(p.GetValue(kernel), p.GetValue(initrd), p.GetValue(append), p.GetValue(mem).Bytes),
+            StatsOptions.From(p, statsOptions), p.GetValue(shard), LinuxGuestFrom(p.GetValue(kernel), p.GetValue(initrd), p.GetValue(append), p.GetValue(mem).Bytes, !p.GetValue(noKvmClock)),
             p.GetValue(qemu)));
         return c;
     }
 
-    static LinuxGuest? LinuxGuestFrom(string? kernel, string? initrd, string? append, ulong mem)
+    static LinuxGuest? LinuxGuestFrom(string? kernel, string? initrd, string? append, ulong mem, bool kvmClock)
     {
         if (kernel == null)
         {
-            if (initrd != null || append != null) throw new UsageException($"{(initrd != null ? "--initrd" : "--append")} needs --kernel");
+            if (initrd != null || append != null || !kvmClock)
+                throw new UsageException($"{(initrd != null ? "--initrd" : append != null ? "--append" : "--no-kvmclock")} needs --kernel");
             return null;
         }
         RunCommand.CheckRamBelowApic(mem);
         var (image, rd) = HostFiles.ReadKernel(kernel, initrd, mem);
         if (!DynaSmp.Machine.Pc.IsLinuxImage(image)) throw new UsageException($"--kernel {kernel}: not a Linux bzImage (boot runs Linux kernels; use `run` for multiboot)");
-        return new LinuxGuest(image, rd, append ?? "console=ttyS0 panic=-1");
+        return new LinuxGuest(image, rd, append ?? "console=ttyS0 panic=-1", kvmClock);
     }
 
     static int Run(int fleet, int parallel, int cpus, ulong mem, IpiDelays delays, string? json, double timeout, StatsOptions stats, Shard shard, LinuxGuest? linux = null,

@@ -7,7 +7,8 @@ namespace DynaSmp.Cli.Commands;
 
 /// <summary>A Linux guest for <see cref="BootRun"/> instead of the built-in one: a bzImage, its initramfs and command
 /// line. A VM has booted when the guest powers off (its init's last act); its APs are online once they first idle.</summary>
-sealed record LinuxGuest(byte[] Kernel, byte[] Initrd, string CommandLine);
+/// <summary>A Linux kernel for every VM of a fleet; <paramref name="KvmClock"/>: KVM's paravirtual leaves and kvm-clock.</summary>
+sealed record LinuxGuest(byte[] Kernel, byte[] Initrd, string CommandLine, bool KvmClock = true);
 
 /// <summary>N VMs booting the built-in guest (or a Linux kernel) concurrently, and what came out of it.</summary>
 sealed class BootRun : IDisposable
@@ -40,7 +41,7 @@ sealed class BootRun : IDisposable
             // hold its INIT/SIPI sequence and so each AP's bring-up start.
             TraceKeepsFirst = linux != null,
             // A Linux guest sees KVM's paravirtual leaves and kvm-clock, as under KVM (VmConfig.KvmParavirt).
-            KvmParavirt = linux != null,
+            KvmParavirt = linux is { KvmClock: true },
         };
         for (int k = _shard.Index; k < vms; k += _shard.Count)
         {

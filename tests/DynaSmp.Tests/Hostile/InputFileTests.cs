@@ -22,6 +22,7 @@ public class InputFileTests
     {
         AssertBadInput(Run("boot", "--initrd", "/etc/hostname"), "--initrd needs --kernel");
         AssertBadInput(Run("boot", "--append", "quiet"), "--append needs --kernel");
+        AssertBadInput(Run("boot", "--no-kvmclock"), "--no-kvmclock needs --kernel");
         using var dir = new TempDir();
         string elf = dir.File("k.elf");
         File.WriteAllBytes(elf, DynaSmp.Machine.Guests.BuiltinGuest.Build(new DynaSmp.Machine.Guests.BuiltinGuestOptions()));
