@@ -354,14 +354,19 @@ public sealed unsafe partial class CpuCore : IDisposable
 
     /// <summary>Runs one decoded instruction in tier 0, for the interpreter loop and for translated code's
     /// fallback alike. Continue: done, go on. Faulted: a fault is pending, RIP is the instruction's. StopAfter:
-    /// done (or a trap is pending) and the block must end here (HLT, LeaveBlock).</summary>
-    internal int Step(in Instruction insn, ExecMode mode)
+    /// done (or a trap is pending) and the block must end here (HLT, LeaveBlock). An instruction of a fast form
+    /// (<see cref="Interp.FastForms"/>, given by the interpreter loop) runs through <see cref="Interp.ExecuteFast"/>.</summary>
+    internal int Step(in Instruction insn, ExecMode mode, in FastInsn fast = default)
     {
         CpuState* s = State;
         ulong next = NextIp(insn, mode);
         if (insn.Code == Code.INVALID) { s->Rip = IpOf(insn, mode); s->PendingFault = Vector.UD + 1; s->PendingErrorCode = 0; return StepFaulted; }
         s->Rip = next;
-        try { Interp.Execute(this, insn); }
+        try
+        {
+            if (fast.Kind != FastKind.None) Interp.ExecuteFast(this, s, fast, insn);
+            else Interp.Execute(this, insn);
+        }
         catch (CpuFault f)
         {
             SetPendingFault(f);
@@ -377,28 +382,6 @@ public sealed unsafe partial class CpuCore : IDisposable
         return s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.LeaveBlock) != 0 ? StepStopAfter : StepContinue;
     }
 
-    /// <summary><see cref="Step"/> for an instruction of a fast form (<see cref="Interp.FastForms"/>): the same RIP, fault
-    /// and stop rules around <see cref="Interp.ExecuteFast"/>.</summary>
-    int StepFast(in FastInsn f, in Instruction insn, ExecMode mode)
-    {
-        CpuState* s = State;
-        s->Rip = NextIp(insn, mode);
-        try { Interp.ExecuteFast(this, s, f, insn); }
-        catch (CpuFault fault)
-        {
-            SetPendingFault(fault);
-            if (fault.IsTrap) return StepStopAfter;
-            s->Rip = IpOf(insn, mode);
-            return StepFaulted;
-        }
-        catch (UnsupportedGuestFeatureException)
-        {
-            s->Rip = IpOf(insn, mode);
-            throw;
-        }
-        return s->HaltRequested != 0 || (s->ExitRequest & ExitRequestBits.LeaveBlock) != 0 ? StepStopAfter : StepContinue;
-    }
-
     void Interpret(Block b, int limit = int.MaxValue)
     {
         CpuState* s = State;
@@ -409,13 +392,8 @@ public sealed unsafe partial class CpuCore : IDisposable
         int n = Math.Min(insns.Length, limit);
         for (int k = 0; k < n; k++)
         {
-            int r;
-            if (fast[k].Kind != FastKind.None) r = StepFast(fast[k], insns[k], b.Mode);
-            else
-            {
-                if (GeneralDispatch != null) GeneralDispatch[(int)insns[k].Code]++;
-                r = Step(insns[k], b.Mode);
-            }
+            if (GeneralDispatch != null && fast[k].Kind == FastKind.None) GeneralDispatch[(int)insns[k].Code]++;
+            int r = Step(insns[k], b.Mode, fast[k]);
             if (r == StepFaulted) return;
             s->InstructionsRetired++;
             if (r == StepStopAfter || s->InterruptShadow != 0) return;

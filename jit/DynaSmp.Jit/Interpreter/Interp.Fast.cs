@@ -63,14 +63,12 @@ public static unsafe partial class Interp
     {
         if (i.HasLockPrefix || i.HasRepPrefix || i.HasRepnePrefix) return default;
         var m = i.Mnemonic;
+        if (i.IsJccShortOrNear) return new(FastKind.Jcc, m, 0, 0, 0, (ulong)((int)i.ConditionCode - 1));
+        if (MnemonicClass.IsSetcc(m)) return SetccForm(i);
         switch (m)
         {
-            case Mnemonic.Jo: case Mnemonic.Jno: case Mnemonic.Jb: case Mnemonic.Jae: case Mnemonic.Je:
-            case Mnemonic.Jne: case Mnemonic.Jbe: case Mnemonic.Ja: case Mnemonic.Js: case Mnemonic.Jns:
-            case Mnemonic.Jp: case Mnemonic.Jnp: case Mnemonic.Jl: case Mnemonic.Jge: case Mnemonic.Jle: case Mnemonic.Jg:
-                return IsNearBranch(i) ? new(FastKind.Jcc, m, 0, 0, 0, (ulong)((int)i.ConditionCode - 1)) : default;
             case Mnemonic.Jmp:
-                return IsNearBranch(i) ? new(FastKind.Jmp, m, 0, 0, 0, 0) : default;
+                return i.IsJmpShortOrNear ? new(FastKind.Jmp, m, 0, 0, 0, 0) : default;
             case Mnemonic.Mov:
                 return StoreForm(i, FastKind.MovMR, FastKind.MovMI) is { Kind: not FastKind.None } store ? store
                     : TwoOperand(i, FastKind.MovRR, FastKind.MovRI, FastKind.MovRM);
@@ -86,28 +84,17 @@ public static unsafe partial class Interp
             case Mnemonic.Nop:
                 return new(FastKind.Nop, m, 0, 0, 0, 0);
             case Mnemonic.Push:
-                return i.OpCount == 1 && i.Op0Kind == OpKind.Register && IsFullGpr(i.Op0Register) && RegSize(i.Op0Register) == -i.StackPointerIncrement
-                    ? new(FastKind.Push, m, 0, GprIndex(i.Op0Register, out _), -i.StackPointerIncrement, 0) : default;
+                return OneFullGpr(i, out int pushed, out int width) && width == -i.StackPointerIncrement
+                    ? new(FastKind.Push, m, 0, pushed, width, 0) : default;
             case Mnemonic.Pop:
-                return i.OpCount == 1 && i.Op0Kind == OpKind.Register && IsFullGpr(i.Op0Register) && RegSize(i.Op0Register) == i.StackPointerIncrement
-                    ? new(FastKind.Pop, m, GprIndex(i.Op0Register, out _), 0, i.StackPointerIncrement, 0) : default;
+                return OneFullGpr(i, out int popped, out width) && width == i.StackPointerIncrement
+                    ? new(FastKind.Pop, m, popped, 0, width, 0) : default;
             case Mnemonic.Call:
-                return IsNearBranch(i) ? new(FastKind.CallRel, m, 0, 0, -i.StackPointerIncrement, 0) : default;
+                return i.IsCallNear ? new(FastKind.CallRel, m, 0, 0, -i.StackPointerIncrement, 0) : default;
             case Mnemonic.Ret:
                 return i.Code is Code.Retnq or Code.Retnd or Code.Retnw ? new(FastKind.Ret, m, 0, 0, 0, 0) : default;
             case Mnemonic.Inc: case Mnemonic.Dec: case Mnemonic.Neg: case Mnemonic.Not:
-                return i.OpCount == 1 && i.Op0Kind == OpKind.Register && IsFullGpr(i.Op0Register)
-                    ? new(FastKind.UnaryR, m, GprIndex(i.Op0Register, out _), 0, RegSize(i.Op0Register), 0) : default;
-            case Mnemonic.Seto: case Mnemonic.Setno: case Mnemonic.Setb: case Mnemonic.Setae: case Mnemonic.Sete:
-            case Mnemonic.Setne: case Mnemonic.Setbe: case Mnemonic.Seta: case Mnemonic.Sets: case Mnemonic.Setns:
-            case Mnemonic.Setp: case Mnemonic.Setnp: case Mnemonic.Setl: case Mnemonic.Setge: case Mnemonic.Setle: case Mnemonic.Setg:
-            {
-                ulong cc = (ulong)((int)i.ConditionCode - 1);
-                if (i.OpCount != 1) return default;
-                if (i.Op0Kind == OpKind.Register && Gpr(i.Op0Register, out int slot, out int shift, out int size) && size == 1)
-                    return new(FastKind.SetccR, m, slot, 0, 1, cc, dstShift: shift);
-                return i.Op0Kind == OpKind.Memory ? new(FastKind.SetccM, m, 0, 0, 1, cc) : default;
-            }
+                return OneFullGpr(i, out int operand, out int size) ? new(FastKind.UnaryR, m, operand, 0, size, 0) : default;
             case Mnemonic.Shl: case Mnemonic.Sal: case Mnemonic.Shr: case Mnemonic.Sar:
             case Mnemonic.Rol: case Mnemonic.Ror: case Mnemonic.Rcl: case Mnemonic.Rcr:
                 return new(FastKind.Shift, m, 0, 0, 0, 0);
@@ -116,6 +103,26 @@ public static unsafe partial class Interp
             default:
                 return default;
         }
+    }
+
+    /// <summary>The instruction's only operand is a 32- or 64-bit GPR: its slot and size.</summary>
+    static bool OneFullGpr(in Instruction i, out int slot, out int size)
+    {
+        slot = size = 0;
+        if (i.OpCount != 1 || i.Op0Kind != OpKind.Register || !IsFullGpr(i.Op0Register)) return false;
+        slot = GprIndex(i.Op0Register, out _);
+        size = RegSize(i.Op0Register);
+        return true;
+    }
+
+    /// <summary>SETcc into an 8-bit GPR (AH..BH included) or a byte of memory; the condition index in Imm.</summary>
+    static FastInsn SetccForm(in Instruction i)
+    {
+        ulong cc = (ulong)((int)i.ConditionCode - 1);
+        if (i.OpCount != 1) return default;
+        if (i.Op0Kind == OpKind.Register && Gpr(i.Op0Register, out int slot, out int shift, out int size) && size == 1)
+            return new(FastKind.SetccR, i.Mnemonic, slot, 0, 1, cc, dstShift: shift);
+        return i.Op0Kind == OpKind.Memory ? new(FastKind.SetccM, i.Mnemonic, 0, 0, 1, cc) : default;
     }
 
     /// <summary>A GPR of any size as slot, shift and size (AH..BH are bits 8-15 of their slot).</summary>
@@ -174,9 +181,6 @@ public static unsafe partial class Interp
             return new(FastKind.ExtendM, i.Mnemonic, dst, 0, size, 0, srcSize: MemSize(i.MemorySize));
         return default;
     }
-
-    static bool IsNearBranch(in Instruction i) =>
-        i.OpCount == 1 && i.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64;
 
     static bool IsFullGpr(Register r) => r.IsGPR32() || r.IsGPR64();
 
@@ -256,32 +260,18 @@ public static unsafe partial class Interp
                 s->Gpr[f.Dst] = v & mask;
                 return;
             }
-            case FastKind.CmpRR or FastKind.CmpRI or FastKind.CmpRM or FastKind.CmpMR or FastKind.CmpMI:
-            {
-                ulong cb = f.Kind switch
-                {
-                    FastKind.CmpRR or FastKind.CmpMR => (s->Gpr[f.Src] >> f.SrcShift) & mask,
-                    FastKind.CmpRM => Mem.Read(c, MemAddress(s, i, size, write: false), size),
-                    _ => f.Imm,
-                };
-                ulong ca = f.Kind is FastKind.CmpMR or FastKind.CmpMI
-                    ? Mem.Read(c, MemAddress(s, i, size, write: false), size)
-                    : (s->Gpr[f.Dst] >> f.DstShift) & mask;
-                ulong cres = AluCompute(f.Mnemonic, ca, cb, 0, out var cop) & mask;
-                Flags.SetLazy(s, cop, size, cres, ca, cb);
-                return;
-            }
         }
-        // ALU: the source first (a memory source may fault before anything changes), as Alu does.
+        // ALU and CMP/TEST: the source first (a memory source may fault before anything changes), as Alu does.
         ulong b = f.Kind switch
         {
-            FastKind.AluRR => s->Gpr[f.Src] & mask,
-            FastKind.AluRI => f.Imm,
+            FastKind.AluRR or FastKind.CmpRR or FastKind.CmpMR => (s->Gpr[f.Src] >> f.SrcShift) & mask,
+            FastKind.AluRI or FastKind.CmpRI or FastKind.CmpMI => f.Imm,
             _ => Mem.Read(c, MemAddress(s, i, size, write: false), size),
         };
-        ulong a = s->Gpr[f.Dst] & mask;
+        ulong a = f.Kind is FastKind.CmpMR or FastKind.CmpMI ? Mem.Read(c, MemAddress(s, i, size, write: false), size)
+            : (s->Gpr[f.Dst] >> f.DstShift) & mask;
         ulong res = AluCompute(f.Mnemonic, a, b, 0, out var op) & mask;
-        s->Gpr[f.Dst] = res; // 32-bit results zero-extend
+        if (f.Kind is FastKind.AluRR or FastKind.AluRI or FastKind.AluRM) s->Gpr[f.Dst] = res; // into a 32/64-bit GPR: zero-extends
         Flags.SetLazy(s, op, size, res, a, b);
     }
 }
