@@ -61,53 +61,57 @@ public static unsafe partial class Interp
         return Vector128.Create((ulong)x, (ulong)(x >> 64));
     }
 
-    /// <summary>The packed integer instructions tier 1 lowers (<c>InstEmit.SseInteger</c>): every XMM form whose
-    /// result is a function of the destination, the source (or shift count) and imm8, and which raises nothing once the
-    /// CR0/CR4 and alignment checks passed.</summary>
-    internal static bool IsPackedIntegerOp(Mnemonic m) => m switch
+    /// <summary>Which core computes a packed integer instruction (<see cref="PackedIntegerOp"/>); None: not one of them.</summary>
+    enum PackedFamily : byte { None, Arithmetic, Shuffle, UnpackPack, Shift, ByteShift, Ssse3 }
+
+    static PackedFamily FamilyOf(Mnemonic m) => m switch
     {
         Mnemonic.Pcmpeqb or Mnemonic.Pcmpeqw or Mnemonic.Pcmpeqd or Mnemonic.Pcmpgtb or Mnemonic.Pcmpgtw or Mnemonic.Pcmpgtd
             or Mnemonic.Paddb or Mnemonic.Paddw or Mnemonic.Paddd or Mnemonic.Paddq or Mnemonic.Psubb or Mnemonic.Psubw
             or Mnemonic.Psubd or Mnemonic.Psubq or Mnemonic.Paddsb or Mnemonic.Paddsw or Mnemonic.Paddusb or Mnemonic.Paddusw
             or Mnemonic.Psubsb or Mnemonic.Psubsw or Mnemonic.Psubusb or Mnemonic.Psubusw or Mnemonic.Pminub or Mnemonic.Pmaxub
             or Mnemonic.Pminsw or Mnemonic.Pmaxsw or Mnemonic.Pavgb or Mnemonic.Pavgw or Mnemonic.Pmullw or Mnemonic.Pmulhw
-            or Mnemonic.Pmulhuw or Mnemonic.Pmuludq or Mnemonic.Pmaddwd or Mnemonic.Psadbw => true,
-        Mnemonic.Pshufd or Mnemonic.Pshuflw or Mnemonic.Pshufhw => true,
+            or Mnemonic.Pmulhuw or Mnemonic.Pmuludq or Mnemonic.Pmaddwd or Mnemonic.Psadbw => PackedFamily.Arithmetic,
+        Mnemonic.Pshufd or Mnemonic.Pshuflw or Mnemonic.Pshufhw => PackedFamily.Shuffle,
         Mnemonic.Punpcklbw or Mnemonic.Punpcklwd or Mnemonic.Punpckldq or Mnemonic.Punpcklqdq or Mnemonic.Punpckhbw
             or Mnemonic.Punpckhwd or Mnemonic.Punpckhdq or Mnemonic.Punpckhqdq or Mnemonic.Packsswb or Mnemonic.Packssdw
-            or Mnemonic.Packuswb => true,
+            or Mnemonic.Packuswb => PackedFamily.UnpackPack,
         Mnemonic.Psllw or Mnemonic.Pslld or Mnemonic.Psllq or Mnemonic.Psrlw or Mnemonic.Psrld or Mnemonic.Psrlq
-            or Mnemonic.Psraw or Mnemonic.Psrad or Mnemonic.Pslldq or Mnemonic.Psrldq => true,
+            or Mnemonic.Psraw or Mnemonic.Psrad => PackedFamily.Shift,
+        Mnemonic.Pslldq or Mnemonic.Psrldq => PackedFamily.ByteShift,
         Mnemonic.Pshufb or Mnemonic.Phaddw or Mnemonic.Phaddd or Mnemonic.Phaddsw or Mnemonic.Phsubw or Mnemonic.Phsubd
             or Mnemonic.Phsubsw or Mnemonic.Pmaddubsw or Mnemonic.Pmulhrsw or Mnemonic.Psignb or Mnemonic.Psignw
-            or Mnemonic.Psignd or Mnemonic.Pabsb or Mnemonic.Pabsw or Mnemonic.Pabsd or Mnemonic.Palignr => true,
-        _ => false,
+            or Mnemonic.Psignd or Mnemonic.Pabsb or Mnemonic.Pabsw or Mnemonic.Pabsd or Mnemonic.Palignr => PackedFamily.Ssse3,
+        _ => PackedFamily.None,
     };
+
+    // FamilyOf per mnemonic, looked up by tier 1's helper on every packed integer instruction it runs.
+    static readonly PackedFamily[] PackedFamilies = BuildPackedFamilies();
+
+    static PackedFamily[] BuildPackedFamilies()
+    {
+        var t = new PackedFamily[MnemonicClass.Count];
+        foreach (var m in Enum.GetValues<Mnemonic>()) t[(int)m] = FamilyOf(m);
+        return t;
+    }
+
+    /// <summary>The packed integer instructions tier 1 lowers (<c>InstEmit.SseInteger</c>): every XMM form whose
+    /// result is a function of the destination, the source (or shift count) and imm8, and which raises nothing once the
+    /// CR0/CR4 and alignment checks passed.</summary>
+    internal static bool IsPackedIntegerOp(Mnemonic m) => PackedFamilies[(int)m] != PackedFamily.None;
 
     /// <summary>The result of a packed integer instruction (<see cref="IsPackedIntegerOp"/>) from the destination
     /// <paramref name="a"/>, the source <paramref name="b"/> (for the shifts by xmm or imm8: the count in its low qword)
     /// and imm8: the same cores tier 0 runs, so both tiers share one definition.</summary>
-    internal static Vector128<ulong> PackedIntegerOp(Mnemonic m, Vector128<ulong> a, Vector128<ulong> b, int imm)
+    internal static Vector128<ulong> PackedIntegerOp(Mnemonic m, Vector128<ulong> a, Vector128<ulong> b, int imm) => PackedFamilies[(int)m] switch
     {
-        switch (m)
-        {
-            case Mnemonic.Pshufd: case Mnemonic.Pshuflw: case Mnemonic.Pshufhw: return PshufOp(m, b, (byte)imm);
-            case Mnemonic.Punpcklbw: case Mnemonic.Punpcklwd: case Mnemonic.Punpckldq: case Mnemonic.Punpcklqdq:
-            case Mnemonic.Punpckhbw: case Mnemonic.Punpckhwd: case Mnemonic.Punpckhdq: case Mnemonic.Punpckhqdq:
-            case Mnemonic.Packsswb: case Mnemonic.Packssdw: case Mnemonic.Packuswb:
-                return UnpackPackOp(m, a, b);
-            case Mnemonic.Psllw: case Mnemonic.Pslld: case Mnemonic.Psllq: case Mnemonic.Psrlw: case Mnemonic.Psrld:
-            case Mnemonic.Psrlq: case Mnemonic.Psraw: case Mnemonic.Psrad:
-                return ShiftOp(m, a, b.GetElement(0));
-            case Mnemonic.Pslldq: case Mnemonic.Psrldq: return ByteShiftOp(m, a, (uint)imm);
-            case Mnemonic.Pshufb: case Mnemonic.Phaddw: case Mnemonic.Phaddd: case Mnemonic.Phaddsw: case Mnemonic.Phsubw:
-            case Mnemonic.Phsubd: case Mnemonic.Phsubsw: case Mnemonic.Pmaddubsw: case Mnemonic.Pmulhrsw: case Mnemonic.Psignb:
-            case Mnemonic.Psignw: case Mnemonic.Psignd: case Mnemonic.Pabsb: case Mnemonic.Pabsw: case Mnemonic.Pabsd:
-            case Mnemonic.Palignr:
-                return Ssse3Op(m, a, b, imm);
-            default: return IntegerOp(m, a, b);
-        }
-    }
+        PackedFamily.Shuffle => PshufOp(m, b, (byte)imm),
+        PackedFamily.UnpackPack => UnpackPackOp(m, a, b),
+        PackedFamily.Shift => ShiftOp(m, a, b.GetElement(0)),
+        PackedFamily.ByteShift => ByteShiftOp(m, a, (uint)imm),
+        PackedFamily.Ssse3 => Ssse3Op(m, a, b, imm),
+        _ => IntegerOp(m, a, b),
+    };
 
     /// <summary>PSHUFD: dword k = src dword imm[2k+1:2k]. PSHUFLW/PSHUFHW do the same for the low/high four
     /// words and copy the other qword from the source.</summary>
