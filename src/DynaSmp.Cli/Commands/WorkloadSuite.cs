@@ -159,12 +159,13 @@ public static partial class WorkloadSuite
             lookups += v.Core.DispatcherLookups; interpreted += v.Core.InterpretedBlocks; entries += v.Core.CompiledBlockEntries;
             slowWrites += v.Core.SlowWrites; codePageWrites += v.Core.CodePageWrites;
             unsafe { predictedReturns += v.Core.State->RasHits; }
-            var counts = v.Core.TierZeroCalls!;
+            AddByCode(calls, v.Core.TierZeroCalls!);
+            AddByCode(general, v.Core.GeneralDispatch!);
+        }
+        static void AddByCode(Dictionary<Iced.Intel.Code, long> into, long[] counts)
+        {
             for (int c = 0; c < counts.Length; c++)
-                if (counts[c] != 0) calls[(Iced.Intel.Code)c] = calls.GetValueOrDefault((Iced.Intel.Code)c) + counts[c];
-            var dispatched = v.Core.GeneralDispatch!;
-            for (int c = 0; c < dispatched.Length; c++)
-                if (dispatched[c] != 0) general[(Iced.Intel.Code)c] = general.GetValueOrDefault((Iced.Intel.Code)c) + dispatched[c];
+                if (counts[c] != 0) into[(Iced.Intel.Code)c] = into.GetValueOrDefault((Iced.Intel.Code)c) + counts[c];
         }
         Console.Error.WriteLine($"profile: {lookups} dispatcher lookups, {interpreted} blocks interpreted, {entries} compiled-block entries from the dispatcher");
         Console.Error.WriteLine($"profile: {slowWrites} slow-path stores, {codePageWrites} of them to pages holding translated code; {predictedReturns} returns left through a predicted slot");
