@@ -78,6 +78,20 @@ sealed unsafe partial class BlockEmitter
     }
 
 
+    /// <summary>Whether some member ends in a direct branch to itself or an earlier member.</summary>
+    bool HasBackEdge()
+    {
+        for (int n = 0; n < _blocks.Length; n++)
+        {
+            ref readonly var last = ref _blocks[n].Insns[^1];
+            if (last.FlowControl is not (FlowControl.ConditionalBranch or FlowControl.UnconditionalBranch)) continue;
+            if (last.Op0Kind is not (OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64)) continue;
+            int m = RegionIndex(last.NearBranchTarget);
+            if (m >= 0 && m <= n) return true;
+        }
+        return false;
+    }
+
     void Use(Register r, bool write)
     {
         int idx = X86Operands.GprIndex(r, out _);

@@ -350,8 +350,10 @@ sealed unsafe partial class BlockEmitter
         ref readonly var i = ref Insn;
         FlushPending();
         WriteBack();
+        SpillLoopState();
         EmitInterpretCall(_bi, _k);
         ReloadUsed();
+        ReloadLoopState();
         bool ends = _k == _b.Insns.Length - 1 && X86Code.EndsBlock(i);
         if (!ends) return false;
         // Not chained past STI/MOV SS/POP SS: the dispatcher runs the next instruction inside the interrupt shadow.
@@ -374,8 +376,10 @@ sealed unsafe partial class BlockEmitter
             Il.Mark(slow);
             FlushFlags(op, size);
             WriteBack();
+            SpillLoopState();
             EmitInterpretCall(bi, k);
             ReloadUsed();
+            ReloadLoopState();
             Il.Emit(OpCodes.Br, cont);
         });
         return slow;
@@ -400,7 +404,7 @@ sealed unsafe partial class BlockEmitter
             Il.Const((ulong)k);
             Il.Gen.Emit(OpCodes.Ldloc, _status); Il.ConstI4(JitHelpers.StopAfter); Il.Emit(OpCodes.Ceq); Il.Emit(OpCodes.Conv_U8);
             Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Add);
-            Il.Load(_retired); Il.Emit(OpCodes.Add);
+            LoadRetiredAfterCall(); Il.Emit(OpCodes.Add);
             Il.Emit(OpCodes.Stind_I8);
             Il.Emit(OpCodes.Br, _retDispatch);
         });

@@ -222,9 +222,11 @@ sealed unsafe partial class BlockEmitter
         Il.BeforeJoin(cont, () =>
         {
             Il.Mark(slow);
+            SpillBeforeCall();
             Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags);
             Il.Call(MReadForJit);
             Il.Store(Val);
+            ReloadAfterCall();
             Il.LoadState32(StateOffsets.PendingFault);
             Il.Emit(OpCodes.Brtrue, fault);
             Il.Emit(OpCodes.Br, cont);
@@ -247,8 +249,10 @@ sealed unsafe partial class BlockEmitter
         Il.BeforeJoin(cont, () =>
         {
             Il.Mark(slow);
+            SpillBeforeCall();
             Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags); Il.Load(value);
             Il.Call(MWriteForJit);
+            ReloadAfterCall();
             Il.LoadState32(StateOffsets.PendingFault);
             Il.Emit(OpCodes.Brtrue, fault);
             // A store into a page holding translations: finish this instruction, then leave the block.

@@ -36,6 +36,7 @@ static unsafe class StateOffsets
     public static readonly int FpuControl = Of(nameof(CpuState.FpuControl));
     public static readonly int FpuStatus = Of(nameof(CpuState.FpuStatus));
     public static readonly int Cr4 = Of(nameof(CpuState.Cr4));
+    public static readonly int JitSpill = Of(nameof(CpuState.JitSpill));
     static readonly int SegBase = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Base));
     static readonly int SegLimit = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Limit));
     static readonly int SegAttributes = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Attributes));
