@@ -255,9 +255,7 @@ sealed unsafe partial class BlockEmitter
             ReloadAfterCall();
             Il.LoadState32(StateOffsets.PendingFault);
             Il.Emit(OpCodes.Brtrue, fault);
-            // A store into a page holding translations: finish this instruction, then leave the block.
-            Il.LoadState32(StateOffsets.ExitRequest); Il.ConstI4(ExitRequestBits.LeaveBlock); Il.Emit(OpCodes.And);
-            Il.Gen.Emit(OpCodes.Stloc, _smc);
+            // A store into a page holding translations set LeaveBlock: EmitSmcCheck leaves after this instruction.
             Il.Emit(OpCodes.Br, cont);
         });
         Il.Mark(cont);
@@ -265,8 +263,11 @@ sealed unsafe partial class BlockEmitter
 
     void EmitSmcCheck()
     {
+        // PERF: read from CpuState, not a local the slow path sets: only this thread sets LeaveBlock (a store into a
+        // page holding translations, in a slow path or tier-0 call of this instruction), and a local set on the cold
+        // path and tested on the hot one lived through whole loops, in a stack slot.
         var exit = Il.Label();
-        Il.Gen.Emit(OpCodes.Ldloc, _smc);
+        Il.LoadState32(StateOffsets.ExitRequest); Il.ConstI4(ExitRequestBits.LeaveBlock); Il.Emit(OpCodes.And);
         Il.Emit(OpCodes.Brtrue, exit);
         var (op, size) = (_pending, _pendingSize);
         ulong next = X86Code.NextIp(Insn, _b.Mode);

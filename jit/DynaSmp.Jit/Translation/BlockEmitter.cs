@@ -37,7 +37,7 @@ sealed unsafe partial class BlockEmitter
     /// <summary>The offset (effective address, or stack offset) of the last address computed into <see cref="Lin"/>.</summary>
     internal Local64 Off;
     readonly InstructionInfoFactory _info = new();
-    LocalBuilder _entry = null!, _smc = null!, _status = null!, _fnptr = null!;
+    LocalBuilder _entry = null!, _status = null!, _fnptr = null!;
     Label _retDispatch;
 
     // Shared exit tails (see ExitVia): each exit site sets these and branches to one copy of the write-back code.
@@ -108,14 +108,14 @@ sealed unsafe partial class BlockEmitter
         for (int r = 0; r < 16; r++) if (_used[r]) _gpr[r] = Il.NewLocal();
         _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal(); _fc = Il.NewLocal(); _retired = Il.NewLocal();
         Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal(); T3 = Il.NewLocal(); T4 = Il.NewLocal();
-        _entry = Il.NewNativeLocal(); _smc = Il.NewIntLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
+        _entry = Il.NewNativeLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
         _retDispatch = Il.Label();
         _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label(); _rasTail = Il.Label(); _commonTail = Il.Label();
         _tailKind = Il.NewIntLocal();
         _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _rasTop = Il.NewIntLocal(); _curFlags = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
         _loops = HasBackEdge();
-        if (_loops) { _spilled = [_fres, _fa, _fb, _fc, _retired]; _spilledInts = [_curFlags, _smc]; } // _retired at RetiredSpillSlot
+        if (_loops) { _spilled = [_fres, _fa, _fb, _fc, _retired]; _spilledInts = [_curFlags]; } // _retired at RetiredSpillSlot
 
         Off = Il.NewLocal(); _stackTmp = Il.NewLocal();
         if (_segmented) EmitSegmentedGuard();

@@ -7,7 +7,7 @@ using static Iced.Intel.AssemblerRegisters;
 
 namespace DynaSmp.Tests.Jit;
 
-/// <summary>A loop compiled in one method stores its guest registers, pending flag record, retired count and SMC flag
+/// <summary>A loop compiled in one method stores its guest registers, pending flag record and retired count
 /// to CpuState around every slow-path call (TLB miss, tier-0 call) and reloads them after it. A loop whose every
 /// access misses the TLB must end exactly as tier 0 ends it: registers, flags, memory and the retired count.</summary>
 public unsafe class LoopSpillTests
