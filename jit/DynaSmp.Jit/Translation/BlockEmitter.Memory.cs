@@ -240,7 +240,11 @@ sealed unsafe partial class BlockEmitter
         EmitLimitCheck(size);
         Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
         int slowFlags = SlowPathFlags;
-        _wroteMemory = true;
+        // PERF: a plain MOV store ends its instruction, so its slow path (the only way into a page holding translations)
+        // leaves for a store into code itself; the main line then has no check after the store.
+        bool storeEndsInstruction = Insn.Mnemonic == Mnemonic.Mov && Insn.Op0Kind == OpKind.Memory;
+        Label? smcExit = storeEndsInstruction ? SmcExit() : null;
+        _wroteMemory = !storeEndsInstruction;
         EmitTlbEntry(StateOffsets.TlbWrite);
         EmitTlbCompare(size, slow);
         EmitHostAddress();
@@ -255,7 +259,9 @@ sealed unsafe partial class BlockEmitter
             ReloadAfterCall();
             Il.LoadState32(StateOffsets.PendingFault);
             Il.Emit(OpCodes.Brtrue, fault);
-            // A store into a page holding translations set LeaveBlock: EmitSmcCheck leaves after this instruction.
+            // A store into a page holding translations set LeaveBlock: leave after this instruction (here for a plain
+            // MOV store, else EmitSmcCheck after the rest of the instruction).
+            if (smcExit is { } leave) BranchIfLeaveBlock(leave);
             Il.Emit(OpCodes.Br, cont);
         });
         Il.Mark(cont);
@@ -266,9 +272,19 @@ sealed unsafe partial class BlockEmitter
         // PERF: read from CpuState, not a local the slow path sets: only this thread sets LeaveBlock (a store into a
         // page holding translations, in a slow path or tier-0 call of this instruction), and a local set on the cold
         // path and tested on the hot one lived through whole loops, in a stack slot.
-        var exit = Il.Label();
+        BranchIfLeaveBlock(SmcExit());
+    }
+
+    void BranchIfLeaveBlock(Label leave)
+    {
         Il.LoadState32(StateOffsets.ExitRequest); Il.ConstI4(ExitRequestBits.LeaveBlock); Il.Emit(OpCodes.And);
-        Il.Emit(OpCodes.Brtrue, exit);
+        Il.Emit(OpCodes.Brtrue, leave);
+    }
+
+    /// <summary>An out-of-line exit to the instruction after the current one, with the flags pending now.</summary>
+    Label SmcExit()
+    {
+        var exit = Il.Label();
         var (op, size) = (_pending, _pendingSize);
         ulong next = X86Code.NextIp(Insn, _b.Mode);
         int retired = _k + 1;
@@ -277,6 +293,7 @@ sealed unsafe partial class BlockEmitter
             Il.Mark(exit);
             ExitVia(next, retired, op, size);
         });
+        return exit;
     }
 
     /// <summary>An out-of-line exit that leaves state as it was before the current instruction (precise fault).</summary>
