@@ -409,6 +409,9 @@ public static class BuiltinGuest
             a.shl(eax, 12);
             a.add(eax, ApStacks + ApStackSize);
             a.mov(__qword_ptr[rbx * 8 + ApStackTable], rax);
+            // The AP's first frame, written before it is woken, as Linux's fork_idle builds the idle task's stack
+            // before do_boot_cpu sends INIT: the AP's first push then lands on a page already backed.
+            a.mov(__qword_ptr[rax - 8], 0);
 
             // wakeup_secondary_cpu_via_init: INIT assert, INIT de-assert, then two STARTUPs (SDM Vol. 3A 9.4.4.1).
             a.xor(r14d, r14d);                    // accumulated "ICR still busy" status
