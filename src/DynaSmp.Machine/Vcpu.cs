@@ -223,7 +223,7 @@ public sealed unsafe class Vcpu : IDisposable
         return false;
     }
 
-    // Halt polling (KVM's halt_poll_ns): spin briefly before sleeping, because the next event often arrives
+    // Halt polling (KVM's halt_poll_ns): poll briefly before sleeping, because the next event often arrives
     // within microseconds (the SIPI right after an INIT, an IPI answer). Adaptive as KVM's: grow when the wait
     // ended soon after the poll gave up, drop to zero when waits are long, so idle vCPUs stop burning CPU.
     const long HaltPollStartNs = 10_000;
@@ -237,12 +237,13 @@ public sealed unsafe class Vcpu : IDisposable
         if (_haltPollNs > 0 && HaltPollMaxNs > 0)
         {
             long pollEnd = pollStart + _haltPollNs * Stopwatch.Frequency / 1_000_000_000;
-            var spin = new SpinWait();
             while (Stopwatch.GetTimestamp() < pollEnd)
             {
                 if (Vm.StopRequested || Volatile.Read(ref _requests) != 0 || Runnable()) { HaltPollHits++; return; }
-                if (spin.NextSpinWillYield) spin = new SpinWait(); // keep polling, never sleep inside the window
-                spin.SpinOnce();
+                // Yield, not spin: the thread that will send the awaited event (the BSP between INIT and SIPI) is often
+                // runnable on this very host CPU, having just woken us there; spinning kept it off the CPU for the whole
+                // window, and the SIPI then needed a second wake-up.
+                Thread.Yield();
             }
         }
         BlockAndSleep();
