@@ -35,7 +35,7 @@ public sealed unsafe class Vcpu : IDisposable
     /// <summary>ICR writes this vCPU made, by delivery mode (index = <see cref="DeliveryMode"/>; INIT de-asserts at 8).</summary>
     public readonly long[] IpisSent = new long[9];
     int _sleeping;
-    readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
+    readonly Host.HostWakeEvent _wake = new();
 
     // Counters (written by the owning thread).
     public long InitResets, SipiStarts, SipiDrops, AgainReturns, Halts, HaltNoops, Wakeups, BlockedWaits, NmiWaitSpins;
