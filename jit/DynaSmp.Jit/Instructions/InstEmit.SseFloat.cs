@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Reflection.Emit;
 using DynaSmp.Jit.Cpu;
+using DynaSmp.Jit.Fpu;
 using DynaSmp.Jit.Interpreter;
 using DynaSmp.Jit.Memory;
 using DynaSmp.Jit.Translation;
@@ -44,22 +45,11 @@ static partial class InstEmit
         foreach (var (m, _) in SseTables.GprHelpers) Add(SseToGpr, null, m);
     }
 
-    /// <summary>Static tables in their own class, so their initialisation does not depend on the order of
-    /// InstEmit's static fields across files.</summary>
+    /// <summary>The fast-path helpers by mnemonic (<see cref="SseFastPath"/>'s own tables).</summary>
     static class SseTables
     {
-        /// <summary>(mnemonic, helper) for helpers of shape int (CpuState*, int dstSlot, ulong lo, ulong hi, int imm).</summary>
-        public static readonly (Mnemonic, MethodInfo)[] XmmHelpers = Find(5);
-        /// <summary>Conversions to a GPR: int (CpuState*, ulong lo, int size, out ulong result).</summary>
-        public static readonly (Mnemonic, MethodInfo)[] GprHelpers = Find(4);
-
-        static (Mnemonic, MethodInfo)[] Find(int arity)
-        {
-            var list = new List<(Mnemonic, MethodInfo)>();
-            foreach (var mi in typeof(SseFastPath).GetMethods(BindingFlags.Public | BindingFlags.Static))
-                if (mi.GetParameters().Length == arity && Enum.TryParse<Mnemonic>(mi.Name, out var m)) list.Add((m, mi));
-            return list.ToArray();
-        }
+        public static (Mnemonic Mnemonic, MethodInfo Helper)[] XmmHelpers => SseFastPath.XmmHelpers;
+        public static (Mnemonic Mnemonic, MethodInfo Helper)[] GprHelpers => SseFastPath.GprHelpers;
 
         public static MethodInfo Helper((Mnemonic, MethodInfo)[] table, Mnemonic m)
         {

@@ -17,11 +17,14 @@ public readonly struct FastInsn
     internal readonly Mnemonic Mnemonic;
     /// <summary>The immediate (masked to <see cref="Size"/>), or for Jcc the condition index.</summary>
     internal readonly ulong Imm;
+    /// <summary>SSE forms: the <see cref="Fpu.SseFastPath"/> helper to try first (a function pointer).</summary>
+    internal readonly nint Helper;
 
-    internal FastInsn(FastKind kind, Mnemonic m, int dst, int src, int size, ulong imm, int dstShift = 0, int srcShift = 0, int srcSize = 0)
+    internal FastInsn(FastKind kind, Mnemonic m, int dst, int src, int size, ulong imm, int dstShift = 0, int srcShift = 0, int srcSize = 0,
+        nint helper = 0)
     {
         Kind = kind; Mnemonic = m; Dst = (byte)dst; Src = (byte)src; Size = (byte)size; Imm = imm;
-        DstShift = (byte)dstShift; SrcShift = (byte)srcShift; SrcSize = (byte)srcSize;
+        DstShift = (byte)dstShift; SrcShift = (byte)srcShift; SrcSize = (byte)srcSize; Helper = helper;
     }
 }
 
@@ -38,6 +41,8 @@ internal enum FastKind : byte
     UnaryR, SetccR, SetccM,
     // Forms whose tier-0 routine is called straight, past Execute's dispatch and its chain of groups.
     Shift, Imul,
+    // SSE arithmetic, compares and conversions with an XMM destination: tier 1's host-arithmetic fast path first.
+    SseXmm,
 }
 
 public static unsafe partial class Interp
@@ -64,6 +69,7 @@ public static unsafe partial class Interp
         if (i.HasLockPrefix || i.HasRepPrefix || i.HasRepnePrefix) return default;
         var m = i.Mnemonic;
         if (i.IsJccShortOrNear) return new(FastKind.Jcc, m, 0, 0, 0, (ulong)((int)i.ConditionCode - 1));
+        if (SseHelpers[(int)m] is var helper && helper != 0) return SseForm(i, helper);
         if (MnemonicClass.IsSetcc(m)) return SetccForm(i);
         switch (m)
         {
@@ -103,6 +109,29 @@ public static unsafe partial class Interp
             default:
                 return default;
         }
+    }
+
+    /// <summary><see cref="Fpu.SseFastPath"/>'s XMM-destination helpers by mnemonic (0: none).</summary>
+    static readonly nint[] SseHelpers = BuildSseHelpers();
+
+    static nint[] BuildSseHelpers()
+    {
+        var table = new nint[Enum.GetValues<Mnemonic>().Length];
+        foreach (var (m, helper) in Fpu.SseFastPath.XmmHelpers) table[(int)m] = helper.MethodHandle.GetFunctionPointer();
+        return table;
+    }
+
+    /// <summary>An SSE instruction of the helper's shape: XMM destination slot in Dst, source memory bytes in Size (0 for a
+    /// register), the helper's immediate argument in Imm (the source size for CVTSI2SD/SS, as tier 1 passes).</summary>
+    static FastInsn SseForm(in Instruction i, nint helper)
+    {
+        var m = i.Mnemonic;
+        if (m == Mnemonic.Cmpsd && i.Code != Code.Cmpsd_xmm_xmmm64_imm8) return default; // the string compare
+        if (i.OpCount < 2 || i.Op0Kind != OpKind.Register || !i.Op0Register.IsXMM()) return default;
+        int memBytes = i.Op1Kind == OpKind.Memory ? i.MemorySize.GetSize() : 0;
+        if (i.Op1Kind is not (OpKind.Register or OpKind.Memory) || memBytes is not (0 or 4 or 8 or 16)) return default;
+        int imm = m is Mnemonic.Cvtsi2sd or Mnemonic.Cvtsi2ss ? X86Operands.OpSize(i, 1) : i.OpCount > 2 ? i.Immediate8 : 0;
+        return new(FastKind.SseXmm, m, XmmSlot(i.Op0Register), 0, memBytes, (ulong)imm, helper: helper);
     }
 
     /// <summary>The instruction's only operand is a 32- or 64-bit GPR: its slot and size.</summary>
@@ -234,6 +263,15 @@ public static unsafe partial class Interp
             case FastKind.Ret: Ret(c, i); return;
             case FastKind.Shift: ShiftRotate(c, i); return;
             case FastKind.Imul: ImulTruncating(c, i); return;
+            case FastKind.SseXmm:
+            {
+                // The same checks and source read as the general path; a case the helper declines (rounding mode,
+                // special operands, flags not yet sticky) runs there, reading its source again as tier 1's fallback does.
+                SseEnter(s, i);
+                SseSource(c, i, 1, size == 0 ? 16 : size, out ulong lo, out ulong hi);
+                if (((delegate*<CpuState*, int, ulong, ulong, int, int>)f.Helper)(s, f.Dst, lo, hi, (int)f.Imm) == 0) Execute(c, i);
+                return;
+            }
             case FastKind.SetccR:
             {
                 ulong v = Flags.Condition(s, (int)f.Imm) ? 1UL : 0UL;

@@ -92,4 +92,16 @@ public class FastFormTests
         public readonly List<byte> Data = new();
         public override void WriteByte(byte value) => Data.Add(value);
     }
+
+    [Fact]
+    public void Sse_forms_with_a_fast_path_helper_try_it_and_the_rest_stay_general()
+    {
+        var kinds = Kinds(64, a =>
+        {
+            a.mulsd(xmm1, xmm2); a.addpd(xmm0, __xmmword_ptr[rsi]); a.comisd(xmm3, __qword_ptr[rdi]); a.cvtsi2sd(xmm4, rax);
+            a.cmpsd(xmm5, xmm6, 1); a.sqrtss(xmm7, __dword_ptr[rbx]);
+            a.cmpsd(); a.movsd(xmm1, xmm2); a.pxor(xmm1, xmm2); a.vaddsd(xmm1, xmm2, xmm3); a.cvttsd2si(eax, xmm1);
+        });
+        Assert.Equal(new[] { "SseXmm", "SseXmm", "SseXmm", "SseXmm", "SseXmm", "SseXmm", "None", "None", "None", "None", "None" }, kinds);
+    }
 }

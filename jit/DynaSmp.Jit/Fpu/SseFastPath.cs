@@ -1,11 +1,12 @@
+using System.Reflection;
 using System.Runtime.CompilerServices;
 using DynaSmp.Jit.Cpu;
 using static System.BitConverter;
 
-namespace DynaSmp.Jit.Instructions;
+namespace DynaSmp.Jit.Fpu;
 
 /// <summary>
-/// Tier 1's fast paths for SSE/SSE2 floating point: host IEEE arithmetic (C# double/float, which is correctly rounded
+/// Both tiers' fast paths for SSE/SSE2 floating point: host IEEE arithmetic (C# double/float, which is correctly rounded
 /// to nearest on every .NET host) used only where it is bit-identical to the guest instruction and raises no MXCSR
 /// flag that is not already set. Each helper returns 1 when it wrote the result, 0 when the case needs tier 0's
 /// software path (<see cref="Interpreter.Interp"/>, SoftFloat): a directed rounding mode, a NaN, infinity or denormal
@@ -22,6 +23,19 @@ namespace DynaSmp.Jit.Instructions;
 /// them, each check a call of its own (perf, nbody and mandel).</remarks>
 public static unsafe class SseFastPath
 {
+    /// <summary>(mnemonic, helper) for helpers of shape int (CpuState*, int dstSlot, ulong lo, ulong hi, int imm).</summary>
+    public static readonly (Iced.Intel.Mnemonic Mnemonic, MethodInfo Helper)[] XmmHelpers = Find(5);
+    /// <summary>Conversions to a GPR: int (CpuState*, ulong lo, int size, out ulong result).</summary>
+    public static readonly (Iced.Intel.Mnemonic Mnemonic, MethodInfo Helper)[] GprHelpers = Find(4);
+
+    static (Iced.Intel.Mnemonic, MethodInfo)[] Find(int arity)
+    {
+        var list = new List<(Iced.Intel.Mnemonic, MethodInfo)>();
+        foreach (var mi in typeof(SseFastPath).GetMethods(BindingFlags.Public | BindingFlags.Static))
+            if (mi.GetParameters().Length == arity && Enum.TryParse<Iced.Intel.Mnemonic>(mi.Name, out var m)) list.Add((m, mi));
+        return list.ToArray();
+    }
+
     /// <summary>MXCSR bits that must equal <see cref="RoundingFast"/> for a rounding operation: RC (round to nearest),
     /// PM (precision masked) and PE (already set).</summary>
     const uint RoundingCheck = 0x6000 | 0x1000 | 0x20, RoundingFast = 0x1000 | 0x20;
@@ -179,7 +193,7 @@ public static unsafe class SseFastPath
         return 1;
     }
 
-    // The helpers tier 1 calls, named as the mnemonics (InstEmit looks them up by name).
+    // The helpers both tiers call, named as the mnemonics (XmmHelpers and GprHelpers find them by name).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Addsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<AddOp>(s, d, lo);
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Subsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<SubOp>(s, d, lo);
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] public static int Mulsd(CpuState* s, int d, ulong lo, ulong hi, int imm) => Sd<MulOp>(s, d, lo);
