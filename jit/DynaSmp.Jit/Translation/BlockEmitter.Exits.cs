@@ -43,7 +43,13 @@ sealed unsafe partial class BlockEmitter
         Il.Gen.Emit(OpCodes.Ldloc, encoded); Il.Emit(OpCodes.Brfalse, none);
         Il.StateAddress(StateOffsets.FlagOp); Il.Gen.Emit(OpCodes.Ldloc, encoded); Il.ConstI4(0xFF); Il.Emit(OpCodes.And); Il.Emit(OpCodes.Stind_I4);
         Il.StateAddress(StateOffsets.FlagSize); Il.Gen.Emit(OpCodes.Ldloc, encoded); Il.ConstI4(8); Il.Emit(OpCodes.Shr_Un); Il.Emit(OpCodes.Stind_I4);
-        Il.StoreState64(StateOffsets.FlagRes, _fres);
+        // FlagRes: _fres, or for a SUB record (which does not keep it) _fa - _fb, chosen without a branch.
+        Il.StateAddress(StateOffsets.FlagRes);
+        Il.Load(_fres);
+        Il.Load(_fa); Il.Load(_fb); Il.Emit(OpCodes.Sub); Il.Load(_fres); Il.Emit(OpCodes.Sub);
+        Il.Gen.Emit(OpCodes.Ldloc, encoded); Il.ConstI4(0xFF); Il.Emit(OpCodes.And); Il.ConstI4((int)FlagOp.Sub); Il.Emit(OpCodes.Ceq);
+        Il.Emit(OpCodes.Conv_U8); Il.Emit(OpCodes.Neg); Il.Emit(OpCodes.And); Il.Emit(OpCodes.Add);
+        Il.Emit(OpCodes.Stind_I8);
         Il.StoreState64(StateOffsets.FlagSrc1, _fa);
         Il.StoreState64(StateOffsets.FlagSrc2, _fb);
         Il.Mark(none);

@@ -10,7 +10,9 @@ sealed unsafe partial class BlockEmitter
     internal void SetFlags(FlagOp op, int size, Local64 res, Local64 a, Local64 b)
     {
         if (!FlagsLiveAfter) { _pending = FlagOp.None; return; }
-        Il.Load(res); Il.Store(_fres);
+        // PERF: a SUB/CMP record's result is its operands' difference (LoadFlagRes), so it is not kept: a compare and
+        // branch closing a loop computed and carried it through every iteration for the exit paths alone.
+        if (op != FlagOp.Sub) { Il.Load(res); Il.Store(_fres); }
         Il.Load(a); Il.Store(_fa);
         Il.Load(b); Il.Store(_fb);
         _pending = op;
@@ -100,9 +102,18 @@ sealed unsafe partial class BlockEmitter
         if (op == FlagOp.None || FlushDeferred(op, size)) return;
         Il.StoreState32Const(StateOffsets.FlagOp, (int)op);
         Il.StoreState32Const(StateOffsets.FlagSize, size);
-        Il.StoreState64(StateOffsets.FlagRes, _fres);
+        Il.StateAddress(StateOffsets.FlagRes); LoadFlagRes(op); Il.Emit(OpCodes.Stind_I8);
         Il.StoreState64(StateOffsets.FlagSrc1, _fa);
         Il.StoreState64(StateOffsets.FlagSrc2, _fb);
+    }
+
+    /// <summary>Pushes the pending record's result: for SUB (and CMP, NEG, CMPXCHG, CMPS, SCAS) its operands' difference,
+    /// which is not kept in <see cref="_fres"/> (see <see cref="SetFlags"/>); every reader masks it to the operation
+    /// size, as CpuState's readers do.</summary>
+    void LoadFlagRes(FlagOp op)
+    {
+        if (op == FlagOp.Sub) { Il.Load(_fa); Il.Load(_fb); Il.Emit(OpCodes.Sub); }
+        else Il.Load(_fres);
     }
 
     /// <summary>Pushes 1 if condition <paramref name="cc"/> (x86 encoding) holds, else 0.</summary>
@@ -177,10 +188,10 @@ sealed unsafe partial class BlockEmitter
         return true;
     }
 
-    void EmitZero() { Il.Load(_fres); Il.Const(0); Il.Emit(OpCodes.Ceq); }
+    void EmitZero() { LoadFlagRes(_pending); Il.Const(0); Il.Emit(OpCodes.Ceq); }
 
     void EmitSign(int size)
     {
-        Il.Load(_fres); Il.ConstI4(size * 8 - 1); Il.Emit(OpCodes.Shr_Un); Il.Emit(OpCodes.Conv_I4); Il.ConstI4(1); Il.Emit(OpCodes.And);
+        LoadFlagRes(_pending); Il.ConstI4(size * 8 - 1); Il.Emit(OpCodes.Shr_Un); Il.Emit(OpCodes.Conv_I4); Il.ConstI4(1); Il.Emit(OpCodes.And);
     }
 }
