@@ -35,8 +35,11 @@ public sealed unsafe partial class CpuCore : IDisposable
 
     /// <summary>Times <see cref="Run"/>'s dispatcher looked up a block (a measure of chaining: a hot chained loop adds none).</summary>
     public long DispatcherLookups;
-    /// <summary>PAUSE instructions executed (drives the spin-loop yield).</summary>
-    public long PauseCount;
+    /// <summary>PAUSE instructions executed, and when the current run of them began and last paused (PAUSE-loop
+    /// exiting, <see cref="Interp.Pause"/>).</summary>
+    public long PauseCount, SpinStartedAt, LastPauseAt;
+    /// <summary>Host yields PAUSE-loop exiting made.</summary>
+    public long PleYields;
     public long InterpretedBlocks;
     /// <summary>NMIs taken by the guest (for the storm's no-event-lost accounting).</summary>
     public long NmisDelivered;

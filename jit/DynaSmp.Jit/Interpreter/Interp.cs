@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using DynaSmp.Jit.Cpu;
 using DynaSmp.Jit.Memory;
 using Iced.Intel;
@@ -12,14 +13,28 @@ namespace DynaSmp.Jit.Interpreter;
 /// An instruction either completes or throws <see cref="CpuFault"/> having changed nothing.</remarks>
 public static unsafe partial class Interp
 {
-    /// <summary>PAUSEs between host yields (a power of two).</summary>
-    public const int PauseYieldInterval = 64;
+    /// <summary>PLE window: host time a run of PAUSEs may spin before the vCPU yields (KVM's ple_window, 4,096 cycles, is
+    /// 1-2 us on current hosts).</summary>
+    public static readonly long PleWindowTicks = Math.Max(1, Stopwatch.Frequency * 2 / 1_000_000);
+    /// <summary>PLE gap: PAUSEs further apart than this start a new run (KVM's ple_gap, scaled to emulated loop bodies).</summary>
+    public static readonly long PleGapTicks = Math.Max(1, Stopwatch.Frequency * 20 / 1_000_000);
 
-    /// <summary>PAUSE-loop exiting, as KVM's PLE + kvm_vcpu_on_spin: a guest spinning on a lock or a flag gives its
-    /// host core away now and then, so the vCPU it waits for (maybe on this core) can run. Both tiers call it.</summary>
+    /// <summary>PAUSE-loop exiting, as KVM's PLE + kvm_vcpu_on_spin: a guest spinning on a lock or a flag for longer than
+    /// the PLE window gives its host CPU away, so the vCPU it waits for (maybe woken onto this CPU) can run. Both tiers
+    /// call it.</summary>
+    /// <remarks>By time, as KVM's window is, not by count: a yield every 64th PAUSE let a BSP waiting for an AP's check-in
+    /// spin 20 us and more between yields (each turn of its loop makes an RDTSC tier-0 call), and an AP of another VM woken
+    /// onto that host CPU waited as long.</remarks>
     public static void Pause(CpuCore c)
     {
-        if ((++c.PauseCount & (PauseYieldInterval - 1)) == 0) Thread.Yield();
+        c.PauseCount++;
+        long now = Stopwatch.GetTimestamp();
+        if (now - c.LastPauseAt > PleGapTicks) c.SpinStartedAt = now;
+        c.LastPauseAt = now;
+        if (now - c.SpinStartedAt < PleWindowTicks) return;
+        c.PleYields++;
+        Thread.Yield();
+        c.SpinStartedAt = Stopwatch.GetTimestamp();
     }
 
     public static void Execute(CpuCore c, in Instruction i)
