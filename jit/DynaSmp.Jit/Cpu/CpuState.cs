@@ -96,7 +96,7 @@ public unsafe struct CpuState
     public fixed byte FpuRegs[80];
 
     // Compiled code's values that are not guest registers (the pending flag record, loop retirement count), stored here
-    // around a slow path's helper call so that no IL local lives across the call (see BlockEmitter.SpillBeforeCall).
+    // around a slow path's helper call so that no IL local lives across the call (see BlockEmitter.SaveForCall).
     public fixed ulong JitSpill[8];
 
     public static readonly int TlbReadOffset = (int)Marshal.OffsetOf<CpuState>(nameof(TlbRead));

@@ -355,11 +355,7 @@ sealed unsafe partial class BlockEmitter
     {
         ref readonly var i = ref Insn;
         FlushPending();
-        WriteBack();
-        SpillLoopState();
         EmitInterpretCall(_bi, _k);
-        ReloadUsed();
-        ReloadLoopState();
         bool ends = _k == _b.Insns.Length - 1 && X86Code.EndsBlock(i);
         if (!ends) return false;
         // Not chained past STI/MOV SS/POP SS: the dispatcher runs the next instruction inside the interrupt shadow.
@@ -381,20 +377,17 @@ sealed unsafe partial class BlockEmitter
         {
             Il.Mark(slow);
             FlushFlags(op, size);
-            WriteBack();
-            SpillLoopState();
             EmitInterpretCall(bi, k);
-            ReloadUsed();
-            ReloadLoopState();
             Il.Emit(OpCodes.Br, cont);
         });
         return slow;
     }
 
     /// <summary>Calls tier 0 for instruction <paramref name="k"/> of member <paramref name="bi"/> (CpuState must hold the
-    /// registers and flags) and leaves the method if it faulted or asked to stop after it.</summary>
+    /// flags; registers are written back and reloaded here) and leaves the method if it faulted or asked to stop after it.</summary>
     void EmitInterpretCall(int bi, int k)
     {
+        SaveForCall(registers: true);
         Il.Gen.Emit(OpCodes.Ldarg_0); Il.Const((ulong)_handles[bi]); Il.Emit(OpCodes.Conv_I); Il.ConstI4(k); Il.ConstI4((int)_blocks[bi].Mode);
         Il.Call(MInterpret);
         Il.Gen.Emit(OpCodes.Stloc, _status);
@@ -414,6 +407,7 @@ sealed unsafe partial class BlockEmitter
             Il.Emit(OpCodes.Stind_I8);
             Il.Emit(OpCodes.Br, _retDispatch);
         });
+        RestoreAfterCall(registers: true);
     }
 
     static readonly MethodInfo MReadForJit = typeof(Mem).GetMethod(nameof(Mem.ReadForJit))!;

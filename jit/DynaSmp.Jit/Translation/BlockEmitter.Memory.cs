@@ -222,11 +222,11 @@ sealed unsafe partial class BlockEmitter
         Il.BeforeJoin(cont, () =>
         {
             Il.Mark(slow);
-            SpillBeforeCall();
+            SaveForCall(registers: false);
             Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags);
             Il.Call(MReadForJit);
             Il.Store(Val);
-            ReloadAfterCall();
+            RestoreAfterCall(registers: false);
             Il.LoadState32(StateOffsets.PendingFault);
             Il.Emit(OpCodes.Brtrue, fault);
             Il.Emit(OpCodes.Br, cont);
@@ -253,10 +253,10 @@ sealed unsafe partial class BlockEmitter
         Il.BeforeJoin(cont, () =>
         {
             Il.Mark(slow);
-            SpillBeforeCall();
+            SaveForCall(registers: false);
             Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags); Il.Load(value);
             Il.Call(MWriteForJit);
-            ReloadAfterCall();
+            RestoreAfterCall(registers: false);
             Il.LoadState32(StateOffsets.PendingFault);
             Il.Emit(OpCodes.Brtrue, fault);
             // A store into a page holding translations set LeaveBlock: leave after this instruction (here for a plain

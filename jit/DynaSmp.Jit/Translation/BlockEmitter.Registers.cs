@@ -55,57 +55,49 @@ sealed unsafe partial class BlockEmitter
 
     /// <summary>Whether this region branches backward to one of its members (a loop runs inside the method).</summary>
     bool _loops;
+    /// <summary>In a region that loops, the 64-bit locals other than guest registers that live through the loop, in their
+    /// CpuState.JitSpill slots; the retired count is first (<see cref="LoadRetiredAfterCall"/>) and _curFlags, an int,
+    /// takes the slot after the last.</summary>
+    Local64[] _spilled = [];
 
-    /// <summary>Before a slow path's helper call in a region that loops: guest registers to CpuState and the other
-    /// values that live through the loop to CpuState.JitSpill, so that none of them is live across the call.</summary>
+    void PlanLoopSpills()
+    {
+        _loops = HasBackEdge();
+        if (_loops) _spilled = [_retired, _fres, _fa, _fb, _fc];
+    }
+
+    int CurFlagsSpillOffset => StateOffsets.JitSpill + _spilled.Length * 8;
+
+    /// <summary>Before a helper call: guest registers to CpuState (<paramref name="registers"/>: a tier-0 call, which
+    /// reads and writes them; else only in a region that loops) and, in a region that loops, the other values that live
+    /// through the loop to CpuState.JitSpill, so that none of them is live across the call.</summary>
     /// <remarks>PERF: RyuJIT keeps a local that lives across a call in a callee-saved register or on the stack; with a
     /// TLB-miss call inside every loop body, most guest registers of a loop lived on the stack (a 5-instruction sieve loop
-    /// became 60 host instructions). Spilled and reloaded on the cold path, they can stay in any register.</remarks>
-    void SpillBeforeCall()
+    /// became 60 host instructions). Stored and reloaded on the cold path, they can stay in any register.</remarks>
+    void SaveForCall(bool registers)
     {
-        if (!_loops) return;
-        WriteBack();
-        SpillLoopState();
-    }
-
-    void ReloadAfterCall()
-    {
-        if (!_loops) return;
-        ReloadUsed();
-        ReloadLoopState();
-    }
-
-    /// <summary>Around a tier-0 call (registers are written back and reloaded anyway): the rest of what a loop keeps in
-    /// locals, in a region that loops.</summary>
-    void SpillLoopState()
-    {
+        if (registers || _loops) WriteBack();
         if (!_loops) return;
         for (int n = 0; n < _spilled.Length; n++) Il.StoreState64(StateOffsets.JitSpill + n * 8, _spilled[n]);
-        for (int n = 0; n < _spilledInts.Length; n++)
-        {
-            Il.StateAddress(StateOffsets.JitSpill + (_spilled.Length + n) * 8); Il.Gen.Emit(OpCodes.Ldloc, _spilledInts[n]); Il.Emit(OpCodes.Stind_I4);
-        }
+        Il.StateAddress(CurFlagsSpillOffset); Il.Gen.Emit(OpCodes.Ldloc, _curFlags); Il.Emit(OpCodes.Stind_I4);
     }
 
-    void ReloadLoopState()
+    /// <summary>After the call: what <see cref="SaveForCall"/> stored, read back.</summary>
+    void RestoreAfterCall(bool registers)
     {
+        if (registers || _loops) ReloadUsed();
         if (!_loops) return;
         for (int n = 0; n < _spilled.Length; n++) { Il.LoadState64(StateOffsets.JitSpill + n * 8); Il.Store(_spilled[n]); }
-        for (int n = 0; n < _spilledInts.Length; n++) { Il.LoadState32(StateOffsets.JitSpill + (_spilled.Length + n) * 8); Il.Gen.Emit(OpCodes.Stloc, _spilledInts[n]); }
+        Il.LoadState32(CurFlagsSpillOffset); Il.Gen.Emit(OpCodes.Stloc, _curFlags);
     }
 
     /// <summary>The retired-count local as it was at a call, read from its spill slot in a region that loops (so that
     /// the local need not live across the call for a path that leaves straight after it).</summary>
     void LoadRetiredAfterCall()
     {
-        if (_loops) Il.LoadState64(StateOffsets.JitSpill + RetiredSpillSlot * 8);
+        if (_loops) Il.LoadState64(StateOffsets.JitSpill);
         else Il.Load(_retired);
     }
-
-    const int RetiredSpillSlot = 4;
-
-    Local64[] _spilled = [];
-    LocalBuilder[] _spilledInts = [];
 
     internal Local64 GprLocal(int index) => _gpr[index];
 

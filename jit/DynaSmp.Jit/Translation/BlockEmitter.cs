@@ -114,8 +114,7 @@ sealed unsafe partial class BlockEmitter
         _tailKind = Il.NewIntLocal();
         _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _rasTop = Il.NewIntLocal(); _curFlags = Il.NewIntLocal();
         for (int n = 0; n < _blocks.Length; n++) _labels[n] = Il.Label();
-        _loops = HasBackEdge();
-        if (_loops) { _spilled = [_fres, _fa, _fb, _fc, _retired]; _spilledInts = [_curFlags]; } // _retired at RetiredSpillSlot
+        PlanLoopSpills();
 
         Off = Il.NewLocal(); _stackTmp = Il.NewLocal();
         if (_segmented) EmitSegmentedGuard();
