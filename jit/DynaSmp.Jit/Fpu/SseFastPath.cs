@@ -27,6 +27,15 @@ public static unsafe class SseFastPath
     public static readonly (Iced.Intel.Mnemonic Mnemonic, MethodInfo Helper)[] XmmHelpers = Find(5);
     /// <summary>Conversions to a GPR: int (CpuState*, ulong lo, int size, out ulong result).</summary>
     public static readonly (Iced.Intel.Mnemonic Mnemonic, MethodInfo Helper)[] GprHelpers = Find(4);
+    static readonly MethodInfo?[] XmmByMnemonic = ByMnemonic(XmmHelpers), GprByMnemonic = ByMnemonic(GprHelpers);
+
+    /// <summary>The XMM-destination helper for <paramref name="i"/>, or null: not a helper's mnemonic, or CMPSD's string
+    /// form (the SSE2 compare shares its mnemonic). Both tiers ask this.</summary>
+    public static MethodInfo? XmmHelper(in Iced.Intel.Instruction i) =>
+        i.Mnemonic == Iced.Intel.Mnemonic.Cmpsd && i.Code != Iced.Intel.Code.Cmpsd_xmm_xmmm64_imm8 ? null : XmmByMnemonic[(int)i.Mnemonic];
+
+    /// <summary>The conversion-to-GPR helper for <paramref name="m"/>, or null.</summary>
+    public static MethodInfo? GprHelper(Iced.Intel.Mnemonic m) => GprByMnemonic[(int)m];
 
     static (Iced.Intel.Mnemonic, MethodInfo)[] Find(int arity)
     {
@@ -34,6 +43,13 @@ public static unsafe class SseFastPath
         foreach (var mi in typeof(SseFastPath).GetMethods(BindingFlags.Public | BindingFlags.Static))
             if (mi.GetParameters().Length == arity && Enum.TryParse<Iced.Intel.Mnemonic>(mi.Name, out var m)) list.Add((m, mi));
         return list.ToArray();
+    }
+
+    static MethodInfo?[] ByMnemonic((Iced.Intel.Mnemonic Mnemonic, MethodInfo Helper)[] helpers)
+    {
+        var table = new MethodInfo?[Enum.GetValues<Iced.Intel.Mnemonic>().Length];
+        foreach (var (m, helper) in helpers) table[(int)m] = helper;
+        return table;
     }
 
     /// <summary>MXCSR bits that must equal <see cref="RoundingFast"/> for a rounding operation: RC (round to nearest),

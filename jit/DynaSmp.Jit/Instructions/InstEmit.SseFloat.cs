@@ -40,22 +40,8 @@ static partial class InstEmit
             Mnemonic.Andps, Mnemonic.Andpd, Mnemonic.Andnps, Mnemonic.Andnpd, Mnemonic.Orps, Mnemonic.Orpd,
             Mnemonic.Xorps, Mnemonic.Xorpd, Mnemonic.Pand, Mnemonic.Pandn, Mnemonic.Por, Mnemonic.Pxor);
         Add(SseMoveMask, null, Mnemonic.Movmskpd, Mnemonic.Movmskps);
-        foreach (var (m, _) in SseTables.XmmHelpers)
-            Add(SseHelperCall, (in i, _) => i.Mnemonic != Mnemonic.Cmpsd || i.Code == Code.Cmpsd_xmm_xmmm64_imm8, m);
-        foreach (var (m, _) in SseTables.GprHelpers) Add(SseToGpr, null, m);
-    }
-
-    /// <summary>The fast-path helpers by mnemonic (<see cref="SseFastPath"/>'s own tables).</summary>
-    static class SseTables
-    {
-        public static (Mnemonic Mnemonic, MethodInfo Helper)[] XmmHelpers => SseFastPath.XmmHelpers;
-        public static (Mnemonic Mnemonic, MethodInfo Helper)[] GprHelpers => SseFastPath.GprHelpers;
-
-        public static MethodInfo Helper((Mnemonic, MethodInfo)[] table, Mnemonic m)
-        {
-            foreach (var (k, mi) in table) if (k == m) return mi;
-            throw new InvalidOperationException($"no SSE fast path for {m}");
-        }
+        foreach (var (m, _) in SseFastPath.XmmHelpers) Add(SseHelperCall, (in i, _) => SseFastPath.XmmHelper(i) != null, m);
+        foreach (var (m, _) in SseFastPath.GprHelpers) Add(SseToGpr, null, m);
     }
 
     static int XmmState(Register r, int half) => StateOffsets.Xmm + 16 * (r - Register.XMM0) + 8 * half;
@@ -253,7 +239,7 @@ static partial class InstEmit
         LoadSseSource(e, i, 1, slow);
         int imm = i.Mnemonic is Mnemonic.Cvtsi2sd or Mnemonic.Cvtsi2ss ? OperandSize(i, 1)
             : i.OpCount > 2 ? i.Immediate8 : 0;
-        CallXmmHelper(e, i, SseTables.Helper(SseTables.XmmHelpers, i.Mnemonic), imm);
+        CallXmmHelper(e, i, SseFastPath.XmmHelper(i)!, imm);
         il.Emit(OpCodes.Brfalse, slow);
         il.Mark(cont);
         if (i.Mnemonic is Mnemonic.Comisd or Mnemonic.Ucomisd or Mnemonic.Comiss or Mnemonic.Ucomiss) e.FlagsWrittenToState();
@@ -278,7 +264,7 @@ static partial class InstEmit
         il.Gen.Emit(OpCodes.Ldarg_1);
         il.Load(e.T1); il.ConstI4(i.Op0Register.GetSize());
         il.Gen.Emit(OpCodes.Ldloca, e.OutA.Slot);
-        il.Call(SseTables.Helper(SseTables.GprHelpers, i.Mnemonic));
+        il.Call(SseFastPath.GprHelper(i.Mnemonic)!);
         il.Emit(OpCodes.Brfalse, slow);
         e.StoreReg(i.Op0Register, e.OutA);
         il.Mark(cont);

@@ -69,7 +69,7 @@ public static unsafe partial class Interp
         if (i.HasLockPrefix || i.HasRepPrefix || i.HasRepnePrefix) return default;
         var m = i.Mnemonic;
         if (i.IsJccShortOrNear) return new(FastKind.Jcc, m, 0, 0, 0, (ulong)((int)i.ConditionCode - 1));
-        if (SseHelpers[(int)m] is var helper && helper != 0) return SseForm(i, helper);
+        if (Fpu.SseFastPath.XmmHelper(i) != null) return SseForm(i);
         if (MnemonicClass.IsSetcc(m)) return SetccForm(i);
         switch (m)
         {
@@ -123,15 +123,14 @@ public static unsafe partial class Interp
 
     /// <summary>An SSE instruction of the helper's shape: XMM destination slot in Dst, source memory bytes in Size (0 for a
     /// register), the helper's immediate argument in Imm (the source size for CVTSI2SD/SS, as tier 1 passes).</summary>
-    static FastInsn SseForm(in Instruction i, nint helper)
+    static FastInsn SseForm(in Instruction i)
     {
         var m = i.Mnemonic;
-        if (m == Mnemonic.Cmpsd && i.Code != Code.Cmpsd_xmm_xmmm64_imm8) return default; // the string compare
         if (i.OpCount < 2 || i.Op0Kind != OpKind.Register || !i.Op0Register.IsXMM()) return default;
         int memBytes = i.Op1Kind == OpKind.Memory ? i.MemorySize.GetSize() : 0;
         if (i.Op1Kind is not (OpKind.Register or OpKind.Memory) || memBytes is not (0 or 4 or 8 or 16)) return default;
         int imm = m is Mnemonic.Cvtsi2sd or Mnemonic.Cvtsi2ss ? X86Operands.OpSize(i, 1) : i.OpCount > 2 ? i.Immediate8 : 0;
-        return new(FastKind.SseXmm, m, XmmSlot(i.Op0Register), 0, memBytes, (ulong)imm, helper: helper);
+        return new(FastKind.SseXmm, m, XmmSlot(i.Op0Register), 0, memBytes, (ulong)imm, helper: SseHelpers[(int)m]);
     }
 
     /// <summary>The instruction's only operand is a 32- or 64-bit GPR: its slot and size.</summary>
@@ -268,7 +267,7 @@ public static unsafe partial class Interp
                 // The same checks and source read as the general path; a case the helper declines (rounding mode,
                 // special operands, flags not yet sticky) runs there, reading its source again as tier 1's fallback does.
                 SseEnter(s, i);
-                SseSource(c, i, 1, size == 0 ? 16 : size, out ulong lo, out ulong hi);
+                SseSource(c, i, 1, size, out ulong lo, out ulong hi); // size: the memory operand's bytes (unused for a register)
                 if (((delegate*<CpuState*, int, ulong, ulong, int, int>)f.Helper)(s, f.Dst, lo, hi, (int)f.Imm) == 0) Execute(c, i);
                 return;
             }
