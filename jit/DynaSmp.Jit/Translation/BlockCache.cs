@@ -131,7 +131,8 @@ public sealed class BlockCache(GuestRam ram)
 /// <summary>What identifies a decoded block: its physical address and the state its decoding depends on (mode, CS base,
 /// RIP).</summary>
 /// <remarks>PERF: a ValueTuple key hashed each of its four fields through the default comparers and combined them; the
-/// lookup was a quarter of a freshly started AP's run (every block is a jump-cache miss there). One multiply-mix here.</remarks>
+/// lookup was a quarter of a freshly started AP's run (every block is a jump-cache miss there). One multiply-mix here;
+/// RIP stays out of the hash (equality still compares it): the physical address already places the block.</remarks>
 readonly struct BlockKey(ulong phys, ExecMode mode, ulong csBase, ulong rip) : IEquatable<BlockKey>
 {
     readonly ulong _phys = phys, _csBase = csBase, _rip = rip;
