@@ -10,6 +10,7 @@ public static class Program
     {
         if (args.Length > 0 && args[0] == "gate") return Gate.GateCommand.Run(args[1..]);
         if (args.Length > 0 && args[0] == "quick") { QuickLook.Run(); return 0; }
+        if (args.Length > 0 && args[0] == "quick-compile") { SyntheticCompile.Run(); CompileCostQuick.Run(); return 0; }
         if (args.Length > 0 && args[0] == "quick-paging") { PagingCost.Quick(); return 0; }
         if (args.Length > 0 && args[0] == "quick-machine") { Machine.MachineQuick.Run(); return 0; }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

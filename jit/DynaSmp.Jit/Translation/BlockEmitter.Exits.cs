@@ -138,36 +138,60 @@ sealed unsafe partial class BlockEmitter
             Il.Mark(_indirectTail);
             EmitIndirectTail(_exitRip);
         }
-        if (_chainTailUsed)
+        if (_chainTailUsed || _rasTailUsed)
         {
-            // slot = &slots[n]; LastExitSlot = slot; cell = *slot; ExitSlots = cell[1]; tail-call cell[0].
-            Il.Mark(_chainTail);
-            EmitLeaveCheck(_retDispatch);
-            // This VM's exit slots, stored by whoever entered (dispatcher, chained jump, jump cache) and unchanged until
-            // the method leaves; read here rather than held from entry, which tied up a host register for the whole body.
-            Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(StateOffsets.ExitSlots); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I);
-            Il.Gen.Emit(OpCodes.Ldloc, _exitSlot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Add); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+            var throughSlot = Il.Label();
+            if (_rasTailUsed)
+            {
+                // A predicted return: the slot address was popped from the return stack (the caller's own slot).
+                Il.Mark(_rasTail);
+                EmitLeaveCheck(_retDispatch);
+                if (_chainTailUsed) Il.Emit(OpCodes.Br, throughSlot);
+            }
+            if (_chainTailUsed)
+            {
+                // slot = &slots[n], then as a predicted return.
+                Il.Mark(_chainTail);
+                EmitLeaveCheck(_retDispatch);
+                // This VM's exit slots, stored by whoever entered (dispatcher, chained jump, jump cache) and unchanged until
+                // the method leaves; read here rather than held from entry, which tied up a host register for the whole body.
+                Il.Gen.Emit(OpCodes.Ldarg_1); Il.ConstI4(StateOffsets.ExitSlots); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I);
+                Il.Gen.Emit(OpCodes.Ldloc, _exitSlot); Il.Emit(OpCodes.Conv_I); Il.Emit(OpCodes.Add); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+            }
+            Il.Mark(throughSlot);
             EmitThroughSlot();
         }
-        if (_rasTailUsed)
+        if (_tailJumpUsed)
         {
-            // A predicted return: the slot address was popped from the return stack (the caller's own slot).
-            Il.Mark(_rasTail);
-            EmitLeaveCheck(_retDispatch);
-            EmitThroughSlot();
+            Il.Mark(_tailJump);
+            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1); Il.Gen.Emit(OpCodes.Ldloc, _fnptr);
+            Il.Emit(OpCodes.Tailcall);
+            Il.Gen.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(int), [typeof(CpuCore), typeof(CpuState*)], null);
+            Il.Emit(OpCodes.Ret);
         }
     }
 
     /// <summary>Leaves through the exit slot whose address is in _fnptr: LastExitSlot = slot; cell = *slot;
-    /// ExitSlots = cell[1]; tail-call cell[0] (the link stub, until the dispatcher links the slot).</summary>
+    /// ExitSlots = cell[1]; jump to cell[0] (the link stub, until the dispatcher links the slot).</summary>
     void EmitThroughSlot()
     {
         Il.StateAddress(StateOffsets.LastExitSlot); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Stind_I);
         Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
         Il.StateAddress(StateOffsets.ExitSlots); Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.ConstI4(sizeof(nint)); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Ldind_I); Il.Emit(OpCodes.Stind_I);
-        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1);
-        Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I);
-        EmitTailCall();
+        Il.Gen.Emit(OpCodes.Ldloc, _fnptr); Il.Emit(OpCodes.Ldind_I); Il.Gen.Emit(OpCodes.Stloc, _fnptr);
+        JumpToFnptr();
+    }
+
+    // PERF: one `tail. calli` per method, reached from every tail with the code address in _fnptr. RyuJIT charged 20-30 us
+    // of compile time for each explicit tail call site (CompileCostQuick's replay of a region's IL with them removed), and
+    // a region had up to three (through a slot, a predicted return, the jump cache).
+    Label _tailJump;
+    bool _tailJumpUsed;
+
+    void JumpToFnptr()
+    {
+        _tailJumpUsed = true;
+        Il.Emit(OpCodes.Br, _tailJump);
     }
 
     /// <summary>Whether <paramref name="rip"/> is in the linear page of this block's start: only there may an exit slot
@@ -339,15 +363,7 @@ sealed unsafe partial class BlockEmitter
         Il.Gen.Emit(OpCodes.Stloc, _fnptr);
         Il.Gen.Emit(OpCodes.Ldloc, _fnptr);
         Il.Emit(OpCodes.Brfalse, _retDispatch);
-        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Gen.Emit(OpCodes.Ldarg_1); Il.Gen.Emit(OpCodes.Ldloc, _fnptr);
-        EmitTailCall();
-    }
-
-    void EmitTailCall()
-    {
-        Il.Emit(OpCodes.Tailcall);
-        Il.Gen.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(int), [typeof(CpuCore), typeof(CpuState*)], null);
-        Il.Emit(OpCodes.Ret);
+        JumpToFnptr();
     }
 
     /// <summary>Tier-0 call for an instruction not lowered inline. Returns true if it ended the block.</summary>

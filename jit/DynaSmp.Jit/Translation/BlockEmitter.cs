@@ -109,7 +109,7 @@ sealed unsafe partial class BlockEmitter
         _fres = Il.NewLocal(); _fa = Il.NewLocal(); _fb = Il.NewLocal(); _fc = Il.NewLocal(); _retired = Il.NewLocal();
         Lin = Il.NewLocal(); Val = Il.NewLocal(); T1 = Il.NewLocal(); T2 = Il.NewLocal(); T3 = Il.NewLocal(); T4 = Il.NewLocal();
         _entry = Il.NewNativeLocal(); _status = Il.NewIntLocal(); _fnptr = Il.NewNativeLocal();
-        _retDispatch = Il.Label();
+        _retDispatch = Il.Label(); _tailJump = Il.Label();
         _exitTail = Il.Label(); _chainTail = Il.Label(); _indirectTail = Il.Label(); _rasTail = Il.Label(); _commonTail = Il.Label();
         _tailKind = Il.NewIntLocal();
         _exitRip = Il.NewLocal(); _exitK = Il.NewLocal(); _exitSlot = Il.NewIntLocal(); _exitFlags = Il.NewIntLocal(); _rasTop = Il.NewIntLocal(); _curFlags = Il.NewIntLocal();
