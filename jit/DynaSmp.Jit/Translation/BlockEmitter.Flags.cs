@@ -129,6 +129,19 @@ sealed unsafe partial class BlockEmitter
     {
         int size = _pendingSize;
         bool not = (cc & 1) != 0;
+        if (PendingIsShiftImmediate)
+        {
+            switch (cc & ~1)
+            {
+                case 0: EmitShiftImmediateOverflow(); Il.Emit(OpCodes.Conv_I4); break; // OF
+                case 2: EmitShiftImmediateCarry(); Il.Emit(OpCodes.Conv_I4); break;    // CF
+                case 4: EmitZero(); break;
+                case 8: EmitSign(size); break;
+                default: return false;
+            }
+            if (not) { Il.ConstI4(0); Il.Emit(OpCodes.Ceq); }
+            return true;
+        }
         switch (_pending)
         {
             case FlagOp.Sub:
