@@ -294,6 +294,6 @@ public sealed unsafe partial class CpuCore
     {
         byte oldCpl = State->Cpl;
         UpdateMode();
-        if (State->Cpl != oldCpl) State->FlushTlb();
+        if (State->Cpl != oldCpl) Mmu.DropAllEntries();
     }
 }

@@ -19,6 +19,15 @@ public sealed unsafe partial class Mmu(CpuCore core)
     readonly ulong[] _readSpan = new ulong[CpuState.TlbEntries], _writeSpan = new ulong[CpuState.TlbEntries];
     readonly bool[] _readGlobal = new bool[CpuState.TlbEntries], _writeGlobal = new bool[CpuState.TlbEntries];
 
+    // Slots filled since the TLB was last empty (read slot i as i, write slot i as TlbEntries + i), so that a flush writes
+    // only those: a full flush stored 512 tags over 8 KiB, and an AP's bring-up flushes seven times (INIT, SIPI, CR0.PE,
+    // CR4, CR3, CR0.PG, EFER) with a handful of pages touched in between. Past FillLogSize the log is given up
+    // (_fillCount = FillLogOverflow) and flushes scan every slot, as before. A slot may be logged twice (INVLPG empties a
+    // slot without unlogging it); clearing it twice is harmless.
+    const int FillLogSize = 48, FillLogOverflow = FillLogSize + 1;
+    readonly short[] _fillLog = new short[FillLogSize];
+    int _fillCount;
+
     // The last successful translation, consumed by FillTlb (Mem calls Translate, then FillTlb for RAM pages).
     ulong _lastPage = ulong.MaxValue, _lastSpan;
     bool _lastGlobal, _lastCacheable;
@@ -68,6 +77,7 @@ public sealed unsafe partial class Mmu(CpuCore core)
         if (page != _lastPage || !_lastCacheable) return;
         int index = (int)((lin >> 12) & (CpuState.TlbEntries - 1));
         ulong* e = (write ? s->TlbWrite : s->TlbRead) + (index << 1);
+        if (e[0] == ulong.MaxValue) LogFill(write ? CpuState.TlbEntries + index : index);
         if (write) { _writeSpan[index] = _lastSpan; _writeGlobal[index] = _lastGlobal; }
         else { _readSpan[index] = _lastSpan; _readGlobal[index] = _lastGlobal; }
         e[1] = (ulong)core.Ram.Base + (phys & ~GuestRam.PageMask) - page;
@@ -77,19 +87,44 @@ public sealed unsafe partial class Mmu(CpuCore core)
     /// <summary>Guest-visible TLB flushes this CPU performed (full, non-global, INVLPG), for statistics.</summary>
     public long TlbFlushes;
 
+    void LogFill(int slot)
+    {
+        if (_fillCount < FillLogSize) _fillLog[_fillCount++] = (short)slot;
+        else _fillCount = FillLogOverflow;
+    }
+
+    /// <summary>The tag of logged slot <paramref name="slot"/> (read slots, then write slots).</summary>
+    ulong* Tag(int slot) => slot < CpuState.TlbEntries ? core.State->TlbRead + (slot << 1) : core.State->TlbWrite + ((slot - CpuState.TlbEntries) << 1);
+
+    bool IsGlobal(int slot) => slot < CpuState.TlbEntries ? _readGlobal[slot] : _writeGlobal[slot - CpuState.TlbEntries];
+
     /// <summary>Drop write entries for a page that now holds code, so stores there reach the slow path.</summary>
     public void FlushWriteEntries()
     {
+        if (_fillCount <= FillLogSize)
+        {
+            for (int k = 0; k < _fillCount; k++) if (_fillLog[k] >= CpuState.TlbEntries) *Tag(_fillLog[k]) = ulong.MaxValue;
+            return;
+        }
         CpuState* s = core.State;
         for (int i = 0; i < CpuState.TlbEntries * 2; i += 2) s->TlbWrite[i] = ulong.MaxValue;
+    }
+
+    /// <summary>Empties the TLB, without counting a guest flush or touching the jump cache (a CPL change).</summary>
+    public void DropAllEntries()
+    {
+        if (_fillCount <= FillLogSize)
+            for (int k = 0; k < _fillCount; k++) *Tag(_fillLog[k]) = ulong.MaxValue;
+        else core.State->FlushTlb();
+        _fillCount = 0;
+        _lastPage = ulong.MaxValue;
     }
 
     /// <summary>Invalidates every TLB entry, global or not (MOV CR4 changing PGE, CR0.PG/WP changes).</summary>
     public void FlushAll()
     {
         TlbFlushes++;
-        core.State->FlushTlb();
-        _lastPage = ulong.MaxValue;
+        DropAllEntries();
         FlushJumpCache();
     }
 
@@ -97,11 +132,31 @@ public sealed unsafe partial class Mmu(CpuCore core)
     public void FlushNonGlobal()
     {
         TlbFlushes++;
-        CpuState* s = core.State;
-        for (int i = 0; i < CpuState.TlbEntries; i++)
+        if (_fillCount <= FillLogSize)
         {
-            if (!_readGlobal[i]) s->TlbRead[i << 1] = ulong.MaxValue;
-            if (!_writeGlobal[i]) s->TlbWrite[i << 1] = ulong.MaxValue;
+            // Keep the global entries in the log, compacted.
+            int kept = 0;
+            for (int k = 0; k < _fillCount; k++)
+            {
+                int slot = _fillLog[k];
+                ulong* tag = Tag(slot);
+                if (*tag == ulong.MaxValue) continue;
+                if (IsGlobal(slot)) _fillLog[kept++] = (short)slot;
+                else *tag = ulong.MaxValue;
+            }
+            _fillCount = kept;
+        }
+        else
+        {
+            CpuState* s = core.State;
+            _fillCount = 0;
+            for (int i = 0; i < CpuState.TlbEntries; i++)
+            {
+                if (!_readGlobal[i]) s->TlbRead[i << 1] = ulong.MaxValue;
+                else if (s->TlbRead[i << 1] != ulong.MaxValue) LogFill(i);
+                if (!_writeGlobal[i]) s->TlbWrite[i << 1] = ulong.MaxValue;
+                else if (s->TlbWrite[i << 1] != ulong.MaxValue) LogFill(CpuState.TlbEntries + i);
+            }
         }
         _lastPage = ulong.MaxValue;
         FlushJumpCache();
@@ -113,6 +168,19 @@ public sealed unsafe partial class Mmu(CpuCore core)
     {
         TlbFlushes++;
         CpuState* s = core.State;
+        if (_fillCount <= FillLogSize)
+        {
+            for (int k = 0; k < _fillCount; k++)
+            {
+                int slot = _fillLog[k];
+                ulong* tag = Tag(slot);
+                ulong span = slot < CpuState.TlbEntries ? _readSpan[slot] : _writeSpan[slot - CpuState.TlbEntries];
+                if (*tag != ulong.MaxValue && ((*tag ^ lin) & ~span) == 0) *tag = ulong.MaxValue;
+            }
+            _lastPage = ulong.MaxValue;
+            FlushJumpCache();
+            return;
+        }
         for (int i = 0; i < CpuState.TlbEntries; i++)
         {
             ulong tag = s->TlbRead[i << 1];
@@ -164,9 +232,5 @@ public sealed unsafe partial class Mmu(CpuCore core)
     /// <summary>Called when CPL changes: TLB entries hold the permissions of the CPL that filled them.
     /// Linear-to-physical mappings do not change, so the jump cache (keyed by mode, which includes the
     /// user bit) stays.</summary>
-    public void OnCplChange()
-    {
-        core.State->FlushTlb();
-        _lastPage = ulong.MaxValue;
-    }
+    public void OnCplChange() => DropAllEntries();
 }

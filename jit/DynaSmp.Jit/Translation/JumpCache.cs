@@ -18,6 +18,13 @@ public sealed class JumpCache
     Block?[] _slots = new Block?[InitialEntries];
     int _fills;
 
+    // Slots filled since the cache was last empty, so that a flush clears only those (every paging change flushes: a
+    // kernel's CR3 load cleared 4,096 slots, 32 KiB, and an AP's bring-up flushes seven times between a few blocks). Past
+    // FillLogSize the log is given up and a flush clears the whole array.
+    const int FillLogSize = 48, FillLogOverflow = FillLogSize + 1;
+    readonly short[] _fillLog = new short[FillLogSize];
+    int _fillCount;
+
     /// <summary>Entries now (grows once).</summary>
     public int Capacity => _slots.Length;
 
@@ -36,10 +43,22 @@ public sealed class JumpCache
     /// <summary>Caches <paramref name="b"/> (found at <paramref name="rip"/> after a miss).</summary>
     public void Fill(ulong rip, Block b)
     {
-        if (++_fills > 2 * InitialEntries && _slots.Length < MaxEntries) _slots = new Block?[MaxEntries];
-        _slots[Index(rip, _slots.Length)] = b;
+        if (++_fills > 2 * InitialEntries && _slots.Length < MaxEntries) { _slots = new Block?[MaxEntries]; _fillCount = 0; }
+        int index = Index(rip, _slots.Length);
+        if (_slots[index] == null)
+        {
+            if (_fillCount < FillLogSize) _fillLog[_fillCount++] = (short)index;
+            else _fillCount = FillLogOverflow;
+        }
+        _slots[index] = b;
     }
 
     /// <summary>Drops every entry: a mapping change means RIP must be translated again.</summary>
-    public void Flush() => Array.Clear(_slots);
+    public void Flush()
+    {
+        if (_fillCount <= FillLogSize)
+            for (int k = 0; k < _fillCount; k++) _slots[_fillLog[k]] = null;
+        else Array.Clear(_slots);
+        _fillCount = 0;
+    }
 }
