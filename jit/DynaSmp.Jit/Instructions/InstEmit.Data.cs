@@ -1,4 +1,6 @@
+using System.Reflection.Emit;
 using DynaSmp.Jit.Translation;
+using DynaSmp.Jit.X86;
 using Iced.Intel;
 
 namespace DynaSmp.Jit.Instructions;
@@ -9,7 +11,13 @@ static partial class InstEmit
     {
         int size = OperandSize(i, 0);
         if (HasMemory(i)) e.ComputeLinear();
-        ReadOperand(e, i, 1, size, e.T1);
+        if (i.Op1Kind == OpKind.Register && i.Op1Register.IsSegmentRegister())
+        {
+            // MOV r/m, Sreg: the selector, zero-extended into a 32/64-bit register, 16 bits to a 16-bit one or memory.
+            e.Il.StateAddress(StateOffsets.SegmentSelector(X86Operands.SegOf(i.Op1Register)));
+            e.Il.Emit(OpCodes.Ldind_U2); e.Il.Emit(OpCodes.Conv_U8); e.Il.Store(e.T1);
+        }
+        else ReadOperand(e, i, 1, size, e.T1);
         WriteOperand(e, i, 0, size, e.T1);
     }
 

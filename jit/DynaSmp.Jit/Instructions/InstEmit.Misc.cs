@@ -44,6 +44,50 @@ static partial class InstEmit
         e.StoreReg(Register.AH, e.T1);
     }
 
+    // PUSHF/PUSHFD/PUSHFQ in 32- or 64-bit code (never virtual-8086, where IOPL can make it fault): RFLAGS with the
+    // lazy status flags materialised and VM and RF cleared in the image (SDM Vol. 2B PUSHF), as tier 0 pushes it.
+    static void Pushf(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        int size = -i.StackPointerIncrement;
+        e.FlushPending();
+        il.Gen.Emit(OpCodes.Ldarg_1); il.Call(MFlagsGet);
+        il.Const(~(RFlags.VM | RFlags.RF)); il.Emit(OpCodes.And); il.Store(e.T1);
+        e.StackLinear(-size);
+        e.EmitWrite(size, e.T1);
+        e.SetStackPointer(e.Off);
+    }
+
+    // CLI: #GP(0) in protected mode when CPL > IOPL (VME/PVI are not offered), else IF = 0. IF is never lazy.
+    static void Cli(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        var allowed = il.Label();
+        il.LoadState64(StateOffsets.Cr0); il.Const(Cr0.PE); il.Emit(OpCodes.And); il.Emit(OpCodes.Brfalse, allowed);
+        il.StateAddress(StateOffsets.Cpl); il.Emit(OpCodes.Ldind_U1); il.Emit(OpCodes.Conv_U8);
+        il.LoadState64(StateOffsets.Rflags); il.ConstI4(12); il.Emit(OpCodes.Shr_Un); il.Const(3); il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Bgt_Un, e.RaiseException(Vector.GP));
+        il.Mark(allowed);
+        il.StateAddress(StateOffsets.Rflags);
+        il.LoadState64(StateOffsets.Rflags); il.Const(~RFlags.IF); il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Stind_I8);
+    }
+
+    // RDTSC/RDTSCP: EDX:EAX = the TSC (and ECX = IA32_TSC_AUX), through a helper that checks CR4.TSD, instead of a tier-0
+    // call that writes every register back.
+    static void Rdtsc(BlockEmitter e, in Instruction i)
+    {
+        var il = e.Il;
+        il.Gen.Emit(OpCodes.Ldarg_0); il.Call(MReadTsc); il.Store(e.T1);
+        e.BranchIfFaulted();
+        e.StoreReg(Register.EAX, e.T1);
+        il.Load(e.T1); il.ConstI4(32); il.Emit(OpCodes.Shr_Un); il.Store(e.T2);
+        e.StoreReg(Register.EDX, e.T2);
+        if (i.Mnemonic == Mnemonic.Rdtscp) { il.LoadState64(StateOffsets.TscAux); il.Store(e.T3); e.StoreReg(Register.ECX, e.T3); }
+    }
+
+    static readonly MethodInfo MReadTsc = typeof(JitHelpers).GetMethod(nameof(JitHelpers.ReadTsc))!;
+
     // CLD/STD: DF is never lazy; it lives in CpuState.Rflags.
     static void DirectionFlag(BlockEmitter e, in Instruction i)
     {

@@ -21,6 +21,7 @@ static partial class InstEmit
             {
                 case OpKind.Register:
                     var r = i.GetOpRegister(op);
+                    if (op == 1 && r.IsSegmentRegister() && i.Mnemonic == Mnemonic.Mov) break; // MOV r/m, Sreg reads a selector
                     if (!r.IsGPR() && !(r.IsXMM() && IsSseLowered(i.Mnemonic)) && !(r.IsST() && IsX87Lowered(i.Mnemonic))) return false;
                     break;
                 case OpKind.Memory:
@@ -84,6 +85,10 @@ static partial class InstEmit
         Add(BitScan, null, Mnemonic.Bsf, Mnemonic.Bsr);
         Add(BitCount, null, Mnemonic.Tzcnt, Mnemonic.Lzcnt, Mnemonic.Popcnt);
         Add(LahfSahf, null, Mnemonic.Lahf, Mnemonic.Sahf);
+        // Not system instructions, but a kernel runs them constantly (a Debian boot made 1.3M tier-0 calls for them).
+        Add(Pushf, (in i, w) => w >= 4 && StackOperandLowerable(-i.StackPointerIncrement, w), Mnemonic.Pushf, Mnemonic.Pushfd, Mnemonic.Pushfq);
+        Add(Cli, null, Mnemonic.Cli);
+        Add(Rdtsc, null, Mnemonic.Rdtsc, Mnemonic.Rdtscp);
         AddExit(Jmp, (in i, w) => i.Op0Kind is OpKind.NearBranch64 or OpKind.NearBranch32 or OpKind.NearBranch16
             || ((i.Op0Kind is OpKind.Register or OpKind.Memory) && (OperandSize(i, 0) == w || (w < 8 && OperandSize(i, 0) is 2 or 4))), Mnemonic.Jmp);
         AddExit(Call, NearCallOrReturnLowerable, Mnemonic.Call);

@@ -37,6 +37,15 @@ public static unsafe class JitHelpers
         return fn;
     }
 
+    /// <summary>RDTSC/RDTSCP from translated code: the TSC as tier 0 reads it, or 0 with #GP(0) pending when CR4.TSD
+    /// forbids it at this CPL (SDM Vol. 2B RDTSC).</summary>
+    public static ulong ReadTsc(CpuCore c)
+    {
+        CpuState* s = c.State;
+        if ((s->Cr4 & Cr4.TSD) != 0 && (s->Cr0 & Cr0.PE) != 0 && s->Cpl != 0) { c.SetPendingFault(CpuFault.GP()); return 0; }
+        return c.ReadTsc();
+    }
+
     public static int Condition(CpuState* s, int cc) => Flags.Condition(s, cc) ? 1 : 0;
 
     /// <summary>CF of the flag record a block was entered with: <paramref name="encoded"/> is the translator's description

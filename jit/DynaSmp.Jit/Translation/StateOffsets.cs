@@ -36,6 +36,8 @@ static unsafe class StateOffsets
     public static readonly int FpuControl = Of(nameof(CpuState.FpuControl));
     public static readonly int FpuStatus = Of(nameof(CpuState.FpuStatus));
     public static readonly int Cr4 = Of(nameof(CpuState.Cr4));
+    public static readonly int Cpl = Of(nameof(CpuState.Cpl));
+    public static readonly int TscAux = Of(nameof(CpuState.TscAux));
     public static readonly int JitSpill = Of(nameof(CpuState.JitSpill));
     static readonly int SegBase = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Base));
     static readonly int SegLimit = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Limit));
@@ -46,6 +48,8 @@ static unsafe class StateOffsets
     public static int SegmentBase(SegReg r) => Es + (int)r * sizeof(SegmentCache) + SegBase;
     public static int SegmentLimit(SegReg r) => Es + (int)r * sizeof(SegmentCache) + SegLimit;
     public static int SegmentAttributes(SegReg r) => Es + (int)r * sizeof(SegmentCache) + SegAttributes;
+    public static int SegmentSelector(SegReg r) => Es + (int)r * sizeof(SegmentCache) + SegSelector;
+    static readonly int SegSelector = (int)Marshal.OffsetOf<SegmentCache>(nameof(SegmentCache.Selector));
     public static readonly int FsBase = Of(nameof(CpuState.Fs)) + SegBase;
     public static readonly int GsBase = Of(nameof(CpuState.Gs)) + SegBase;
 
