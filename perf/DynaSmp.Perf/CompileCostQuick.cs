@@ -1,14 +1,15 @@
 using System.Diagnostics;
+using System.Reflection.Emit;
 using DynaSmp.Jit;
 using DynaSmp.Jit.Translation;
-using System.Reflection.Emit;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace DynaSmp.Perf;
 
 /// <summary>`quick-compile`: what RyuJIT charges per region by block shape (median of alternated rounds), to find which
-/// emitted pattern makes a kernel's thousands of small regions cost 0.5-1 ms each.</summary>
+/// emitted pattern makes a kernel's thousands of small regions cost 0.5-1 ms each. REPLAY_SHAPE=name replays that shape's
+/// IL with parts removed (<see cref="Experiments"/>), DUMP_SHAPE=name prints it, NOCHAIN=1 compiles without chaining.</summary>
 static class CompileCostQuick
 {
     static readonly (string Name, Action<Assembler> Body)[] Shapes =
@@ -25,7 +26,7 @@ static class CompileCostQuick
         ("store4", a => { for (int k = 0; k < 4; k++) a.mov(__qword_ptr[rdi + 8 * k], rax); }),
         ("flags4", a => { a.add(rax, rbx); a.adc(rcx, rdx); a.sub(rsi, rax); a.sbb(rdx, rcx); }),
         ("push-pop", a => { a.push(rax); a.push(rbx); a.pop(rcx); a.pop(rdx); }),
-        ("tier0call", a => { a.add(rax, 1); a.pushfq(); a.pop(rbx); a.add(rax, 2); }),
+        ("tier0call", a => { a.add(rax, 1); a.smsw(ebx); a.add(rax, 2); }),
     ];
 
     public static void Run()
