@@ -151,36 +151,19 @@ static class SyntheticCompile
     }
 }
 
+/// <summary>Prints a translated region's IL, one instruction a line (DUMP_SHAPE).</summary>
 static class IlDump
 {
     public static void Print(BlockFn fn)
     {
-        var bf = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance;
-        var owner = (DynamicMethod)fn.Method;
-        var g = owner.GetILGenerator();
-        var bytes = (byte[])typeof(ILGenerator).Assembly.GetType("System.Reflection.Emit.RuntimeILGenerator")!.GetMethod("BakeByteArray", bf)!.Invoke(g, null)!;
-        int len = bytes.Length;
-        var one = new Dictionary<short, OpCode>();
-        foreach (var f in typeof(OpCodes).GetFields()) { var op = (OpCode)f.GetValue(null)!; one[op.Value] = op; }
-        int pc = 0;
-        while (pc < len)
+        var (ops, locals) = IlReplay.Parse((DynamicMethod)fn.Method);
+        Console.WriteLine($"{ops.Count} instructions, {locals.Length} locals");
+        foreach (var o in ops)
         {
-            short v = bytes[pc] == 0xFE ? (short)(0xFE00 | bytes[pc + 1]) : bytes[pc];
-            var op = one[v];
-            int start = pc;
-            pc += op.Size;
-            int opnd = op.OperandType switch
-            {
-                OperandType.InlineNone => 0, OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar => 1,
-                OperandType.InlineVar => 2, OperandType.InlineI8 or OperandType.InlineR => 8,
-                OperandType.InlineSwitch => 4 + 4 * BitConverter.ToInt32(bytes, pc), _ => 4,
-            };
-            string arg = opnd switch { 1 => ((sbyte)bytes[pc]).ToString(), 2 => BitConverter.ToInt16(bytes, pc).ToString(), 4 => "0x" + BitConverter.ToInt32(bytes, pc).ToString("x"), 8 => "0x" + BitConverter.ToInt64(bytes, pc).ToString("x"), _ => "" };
-            if (op.OperandType is OperandType.InlineBrTarget) arg = "IL_" + (pc + 4 + BitConverter.ToInt32(bytes, pc)).ToString("x4");
-            if (op.OperandType is OperandType.InlineSwitch) { int n = BitConverter.ToInt32(bytes, pc); arg = string.Join(",", Enumerable.Range(0, n).Select(k => "IL_" + (pc + 4 + 4 * n + BitConverter.ToInt32(bytes, pc + 4 + 4 * k)).ToString("x4"))); }
-            if (op.OperandType is OperandType.ShortInlineBrTarget) arg = "IL_" + (pc + 1 + (sbyte)bytes[pc]).ToString("x4");
-            Console.WriteLine($"IL_{start:x4}: {op.Name} {arg}");
-            pc += opnd;
+            string arg = o.Targets != null ? string.Join(",", o.Targets.Select(t => $"IL_{t:x4}"))
+                : o.Token != null ? o.Token.GetType().Name
+                : o.Code.OperandType == OperandType.InlineNone ? "" : $"0x{o.Arg:x}";
+            Console.WriteLine($"IL_{o.Offset:x4}: {o.Code.Name} {arg}");
         }
     }
 }
@@ -201,7 +184,6 @@ static class IlReplay
         var scope = g.GetType().GetField("m_scope", bf)!.GetValue(g)!;
         var tokens = (List<object>)scope.GetType().GetField("m_tokens", bf)!.GetValue(scope)!;
         var sig = ((SignatureHelper)rt.GetField("m_localSignature", bf)!.GetValue(g)!).GetSignature();
-        Console.WriteLine($"exceptions {rt.GetField("m_exceptionCount", bf)!.GetValue(g)}, initLocals {owner.InitLocals}, maxDepth {rt.GetField("m_maxDepth", bf)!.GetValue(g)}, name {owner.Name}, tokens {tokens.Count}: {string.Join(", ", tokens.Select(t => t?.GetType().Name))}");
         var locals = new List<Type>();
         for (int k = 2; k < sig.Length; k++) locals.Add(sig[k] switch { 0x0B => typeof(ulong), 0x08 => typeof(int), 0x18 => typeof(nint), 0x0A => typeof(long), _ => throw new Exception($"local type {sig[k]:x}") });
         var one = new Dictionary<short, OpCode>();
@@ -279,6 +261,7 @@ static class IlReplay
     }
 }
 
+/// <summary>REPLAY_SHAPE: the shape's IL as emitted, and without its tail calls, its calls, or both, timed alternately.</summary>
 static class Experiments
 {
     static IlReplay.Op O(OpCode c, long arg = 0) => new(-1, c, arg, null, null);
@@ -287,9 +270,9 @@ static class Experiments
     /// (so branches to it still land).</summary>
     static List<IlReplay.Op> Replace(List<IlReplay.Op> ops, int from, int count, params IlReplay.Op[] with)
     {
+        if (with.Length == 0) throw new ArgumentException("a replacement needs at least one op to carry the offset", nameof(with));
         var r = new List<IlReplay.Op>(ops.Take(from));
         for (int k = 0; k < with.Length; k++) r.Add(k == 0 ? with[k] with { Offset = ops[from].Offset } : with[k]);
-        if (with.Length == 0 && from + count < ops.Count) { r.AddRange(ops.Skip(from + count)); return r; }
         r.AddRange(ops.Skip(from + count));
         return r;
     }
