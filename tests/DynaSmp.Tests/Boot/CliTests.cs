@@ -34,6 +34,21 @@ public class CliTests
         Assert.Equal(10, doc.RootElement.GetProperty("bringup_samples_us").GetArrayLength()); // two APs per VM
     }
 
+    /// <summary>Without --parallel the built-in guest runs one VM per two host CPUs (a VM in bring-up keeps its BSP and an
+    /// AP busy at once), and always at least one.</summary>
+    [Fact]
+    public void Boot_defaults_to_one_vm_per_two_host_cpus()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"dynasmp-boot-{Guid.NewGuid():N}.json");
+        var (code, output, err) = Dynasmp("boot", "--vms", "3", "--cpus", "2", "--json", json);
+        Assert.True(code == 0, output + err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        int window = Math.Max(1, Environment.ProcessorCount / 2);
+        Assert.Equal(window, doc.RootElement.GetProperty("parallel").GetInt32());
+        if (window < 3) Assert.Contains($"3 VMs x 2 vCPUs, 64 MiB each, {window} at a time", output);
+        Assert.Equal(6, doc.RootElement.GetProperty("vcpus_online").GetInt32());
+    }
+
     /// <summary>`boot --qemu` boots the same fleet under QEMU, one process per VM, and reports the ratio.</summary>
     [QemuFact]
     public void Boot_compares_the_same_fleet_with_qemu()
