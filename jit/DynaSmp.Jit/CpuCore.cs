@@ -76,6 +76,8 @@ public sealed unsafe partial class CpuCore : IDisposable
         Options = options ?? JitOptions.Default;
         State = (CpuState*)NativeMemory.AlignedAlloc((nuint)sizeof(CpuState), 64);
         Unsafe.InitBlockUnaligned(State, 0, (uint)sizeof(CpuState));
+        State->RamBase = (ulong)ram.Base;
+        State->RamSize = ram.Size;
         Mmu = new Mmu(this);
         if (Options.ProfileFallbacks) { TierZeroCalls = new long[Enum.GetValues<Code>().Length]; GeneralDispatch = new long[TierZeroCalls.Length]; InterpretedByBlock = []; }
         _reader = new GuestCodeReader(this);
@@ -264,6 +266,7 @@ public sealed unsafe partial class CpuCore : IDisposable
                 if (compiled != null)
                 {
                     CompiledBlockEntries++;
+                    SyncDirectLimit();
                     int code = compiled.Invoke(this, s);
                     if (code == CompiledBlock.ExitLink) TryLink();
                     else if (code == CompiledBlock.ExitPromote && Lookup() is { } hot) TierUp.Promote(this, hot); // RIP is the counted head's (it may have been chained to)
@@ -282,6 +285,15 @@ public sealed unsafe partial class CpuCore : IDisposable
             ExitMessage = e.Message;
             return ExitReason.Unsupported;
         }
+    }
+
+    /// <summary>Recomputes <see cref="CpuState.DirectLimit"/> from CR0.PG: called before compiled code runs and after its
+    /// tier-0 calls, which is everywhere CR0 may have changed under it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void SyncDirectLimit()
+    {
+        CpuState* s = State;
+        s->DirectLimit = (s->Cr0 & Cr0.PG) != 0 ? 0 : s->RamSize;
     }
 
     /// <summary>Flat 32-bit code found its segments not flat: drop that code and let the block tier up again, compiled

@@ -84,6 +84,11 @@ public unsafe struct CpuState
     public fixed ulong TlbWrite[TlbEntries * 2];
 
     public ulong InstructionsRetired;
+    // Direct RAM reads of compiled code outside 64-bit mode: without paging a linear address is physical, so a read whose
+    // last byte is below DirectLimit is RamBase + linear, no TLB probe on the load's dependency chain. DirectLimit is
+    // RamSize while CR0.PG is clear and 0 when set, refreshed (CpuCore.SyncDirectLimit) where compiled code is entered
+    // and after each of its tier-0 calls, the only places CR0 can have changed since.
+    public ulong DirectLimit, RamBase, RamSize;
     // Translated code compiled with JitOptions.BoundedRuns leaves at block boundaries once this is reached.
     public ulong RetireLimit;
 

@@ -214,24 +214,54 @@ sealed unsafe partial class BlockEmitter
         EmitLimitCheck(size);
         Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
         int slowFlags = SlowPathFlags;
+        if (_legacy)
+        {
+            // PERF: outside 64-bit mode with paging off (CpuState.DirectLimit non-zero), RAM is read in place: the load
+            // depends on the address through one add, where the TLB probe put an entry load in between (pointer chasing
+            // and table lookups are bound by that chain). The TLB probe follows out of line.
+            Label tlb = Il.Label();
+            Il.Load(Lin);
+            if (size > 1) { Il.Const((ulong)(size - 1)); Il.Emit(OpCodes.Add); }
+            Il.LoadState64(StateOffsets.DirectLimit);
+            Il.Emit(OpCodes.Bge_Un, tlb);
+            Il.LoadState64(StateOffsets.RamBase); Il.Load(Lin); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Conv_U);
+            Il.LoadHost(size);
+            Il.Store(Val);
+            Il.BeforeJoin(cont, () =>
+            {
+                Il.Mark(tlb);
+                EmitTlbEntry(StateOffsets.TlbRead);
+                EmitTlbCompare(size, slow);
+                EmitHostAddress();
+                Il.LoadHost(size);
+                Il.Store(Val);
+                Il.Emit(OpCodes.Br, cont);
+                EmitReadMiss(size, slowFlags, slow, cont, fault);
+            });
+            Il.Mark(cont);
+            return;
+        }
         EmitTlbEntry(StateOffsets.TlbRead);
         EmitTlbCompare(size, slow);
         EmitHostAddress();
         Il.LoadHost(size);
         Il.Store(Val);
-        Il.BeforeJoin(cont, () =>
-        {
-            Il.Mark(slow);
-            SaveForCall(registers: false);
-            Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags);
-            Il.Call(MReadForJit);
-            Il.Store(Val);
-            RestoreAfterCall(registers: false);
-            Il.LoadState32(StateOffsets.PendingFault);
-            Il.Emit(OpCodes.Brtrue, fault);
-            Il.Emit(OpCodes.Br, cont);
-        });
+        Il.BeforeJoin(cont, () => EmitReadMiss(size, slowFlags, slow, cont, fault));
         Il.Mark(cont);
+    }
+
+    /// <summary>A read's TLB miss: the slow-path helper, then back to <paramref name="cont"/> or out through the fault exit.</summary>
+    void EmitReadMiss(int size, int slowFlags, Label slow, Label cont, Label fault)
+    {
+        Il.Mark(slow);
+        SaveForCall(registers: false);
+        Il.Gen.Emit(OpCodes.Ldarg_0); Il.Load(Lin); Il.ConstI4(size | slowFlags);
+        Il.Call(MReadForJit);
+        Il.Store(Val);
+        RestoreAfterCall(registers: false);
+        Il.LoadState32(StateOffsets.PendingFault);
+        Il.Emit(OpCodes.Brtrue, fault);
+        Il.Emit(OpCodes.Br, cont);
     }
 
     /// <summary>Writes <paramref name="value"/> (low <paramref name="size"/> bytes) at <see cref="Lin"/>.</summary>

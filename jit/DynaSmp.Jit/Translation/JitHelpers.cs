@@ -19,7 +19,9 @@ public static unsafe class JitHelpers
     {
         var insns = (Instruction[])GCHandle.FromIntPtr(insnsHandle).Target!;
         if (c.TierZeroCalls is { } counts) counts[(int)insns[k].Code]++;
-        return c.Step(insns[k], mode);
+        int r = c.Step(insns[k], mode);
+        c.SyncDirectLimit(); // MOV CR0, LMSW, a task switch: paging may have changed
+        return r;
     }
 
     /// <summary>Code address of the compiled block at <paramref name="rip"/> if the jump cache has one, else 0.</summary>

@@ -20,10 +20,10 @@ public sealed unsafe class PagingGuest : IDisposable
 
     public static TheoryData<int> Tiers => new() { 0, 1 };
 
-    public PagingGuest(int tier, int bits)
+    public PagingGuest(int tier, int bits, JitOptions? options = null)
     {
         Bits = bits;
-        var opts = tier == 0 ? JitOptions.InterpretOnly : JitOptions.CompileFirst;
+        var opts = options ?? (tier == 0 ? JitOptions.InterpretOnly : JitOptions.CompileFirst);
         Cpu = new CpuCore(Ram, EmptyBus.Instance, new BlockCache(Ram), opts);
     }
 
