@@ -266,7 +266,7 @@ public sealed unsafe partial class CpuCore : IDisposable
                 if (compiled != null)
                 {
                     CompiledBlockEntries++;
-                    SyncDirectLimit();
+                    SyncReadWindow();
                     int code = compiled.Invoke(this, s);
                     if (code == CompiledBlock.ExitLink) TryLink();
                     else if (code == CompiledBlock.ExitPromote && Lookup() is { } hot) TierUp.Promote(this, hot); // RIP is the counted head's (it may have been chained to)
@@ -287,13 +287,25 @@ public sealed unsafe partial class CpuCore : IDisposable
         }
     }
 
-    /// <summary>Recomputes <see cref="CpuState.DirectLimit"/> from CR0.PG: called before compiled code runs and after its
-    /// tier-0 calls, which is everywhere CR0 may have changed under it.</summary>
+    /// <summary>Without paging the read window is all of RAM (linear = physical); with it, what the MMU last put there,
+    /// unless that is still the all-of-RAM window of before paging was turned on. Called before compiled code runs and
+    /// after its tier-0 calls, which is everywhere CR0 may have changed under it (a VMM or loader may write CR0 directly).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void SyncDirectLimit()
+    internal void SyncReadWindow()
     {
         CpuState* s = State;
-        s->DirectLimit = (s->Cr0 & Cr0.PG) != 0 ? 0 : s->RamSize;
+        if ((s->Cr0 & Cr0.PG) == 0)
+        {
+            s->WinBase = 0;
+            s->WinLimit = s->RamSize - 8;
+            s->WinAddend = s->RamBase;
+            Mmu.WindowIsPhysical = true;
+        }
+        else if (Mmu.WindowIsPhysical)
+        {
+            s->WinLimit = 0;
+            Mmu.WindowIsPhysical = false;
+        }
     }
 
     /// <summary>Flat 32-bit code found its segments not flat: drop that code and let the block tier up again, compiled

@@ -84,11 +84,13 @@ public unsafe struct CpuState
     public fixed ulong TlbWrite[TlbEntries * 2];
 
     public ulong InstructionsRetired;
-    // Direct RAM reads of compiled code outside 64-bit mode: without paging a linear address is physical, so a read whose
-    // last byte is below DirectLimit is RamBase + linear, no TLB probe on the load's dependency chain. DirectLimit is
-    // RamSize while CR0.PG is clear and 0 when set, refreshed (CpuCore.SyncDirectLimit) where compiled code is entered
-    // and after each of its tier-0 calls, the only places CR0 can have changed since.
-    public ulong DirectLimit, RamBase, RamSize;
+    // The read window: a linear range that maps to RAM at one offset, read by compiled code without a TLB probe on the
+    // load's dependency chain (a read at lin with lin - WinBase < WinLimit is at host lin + WinAddend). With CR0.PG clear
+    // it is all of RAM (CpuCore.SyncReadWindow, where compiled code is entered and after its tier-0 calls); with paging,
+    // the large page (2 MiB, 4 MiB, 1 GiB) of the last read-TLB fill that lies wholly in RAM (Mmu.FillTlb). WinLimit
+    // stops 8 bytes short of the end, so no access of up to 8 bytes crosses it; 0 is empty. Every read-TLB flush empties it.
+    public ulong WinBase, WinLimit, WinAddend;
+    public ulong RamBase, RamSize;
     // Translated code compiled with JitOptions.BoundedRuns leaves at block boundaries once this is reached.
     public ulong RetireLimit;
 
@@ -121,6 +123,7 @@ public unsafe struct CpuState
 
     public void FlushTlb()
     {
+        WinLimit = 0;
         for (int i = 0; i < TlbEntries * 2; i += 2)
         {
             TlbRead[i] = ulong.MaxValue;

@@ -208,45 +208,33 @@ sealed unsafe partial class BlockEmitter
         Il.Emit(OpCodes.Conv_U);
     }
 
-    /// <summary>Reads <paramref name="size"/> bytes at <see cref="Lin"/> into <see cref="Val"/>: TLB hit inline, miss out of line.</summary>
+    /// <summary>Reads <paramref name="size"/> bytes at <see cref="Lin"/> into <see cref="Val"/>: inside the read window inline,
+    /// else the TLB out of line, and its miss after that.</summary>
     internal void EmitRead(int size)
     {
         EmitLimitCheck(size);
-        Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
+        Label tlb = Il.Label(), slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
         int slowFlags = SlowPathFlags;
-        if (_legacy)
-        {
-            // PERF: outside 64-bit mode with paging off (CpuState.DirectLimit non-zero), RAM is read in place: the load
-            // depends on the address through one add, where the TLB probe put an entry load in between (pointer chasing
-            // and table lookups are bound by that chain). The TLB probe follows out of line.
-            Label tlb = Il.Label();
-            Il.Load(Lin);
-            if (size > 1) { Il.Const((ulong)(size - 1)); Il.Emit(OpCodes.Add); }
-            Il.LoadState64(StateOffsets.DirectLimit);
-            Il.Emit(OpCodes.Bge_Un, tlb);
-            Il.LoadState64(StateOffsets.RamBase); Il.Load(Lin); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Conv_U);
-            Il.LoadHost(size);
-            Il.Store(Val);
-            Il.BeforeJoin(cont, () =>
-            {
-                Il.Mark(tlb);
-                EmitTlbEntry(StateOffsets.TlbRead);
-                EmitTlbCompare(size, slow);
-                EmitHostAddress();
-                Il.LoadHost(size);
-                Il.Store(Val);
-                Il.Emit(OpCodes.Br, cont);
-                EmitReadMiss(size, slowFlags, slow, cont, fault);
-            });
-            Il.Mark(cont);
-            return;
-        }
-        EmitTlbEntry(StateOffsets.TlbRead);
-        EmitTlbCompare(size, slow);
-        EmitHostAddress();
+        // PERF: a read inside CpuState's read window (all of RAM without paging, else the last large page filled) is at a
+        // fixed offset: the load depends on the address through one add, where the TLB probe put an entry load in between
+        // (pointer chasing and table lookups are bound by that chain: chase-32 0.068 -> 0.055 s, crc32-32 0.29 -> 0.17 s).
+        Il.Load(Lin); Il.LoadState64(StateOffsets.WinBase); Il.Emit(OpCodes.Sub);
+        Il.LoadState64(StateOffsets.WinLimit);
+        Il.Emit(OpCodes.Bge_Un, tlb);
+        Il.Load(Lin); Il.LoadState64(StateOffsets.WinAddend); Il.Emit(OpCodes.Add); Il.Emit(OpCodes.Conv_U);
         Il.LoadHost(size);
         Il.Store(Val);
-        Il.BeforeJoin(cont, () => EmitReadMiss(size, slowFlags, slow, cont, fault));
+        Il.BeforeJoin(cont, () =>
+        {
+            Il.Mark(tlb);
+            EmitTlbEntry(StateOffsets.TlbRead);
+            EmitTlbCompare(size, slow);
+            EmitHostAddress();
+            Il.LoadHost(size);
+            Il.Store(Val);
+            Il.Emit(OpCodes.Br, cont);
+            EmitReadMiss(size, slowFlags, slow, cont, fault);
+        });
         Il.Mark(cont);
     }
 

@@ -20,7 +20,7 @@ public static unsafe class JitHelpers
         var insns = (Instruction[])GCHandle.FromIntPtr(insnsHandle).Target!;
         if (c.TierZeroCalls is { } counts) counts[(int)insns[k].Code]++;
         int r = c.Step(insns[k], mode);
-        c.SyncDirectLimit(); // MOV CR0, LMSW, a task switch: paging may have changed
+        c.SyncReadWindow(); // MOV CR0 (which also flushes the jump cache, so the code leaves), a task switch, RSM
         return r;
     }
 

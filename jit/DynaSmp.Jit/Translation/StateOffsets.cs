@@ -33,8 +33,9 @@ static unsafe class StateOffsets
     public static readonly int Xmm = Of(nameof(CpuState.Xmm));
     public static readonly int Mxcsr = Of(nameof(CpuState.Mxcsr));
     public static readonly int Cr0 = Of(nameof(CpuState.Cr0));
-    public static readonly int DirectLimit = Of(nameof(CpuState.DirectLimit));
-    public static readonly int RamBase = Of(nameof(CpuState.RamBase));
+    public static readonly int WinBase = Of(nameof(CpuState.WinBase));
+    public static readonly int WinLimit = Of(nameof(CpuState.WinLimit));
+    public static readonly int WinAddend = Of(nameof(CpuState.WinAddend));
     public static readonly int FpuControl = Of(nameof(CpuState.FpuControl));
     public static readonly int FpuStatus = Of(nameof(CpuState.FpuStatus));
     public static readonly int Cr4 = Of(nameof(CpuState.Cr4));
