@@ -230,6 +230,7 @@ public sealed unsafe partial class CpuCore : IDisposable
         CpuState* s = State;
         ulong stopAt = instructionBudget == ulong.MaxValue ? ulong.MaxValue : s->InstructionsRetired + instructionBudget;
         s->RetireLimit = stopAt;
+        SyncReadWindow(); // tier 0's window profile sees what compiled code will
         try
         {
             while (true)
@@ -417,6 +418,7 @@ public sealed unsafe partial class CpuCore : IDisposable
         var insns = b.Insns;
         var fast = b.Fast ??= Interp.FastForms(insns); // a race makes equal arrays
         int n = Math.Min(insns.Length, limit);
+        ulong reads = s->ProfiledReads, hits = s->ProfiledWindowHits;
         for (int k = 0; k < n; k++)
         {
             if (GeneralDispatch != null && fast[k].Kind == FastKind.None) GeneralDispatch[(int)insns[k].Code]++;
@@ -425,6 +427,9 @@ public sealed unsafe partial class CpuCore : IDisposable
             s->InstructionsRetired++;
             if (r == StepStopAfter || s->InterruptShadow != 0) return;
         }
+        // Racy between the vCPUs sharing the block: a lost update only blurs a profile.
+        b.ProfiledReads += (long)(s->ProfiledReads - reads);
+        b.ProfiledWindowHits += (long)(s->ProfiledWindowHits - hits);
         if (n == insns.Length && !b.Invalid)
         {
             int count = ++b.ExecCount;

@@ -91,6 +91,9 @@ public unsafe struct CpuState
     // stops 8 bytes short of the end, so no access of up to 8 bytes crosses it; 0 is empty. Every read-TLB flush empties it.
     public ulong WinBase, WinLimit, WinAddend;
     public ulong RamBase, RamSize;
+    // Tier 0's reads, and those of them inside the read window: the profile that decides whether compiled 64-bit code
+    // tries the window before the TLB (CpuCore.Interpret credits each block with its share).
+    public ulong ProfiledReads, ProfiledWindowHits;
     // Translated code compiled with JitOptions.BoundedRuns leaves at block boundaries once this is reached.
     public ulong RetireLimit;
 

@@ -169,7 +169,7 @@ public static unsafe partial class Interp
         int sa = StackAddrSize(s);
         ulong rsp = s->Gpr[4];
         if (sa == 2) rsp &= 0xFFFF; else if (sa == 4) rsp &= 0xFFFF_FFFF;
-        ulong v = Mem.Read(c, CheckedLinear(s, Register.SS, rsp, size, write: false), size);
+        ulong v = Mem.ReadStack(c, CheckedLinear(s, Register.SS, rsp, size, write: false), size);
         SetStackPointer(s, sa, rsp + (ulong)size);
         return v;
     }

@@ -12,7 +12,12 @@ namespace DynaSmp.Jit.Memory;
 public static unsafe class Mem
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static ulong* ReadEntry(CpuState* s, ulong lin) => s->TlbRead + (((lin >> 12) & (CpuState.TlbEntries - 1)) << 1);
+    static ulong* ReadEntry(CpuState* s, ulong lin)
+    {
+        s->ProfiledReads++;
+        if (lin - s->WinBase < s->WinLimit) s->ProfiledWindowHits++;
+        return s->TlbRead + (((lin >> 12) & (CpuState.TlbEntries - 1)) << 1);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static ulong* WriteEntry(CpuState* s, ulong lin) => s->TlbWrite + (((lin >> 12) & (CpuState.TlbEntries - 1)) << 1);
@@ -96,6 +101,22 @@ public static unsafe class Mem
             case 4: Write32(c, lin, (uint)v); break;
             default: Write64(c, lin, v); break;
         }
+    }
+
+    /// <summary>A POP's or RET's read: as <see cref="Read"/>, left out of the read-window profile, because compiled 64-bit
+    /// code reads the stack through the TLB whatever the profile says (stacks are 4 KiB pages in most kernels).</summary>
+    public static ulong ReadStack(CpuCore c, ulong lin, int size)
+    {
+        ulong* e = c.State->TlbRead + (((lin >> 12) & (CpuState.TlbEntries - 1)) << 1);
+        if (e[0] != ((lin + (ulong)size - 1) & ~GuestRam.PageMask)) return ReadSlow(c, lin, size);
+        byte* p = (byte*)(lin + e[1]);
+        return size switch
+        {
+            1 => Volatile.Read(ref *p),
+            2 => Volatile.Read(ref *(ushort*)p),
+            4 => Volatile.Read(ref *(uint*)p),
+            _ => Volatile.Read(ref *(ulong*)p),
+        };
     }
 
     public static ulong ReadSlow(CpuCore c, ulong lin, int size)

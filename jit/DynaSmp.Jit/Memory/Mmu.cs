@@ -37,6 +37,7 @@ public sealed unsafe partial class Mmu(CpuCore core)
     {
         core.State->WinLimit = 0;
         WindowIsPhysical = false;
+        Array.Clear(_windowMemo);
     }
 
     // The last successful translation, consumed by FillTlb (Mem calls Translate, then FillTlb for RAM pages).
@@ -98,7 +99,13 @@ public sealed unsafe partial class Mmu(CpuCore core)
 
     // Large pages a window may take in on each side of the one filled: 64 x 2 MiB = 128 MiB each way, about 1.2 us of
     // probing at ~19 ns a walk, paid once per large-page read miss.
-    static readonly int WindowReach = int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_WINDOW_REACH"), out int r) ? r : 64;
+    const int WindowReach = 64;
+
+    // Windows already measured out since the last flush, reused when a fill lands in one again. PERF: a Linux boot
+    // opened the window 2.1 M times (its kernel image and direct map take turns) and probed 35 M neighbours for it.
+    const int WindowMemoSize = 4;
+    readonly (ulong Lo, ulong Hi, ulong Offset, bool Global)[] _windowMemo = new (ulong, ulong, ulong, bool)[WindowMemoSize];
+    int _windowMemoNext;
 
     /// <summary>Makes the large page just filled for a read the read window (unless any of it is outside RAM), taken
     /// in with its neighbours of the same size that map at the same offset: a direct map or an identity map is then one
@@ -112,13 +119,17 @@ public sealed unsafe partial class Mmu(CpuCore core)
         if (!InRam(physBase, size)) return;
         ulong lo = linBase, hi = linBase + size;
         bool global = _lastGlobal;
-        if ((s->Efer & Efer.LMA) != 0)
+        int memo = FindWindow(linBase, offset);
+        if (memo >= 0) (lo, hi, _, global) = _windowMemo[memo];
+        else if ((s->Efer & Efer.LMA) != 0)
         {
             var (page, lastSpan, lastGlobal, cacheable) = (_lastPage, _lastSpan, _lastGlobal, _lastCacheable);
             bool user = s->Cpl == 3, smep = (s->Cr4 & Cr4Smep) != 0, nxe = (s->Efer & Efer.NXE) != 0;
             for (int k = 0; k < WindowReach && hi != 0 && Neighbour(hi); k++) hi += size;
             for (int k = 0; k < WindowReach && lo >= size && Neighbour(lo - size); k++) lo -= size;
             (_lastPage, _lastSpan, _lastGlobal, _lastCacheable) = (page, lastSpan, lastGlobal, cacheable);
+            _windowMemo[_windowMemoNext] = (lo, hi, offset, global);
+            _windowMemoNext = (_windowMemoNext + 1) % WindowMemoSize;
 
             bool Neighbour(ulong at)
             {
@@ -133,6 +144,16 @@ public sealed unsafe partial class Mmu(CpuCore core)
         s->WinLimit = hi - lo - 8;
         WindowIsPhysical = false;
         _windowGlobal = global;
+    }
+
+    int FindWindow(ulong linBase, ulong offset)
+    {
+        for (int k = 0; k < WindowMemoSize; k++)
+        {
+            var w = _windowMemo[k];
+            if (w.Hi != 0 && linBase - w.Lo < w.Hi - w.Lo && w.Offset == offset) return k;
+        }
+        return -1;
     }
 
     bool InRam(ulong phys, ulong size) => phys < core.Ram.Size && size <= core.Ram.Size - phys;

@@ -209,12 +209,24 @@ sealed unsafe partial class BlockEmitter
     }
 
     /// <summary>Reads <paramref name="size"/> bytes at <see cref="Lin"/> into <see cref="Val"/>: inside the read window inline,
-    /// else the TLB out of line, and its miss after that.</summary>
+    /// else the TLB out of line, and its miss after that. 64-bit code probes the TLB inline instead for stack reads, and
+    /// in blocks where tier 0 saw most reads fall outside the window (<see cref="Block.WindowFirst"/>).</summary>
     internal void EmitRead(int size)
     {
         EmitLimitCheck(size);
         Label tlb = Il.Label(), slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
         int slowFlags = SlowPathFlags;
+        if (!_legacy && (_stackAccess || !_b.WindowFirst))
+        {
+            EmitTlbEntry(StateOffsets.TlbRead);
+            EmitTlbCompare(size, slow);
+            EmitHostAddress();
+            Il.LoadHost(size);
+            Il.Store(Val);
+            Il.BeforeJoin(cont, () => EmitReadMiss(size, slowFlags, slow, cont, fault));
+            Il.Mark(cont);
+            return;
+        }
         // PERF: a read inside CpuState's read window (all of RAM without paging, else the last large page filled) is at a
         // fixed offset: the load depends on the address through one add, where the TLB probe put an entry load in between
         // (pointer chasing and table lookups are bound by that chain: chase-32 0.068 -> 0.055 s, crc32-32 0.29 -> 0.17 s).

@@ -123,9 +123,10 @@ public sealed unsafe class ReadWindowTests
 
     /// <summary>64-bit paging: code, stack and the page tables 1:1 in 4 KiB pages, <see cref="Large"/> a 2 MiB page at
     /// <paramref name="phys"/>. Physical Phys + 0x1000 k holds k + 1, NewPhys + 0x1000 k holds 100 (k + 1).</summary>
-    static (PagingGuest G, ulong Pde) LargePageGuest(int tier, ulong phys, Action<Assembler> code)
+    static (PagingGuest G, ulong Pde) LargePageGuest(int tier, ulong phys, Action<Assembler> code, bool profiled = false)
     {
-        var g = new PagingGuest(tier, 64);
+        // profiled: tier 1 compiles after 50 tier-0 runs, so blocks carry the read profile that puts the window first.
+        var g = new PagingGuest(tier, 64, profiled && tier == 1 ? new JitOptions { TierUpThreshold = 50, CompileSynchronously = true } : null);
         g.Cpu.SetFlat64(0x1000, 0x8000);
         ulong pml4 = g.NewTable();
         for (ulong lin = 0; lin < 0x10000; lin += 0x1000) g.Map64(pml4, lin, lin, P | RW);
@@ -137,24 +138,39 @@ public sealed unsafe class ReadWindowTests
         return (g, pde);
     }
 
+    /// <summary>Points the read-TLB entry of <paramref name="lin"/>'s 4 KiB piece at physical <paramref name="phys"/>: a
+    /// read that goes through the TLB then sees that page, one through the window the page tables' own.</summary>
+    static void PoisonTlb(PagingGuest g, ulong lin, ulong phys)
+    {
+        ulong page = lin & ~0xFFFUL;
+        ulong* e = g.S->TlbRead + ((page >> 12) & (CpuState.TlbEntries - 1)) * 2;
+        e[1] = (ulong)g.Ram.Base + phys - page;
+        e[0] = page;
+    }
+
     [Theory, MemberData(nameof(Tiers), MemberType = typeof(PagingGuest))]
-    public void A_large_page_serves_its_other_4k_pieces_without_tlb_fills_in_compiled_code(int tier)
+    public void A_large_page_serves_its_other_4k_pieces_through_the_window_in_compiled_code(int tier)
     {
         var (g, _) = LargePageGuest(tier, Phys, a =>
         {
+            var top = a.CreateLabel();
             a.mov(rsi, Large);
+            a.mov(r8d, 100);
+            a.Label(ref top);
             a.mov(rax, __qword_ptr[rsi]);
             a.mov(rbx, __qword_ptr[rsi + 0x1000]);
             a.mov(rcx, __qword_ptr[rsi + 0x2ffc]); // a qword over two 4 KiB pieces of the same large page
+            a.dec(r8d);
+            a.jnz(top);
             a.hlt();
-        });
+        }, profiled: true);
         using var _g = g;
         g.AssertHlt();
-        Assert.Equal(1UL, g.Cpu.Gpr(0));
-        Assert.Equal(2UL, g.Cpu.Gpr(3));
-        Assert.Equal(4UL << 32, g.Cpu.Gpr(1));
-        ulong tag = g.S->TlbRead[(((Large + 0x1000) >> 12) & (CpuState.TlbEntries - 1)) * 2];
-        Assert.Equal(tier == 0, tag == Large + 0x1000); // tier 0 filled the piece's entry; compiled code read it through the window
+        Assert.Equal([1UL, 2, 4UL << 32], new[] { g.Cpu.Gpr(0), g.Cpu.Gpr(3), g.Cpu.Gpr(1) });
+        PoisonTlb(g, Large + 0x1000, NewPhys + 0x1000);
+        g.S->Rip = 0x1000;
+        g.AssertHlt();
+        Assert.Equal(tier == 0 ? 200UL : 2UL, g.Cpu.Gpr(3)); // compiled code read the piece through the window
     }
 
     [Theory, MemberData(nameof(Tiers), MemberType = typeof(PagingGuest))]
@@ -232,29 +248,75 @@ public sealed unsafe class ReadWindowTests
         var (g, _) = LargePageGuest(tier, Phys, a =>
         {
             // A different 4 KiB piece in each page, so that no two share a TLB slot.
+            var top = a.CreateLabel();
             a.mov(rsi, Large);
-            a.mov(rax, __qword_ptr[rsi + 0x1000]);                  // opens the window at page 0
-            a.mov(rbx, __qword_ptr[rsi + (int)TwoMiB + 0x2000]);    // page 1: same offset, accessed: in the window
-            a.mov(rcx, __qword_ptr[rsi + 2 * (int)TwoMiB + 0x3000]); // page 2: accessed, another offset: not in it
-            a.mov(rdx, __qword_ptr[rsi - (int)TwoMiB + 0x4000]);    // page -1: same offset, never accessed: not in it
+            a.mov(r8d, 100);
+            a.Label(ref top);
+            a.mov(rcx, __qword_ptr[rsi + 2 * (int)TwoMiB + 0x3000]); // page 2: accessed, another offset: never joins
+            for (int k = 0; k < 4; k++) a.mov(rax, __qword_ptr[rsi + 0x1000]);   // page 0: opens the window
+            a.mov(rbx, __qword_ptr[rsi + (int)TwoMiB + 0x2000]);    // page 1: same offset, accessed: joins it
+            a.dec(r8d);
+            a.jnz(top);
             a.hlt();
-        });
+        }, profiled: true);
         using var _g = g;
         ulong pml4 = g.S->Cr3;
         g.Map64(pml4, Large + TwoMiB, Phys + TwoMiB, P | RW | A, leafLevel: 2);
         g.Map64(pml4, Large + 2 * TwoMiB, 0xC0_0000, P | RW | A, leafLevel: 2);
-        g.Map64(pml4, Large - TwoMiB, Phys - TwoMiB, P | RW, leafLevel: 2);
         g.Write64(Phys + 0x1000, 1);
         g.Write64(Phys + TwoMiB + 0x2000, 2);
         g.Write64(0xC0_3000, 3);
         g.Write64(Phys + 2 * TwoMiB + 0x3000, 99);      // what page 2 would read at the window's offset
-        g.Write64(Phys - TwoMiB + 0x4000, 4);
         g.Cpu.Mmu.FlushAll();
         g.AssertHlt();
-        Assert.Equal([1UL, 2, 3, 4], new[] { g.Cpu.Gpr(0), g.Cpu.Gpr(3), g.Cpu.Gpr(1), g.Cpu.Gpr(2) });
-        bool Filled(ulong lin) => g.S->TlbRead[((lin >> 12) & (CpuState.TlbEntries - 1)) * 2] == lin;
-        Assert.Equal(tier == 0, Filled(Large + TwoMiB + 0x2000));   // compiled code read page 1 through the window
-        Assert.True(Filled(Large + 2 * TwoMiB + 0x3000));           // page 2 went through the TLB in both tiers
-        Assert.True(Filled(Large - TwoMiB + 0x4000));
+        Assert.Equal([1UL, 2, 3], new[] { g.Cpu.Gpr(0), g.Cpu.Gpr(3), g.Cpu.Gpr(1) });
+        g.Write64(0xE0_1000, 555);
+        g.Write64(0xE0_2000, 666);
+        PoisonTlb(g, Large + TwoMiB + 0x2000, 0xE0_1000);
+        PoisonTlb(g, Large + 2 * TwoMiB + 0x3000, 0xE0_2000);
+        g.S->Rip = 0x1000;
+        g.AssertHlt();
+        Assert.Equal(tier == 0 ? 555UL : 2UL, g.Cpu.Gpr(3)); // page 1 through the window in compiled code
+        Assert.Equal(666UL, g.Cpu.Gpr(1));                  // page 2 through the TLB in both tiers
+    }
+
+    [Theory, MemberData(nameof(Tiers), MemberType = typeof(PagingGuest))]
+    public void A_window_measured_before_an_invlpg_is_measured_again_after_it(int tier)
+    {
+        // Pages 0 and 1 at one offset make one window; page 1 is remapped and both are invalidated; page 0 filled again
+        // must not bring back page 1's old translation with it.
+        const ulong TwoMiB = 0x20_0000;
+        var (g, _) = LargePageGuest(tier, Phys, a => { }, profiled: true);
+        using var _g = g;
+        ulong pde1 = g.Map64(g.S->Cr3, Large + TwoMiB, Phys + TwoMiB, P | RW | A, leafLevel: 2);
+        g.Write64(Phys + TwoMiB + 0x2000, 2);
+        g.Write64(0xC0_2000, 300);
+        g.Code(0x1000, 0x1000, a =>
+        {
+            var warm = a.CreateLabel();
+            var reads = a.CreateLabel();
+            a.mov(rsi, Large);
+            a.mov(r8d, 100);
+            a.mov(r9d, 0x1000);
+            a.Label(ref warm);
+            a.call(reads);                        // hot: compiled with the window first
+            a.dec(r8d);
+            a.jnz(warm);
+            a.mov(rdi, pde1);
+            a.mov(rdx, 0xC0_0000UL | P | RW | A | PS);
+            a.mov(__qword_ptr[rdi], rdx);
+            a.invlpg(__byte_ptr[rsi + (int)TwoMiB]);
+            a.invlpg(__byte_ptr[rsi]);
+            a.mov(r9d, 0x3000);                   // a piece of page 0 not read before: a sure TLB miss
+            a.call(reads);
+            a.hlt();
+            a.Label(ref reads);
+            a.mov(rax, __qword_ptr[rsi + r9]);
+            a.mov(rcx, __qword_ptr[rsi + (int)TwoMiB + 0x2000]);
+            a.ret();
+        });
+        g.Cpu.Mmu.FlushAll();
+        g.AssertHlt();
+        Assert.Equal([4UL, 300], new[] { g.Cpu.Gpr(0), g.Cpu.Gpr(1) });
     }
 }
