@@ -94,7 +94,7 @@ static class BootCommand
                 long init = ev.FirstOrDefault(e => e.Path == DynaSmp.Machine.Trace.KvmPath.InitAccepted).Timestamp;
                 long latched = firstInit.GetValueOrDefault(v.Id);
                 double us(long t) => t * 1e6 / System.Diagnostics.Stopwatch.Frequency;
-                unsafe { Console.WriteLine($"ap {v.Id}: latched->init {us(init - latched):F1} us, init->sipi {us(sipi - init):F1} us, sipi->halt {us(v.FirstHaltAfterStart - sipi):F1} us, insns {v.Core.State->InstructionsRetired}, interp blocks {v.Core.InterpretedBlocks}, lookups {v.Core.DispatcherLookups}"); }
+                unsafe { Console.WriteLine($"ap {v.Id}: latched->init {us(init - latched):F1} us, init->sipi {us(sipi - init):F1} us, sipi->halt {us(v.FirstHaltAfterStart - sipi):F1} us, insns {v.Core.State->InstructionsRetired}, interp blocks {v.Core.InterpretedBlocks}, lookups {v.Core.DispatcherLookups}, bring-up polls {v.BringUpPolls} ({v.BringUpPollHits} caught an event)"); }
             }
         }
         if (firstChance > 0) foreach (var kv in kinds) Console.WriteLine($"exception {kv.Key} x{kv.Value}");
