@@ -98,7 +98,9 @@ public static class SharedTranslations
             foreach (var b in region)
             {
                 BitConverter.TryWriteBytes(span[at..], b.Rip);
-                BitConverter.TryWriteBytes(span[(at + 8)..], b.Insns.Length);
+                // The read profile picks how 64-bit reads are emitted (Block.WindowFirst): code of the other kind is
+                // correct but slower, so a VM takes only what its own profile would have compiled.
+                BitConverter.TryWriteBytes(span[(at + 8)..], b.Insns.Length | (b.WindowFirst ? 1 << 30 : 0));
                 at += 12;
                 var insnBytes = MemoryMarshal.AsBytes(b.Insns.AsSpan());
                 insnBytes.CopyTo(span[at..]);
