@@ -173,9 +173,10 @@ public sealed unsafe class ReadWindowTests
         Assert.Equal(tier == 0 ? 200UL : 2UL, g.Cpu.Gpr(3)); // compiled code read the piece through the window
     }
 
-    /// <summary>Code that reads [RSI + R9] (R9 = 0x1000) into RBX 100 times (hot, so compiled after a profile that puts
-    /// the window first), then runs <paramref name="between"/> and reads once more with the same compiled code.</summary>
-    static void WarmThenRead(Assembler a, Action<Assembler> between)
+    /// <summary>Code that runs <paramref name="reads"/> (default: [RSI + R9] into RBX) 100 times with R9 = 0x1000 (hot, so
+    /// compiled after a profile that puts the window first), then <paramref name="between"/>, then the reads once more
+    /// with the same compiled code.</summary>
+    static void WarmThenRead(Assembler a, Action<Assembler> between, Action<Assembler>? reads = null)
     {
         var warm = a.CreateLabel();
         var read = a.CreateLabel();
@@ -190,7 +191,8 @@ public sealed unsafe class ReadWindowTests
         a.call(read);
         a.hlt();
         a.Label(ref read);
-        a.mov(rbx, __qword_ptr[rsi + r9]);
+        if (reads != null) reads(a);
+        else a.mov(rbx, __qword_ptr[rsi + r9]);
         a.ret();
     }
 
@@ -289,30 +291,19 @@ public sealed unsafe class ReadWindowTests
         ulong pde1 = g.Map64(g.S->Cr3, Large + TwoMiB, Phys + TwoMiB, P | RW | A, leafLevel: 2);
         g.Write64(Phys + TwoMiB + 0x2000, 2);
         g.Write64(0xC0_2000, 300);
-        g.Code(0x1000, 0x1000, a =>
+        g.Code(0x1000, 0x1000, a => WarmThenRead(a, a =>
         {
-            var warm = a.CreateLabel();
-            var reads = a.CreateLabel();
-            a.mov(rsi, Large);
-            a.mov(r8d, 100);
-            a.mov(r9d, 0x1000);
-            a.Label(ref warm);
-            a.call(reads);                        // hot: compiled with the window first
-            a.dec(r8d);
-            a.jnz(warm);
             a.mov(rdi, pde1);
             a.mov(rdx, 0xC0_0000UL | P | RW | A | PS);
             a.mov(__qword_ptr[rdi], rdx);
             a.invlpg(__byte_ptr[rsi + (int)TwoMiB]);
             a.invlpg(__byte_ptr[rsi]);
             a.mov(r9d, 0x3000);                   // a piece of page 0 not read before: a sure TLB miss
-            a.call(reads);
-            a.hlt();
-            a.Label(ref reads);
+        }, a =>
+        {
             a.mov(rax, __qword_ptr[rsi + r9]);
             a.mov(rcx, __qword_ptr[rsi + (int)TwoMiB + 0x2000]);
-            a.ret();
-        });
+        }));
         g.Cpu.Mmu.FlushAll();
         g.AssertHlt();
         Assert.Equal([4UL, 300], new[] { g.Cpu.Gpr(0), g.Cpu.Gpr(1) });
