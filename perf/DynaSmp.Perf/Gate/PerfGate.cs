@@ -176,7 +176,7 @@ public static unsafe class PerfGate
 
     /// <summary>Tier-1 translation of one 16-instruction block against RyuJIT compiling a fixed IL method of similar size
     /// through the same entry (<see cref="CompiledBlock.EntryOf"/>), <paramref name="count"/> of each per sample.</summary>
-    static void Translation(GateResult r, int rounds, int count, TextWriter log)
+    internal static void Translation(GateResult r, int rounds, int count, TextWriter log)
     {
         using var guest = new BenchGuest(TranslationCost.BlockCode(16), JitOptions.InterpretOnly);
         guest.Run(0);

@@ -23,4 +23,15 @@ public class PerfGateSmokeTests
             .Order().ToList();
         Assert.Equal(committed, r.Ratios.Keys.Order().ToList());
     }
+
+    [Fact]
+    public void The_translation_ratio_times_the_translator_itself_not_the_shared_table()
+    {
+        // Through BlockTranslator.Translate every call after the first found the shared table's method, so the gate
+        // timed a lookup and a slower translator passed: each timed translation must go through RyuJIT.
+        long before = DynaSmp.Jit.Translation.BlockTranslator.ThreadCompiles;
+        PerfGate.Translation(new GateResult(), rounds: 2, count: 3, TextWriter.Null);
+        Assert.True(DynaSmp.Jit.Translation.BlockTranslator.ThreadCompiles - before >= 1 + 2 * 3,
+            $"{DynaSmp.Jit.Translation.BlockTranslator.ThreadCompiles - before} compiles for 6 timed translations");
+    }
 }
