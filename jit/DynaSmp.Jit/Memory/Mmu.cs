@@ -33,6 +33,7 @@ public sealed unsafe partial class Mmu(CpuCore core)
     // The window's large page is global (CR4.PGE and G): a CR3 load keeps it, as it keeps the page's TLB entries.
     bool _windowGlobal;
 
+    /// <summary>Empties the read window and forgets every window measured so far.</summary>
     void DropWindow()
     {
         core.State->WinLimit = 0;
@@ -207,7 +208,10 @@ public sealed unsafe partial class Mmu(CpuCore core)
     public void FlushNonGlobal()
     {
         TlbFlushes++;
+        // A global window stays, as its pages' TLB entries do; the remembered windows may hold non-global pages measured
+        // in the old address space, so they go either way.
         if (!_windowGlobal || WindowIsPhysical) DropWindow();
+        else Array.Clear(_windowMemo);
         if (_fillCount <= FillLogSize)
         {
             // Keep the global entries in the log, compacted.

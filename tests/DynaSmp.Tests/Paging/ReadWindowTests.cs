@@ -308,4 +308,42 @@ public sealed unsafe class ReadWindowTests
         g.AssertHlt();
         Assert.Equal([4UL, 300], new[] { g.Cpu.Gpr(0), g.Cpu.Gpr(1) });
     }
+
+    [Theory, MemberData(nameof(Tiers), MemberType = typeof(PagingGuest))]
+    public void A_cr3_load_that_keeps_a_global_window_forgets_the_windows_measured_in_the_old_address_space(int tier)
+    {
+        // Pages 0 and 1 (not global) make one window, measured and remembered; a global large page G becomes the window;
+        // a CR3 load keeps G but remaps page 1. Page 0 filled again must be measured again, not taken with page 1's old
+        // translation from what was remembered.
+        const ulong TwoMiB = 0x20_0000, GlobalPage = Large + 0x1000_0000;
+        var (g, _) = LargePageGuest(tier, Phys, a => { }, profiled: true);
+        using var _g = g;
+        ulong pml4 = g.S->Cr3;
+        g.Map64(pml4, Large + TwoMiB, Phys + TwoMiB, P | RW | A, leafLevel: 2);
+        g.Map64(pml4, GlobalPage, 0xE0_0000, P | RW | A | G, leafLevel: 2);
+        ulong pml4b = g.NewTable();
+        for (ulong lin = 0; lin < 0x10000; lin += 0x1000) g.Map64(pml4b, lin, lin, P | RW);
+        for (ulong lin = 0x10_0000; lin < 0x12_0000; lin += 0x1000) g.Map64(pml4b, lin, lin, P | RW);
+        g.Map64(pml4b, Large, Phys, P | RW | A, leafLevel: 2);
+        g.Map64(pml4b, Large + TwoMiB, 0xC0_0000, P | RW | A, leafLevel: 2);
+        g.Map64(pml4b, GlobalPage, 0xE0_0000, P | RW | A | G, leafLevel: 2);
+        g.Write64(Phys + TwoMiB + 0x2000, 2);
+        g.Write64(0xC0_2000, 300);
+        g.Code(0x1000, 0x1000, a => WarmThenRead(a, a =>
+        {
+            a.mov(rdi, GlobalPage);
+            a.mov(rdx, __qword_ptr[rdi]);          // the global page becomes the window
+            a.mov(rcx, pml4b);
+            a.mov(cr3, rcx);
+            a.mov(r9d, 0x3000);                    // a piece of page 0 not read before: a sure TLB miss
+        }, a =>
+        {
+            a.mov(rax, __qword_ptr[rsi + r9]);
+            a.mov(rcx, __qword_ptr[rsi + (int)TwoMiB + 0x2000]);
+        }));
+        g.S->Cr4 |= Cr4Pge;
+        g.Cpu.Mmu.FlushAll();
+        g.AssertHlt();
+        Assert.Equal([4UL, 300], new[] { g.Cpu.Gpr(0), g.Cpu.Gpr(1) });
+    }
 }
