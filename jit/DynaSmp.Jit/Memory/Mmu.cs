@@ -124,19 +124,17 @@ public sealed unsafe partial class Mmu(CpuCore core)
         if (memo >= 0) (lo, hi, _, global) = _windowMemo[memo];
         else if ((s->Efer & Efer.LMA) != 0)
         {
-            var (page, lastSpan, lastGlobal, cacheable) = (_lastPage, _lastSpan, _lastGlobal, _lastCacheable);
             bool user = s->Cpl == 3, smep = (s->Cr4 & Cr4Smep) != 0, nxe = (s->Efer & Efer.NXE) != 0;
             for (int k = 0; k < WindowReach && hi != 0 && Neighbour(hi); k++) hi += size;
             for (int k = 0; k < WindowReach && lo >= size && Neighbour(lo - size); k++) lo -= size;
-            (_lastPage, _lastSpan, _lastGlobal, _lastCacheable) = (page, lastSpan, lastGlobal, cacheable);
             _windowMemo[_windowMemoNext] = (lo, hi, offset, global);
             _windowMemoNext = (_windowMemoNext + 1) % WindowMemoSize;
 
             bool Neighbour(ulong at)
             {
-                if (!FastWalk4(at, user, write: false, fetch: false, smep, nxe, out ulong p) || _lastSpan != span) return false;
-                if (p - at != offset || !InRam(p, size)) return false;
-                global &= _lastGlobal;
+                if (!FastWalk4(at, user, write: false, fetch: false, smep, nxe, out ulong p, out ulong pSpan, out bool pGlobal)) return false;
+                if (pSpan != span || p - at != offset || !InRam(p, size)) return false;
+                global &= pGlobal;
                 return true;
             }
         }
