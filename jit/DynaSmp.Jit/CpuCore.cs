@@ -230,7 +230,7 @@ public sealed unsafe partial class CpuCore : IDisposable
         CpuState* s = State;
         ulong stopAt = instructionBudget == ulong.MaxValue ? ulong.MaxValue : s->InstructionsRetired + instructionBudget;
         s->RetireLimit = stopAt;
-        SyncReadWindow(); // tier 0's window profile sees what compiled code will
+        Mmu.SyncWindowWithPaging(); // a VMM, loader or INIT may have written CR0 since the last run
         try
         {
             while (true)
@@ -267,7 +267,6 @@ public sealed unsafe partial class CpuCore : IDisposable
                 if (compiled != null)
                 {
                     CompiledBlockEntries++;
-                    SyncReadWindow();
                     int code = compiled.Invoke(this, s);
                     if (code == CompiledBlock.ExitLink) TryLink();
                     else if (code == CompiledBlock.ExitPromote && Lookup() is { } hot) TierUp.Promote(this, hot); // RIP is the counted head's (it may have been chained to)
@@ -285,27 +284,6 @@ public sealed unsafe partial class CpuCore : IDisposable
         {
             ExitMessage = e.Message;
             return ExitReason.Unsupported;
-        }
-    }
-
-    /// <summary>Without paging the read window is all of RAM (linear = physical); with it, what the MMU last put there,
-    /// unless that is still the all-of-RAM window of before paging was turned on. Called before compiled code runs and
-    /// after its tier-0 calls, which is everywhere CR0 may have changed under it (a VMM or loader may write CR0 directly).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void SyncReadWindow()
-    {
-        CpuState* s = State;
-        if ((s->Cr0 & Cr0.PG) == 0)
-        {
-            s->WinBase = 0;
-            s->WinLimit = s->RamSize - 8;
-            s->WinAddend = s->RamBase;
-            Mmu.WindowIsPhysical = true;
-        }
-        else if (Mmu.WindowIsPhysical)
-        {
-            s->WinLimit = 0;
-            Mmu.WindowIsPhysical = false;
         }
     }
 

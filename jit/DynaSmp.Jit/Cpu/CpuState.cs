@@ -84,11 +84,11 @@ public unsafe struct CpuState
     public fixed ulong TlbWrite[TlbEntries * 2];
 
     public ulong InstructionsRetired;
-    // The read window: a linear range that maps to RAM at one offset, read by compiled code without a TLB probe on the
-    // load's dependency chain (a read at lin with lin - WinBase < WinLimit is at host lin + WinAddend). With CR0.PG clear
-    // it is all of RAM (CpuCore.SyncReadWindow, where compiled code is entered and after its tier-0 calls); with paging,
-    // the large page (2 MiB, 4 MiB, 1 GiB) of the last read-TLB fill that lies wholly in RAM (Mmu.FillTlb). WinLimit
-    // stops 8 bytes short of the end, so no access of up to 8 bytes crosses it; 0 is empty. Every read-TLB flush empties it.
+    // The read window (owned by Mmu): a linear range that maps to RAM at one offset, read by compiled code without a TLB
+    // probe on the load's dependency chain (a read at lin with lin - WinBase < WinLimit is at host lin + WinAddend). With
+    // CR0.PG clear it is all of RAM (Mmu.SyncWindowWithPaging); with paging, the large page (2 MiB, 4 MiB, 1 GiB) of the
+    // last read-TLB fill that lies wholly in RAM, with its same-offset neighbours (Mmu.OpenWindow). WinLimit stops 8
+    // bytes short of the end, so no access of up to 8 bytes crosses it; 0 is empty.
     public ulong WinBase, WinLimit, WinAddend;
     public ulong RamBase, RamSize;
     // Tier 0's reads, and those of them inside the read window: the profile that decides whether compiled 64-bit code
@@ -126,7 +126,6 @@ public unsafe struct CpuState
 
     public void FlushTlb()
     {
-        WinLimit = 0;
         for (int i = 0; i < TlbEntries * 2; i += 2)
         {
             TlbRead[i] = ulong.MaxValue;

@@ -28,17 +28,31 @@ public sealed unsafe partial class Mmu(CpuCore core)
     readonly short[] _fillLog = new short[FillLogSize];
     int _fillCount;
 
-    /// <summary>CpuState's read window is the all-of-RAM one of paging off (<see cref="CpuCore.SyncReadWindow"/>).</summary>
-    internal bool WindowIsPhysical;
+    /// <summary>CpuState's read window is the all-of-RAM one of paging off (<see cref="SyncWindowWithPaging"/>).</summary>
+    bool _windowIsPhysical;
     // The window's large page is global (CR4.PGE and G): a CR3 load keeps it, as it keeps the page's TLB entries.
     bool _windowGlobal;
 
-    /// <summary>Empties the read window and forgets every window measured so far.</summary>
+    /// <summary>Keeps the read window true to CR0.PG: all of RAM while paging is off (linear = physical), and not that
+    /// once it is on. Called where CR0 changes (<see cref="OnControlRegisterWrite"/>) and at each CpuCore.Run, for the
+    /// writes from outside the guest (a VMM or loader setting CR0, an INIT's reset); it writes only on a change.</summary>
+    internal void SyncWindowWithPaging()
+    {
+        CpuState* s = core.State;
+        bool paging = (s->Cr0 & Cr0.PG) != 0;
+        if (paging != _windowIsPhysical) return;
+        _windowIsPhysical = !paging;
+        s->WinBase = 0;
+        s->WinAddend = s->RamBase;
+        s->WinLimit = paging ? 0 : s->RamSize - 8;
+    }
+
+    /// <summary>Empties the read window (not the all-of-RAM one of paging off, which no TLB flush changes) and forgets
+    /// every window measured so far.</summary>
     void DropWindow()
     {
-        core.State->WinLimit = 0;
-        WindowIsPhysical = false;
         Array.Clear(_windowMemo);
+        if (!_windowIsPhysical) core.State->WinLimit = 0;
     }
 
     // The last successful translation, consumed by FillTlb (Mem calls Translate, then FillTlb for RAM pages).
@@ -141,7 +155,6 @@ public sealed unsafe partial class Mmu(CpuCore core)
         s->WinBase = lo;
         s->WinAddend = (ulong)core.Ram.Base + offset;
         s->WinLimit = hi - lo - 8;
-        WindowIsPhysical = false;
         _windowGlobal = global;
     }
 
@@ -208,8 +221,8 @@ public sealed unsafe partial class Mmu(CpuCore core)
         TlbFlushes++;
         // A global window stays, as its pages' TLB entries do; the remembered windows may hold non-global pages measured
         // in the old address space, so they go either way.
-        if (!_windowGlobal || WindowIsPhysical) DropWindow();
-        else Array.Clear(_windowMemo);
+        if (_windowGlobal) Array.Clear(_windowMemo);
+        else DropWindow();
         if (_fillCount <= FillLogSize)
         {
             // Keep the global entries in the log, compacted.
@@ -300,6 +313,7 @@ public sealed unsafe partial class Mmu(CpuCore core)
         CpuState* s = core.State;
         if ((s->Cr0 & Cr0.PG) != 0 && (s->Cr4 & Cr4Pae) != 0 && (s->Efer & Efer.LMA) == 0) LoadPdptes();
         else _pdpteCr3 = ulong.MaxValue;
+        if (cr == 0) SyncWindowWithPaging();
     }
 
     /// <summary>Call after WRMSR changed IA32_EFER: NXE changes what every cached translation permits.</summary>

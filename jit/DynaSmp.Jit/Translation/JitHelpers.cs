@@ -19,9 +19,7 @@ public static unsafe class JitHelpers
     {
         var insns = (Instruction[])GCHandle.FromIntPtr(insnsHandle).Target!;
         if (c.TierZeroCalls is { } counts) counts[(int)insns[k].Code]++;
-        int r = c.Step(insns[k], mode);
-        c.SyncReadWindow(); // MOV CR0 (which also flushes the jump cache, so the code leaves), a task switch, RSM
-        return r;
+        return c.Step(insns[k], mode);
     }
 
     /// <summary>Code address of the compiled block at <paramref name="rip"/> if the jump cache has one, else 0.</summary>
