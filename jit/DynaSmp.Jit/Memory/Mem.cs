@@ -107,16 +107,12 @@ public static unsafe class Mem
     /// code reads the stack through the TLB whatever the profile says (stacks are 4 KiB pages in most kernels).</summary>
     public static ulong ReadStack(CpuCore c, ulong lin, int size)
     {
-        ulong* e = c.State->TlbRead + (((lin >> 12) & (CpuState.TlbEntries - 1)) << 1);
-        if (e[0] != ((lin + (ulong)size - 1) & ~GuestRam.PageMask)) return ReadSlow(c, lin, size);
-        byte* p = (byte*)(lin + e[1]);
-        return size switch
-        {
-            1 => Volatile.Read(ref *p),
-            2 => Volatile.Read(ref *(ushort*)p),
-            4 => Volatile.Read(ref *(uint*)p),
-            _ => Volatile.Read(ref *(ulong*)p),
-        };
+        CpuState* s = c.State;
+        ulong reads = s->ProfiledReads, hits = s->ProfiledWindowHits;
+        ulong v = Read(c, lin, size);
+        s->ProfiledReads = reads;
+        s->ProfiledWindowHits = hits;
+        return v;
     }
 
     public static ulong ReadSlow(CpuCore c, ulong lin, int size)

@@ -214,15 +214,11 @@ sealed unsafe partial class BlockEmitter
     internal void EmitRead(int size)
     {
         EmitLimitCheck(size);
-        Label tlb = Il.Label(), slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
+        Label slow = Il.Label(), cont = Il.Label(), fault = FaultExit();
         int slowFlags = SlowPathFlags;
         if (!_legacy && (_stackAccess || !_b.WindowFirst))
         {
-            EmitTlbEntry(StateOffsets.TlbRead);
-            EmitTlbCompare(size, slow);
-            EmitHostAddress();
-            Il.LoadHost(size);
-            Il.Store(Val);
+            EmitTlbRead(size, slow);
             Il.BeforeJoin(cont, () => EmitReadMiss(size, slowFlags, slow, cont, fault));
             Il.Mark(cont);
             return;
@@ -230,6 +226,7 @@ sealed unsafe partial class BlockEmitter
         // PERF: a read inside CpuState's read window (all of RAM without paging, else the last large page filled) is at a
         // fixed offset: the load depends on the address through one add, where the TLB probe put an entry load in between
         // (pointer chasing and table lookups are bound by that chain: chase-32 0.068 -> 0.055 s, crc32-32 0.29 -> 0.17 s).
+        Label tlb = Il.Label();
         Il.Load(Lin); Il.LoadState64(StateOffsets.WinBase); Il.Emit(OpCodes.Sub);
         Il.LoadState64(StateOffsets.WinLimit);
         Il.Emit(OpCodes.Bge_Un, tlb);
@@ -239,15 +236,21 @@ sealed unsafe partial class BlockEmitter
         Il.BeforeJoin(cont, () =>
         {
             Il.Mark(tlb);
-            EmitTlbEntry(StateOffsets.TlbRead);
-            EmitTlbCompare(size, slow);
-            EmitHostAddress();
-            Il.LoadHost(size);
-            Il.Store(Val);
+            EmitTlbRead(size, slow);
             Il.Emit(OpCodes.Br, cont);
             EmitReadMiss(size, slowFlags, slow, cont, fault);
         });
         Il.Mark(cont);
+    }
+
+    /// <summary>A TLB hit's read into <see cref="Val"/>; a miss branches to <paramref name="miss"/>.</summary>
+    void EmitTlbRead(int size, Label miss)
+    {
+        EmitTlbEntry(StateOffsets.TlbRead);
+        EmitTlbCompare(size, miss);
+        EmitHostAddress();
+        Il.LoadHost(size);
+        Il.Store(Val);
     }
 
     /// <summary>A read's TLB miss: the slow-path helper, then back to <paramref name="cont"/> or out through the fault exit.</summary>
