@@ -123,15 +123,22 @@ public sealed unsafe class ReadWindowTests
 
     /// <summary>64-bit paging: code, stack and the page tables 1:1 in 4 KiB pages, <see cref="Large"/> a 2 MiB page at
     /// <paramref name="phys"/>. Physical Phys + 0x1000 k holds k + 1, NewPhys + 0x1000 k holds 100 (k + 1).</summary>
+    /// <summary>A new PML4 mapping the code and stack (0-64 KiB) and the page tables (1 MiB-1.0625 MiB) 1:1 in 4 KiB pages.</summary>
+    static ulong IdentityRoot(PagingGuest g)
+    {
+        ulong root = g.NewTable();
+        for (ulong lin = 0; lin < 0x10000; lin += 0x1000) g.Map64(root, lin, lin, P | RW);
+        for (ulong lin = 0x10_0000; lin < 0x11_0000; lin += 0x1000) g.Map64(root, lin, lin, P | RW);
+        return root;
+    }
+
     static (PagingGuest G, ulong Pde) LargePageGuest(int tier, ulong phys, Action<Assembler> code, bool profiled = false)
     {
         // profiled: tier 1 compiles after 50 tier-0 runs, so blocks carry the read profile that puts the window first.
         var g = new PagingGuest(tier, 64, profiled && tier == 1 ? new JitOptions { TierUpThreshold = 50, CompileSynchronously = true } : null);
         g.Cpu.SetFlat64(0x1000, 0x8000);
-        ulong pml4 = g.NewTable();
-        for (ulong lin = 0; lin < 0x10000; lin += 0x1000) g.Map64(pml4, lin, lin, P | RW);
+        ulong pml4 = IdentityRoot(g);
         ulong pde = g.Map64(pml4, Large, phys, P | RW, leafLevel: 2);
-        for (ulong lin = 0x10_0000; lin < 0x11_0000; lin += 0x1000) g.Map64(pml4, lin, lin, P | RW);
         for (ulong k = 0; k < 4; k++) { g.Write64(Phys + k * 0x1000, k + 1); g.Write64(NewPhys + k * 0x1000, 100 * (k + 1)); }
         g.Code(0x1000, 0x1000, code);
         g.EnablePaging(pml4, Cr4Pae);
@@ -218,9 +225,7 @@ public sealed unsafe class ReadWindowTests
         var (g, _) = LargePageGuest(tier, Phys, a => { }, profiled: true);
         using var _g = g;
         // A second address space: the same 1:1 pieces, the large page at NewPhys.
-        ulong pml4b = g.NewTable();
-        for (ulong lin = 0; lin < 0x10000; lin += 0x1000) g.Map64(pml4b, lin, lin, P | RW);
-        for (ulong lin = 0x10_0000; lin < 0x11_0000; lin += 0x1000) g.Map64(pml4b, lin, lin, P | RW);
+        ulong pml4b = IdentityRoot(g);
         g.Map64(pml4b, Large, NewPhys, P | RW, leafLevel: 2);
         g.Code(0x1000, 0x1000, a => WarmThenRead(a, a => { a.mov(rcx, pml4b); a.mov(cr3, rcx); }));
         g.AssertHlt();
@@ -321,9 +326,7 @@ public sealed unsafe class ReadWindowTests
         ulong pml4 = g.S->Cr3;
         g.Map64(pml4, Large + TwoMiB, Phys + TwoMiB, P | RW | A, leafLevel: 2);
         g.Map64(pml4, GlobalPage, 0xE0_0000, P | RW | A | G, leafLevel: 2);
-        ulong pml4b = g.NewTable();
-        for (ulong lin = 0; lin < 0x10000; lin += 0x1000) g.Map64(pml4b, lin, lin, P | RW);
-        for (ulong lin = 0x10_0000; lin < 0x12_0000; lin += 0x1000) g.Map64(pml4b, lin, lin, P | RW);
+        ulong pml4b = IdentityRoot(g);
         g.Map64(pml4b, Large, Phys, P | RW | A, leafLevel: 2);
         g.Map64(pml4b, Large + TwoMiB, 0xC0_0000, P | RW | A, leafLevel: 2);
         g.Map64(pml4b, GlobalPage, 0xE0_0000, P | RW | A | G, leafLevel: 2);
