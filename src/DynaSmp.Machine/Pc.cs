@@ -36,10 +36,15 @@ public sealed class Pc : IDisposable
     }
 
     /// <summary>Loads a bzImage with the Linux boot protocol (plus ACPI and MP tables) and puts the BSP at its
-    /// entry. Throws LinuxImageException for bad images or ones that do not fit.</summary>
-    public LinuxBootPlan LoadLinux(ReadOnlyMemory<byte> image, ReadOnlyMemory<byte> initrd, string commandLine = "")
+    /// entry, its payload decompressed on the host when it can be (<see cref="LinuxKernel"/>). Throws
+    /// LinuxImageException for bad images or ones that do not fit.</summary>
+    public LinuxBootPlan LoadLinux(ReadOnlyMemory<byte> image, ReadOnlyMemory<byte> initrd, string commandLine = "") =>
+        LoadLinux(LinuxKernel.Open(image), initrd, commandLine);
+
+    /// <summary>Loads an opened kernel (one <see cref="LinuxKernel"/> serves a whole fleet).</summary>
+    public LinuxBootPlan LoadLinux(LinuxKernel kernel, ReadOnlyMemory<byte> initrd, string commandLine = "")
     {
-        var plan = LinuxBootLoader.Plan(image, Vm.Config.MemoryBytes, commandLine, initrd);
+        var plan = LinuxBootLoader.Plan(kernel, Vm.Config.MemoryBytes, commandLine, initrd);
         plan.Apply(Vm.Ram, Vm.Vcpus[Vm.Config.BspId].Core, Vm.Config.Vcpus);
         return plan;
     }

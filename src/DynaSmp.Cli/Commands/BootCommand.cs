@@ -23,28 +23,35 @@ static class BootCommand
         var initrd = CliOptions.Text("--initrd", "the initramfs for --kernel", "FILE");
         var append = CliOptions.Text("--append", "the kernel command line for --kernel (default: console=ttyS0 panic=-1)");
         var noKvmClock = CliOptions.Flag("--no-kvmclock", "hide KVM's paravirtual CPUID leaves and kvm-clock from the --kernel guests (as QEMU's -cpu ...,kvmclock=off)");
+        var guestDecompress = CliOptions.Flag("--guest-decompress", GuestDecompressHelp);
         var qemu = CliOptions.Flag("--qemu", "then boot the same fleet under QEMU TCG, one process per VM and --parallel (default: the host's CPUs) at a time, and print the speed ratio (installs qemu-system-x86 with apt-get if missing)");
         var c = new Command("boot", "boot the built-in SMP guest (Linux-style INIT/SIPI bring-up), or a Linux kernel, in N VMs at once")
-            { vms, parallel, cpus, mem, delays, json, timeout, shard, kernel, initrd, append, noKvmClock, qemu };
+            { vms, parallel, cpus, mem, delays, json, timeout, shard, kernel, initrd, append, noKvmClock, guestDecompress, qemu };
         var statsOptions = StatsOptions.AddTo(c);
         c.SetAction(p => Run(p.GetValue(vms), p.GetResult(parallel) is { Implicit: false } ? p.GetValue(parallel) : null, p.GetValue(cpus), p.GetValue(mem).Bytes, p.GetValue(delays).Value, p.GetValue(json), p.GetValue(timeout),
-            StatsOptions.From(p, statsOptions), p.GetValue(shard), LinuxGuestFrom(p.GetValue(kernel), p.GetValue(initrd), p.GetValue(append), p.GetValue(mem).Bytes, !p.GetValue(noKvmClock)),
+            StatsOptions.From(p, statsOptions), p.GetValue(shard), LinuxGuestFrom(p.GetValue(kernel), p.GetValue(initrd), p.GetValue(append), p.GetValue(mem).Bytes, !p.GetValue(noKvmClock), p.GetValue(guestDecompress)),
             p.GetValue(qemu)));
         return c;
     }
 
-    static LinuxGuest? LinuxGuestFrom(string? kernel, string? initrd, string? append, ulong mem, bool kvmClock)
+    /// <summary>The help of `run` and `boot --kernel` for --guest-decompress.</summary>
+    internal const string GuestDecompressHelp = "run the bzImage's own decompressor in the guest, as QEMU's -kernel does (default: unpack a gzip, xz or zstd " +
+        "payload on the host once and enter the kernel at startup_64, as Firecracker boots a vmlinux; KASLR then stays off)";
+
+    static LinuxGuest? LinuxGuestFrom(string? kernel, string? initrd, string? append, ulong mem, bool kvmClock, bool guestDecompress)
     {
         if (kernel == null)
         {
-            if (initrd != null || append != null || !kvmClock)
-                throw new UsageException($"{(initrd != null ? "--initrd" : append != null ? "--append" : "--no-kvmclock")} needs --kernel");
+            if (initrd != null || append != null || !kvmClock || guestDecompress)
+                throw new UsageException($"{(initrd != null ? "--initrd" : append != null ? "--append" : !kvmClock ? "--no-kvmclock" : "--guest-decompress")} needs --kernel");
             return null;
         }
         RunCommand.CheckRamBelowApic(mem);
         var (image, rd) = HostFiles.ReadKernel(kernel, initrd, mem);
         if (!DynaSmp.Machine.Pc.IsLinuxImage(image)) throw new UsageException($"--kernel {kernel}: not a Linux bzImage (boot runs Linux kernels; use `run` for multiboot)");
-        return new LinuxGuest(image, rd, append ?? "console=ttyS0 panic=-1", kvmClock);
+        var opened = DynaSmp.Machine.Loaders.LinuxKernel.Open(image, hostDecompress: !guestDecompress);
+        Console.Error.WriteLine($"dynasmp: {opened.Describe()}");
+        return new LinuxGuest(image, opened, rd, append ?? "console=ttyS0 panic=-1", kvmClock);
     }
 
     /// <summary>The fleet window when --parallel is not given. A VM bringing up the built-in guest keeps two threads busy, the

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Text.Json;
 using DynaSmp.Machine;
 using DynaSmp.Machine.Host;
+using DynaSmp.Machine.Loaders;
 
 namespace DynaSmp.Cli.Commands;
 
@@ -24,13 +25,14 @@ static class RunCommand
         var json = CliOptions.OutputFile("--json", "write the outcome (status, exit kind, diagnosis) as JSON");
         var trace = CliOptions.OutputFile("--trace", "write the APIC event timeline (the first events of each vCPU)");
         var noKvmClock = CliOptions.Flag("--no-kvmclock", "hide KVM's paravirtual CPUID leaves and kvm-clock from a Linux guest (as QEMU's -cpu ...,kvmclock=off)");
+        var guestDecompress = CliOptions.Flag("--guest-decompress", BootCommand.GuestDecompressHelp);
         var c = new Command("run", """
             boot a multiboot kernel or a Linux bzImage; serial on stdout (stdin to COM1). Exit status as QEMU's isa-debug-exit ((value << 1) | 1, odd),
             or an even status: 2 bad input, 4 triple fault, 6 unsupported, 8 host resources, 70 internal error, 124 timeout
-            """) { kernel, smp, mem, timeout, cmdline, append, initrd, json, trace, noKvmClock };
+            """) { kernel, smp, mem, timeout, cmdline, append, initrd, json, trace, noKvmClock, guestDecompress };
         var statsOptions = StatsOptions.AddTo(c);
         c.SetAction(p => Run(p.GetValue(kernel)!, p.GetValue(smp), p.GetValue(mem).Bytes, p.GetValue(timeout), p.GetValue(append) ?? p.GetValue(cmdline) ?? "",
-            p.GetValue(initrd), p.GetValue(json), p.GetValue(trace), StatsOptions.From(p, statsOptions), !p.GetValue(noKvmClock)));
+            p.GetValue(initrd), p.GetValue(json), p.GetValue(trace), StatsOptions.From(p, statsOptions), !p.GetValue(noKvmClock), p.GetValue(guestDecompress)));
         return c;
     }
 
@@ -41,7 +43,7 @@ static class RunCommand
     }
 
     static int Run(string path, int smp, ulong mem, double timeout, string cmdline, string? initrdPath, string? json, string? trace, StatsOptions stats,
-        bool kvmClock)
+        bool kvmClock, bool guestDecompress)
     {
         var deadline = new Deadline(timeout);
         CheckRamBelowApic(mem);
@@ -50,6 +52,7 @@ static class RunCommand
         var (image, initrd) = HostFiles.ReadKernel(path, initrdPath, mem);
         bool linux = Pc.IsLinuxImage(image);
         if (initrdPath != null && !linux) throw new UsageException("--initrd needs a Linux bzImage; the kernel is not one");
+        if (guestDecompress && !linux) throw new UsageException("--guest-decompress needs a Linux bzImage; the kernel is not one");
         long ceiling = Admission.Check(1, smp, mem, trace != null ? TraceEvents : 0, image.Length, "", "--smp");
         deadline.Check("set-up");
 
@@ -60,7 +63,12 @@ static class RunCommand
         bool joined = true;
         try
         {
-            if (linux) pc.LoadLinux(image, initrd, cmdline);
+            if (linux)
+            {
+                var opened = LinuxKernel.Open(image, hostDecompress: !guestDecompress);
+                var plan = pc.LoadLinux(opened, initrd, cmdline);
+                Console.Error.WriteLine($"dynasmp: {(plan.HostDecompressed ? opened.Describe() : $"the kernel's own decompressor runs in the guest: {plan.GuestDecompressesBecause}")}");
+            }
             else pc.LoadMultiboot(image, cmdline);
             StartConsoleInput(pc);
             deadline.Check("set-up");

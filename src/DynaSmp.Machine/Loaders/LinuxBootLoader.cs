@@ -23,10 +23,17 @@ public static class LinuxBootLoader
     public const ulong AcpiAddress = PcMemoryMap.FirmwareStart, MpTableAddress = 0xF0000;
     const int PageTablePages = 6; // PML4, PDPT, four page directories: 4 GiB identity-mapped with 2 MiB pages
 
-    /// <summary>Plans a boot of <paramref name="image"/>. Throws <see cref="LinuxImageException"/> for anything that is
-    /// not a bootable bzImage or does not fit in <paramref name="ramSize"/>.</summary>
-    public static LinuxBootPlan Plan(ReadOnlyMemory<byte> image, ulong ramSize, string commandLine, ReadOnlyMemory<byte> initrd, bool prefer64 = true)
+    /// <summary>Plans a boot of <paramref name="image"/> with the kernel's own decompressor running in the guest.</summary>
+    public static LinuxBootPlan Plan(ReadOnlyMemory<byte> image, ulong ramSize, string commandLine, ReadOnlyMemory<byte> initrd, bool prefer64 = true) =>
+        Plan(LinuxKernel.Open(image, hostDecompress: false), ramSize, commandLine, initrd, prefer64);
+
+    /// <summary>Plans a boot of <paramref name="kernel"/>: at startup_64 of its host-decompressed vmlinux when it has one
+    /// and the 64-bit entry at the preferred address is used, else at the bzImage's own entry. Throws
+    /// <see cref="LinuxImageException"/> for anything that is not a bootable bzImage or does not fit in
+    /// <paramref name="ramSize"/>.</summary>
+    public static LinuxBootPlan Plan(LinuxKernel kernel, ulong ramSize, string commandLine, ReadOnlyMemory<byte> initrd, bool prefer64 = true)
     {
+        var image = kernel.Image;
         var b = image.Span;
         if (b.Length < 0x264) throw new LinuxImageException($"the file is {b.Length} bytes, too short for a Linux boot sector and setup header (not a bzImage)");
         if (U16(b, 0x1FE) != 0xAA55) throw new LinuxImageException("no boot sector signature 0xAA55 at offset 0x1FE (not a bzImage)");
@@ -101,8 +108,23 @@ public static class LinuxBootLoader
             W32(zeroPage, at + 16, (uint)e820[k].Type);
         }
 
-        return new LinuxBootPlan(version, load, image.Slice((int)kernelOffset), initSize, zeroPage, cmd, initrd, initrdAddress,
-            entry64 ? load + 0x200 : load, entry64, ramSize);
+        // A host-decompressed vmlinux goes where the kernel's decompressor would put it without KASLR: linked at the
+        // preferred address, inside [load, load + init_size), entered at startup_64 in 64-bit mode.
+        var vmlinux = kernel.Decompressed;
+        string? guestDecompresses = kernel.GuestDecompressesBecause;
+        if (vmlinux != null)
+        {
+            if (!entry64) guestDecompresses = "the 32-bit entry is used, and a vmlinux is entered in 64-bit mode";
+            else if (load != prefAddress) guestDecompresses = $"the kernel cannot go at its preferred address 0x{prefAddress:x} with this much RAM";
+            else if (vmlinux.Start < load || vmlinux.End > kernelEnd)
+                guestDecompresses = $"the vmlinux (0x{vmlinux.Start:x}-0x{vmlinux.End:x}) does not lie in the kernel's init_size window 0x{load:x}-0x{kernelEnd:x}";
+            if (guestDecompresses != null) vmlinux = null;
+        }
+        IReadOnlyList<LoadSegment> segments = vmlinux?.Segments
+            ?? [new LoadSegment(load, image.Slice((int)kernelOffset), (ulong)kernelLength)];
+        ulong entry = vmlinux?.Entry ?? (entry64 ? load + 0x200 : load);
+        return new LinuxBootPlan(version, load, segments, initSize, zeroPage, cmd, initrd, initrdAddress, entry, entry64, ramSize,
+            vmlinux == null ? guestDecompresses ?? "" : null);
     }
 
     static ulong AlignUp(ulong v, ulong a) => (v + a - 1) & ~(a - 1);

@@ -9,18 +9,24 @@ namespace DynaSmp.Machine.Loaders;
 /// the firmware tables and puts the BSP at the kernel's entry as the boot protocol specifies.</summary>
 public sealed class LinuxBootPlan
 {
-    internal LinuxBootPlan(ushort protocol, ulong kernelAddress, ReadOnlyMemory<byte> kernel, uint initSize, byte[] bootParams,
-        byte[] commandLine, ReadOnlyMemory<byte> initrd, ulong initrdAddress, ulong entryPoint, bool entry64, ulong ramSize)
+    internal LinuxBootPlan(ushort protocol, ulong kernelAddress, IReadOnlyList<LoadSegment> kernel, uint initSize, byte[] bootParams,
+        byte[] commandLine, ReadOnlyMemory<byte> initrd, ulong initrdAddress, ulong entryPoint, bool entry64, ulong ramSize, string? guestDecompresses)
     {
         Protocol = protocol; KernelAddress = kernelAddress; Kernel = kernel; InitSize = initSize; BootParams = bootParams;
         CommandLine = commandLine; Initrd = initrd; InitrdAddress = initrdAddress; EntryPoint = entryPoint; Entry64 = entry64; RamSize = ramSize;
+        GuestDecompressesBecause = guestDecompresses;
     }
 
     /// <summary>Boot protocol version from the header (0x020F = 2.15).</summary>
     public ushort Protocol { get; }
     /// <summary>Where the protected-mode kernel is loaded (code32_start).</summary>
     public ulong KernelAddress { get; }
-    public ReadOnlyMemory<byte> Kernel { get; }
+    /// <summary>The protected-mode kernel at <see cref="KernelAddress"/>, or the host-decompressed vmlinux's segments.</summary>
+    public IReadOnlyList<LoadSegment> Kernel { get; }
+    /// <summary>True when the BSP enters a vmlinux the host decompressed (at startup_64), not the bzImage's decompressor.</summary>
+    public bool HostDecompressed => GuestDecompressesBecause == null;
+    /// <summary>Why the kernel's own decompressor runs in the guest; null when the host decompressed it.</summary>
+    public string? GuestDecompressesBecause { get; }
     /// <summary>Bytes the kernel needs from <see cref="KernelAddress"/> while it decompresses (init_size).</summary>
     public uint InitSize { get; }
     /// <summary>The zero page (struct boot_params) as written at <see cref="LinuxBootLoader.BootParamsAddress"/>.</summary>
@@ -28,7 +34,8 @@ public sealed class LinuxBootPlan
     public byte[] CommandLine { get; }
     public ReadOnlyMemory<byte> Initrd { get; }
     public ulong InitrdAddress { get; }
-    /// <summary>The BSP's first RIP: code32_start + 0x200 for the 64-bit entry, code32_start for the 32-bit one.</summary>
+    /// <summary>The BSP's first RIP: code32_start + 0x200 for the 64-bit entry, code32_start for the 32-bit one, the
+    /// vmlinux's startup_64 when the host decompressed it.</summary>
     public ulong EntryPoint { get; }
     public bool Entry64 { get; }
     public ulong RamSize { get; }
@@ -39,7 +46,17 @@ public sealed class LinuxBootPlan
     public unsafe void Apply(GuestRam ram, CpuCore bsp, int cpus)
     {
         if (ram.Size < RamSize) throw new ArgumentException($"the plan was made for {RamSize} bytes of RAM but the guest has {ram.Size}", nameof(ram));
-        ram.Write(KernelAddress, Kernel.Span);
+        foreach (var segment in Kernel)
+        {
+            ram.Write(segment.PhysicalAddress, segment.Data.Span);
+            // BSS: zero in case the RAM was used before (a reset re-runs the plan).
+            for (ulong at = segment.PhysicalAddress + (ulong)segment.Data.Length; at < segment.End;)
+            {
+                int n = (int)Math.Min(segment.End - at, 1UL << 30);
+                ram.Span(at, n).Clear();
+                at += (ulong)n;
+            }
+        }
         ram.Write(LinuxBootLoader.CommandLineAddress, CommandLine);
         ram.Span(LinuxBootLoader.CommandLineAddress + (ulong)CommandLine.Length, 1)[0] = 0;
         if (Initrd.Length > 0) ram.Write(InitrdAddress, Initrd.Span);

@@ -95,7 +95,10 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
                 if (dynaInit == null && b == '\n' && serial.ToString().Contains("init: cpus=")) dynaInit = clock.Elapsed.TotalSeconds;
             }
         });
-        pc.LoadLinux(kernel, initrd, CommandLine);
+        var opened = DynaSmp.Machine.Loaders.LinuxKernel.Open(kernel);
+        var plan = pc.LoadLinux(opened, initrd, CommandLine);
+        output.WriteLine($"DynaSmp: {(plan.HostDecompressed ? opened.Describe() : $"the guest decompresses: {plan.GuestDecompressesBecause}")}");
+        if (HostCanUnpack(opened.PayloadFormat)) Assert.True(plan.HostDecompressed, plan.GuestDecompressesBecause);
         pc.Vm.Start();
         bool exited = pc.Vm.WaitForExit(TimeSpan.FromMinutes(15));
         pc.Vm.Join();
@@ -147,8 +150,18 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         finally { File.Delete(initrdFile); }
     }
 
+    /// <summary>Whether this host has what <see cref="DynaSmp.Machine.Loaders.KernelPayload"/> needs for the format.</summary>
+    static bool HostCanUnpack(string format) => format switch
+    {
+        "gzip" => true,
+        "xz" => System.Runtime.InteropServices.NativeLibrary.TryLoad("liblzma.so.5", out _),
+        "zstd" => System.Runtime.InteropServices.NativeLibrary.TryLoad("libzstd.so.1", out _),
+        _ => false,
+    };
+
     /// <summary>`dynasmp run` of a bzImage shows Linux KVM's paravirtual leaves and kvm-clock by default, and plain
-    /// hardware with --no-kvmclock (QEMU's kvmclock=off).</summary>
+    /// hardware with --no-kvmclock (QEMU's kvmclock=off). The second boot also runs the kernel's own decompressor in
+    /// the guest (--guest-decompress), so both ways into the kernel boot a real one.</summary>
     [LinuxKernelFact]
     public void Run_command_offers_kvm_clock_to_linux_unless_told_not_to()
     {
@@ -158,16 +171,19 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         File.WriteAllBytes(initrd, BusyboxInitramfs(busybox));
         try
         {
-            string Boot(params string[] extra)
+            (string Out, string Err) Boot(params string[] extra)
             {
                 var r = DynaSmp.Tests.Hostile.DynasmpProcess.Run(["run", Environment.GetEnvironmentVariable(KernelVariable)!, "--initrd", initrd,
                     "--append", CommandLine, "--mem", "256M", "--timeout", "600", .. extra], limitSeconds: 700);
                 Assert.True(r.Code == 0, $"status {r.Code} (a powered-off guest exits 0)\n{Tail(r.Out)}{r.Err}");
-                return r.Out;
+                return (r.Out, r.Err);
             }
-            string kvm = Boot();
+            var (kvm, kvmErr) = Boot();
             foreach (var line in KvmClockLines) Assert.Contains(line, kvm);
-            string bare = Boot("--no-kvmclock");
+            string format = DynaSmp.Machine.Loaders.LinuxKernel.Open(File.ReadAllBytes(Environment.GetEnvironmentVariable(KernelVariable)!), hostDecompress: false).PayloadFormat;
+            if (HostCanUnpack(format)) Assert.Contains($"{format} payload decompressed on the host", kvmErr);
+            var (bare, bareErr) = Boot("--no-kvmclock", "--guest-decompress");
+            Assert.Contains("decompressor runs in the guest: --guest-decompress", bareErr);
             Assert.DoesNotContain("Hypervisor detected", bare);
             Assert.DoesNotContain("kvm-clock", bare);
             Assert.Contains("Booting paravirtualized kernel on bare hardware", bare);

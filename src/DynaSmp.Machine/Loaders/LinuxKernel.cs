@@ -1,0 +1,58 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+
+namespace DynaSmp.Machine.Loaders;
+
+/// <summary>
+/// A bzImage opened once for every VM that boots it. With host decompression (the default of `run` and `boot`), its
+/// payload is unpacked here, once, and each VM enters the kernel proper's startup_64 directly, as Firecracker and
+/// cloud-hypervisor boot a vmlinux: the guest skips its decompressor, which costs a vCPU seconds of emulated work per
+/// VM, and KASLR (the decompressor chooses the random offset). Without it, or when the payload cannot be unpacked here,
+/// the guest runs the kernel's own decompressor at the bzImage's 64-bit entry, as QEMU's -kernel does.
+/// </summary>
+public sealed class LinuxKernel
+{
+    LinuxKernel(ReadOnlyMemory<byte> image, Vmlinux? vmlinux, string format, string? guestDecompressesBecause, TimeSpan hostTime)
+    {
+        Image = image; Decompressed = vmlinux; PayloadFormat = format; GuestDecompressesBecause = guestDecompressesBecause; HostDecompressTime = hostTime;
+    }
+
+    public ReadOnlyMemory<byte> Image { get; }
+    /// <summary>The payload unpacked on the host; null when the guest decompresses.</summary>
+    public Vmlinux? Decompressed { get; }
+    /// <summary>gzip, xz, zstd, ... (<see cref="KernelPayload.Format"/>), or "none" for an image without payload fields.</summary>
+    public string PayloadFormat { get; }
+    /// <summary>Why the guest's decompressor runs (asked for, or what stopped the host); null when the host unpacked it.</summary>
+    public string? GuestDecompressesBecause { get; }
+    public TimeSpan HostDecompressTime { get; }
+
+    /// <summary>One line for the user: what was loaded and who decompresses it.</summary>
+    public string Describe() => Decompressed is { } v
+        ? $"{PayloadFormat} payload decompressed on the host ({(v.End - v.Start) >> 20} MiB vmlinux in {HostDecompressTime.TotalSeconds:F2} s); entering startup_64 at 0x{v.Entry:x}"
+        : $"the kernel's own decompressor runs in the guest: {GuestDecompressesBecause}";
+
+    /// <summary>Opens <paramref name="image"/>. Never throws: an image the boot protocol cannot load is refused by
+    /// <see cref="LinuxBootLoader.Plan(LinuxKernel, ulong, string, ReadOnlyMemory{byte}, bool)"/>, with its reason.</summary>
+    public static LinuxKernel Open(ReadOnlyMemory<byte> image, bool hostDecompress = true)
+    {
+        var b = image.Span;
+        // payload_offset/payload_length (protocol 2.08), relative to the protected-mode kernel at (setup_sects + 1) * 512.
+        if (b.Length < 0x250 || BinaryPrimitives.ReadUInt32LittleEndian(b[0x202..]) != 0x5372_6448 || BinaryPrimitives.ReadUInt16LittleEndian(b[0x206..]) < 0x0208)
+            return new LinuxKernel(image, null, "none", "the image has no payload fields (not a bzImage of boot protocol 2.08 or later)", default);
+        long pm = ((b[0x1F1] == 0 ? 4 : b[0x1F1]) + 1L) * 512;
+        long offset = pm + BinaryPrimitives.ReadUInt32LittleEndian(b[0x248..]), length = BinaryPrimitives.ReadUInt32LittleEndian(b[0x24C..]);
+        if (offset > b.Length || length > b.Length - offset)
+            return new LinuxKernel(image, null, "none", "payload_offset and payload_length point outside the file", default);
+        var payload = image.Slice((int)offset, (int)length);
+        string format = KernelPayload.Format(payload.Span);
+        if (!hostDecompress) return new LinuxKernel(image, null, format, "--guest-decompress", default);
+        var clock = Stopwatch.StartNew();
+        var elf = KernelPayload.TryDecompress(payload.Span, out format, out string? why);
+        if (elf == null) return new LinuxKernel(image, null, format, why, default);
+        try
+        {
+            return new LinuxKernel(image, Vmlinux.Parse(elf), format, null, clock.Elapsed);
+        }
+        catch (LinuxImageException e) { return new LinuxKernel(image, null, format, e.Message, default); }
+    }
+}
