@@ -49,7 +49,7 @@ static class BootCommand
         RunCommand.CheckRamBelowApic(mem);
         var (image, rd) = HostFiles.ReadKernel(kernel, initrd, mem);
         if (!DynaSmp.Machine.Pc.IsLinuxImage(image)) throw new UsageException($"--kernel {kernel}: not a Linux bzImage (boot runs Linux kernels; use `run` for multiboot)");
-        var opened = DynaSmp.Machine.Loaders.LinuxKernel.Open(image, hostDecompress: !guestDecompress);
+        var opened = DynaSmp.Machine.Loaders.LinuxKernel.Open(image, hostDecompress: !guestDecompress, DynaSmp.Machine.Loaders.KernelCache.Default());
         Console.Error.WriteLine($"dynasmp: {opened.Describe()}");
         return new LinuxGuest(image, opened, rd, append ?? "console=ttyS0 panic=-1", kvmClock);
     }

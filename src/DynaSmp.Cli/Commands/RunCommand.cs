@@ -65,7 +65,7 @@ static class RunCommand
         {
             if (linux)
             {
-                var opened = LinuxKernel.Open(image, hostDecompress: !guestDecompress);
+                var opened = LinuxKernel.Open(image, hostDecompress: !guestDecompress, KernelCache.Default());
                 var plan = pc.LoadLinux(opened, initrd, cmdline);
                 Console.Error.WriteLine($"dynasmp: {(plan.HostDecompressed ? opened.Describe() : $"the kernel's own decompressor runs in the guest: {plan.GuestDecompressesBecause}")}");
             }

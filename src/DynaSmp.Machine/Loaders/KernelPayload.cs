@@ -35,9 +35,8 @@ public static unsafe class KernelPayload
     public static byte[]? TryDecompress(ReadOnlySpan<byte> payload, out string format, out string? why)
     {
         format = Format(payload);
-        if (payload.Length < 8) { why = $"a {payload.Length}-byte payload is too short"; return null; }
-        uint size = BinaryPrimitives.ReadUInt32LittleEndian(payload[^4..]);
-        if (size == 0 || size > MaxUncompressed) { why = $"the payload claims {size} uncompressed bytes"; return null; }
+        int size = ClaimedSize(payload, out why);
+        if (why != null) return null;
         var stream = payload[..^4];
         var output = new byte[size];
         try
@@ -52,6 +51,16 @@ public static unsafe class KernelPayload
         }
         catch (Exception e) when (e is InvalidDataException or IOException) { why = $"corrupt {format} data ({e.Message})"; }
         return why == null ? output : null;
+    }
+
+    /// <summary>The uncompressed size the payload's last 4 bytes claim, or 0 with <paramref name="why"/> if it is implausible.</summary>
+    public static int ClaimedSize(ReadOnlySpan<byte> payload, out string? why)
+    {
+        why = null;
+        if (payload.Length < 8) { why = $"a {payload.Length}-byte payload is too short"; return 0; }
+        uint size = BinaryPrimitives.ReadUInt32LittleEndian(payload[^4..]);
+        if (size == 0 || size > MaxUncompressed) { why = $"the payload claims {size} uncompressed bytes"; return 0; }
+        return (int)size;
     }
 
     static string? Gunzip(ReadOnlySpan<byte> stream, byte[] output)

@@ -12,9 +12,11 @@ namespace DynaSmp.Machine.Loaders;
 /// </summary>
 public sealed class LinuxKernel
 {
-    LinuxKernel(ReadOnlyMemory<byte> image, Vmlinux? vmlinux, string format, string? guestDecompressesBecause, TimeSpan hostTime)
+    LinuxKernel(ReadOnlyMemory<byte> image, Vmlinux? vmlinux, string format, string? guestDecompressesBecause, TimeSpan hostTime,
+        KernelCache? cache = null, bool fromCache = false)
     {
         Image = image; Decompressed = vmlinux; PayloadFormat = format; GuestDecompressesBecause = guestDecompressesBecause; HostDecompressTime = hostTime;
+        CachedIn = cache?.Directory; FromCache = fromCache;
     }
 
     public ReadOnlyMemory<byte> Image { get; }
@@ -24,16 +26,24 @@ public sealed class LinuxKernel
     public string PayloadFormat { get; }
     /// <summary>Why the guest's decompressor runs (asked for, or what stopped the host); null when the host unpacked it.</summary>
     public string? GuestDecompressesBecause { get; }
+    /// <summary>Time to decompress (or to load and check the cached copy).</summary>
     public TimeSpan HostDecompressTime { get; }
+    /// <summary>The <see cref="KernelCache"/> directory the vmlinux came from (<see cref="FromCache"/>) or was stored in; null if neither.</summary>
+    public string? CachedIn { get; }
+    public bool FromCache { get; }
 
     /// <summary>One line for the user: what was loaded and who decompresses it.</summary>
     public string Describe() => Decompressed is { } v
-        ? $"{PayloadFormat} payload decompressed on the host ({(v.End - v.Start) >> 20} MiB vmlinux in {HostDecompressTime.TotalSeconds:F2} s); entering startup_64 at 0x{v.Entry:x}"
+        ? FromCache
+            ? $"{PayloadFormat} payload's vmlinux ({(v.End - v.Start) >> 20} MiB) from the kernel cache {CachedIn} in {HostDecompressTime.TotalSeconds:F2} s; entering startup_64 at 0x{v.Entry:x}"
+            : $"{PayloadFormat} payload decompressed on the host ({(v.End - v.Start) >> 20} MiB vmlinux in {HostDecompressTime.TotalSeconds:F2} s" +
+              $"{(CachedIn != null ? $", kept in {CachedIn}" : "")}); entering startup_64 at 0x{v.Entry:x}"
         : $"the kernel's own decompressor runs in the guest: {GuestDecompressesBecause}";
 
-    /// <summary>Opens <paramref name="image"/>. Never throws: an image the boot protocol cannot load is refused by
+    /// <summary>Opens <paramref name="image"/>, taking the vmlinux from <paramref name="cache"/> when it holds an intact
+    /// copy and storing it there after decompressing. Never throws: an image the boot protocol cannot load is refused by
     /// <see cref="LinuxBootLoader.Plan(LinuxKernel, ulong, string, ReadOnlyMemory{byte}, bool)"/>, with its reason.</summary>
-    public static LinuxKernel Open(ReadOnlyMemory<byte> image, bool hostDecompress = true)
+    public static LinuxKernel Open(ReadOnlyMemory<byte> image, bool hostDecompress = true, KernelCache? cache = null)
     {
         var b = image.Span;
         // payload_offset/payload_length (protocol 2.08), relative to the protected-mode kernel at (setup_sects + 1) * 512.
@@ -47,11 +57,20 @@ public sealed class LinuxKernel
         string format = KernelPayload.Format(payload.Span);
         if (!hostDecompress) return new LinuxKernel(image, null, format, "--guest-decompress", default);
         var clock = Stopwatch.StartNew();
-        var elf = KernelPayload.TryDecompress(payload.Span, out format, out string? why);
+        int size = KernelPayload.ClaimedSize(payload.Span, out string? why);
+        if (why == null && cache?.TryLoad(payload.Span, size) is { } cached)
+        {
+            try { return new LinuxKernel(image, Vmlinux.Parse(cached), format, null, clock.Elapsed, cache, fromCache: true); }
+            catch (LinuxImageException) { } // an entry that passed its checksum but is no vmlinux: decompress as if absent
+        }
+        var elf = KernelPayload.TryDecompress(payload.Span, out format, out why);
         if (elf == null) return new LinuxKernel(image, null, format, why, default);
         try
         {
-            return new LinuxKernel(image, Vmlinux.Parse(elf), format, null, clock.Elapsed);
+            var vmlinux = Vmlinux.Parse(elf);
+            var took = clock.Elapsed;
+            bool stored = cache != null && cache.TryStore(payload.Span, elf);
+            return new LinuxKernel(image, vmlinux, format, null, took, stored ? cache : null);
         }
         catch (LinuxImageException e) { return new LinuxKernel(image, null, format, e.Message, default); }
     }

@@ -257,6 +257,88 @@ public unsafe class HostDecompressionTests
         Assert.Contains(expected, e.Message);
     }
 
+    /// <summary>The kernel cache: a second open takes the vmlinux from disk and boots the same; an entry whose bytes
+    /// changed, or that was cut short, is not used but decompressed and written again.</summary>
+    [Theory]
+    [InlineData("intact")]
+    [InlineData("flipped")]
+    [InlineData("truncated")]
+    [InlineData("not-elf")]
+    public void The_kernel_cache_serves_intact_entries_only(string entry)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"dynasmp-kcache-{Environment.ProcessId}-{entry}");
+        try
+        {
+            var cache = new KernelCache(dir);
+            var elf = VmlinuxElf();
+            var image = BzImageWithPayload(Gzip(elf), elf.Length);
+            var first = LinuxKernel.Open(image, cache: cache);
+            Assert.False(first.FromCache);
+            Assert.Equal(dir, first.CachedIn);
+            string file = Assert.Single(Directory.GetFiles(dir));
+            var bytes = File.ReadAllBytes(file);
+            Assert.Equal(elf.Length + 32, bytes.Length);
+            switch (entry)
+            {
+                case "flipped": bytes[0x141] ^= 1; File.WriteAllBytes(file, bytes); break; // startup_64's serial port: still an ELF
+                case "truncated": File.WriteAllBytes(file, bytes[..^1]); break;
+                case "not-elf": // intact by its checksum, but no vmlinux
+                    var junk = new byte[elf.Length];
+                    File.WriteAllBytes(file, [.. junk, .. System.Security.Cryptography.SHA256.HashData(junk)]);
+                    break;
+            }
+            var second = LinuxKernel.Open(image, cache: cache);
+            Assert.Equal(entry == "intact", second.FromCache);
+            Assert.Contains(entry == "intact" ? "from the kernel cache" : "decompressed on the host", second.Describe());
+            Assert.Equal("h@10", Boot(second).Serial);
+            Assert.Equal(elf.Length + 32, new FileInfo(file).Length); // rewritten whole when it was not used
+            Assert.True(LinuxKernel.Open(image, cache: cache).FromCache);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void A_cache_that_cannot_be_written_only_means_no_cache()
+    {
+        string blocker = Path.Combine(Path.GetTempPath(), $"dynasmp-kcache-file-{Environment.ProcessId}");
+        File.WriteAllText(blocker, "a file where the cache directory would go");
+        try
+        {
+            var elf = VmlinuxElf();
+            var kernel = LinuxKernel.Open(BzImageWithPayload(Gzip(elf), elf.Length), cache: new KernelCache(Path.Combine(blocker, "vmlinux")));
+            Assert.Null(kernel.CachedIn);
+            Assert.False(kernel.FromCache);
+            Assert.Equal("h@10", Boot(kernel).Serial);
+        }
+        finally { File.Delete(blocker); }
+    }
+
+    [Fact]
+    public void The_kernel_cache_keeps_the_most_recently_used_entries()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"dynasmp-kcache-evict-{Environment.ProcessId}");
+        try
+        {
+            var cache = new KernelCache(dir);
+            var payloads = new List<byte[]>();
+            var start = DateTime.UtcNow.AddHours(-1);
+            for (int k = 0; k < KernelCache.MaxEntries + 2; k++)
+            {
+                byte[] payload = [(byte)k, 1, 2, 3, 4, 0, 0, 0];
+                payloads.Add(payload);
+                Assert.True(cache.TryStore(payload, [(byte)k, 9, 9]));
+                File.SetLastWriteTimeUtc(cache.PathFor(payload), start.AddMinutes(k)); // stored in this order
+                if (k == 1) Assert.NotNull(cache.TryLoad(payloads[0], 3)); // a load makes the first entry the newest
+            }
+            Assert.Equal(KernelCache.MaxEntries, Directory.GetFiles(dir).Length);
+            Assert.NotNull(cache.TryLoad(payloads[0], 3));
+            Assert.Null(cache.TryLoad(payloads[1], 3));
+            Assert.Null(cache.TryLoad(payloads[2], 3));
+            Assert.Equal(new byte[] { (byte)(KernelCache.MaxEntries + 1), 9, 9 }, cache.TryLoad(payloads[^1], 3));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
     static void W16(byte[] b, int at, ushort v) => BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(at), v);
     static void W64(byte[] b, int at, ulong v) => BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), v);
 }
