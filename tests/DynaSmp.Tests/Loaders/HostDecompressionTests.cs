@@ -30,7 +30,7 @@ public unsafe class HostDecompressionTests
         a.movzx(eax, __byte_ptr[rsi + 0x1E8]);
         a.mov(edx, 0xF4); a.@out(dx, al);
         a.hlt();
-        return Assemble(a, Text + 0x40);
+        return DynaSmp.Jit.CodeBytes.Assemble(a, Text + 0x40);
     }
 
     /// <summary>The bzImage's own entries: 'G' on the serial port, then exit 7.</summary>
@@ -40,20 +40,7 @@ public unsafe class HostDecompressionTests
         a.mov(edx, 0x3F8); a.mov(al, (byte)'G'); a.@out(dx, al);
         a.mov(al, 7); a.mov(edx, 0xF4); a.@out(dx, al);
         a.hlt();
-        return Assemble(a, Text + 0x200);
-    }
-
-    static byte[] Assemble(Assembler a, ulong at)
-    {
-        var w = new Writer();
-        a.Assemble(w, at);
-        return w.Bytes.ToArray();
-    }
-
-    sealed class Writer : CodeWriter
-    {
-        public readonly List<byte> Bytes = new();
-        public override void WriteByte(byte value) => Bytes.Add(value);
+        return DynaSmp.Jit.CodeBytes.Assemble(a, Text + 0x200);
     }
 
     /// <summary>A vmlinux: text (startup_64 at +0x40) and a data segment whose BSS covers the byte the code reads.</summary>
