@@ -42,6 +42,9 @@ public sealed unsafe class Vcpu : IDisposable
     /// <summary>VM clock time (<see cref="Vm.Clock"/>) when the last SIPI started this vCPU, and when it next halted (AP "online").</summary>
     public long StartedAt, FirstHaltAfterStart;
 
+    /// <summary>IA32_MISC_ENABLE bit 0, Fast-Strings Enable (SDM Vol. 4 Table 2-2).</summary>
+    public const ulong MiscEnableFastStrings = 1;
+
     internal Vcpu(Vm vm, int id)
     {
         Vm = vm;
@@ -60,6 +63,11 @@ public sealed unsafe class Vcpu : IDisposable
         Core.MsrWriteHook = WriteMsr;
         bool bsp = id == vm.Config.BspId;
         Core.Reset(initEvent: false);
+        // QEMU's vCPU reset writes MSR_IA32_MISC_ENABLE_DEFAULT (fast strings, bit 0) through KVM_SET_MSRS on top of
+        // KVM's RESET value, so a QEMU/KVM guest finds fast strings on. Without them Linux prints "Disabled fast string
+        // operations" and clears REP_GOOD and ERMS: memcpy, memset and clear_page then run as loops of MOVs instead of
+        // the REP MOVS/STOS that tier 1 turns into bulk copies and fills. INIT keeps it (kvm-semantics.md).
+        Core.State->MiscEnable |= MiscEnableFastStrings;
         Apic.Reset(initEvent: false, resetBsp: bsp);
         Core.State->ApicBase = Apic.ApicBase;
         // kvm_arch_vcpu_create: the BSP starts RUNNABLE, every AP UNINITIALIZED.
