@@ -43,6 +43,18 @@ public sealed unsafe class CpuidModel
     const uint Ext1Ecx = (1u << 0) | (1u << 5);
     // Leaf 7 EBX: BMI1(3) (TZCNT, ANDN, BEXTR, BLSI, BLSMSK, BLSR).
     const uint Leaf7Ebx = 1u << 3;
+    // Leaf 7 EDX: ARCH_CAPABILITIES(29), the MSR below; KVM offers it to every guest.
+    const uint Leaf7Edx = 1u << 29;
+
+    /// <summary>IA32_ARCH_CAPABILITIES (MSR 0x10A, SDM Vol. 4 Table 2-2): the "not affected" bits of the speculative-execution
+    /// flaws, as KVM synthesizes them for a guest on a host without those bugs (kvm_get_arch_capabilities). An emulated
+    /// CPU has none of them: no speculation, no shared buffers. RDCL_NO(0) SKIP_VMENTRY_L1DFLUSH(3) SSB_NO(4) MDS_NO(5)
+    /// PSCHANGE_MC_NO(6) TAA_NO(8) SBDR_SSDP_NO(13) FBSDP_NO(14) PSDP_NO(15) PBRSB_NO(24) GDS_NO(26) RFDS_NO(27) ITS_NO(62).</summary>
+    /// <remarks>PERF and fidelity: without it Linux takes a GenuineIntel family-6 guest for Meltdown-affected and turns on
+    /// page-table isolation (two CR3 loads, each a TLB flush here, on every kernel entry and exit), VERW buffer clearing
+    /// and ITS return thunks; a guest of QEMU/KVM on such a host reports "Not affected" instead.</remarks>
+    public const ulong ArchCapabilities = (1UL << 0) | (1UL << 3) | (1UL << 4) | (1UL << 5) | (1UL << 6) | (1UL << 8)
+        | (1UL << 13) | (1UL << 14) | (1UL << 15) | (1UL << 24) | (1UL << 26) | (1UL << 27) | (1UL << 62);
 
     /// <summary>Processor brand string, leaves 80000002h-80000004h (48 bytes, NUL padded).</summary>
     public const string Brand = "DynaSmp virtual CPU";
@@ -97,7 +109,7 @@ public sealed unsafe class CpuidModel
             // -cpu max says. Without it Linux treats the LAPIC timer as stopping in deep C-states and leans on the
             // HPET/PIT broadcast device.
             case 6: a = 1u << 2; break;
-            case 7: if (sub == 0) b = Leaf7Ebx; break;
+            case 7: if (sub == 0) { b = Leaf7Ebx; d = Leaf7Edx; } break;
             case 0xB:
                 // Topology: level 0 = SMT (one thread per core), level 1 = core (all processors in one package).
                 if (sub == 0) { a = 0; b = 1; c = 0x100; }

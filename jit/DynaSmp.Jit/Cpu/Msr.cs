@@ -9,6 +9,7 @@ public static class Msr
     public const uint FeatureControl = 0x3A;
     public const uint BiosSignId = 0x8B;
     public const uint MtrrCap = 0xFE;
+    public const uint ArchCapabilities = 0x10A;
     public const uint SysenterCs = 0x174, SysenterEsp = 0x175, SysenterEip = 0x176;
     public const uint MiscEnable = 0x1A0;
     /// <summary>IA32_MTRR_PHYSBASE0; PHYSMASKn = 0x201 + 2n, PHYSBASEn = 0x200 + 2n.</summary>

@@ -254,6 +254,7 @@ public static unsafe partial class Interp
             case Msr.BiosSignId: return 0; // no microcode loaded
             case Msr.PlatformId: return 0;  // platform ID 0 (bits 52:50): what Linux's microcode driver reads
             case Msr.MtrrCap: return MtrrCapValue;
+            case Msr.ArchCapabilities: return CpuidModel.ArchCapabilities; // read-only: a write is #GP, as on hardware
             case Msr.SysenterCs: return s->SysenterCs;
             case Msr.SysenterEsp: return s->SysenterEsp;
             case Msr.SysenterEip: return s->SysenterEip;

@@ -74,6 +74,9 @@ public unsafe class MsrAndCpuidTests
         using var m = new SysMachine(0, _ => { });
         Assert.Equal(0x508UL, Interp.ReadMsr(m.Cpu, Msr.MtrrCap)); // VCNT 8, FIX, WC
         Assert.Equal(1UL, Interp.ReadMsr(m.Cpu, Msr.FeatureControl)); // locked, VMX off
+        // IA32_ARCH_CAPABILITIES: RDCL_NO, MDS_NO, TAA_NO, ..., ITS_NO; read-only.
+        Assert.Equal(0x4000_0000_0D00_E179UL, Interp.ReadMsr(m.Cpu, Msr.ArchCapabilities));
+        Gp(() => Interp.WriteMsr(m.Cpu, Msr.ArchCapabilities, 0));
         Gp(() => Interp.ReadMsr(m.Cpu, 0x1234_5678));
         Gp(() => Interp.ReadMsr(m.Cpu, 0x830));
         Gp(() => Interp.ReadMsr(m.Cpu, Msr.MtrrPhysBase0 + 16)); // only 8 variable pairs
@@ -234,6 +237,7 @@ public unsafe class MsrAndCpuidTests
         Assert.Equal((1u << 11) | (1u << 20) | (1u << 27) | (1u << 29), e1.D); // SYSCALL NX RDTSCP LM
         Assert.Equal(1u | (1u << 5), e1.C); // LAHF LZCNT
         Assert.Equal(1u << 3, Cpuid(model, 7).B); // BMI1
+        Assert.Equal(1u << 29, Cpuid(model, 7).D); // ARCH_CAPABILITIES (the MSR reads in Read_only_and_unknown_msrs)
     }
 
     [Fact]
