@@ -1,7 +1,7 @@
-using DynaSmp.Machine.Loaders;
 using System.Diagnostics;
 using DynaSmp.Machine;
 using DynaSmp.Machine.Guests;
+using DynaSmp.Machine.Loaders;
 using DynaSmp.Machine.Trace;
 
 namespace DynaSmp.Cli.Commands;

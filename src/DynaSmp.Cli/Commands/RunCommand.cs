@@ -67,7 +67,7 @@ static class RunCommand
             {
                 var opened = LinuxKernel.Open(image, hostDecompress: !guestDecompress, KernelCache.Default());
                 var plan = pc.LoadLinux(opened, initrd, cmdline);
-                Console.Error.WriteLine($"dynasmp: {(plan.HostDecompressed ? opened.Describe() : $"the kernel's own decompressor runs in the guest: {plan.GuestDecompressesBecause}")}");
+                Console.Error.WriteLine($"dynasmp: {plan.Describe(opened)}");
             }
             else pc.LoadMultiboot(image, cmdline);
             StartConsoleInput(pc);

@@ -27,6 +27,10 @@ public sealed class LinuxBootPlan
     public bool HostDecompressed => GuestDecompressesBecause == null;
     /// <summary>Why the kernel's own decompressor runs in the guest; null when the host decompressed it.</summary>
     public string? GuestDecompressesBecause { get; }
+
+    /// <summary>One line for the user: which way into <paramref name="kernel"/> this plan takes, and why.</summary>
+    public string Describe(LinuxKernel kernel) =>
+        HostDecompressed ? kernel.Describe() : $"the kernel's own decompressor runs in the guest: {GuestDecompressesBecause}";
     /// <summary>Bytes the kernel needs from <see cref="KernelAddress"/> while it decompresses (init_size).</summary>
     public uint InitSize { get; }
     /// <summary>The zero page (struct boot_params) as written at <see cref="LinuxBootLoader.BootParamsAddress"/>.</summary>
