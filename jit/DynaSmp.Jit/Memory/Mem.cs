@@ -176,6 +176,9 @@ public static unsafe class Mem
         ulong phys = c.Mmu.Translate(lin, access);
         if (!c.Ram.Contains(phys, size)) return null;
         if (access == MemAccess.Write && c.Ram.IsCodePage(phys >> GuestRam.PageShift)) c.OnCodePageWrite(phys, size);
+        // As ReadSlow and WriteSlow do, so compiled code's inline paths hit from now on: a lock word that only atomics
+        // write (a spinlock's page) otherwise missed the write TLB on every compiled LOCK CMPXCHG, each then a tier-0 call.
+        else c.Mmu.FillTlb(lin, phys, write: access == MemAccess.Write);
         return c.Ram.Base + phys;
     }
 

@@ -121,6 +121,32 @@ public sealed unsafe class AtomicTierTests
         }
     }
 
+    /// <summary>A page that only atomics write: the first LOCK CMPXCHG misses the write TLB and runs in tier 0, which fills
+    /// the TLB as tier 0's stores do; the other seven run inline. Before, every one of them was a tier-0 call.</summary>
+    [DifferentialFact]
+    public void A_page_only_atomics_write_is_filled_by_the_first_and_hit_by_the_rest()
+    {
+        foreach (int bits in new[] { 32, 64 })
+        {
+            var a = new Assembler(bits);
+            var loop = a.CreateLabel();
+            a.Label(ref loop);
+            if (bits == 64) a.@lock.cmpxchg(__dword_ptr[rbx], ecx); else a.@lock.cmpxchg(__dword_ptr[ebx], ecx);
+            a.dec(edi);
+            a.jnz(loop);
+            a.hlt();
+            var w = new CodeBytes();
+            a.Assemble(w, NativeRunner.TestRip);
+            var input = Input(NativeRunner.BufferAddress + 0x40);
+            input.Gpr[7] = 8;
+            var t0 = Run(w.ToArray(), input, compiled: false, flat32: bits == 32);
+            var t1 = Run(w.ToArray(), input, compiled: true, flat32: bits == 32);
+            AssertSame(t0, t1);
+            Assert.Equal(ExitReason.Hlt, t1.Exit);
+            Assert.Contains("Cmpxchg_rm32_r32 x1; ", t1.TierZeroCalls);
+        }
+    }
+
     /// <summary>Flat 32-bit: an operand whose last byte passes 4 GiB raises #GP(0) with nothing changed, in both tiers.</summary>
     [DifferentialTheory]
     [MemberData(nameof(Forms))]
