@@ -30,13 +30,17 @@ public static unsafe class KernelPayload
         _ => "unknown",
     };
 
-    /// <summary>Decompresses <paramref name="payload"/> (the compressed stream plus its 4-byte size) or returns null with
-    /// <paramref name="why"/> saying why not. Never throws for bad data: a corrupt payload is the guest's to find.</summary>
-    public static byte[]? TryDecompress(ReadOnlySpan<byte> payload, out string format, out string? why)
+    /// <summary>Decompresses <paramref name="payload"/> (the compressed stream plus its 4-byte size), of
+    /// <paramref name="format"/> (<see cref="Format"/>) and <paramref name="size"/> bytes uncompressed
+    /// (<see cref="ClaimedSize"/>), or returns null with <paramref name="why"/> saying why not. Never throws for bad data:
+    /// a corrupt payload is the guest's to find.</summary>
+    public static byte[]? TryDecompress(ReadOnlySpan<byte> payload, string format, int size, out string? why)
     {
-        format = Format(payload);
-        int size = ClaimedSize(payload, out why);
-        if (why != null) return null;
+        if (format is not ("gzip" or "xz" or "zstd"))
+        {
+            why = $"DynaSmp decompresses gzip, xz and zstd payloads on the host, not {format}";
+            return null;
+        }
         var stream = payload[..^4];
         var output = new byte[size];
         try
@@ -45,8 +49,7 @@ public static unsafe class KernelPayload
             {
                 "gzip" => Gunzip(stream, output),
                 "xz" => Unxz(stream, output),
-                "zstd" => Unzstd(stream, output),
-                _ => $"DynaSmp decompresses gzip, xz and zstd payloads on the host, not {format}",
+                _ => Unzstd(stream, output),
             };
         }
         catch (Exception e) when (e is InvalidDataException or IOException) { why = $"corrupt {format} data ({e.Message})"; }

@@ -14,7 +14,7 @@ namespace DynaSmp.Machine.Loaders;
 public static class LinuxBootLoader
 {
     public const ushort MinimumProtocol = 0x020A;
-    const uint HeaderMagic = 0x5372_6448; // "HdrS"
+    internal const uint HeaderMagic = 0x5372_6448; // "HdrS"
     const byte LoadedHigh = 0x01;
     const ushort XlfKernel64 = 0x01;
 
@@ -46,9 +46,8 @@ public static class LinuxBootLoader
             throw new LinuxImageException($"the setup header's length (jump at 0x200 to 0x{headerEnd:x}) is inconsistent with protocol {version >> 8}.{version & 0xFF:d2}");
         byte loadFlags = b[0x211];
         if ((loadFlags & LoadedHigh) == 0) throw new LinuxImageException("the kernel is a zImage (loaded low, LOADED_HIGH clear); only bzImages are supported");
-        int setupSectors = b[0x1F1] == 0 ? 4 : b[0x1F1];
-        long kernelOffset = (setupSectors + 1L) * 512;
-        if (kernelOffset >= b.Length) throw new LinuxImageException($"setup_sects = {setupSectors} puts the protected-mode kernel at 0x{kernelOffset:x}, past the end of the {b.Length}-byte file");
+        long kernelOffset = ProtectedModeOffset(b);
+        if (kernelOffset >= b.Length) throw new LinuxImageException($"setup_sects = {kernelOffset / 512 - 1} puts the protected-mode kernel at 0x{kernelOffset:x}, past the end of the {b.Length}-byte file");
         uint kernelAlignment = U32(b, 0x230);
         bool relocatable = b[0x234] != 0;
         ushort xloadflags = U16(b, 0x236);
@@ -126,6 +125,9 @@ public static class LinuxBootLoader
         return new LinuxBootPlan(version, load, segments, initSize, zeroPage, cmd, initrd, initrdAddress, entry, entry64, ramSize,
             vmlinux == null ? guestDecompresses ?? "" : null);
     }
+
+    /// <summary>Where the protected-mode kernel starts in the file: after the boot sector and setup_sects sectors (0 means 4).</summary>
+    internal static long ProtectedModeOffset(ReadOnlySpan<byte> b) => ((b[0x1F1] == 0 ? 4 : b[0x1F1]) + 1L) * 512;
 
     static ulong AlignUp(ulong v, ulong a) => (v + a - 1) & ~(a - 1);
 

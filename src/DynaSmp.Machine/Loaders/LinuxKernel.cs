@@ -46,11 +46,11 @@ public sealed class LinuxKernel
     public static LinuxKernel Open(ReadOnlyMemory<byte> image, bool hostDecompress = true, KernelCache? cache = null)
     {
         var b = image.Span;
-        // payload_offset/payload_length (protocol 2.08), relative to the protected-mode kernel at (setup_sects + 1) * 512.
-        if (b.Length < 0x250 || BinaryPrimitives.ReadUInt32LittleEndian(b[0x202..]) != 0x5372_6448 || BinaryPrimitives.ReadUInt16LittleEndian(b[0x206..]) < 0x0208)
+        // payload_offset/payload_length (protocol 2.08), relative to the protected-mode kernel.
+        if (b.Length < 0x250 || BinaryPrimitives.ReadUInt32LittleEndian(b[0x202..]) != LinuxBootLoader.HeaderMagic || BinaryPrimitives.ReadUInt16LittleEndian(b[0x206..]) < 0x0208)
             return new LinuxKernel(image, null, "none", "the image has no payload fields (not a bzImage of boot protocol 2.08 or later)", default);
-        long pm = ((b[0x1F1] == 0 ? 4 : b[0x1F1]) + 1L) * 512;
-        long offset = pm + BinaryPrimitives.ReadUInt32LittleEndian(b[0x248..]), length = BinaryPrimitives.ReadUInt32LittleEndian(b[0x24C..]);
+        long offset = LinuxBootLoader.ProtectedModeOffset(b) + BinaryPrimitives.ReadUInt32LittleEndian(b[0x248..]);
+        long length = BinaryPrimitives.ReadUInt32LittleEndian(b[0x24C..]);
         if (offset > b.Length || length > b.Length - offset)
             return new LinuxKernel(image, null, "none", "payload_offset and payload_length point outside the file", default);
         var payload = image.Slice((int)offset, (int)length);
@@ -58,12 +58,13 @@ public sealed class LinuxKernel
         if (!hostDecompress) return new LinuxKernel(image, null, format, "--guest-decompress", default);
         var clock = Stopwatch.StartNew();
         int size = KernelPayload.ClaimedSize(payload.Span, out string? why);
-        if (why == null && cache?.TryLoad(payload.Span, size) is { } cached)
+        if (why != null) return new LinuxKernel(image, null, format, why, default);
+        if (cache?.TryLoad(payload.Span, size) is { } cached)
         {
             try { return new LinuxKernel(image, Vmlinux.Parse(cached), format, null, clock.Elapsed, cache, fromCache: true); }
             catch (LinuxImageException) { } // an entry that passed its checksum but is no vmlinux: decompress as if absent
         }
-        var elf = KernelPayload.TryDecompress(payload.Span, out format, out why);
+        var elf = KernelPayload.TryDecompress(payload.Span, format, size, out why);
         if (elf == null) return new LinuxKernel(image, null, format, why, default);
         try
         {
