@@ -30,7 +30,7 @@ public sealed class LinuxBootPlan
 
     /// <summary>One line for the user: which way into <paramref name="kernel"/> this plan takes, and why.</summary>
     public string Describe(LinuxKernel kernel) =>
-        HostDecompressed ? kernel.Describe() : $"the kernel's own decompressor runs in the guest: {GuestDecompressesBecause}";
+        HostDecompressed ? kernel.Describe() : LinuxKernel.GuestDecompressorRuns(GuestDecompressesBecause);
     /// <summary>Bytes the kernel needs from <see cref="KernelAddress"/> while it decompresses (init_size).</summary>
     public uint InitSize { get; }
     /// <summary>The zero page (struct boot_params) as written at <see cref="LinuxBootLoader.BootParamsAddress"/>.</summary>

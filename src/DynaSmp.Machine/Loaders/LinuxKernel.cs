@@ -38,7 +38,9 @@ public sealed class LinuxKernel
             ? $"{PayloadFormat} payload's vmlinux ({(v.End - v.Start) >> 20} MiB) from the kernel cache {CachedIn} in {HostDecompressTime.TotalSeconds:F2} s; entering startup_64 at 0x{v.Entry:x}"
             : $"{PayloadFormat} payload decompressed on the host ({(v.End - v.Start) >> 20} MiB vmlinux in {HostDecompressTime.TotalSeconds:F2} s" +
               $"{(CachedIn != null ? $", kept in {CachedIn}" : "")}); entering startup_64 at 0x{v.Entry:x}"
-        : $"the kernel's own decompressor runs in the guest: {GuestDecompressesBecause}";
+        : GuestDecompressorRuns(GuestDecompressesBecause);
+
+    internal static string GuestDecompressorRuns(string? because) => $"the kernel's own decompressor runs in the guest: {because}";
 
     /// <summary>Opens <paramref name="image"/>, taking the vmlinux from <paramref name="cache"/> when it holds an intact
     /// copy and storing it there after decompressing. Never throws: an image the boot protocol cannot load is refused by

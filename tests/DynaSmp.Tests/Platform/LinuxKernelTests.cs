@@ -97,7 +97,7 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         });
         var opened = DynaSmp.Machine.Loaders.LinuxKernel.Open(kernel);
         var plan = pc.LoadLinux(opened, initrd, CommandLine);
-        output.WriteLine($"DynaSmp: {(plan.HostDecompressed ? opened.Describe() : $"the guest decompresses: {plan.GuestDecompressesBecause}")}");
+        output.WriteLine($"DynaSmp: {plan.Describe(opened)}");
         if (HostCanUnpack(opened.PayloadFormat)) Assert.True(plan.HostDecompressed, plan.GuestDecompressesBecause);
         pc.Vm.Start();
         bool exited = pc.Vm.WaitForExit(TimeSpan.FromMinutes(15));
