@@ -42,9 +42,12 @@ public sealed class Pc : IDisposable
         LoadLinux(LinuxKernel.Open(image), initrd, commandLine);
 
     /// <summary>Loads an opened kernel (one <see cref="LinuxKernel"/> serves a whole fleet).</summary>
-    public LinuxBootPlan LoadLinux(LinuxKernel kernel, ReadOnlyMemory<byte> initrd, string commandLine = "")
+    public LinuxBootPlan LoadLinux(LinuxKernel kernel, ReadOnlyMemory<byte> initrd, string commandLine = "") =>
+        LoadLinux(LinuxBootLoader.Plan(kernel, Vm.Config.MemoryBytes, commandLine, initrd));
+
+    /// <summary>Applies a plan made for this VM's RAM size: a fleet of equal VMs plans once and applies it to each.</summary>
+    public LinuxBootPlan LoadLinux(LinuxBootPlan plan)
     {
-        var plan = LinuxBootLoader.Plan(kernel, Vm.Config.MemoryBytes, commandLine, initrd);
         plan.Apply(Vm.Ram, Vm.Vcpus[Vm.Config.BspId].Core, Vm.Config.Vcpus);
         return plan;
     }

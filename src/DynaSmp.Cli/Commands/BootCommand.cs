@@ -51,10 +51,10 @@ static class BootCommand
         if (!DynaSmp.Machine.Pc.IsLinuxImage(image)) throw new UsageException($"--kernel {kernel}: not a Linux bzImage (boot runs Linux kernels; use `run` for multiboot)");
         var opened = DynaSmp.Machine.Loaders.LinuxKernel.Open(image, hostDecompress: !guestDecompress, DynaSmp.Machine.Loaders.KernelCache.Default());
         string commandLine = append ?? "console=ttyS0 panic=-1";
-        // Every VM gets the same RAM and kernel, so one plan says which way they all boot (and refuses a bad image now).
+        // Every VM gets the same RAM and kernel: one plan for all, made (and a bad image refused) before any VM is built.
         var plan = DynaSmp.Machine.Loaders.LinuxBootLoader.Plan(opened, mem, commandLine, rd);
         Console.Error.WriteLine($"dynasmp: {plan.Describe(opened)}");
-        return new LinuxGuest(image, opened, rd, commandLine, kvmClock);
+        return new LinuxGuest(image, plan, rd, commandLine, kvmClock);
     }
 
     /// <summary>The fleet window when --parallel is not given. A VM bringing up the built-in guest keeps two threads busy, the

@@ -9,8 +9,9 @@ namespace DynaSmp.Cli.Commands;
 /// <summary>A Linux guest for <see cref="BootRun"/> instead of the built-in one: a bzImage, its initramfs and command
 /// line. A VM has booted when the guest powers off (its init's last act); its APs are online once they first idle.</summary>
 /// <summary>A Linux kernel for every VM of a fleet; <paramref name="KvmClock"/>: KVM's paravirtual leaves and kvm-clock.
-/// <paramref name="Opened"/> is the bzImage opened once, its payload decompressed once for the whole fleet.</summary>
-sealed record LinuxGuest(byte[] Kernel, LinuxKernel Opened, byte[] Initrd, string CommandLine, bool KvmClock = true);
+/// <paramref name="Plan"/> is the boot planned once for the fleet's RAM size (the payload decompressed once) and applied
+/// to every VM.</summary>
+sealed record LinuxGuest(byte[] Kernel, LinuxBootPlan Plan, byte[] Initrd, string CommandLine, bool KvmClock = true);
 
 /// <summary>N VMs booting the built-in guest (or a Linux kernel) concurrently, and what came out of it.</summary>
 sealed class BootRun : IDisposable
@@ -50,7 +51,7 @@ sealed class BootRun : IDisposable
             deadline?.Check($"set-up ({Pcs.Count} of {_shard.SizeOf(vms)} VMs built)");
             int? seed = deterministicSeed is int b ? DynaSmp.Machine.Storm.StormRun.VmSeed(b, k) : null;
             var pc = new Pc(config with { DeterministicSeed = seed });
-            if (linux != null) pc.LoadLinux(linux.Opened, linux.Initrd, linux.CommandLine);
+            if (linux != null) pc.LoadLinux(linux.Plan);
             else pc.LoadMultiboot(image!);
             Pcs.Add(pc);
             VmNumbers.Add(k);
