@@ -117,19 +117,9 @@ public unsafe class HostDecompressionTests
         return output[..(int)n];
     }
 
-    static (int? Status, string Serial, LinuxBootPlan Plan) Boot(LinuxKernel kernel, ulong ram = 64UL << 20)
-    {
-        var output = new List<byte>();
-        using var pc = new Pc(new VmConfig { Vcpus = 1, MemoryBytes = ram, Trace = false }, output.Add);
-        // Dirty the BSS the plan must zero (a reset re-applies a plan to used RAM).
-        if (Bss < ram) pc.Vm.Ram.Span(Bss + 0x800, 1)[0] = 0x55;
-        var plan = pc.LoadLinux(kernel, default, "hi");
-        pc.Vm.Start();
-        Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(20)), "the synthetic kernel did not exit");
-        pc.Vm.Join();
-        Assert.True(pc.Vm.ExitKind == VmExitKind.DebugExit, $"{pc.Vm.ExitKind}: {pc.Vm.ExitMessage}");
-        return (pc.Vm.ExitStatus, System.Text.Encoding.ASCII.GetString(output.ToArray()), plan);
-    }
+    // Dirties the BSS the plan must zero (a reset re-applies a plan to used RAM).
+    static (int? Status, string Serial, LinuxBootPlan Plan) Boot(LinuxKernel kernel, ulong ram = 64UL << 20) =>
+        LinuxBootLoaderTests.Boot(kernel, "hi", ram, pc => { if (Bss < ram) pc.Vm.Ram.Span(Bss + 0x800, 1)[0] = 0x55; });
 
     public static TheoryData<string> Formats() => ["gzip", "xz", "zstd"];
 

@@ -144,11 +144,17 @@ public class LinuxBootLoaderTests
         return kernel;
     }
 
-    static (int? Status, string Serial, LinuxBootPlan Plan) Boot(byte[] image, string cmdline)
+    static (int? Status, string Serial, LinuxBootPlan Plan) Boot(byte[] image, string cmdline) => Boot(LinuxKernel.Open(image), cmdline);
+
+    /// <summary>Boots <paramref name="kernel"/> on one vCPU until its isa-debug-exit; <paramref name="beforeLoad"/> may
+    /// touch the VM's RAM first.</summary>
+    internal static (int? Status, string Serial, LinuxBootPlan Plan) Boot(LinuxKernel kernel, string cmdline, ulong ram = 64UL << 20,
+        Action<Pc>? beforeLoad = null)
     {
         var output = new List<byte>();
-        using var pc = new Pc(new VmConfig { Vcpus = 1, MemoryBytes = 64UL << 20, Trace = false }, output.Add);
-        var plan = pc.LoadLinux(image, default, cmdline);
+        using var pc = new Pc(new VmConfig { Vcpus = 1, MemoryBytes = ram, Trace = false }, output.Add);
+        beforeLoad?.Invoke(pc);
+        var plan = pc.LoadLinux(kernel, default, cmdline);
         pc.Vm.Start();
         Assert.True(pc.Vm.WaitForExit(TimeSpan.FromSeconds(20)), "the synthetic kernel did not exit");
         pc.Vm.Join();
