@@ -28,7 +28,11 @@ static class BenchCommand
         public bool Consistent => Runs.Select(r => r.Checksum).Distinct().Count() <= 1;
     }
 
-    sealed record Row(Workload W, int Bits, Cell Dyna, Cell Qemu);
+    sealed record Row(Workload W, int Bits, Cell Dyna, Cell Qemu)
+    {
+        /// <summary>The host build's runs (<see cref="NativeWorkloads"/>), on 64-bit rows with --native.</summary>
+        public Cell Native { get; } = new();
+    }
 
     public static Command Create()
     {
@@ -36,14 +40,15 @@ static class BenchCommand
         var mode = CliOptions.Choice("--mode", "both", "guest modes to run", ("both", new[] { 32, 64 }), ("32", new[] { 32 }), ("64", new[] { 64 }));
         var runs = CliOptions.Int("--runs", 3, 1, 100, "runs of each workload and engine");
         var noQemu = CliOptions.Flag("--no-qemu", "run DynaSmp only");
+        var native = CliOptions.Flag("--native", "also time each workload's C source built for the host (needs gcc): the speed no translator beats");
         var json = CliOptions.OutputFile("--json", "write every run and the ratios as JSON");
         var timeout = CliOptions.Seconds("--timeout", 600, "deadline of each run");
-        var c = new Command("bench", "time the perf/workloads guests under DynaSmp and QEMU TCG; checksums and speed ratios") { filter, mode, runs, noQemu, json, timeout };
-        c.SetAction(p => Run(p.GetValue(filter), p.GetValue(mode).Value, p.GetValue(runs), p.GetValue(noQemu), p.GetValue(json), p.GetValue(timeout)));
+        var c = new Command("bench", "time the perf/workloads guests under DynaSmp and QEMU TCG; checksums and speed ratios") { filter, mode, runs, noQemu, native, json, timeout };
+        c.SetAction(p => Run(p.GetValue(filter), p.GetValue(mode).Value, p.GetValue(runs), p.GetValue(noQemu), p.GetValue(native), p.GetValue(json), p.GetValue(timeout)));
         return c;
     }
 
-    static int Run(string? filter, int[] modes, int runs, bool noQemu, string? jsonPath, double timeout)
+    static int Run(string? filter, int[] modes, int runs, bool noQemu, bool native, string? jsonPath, double timeout)
     {
         HostFiles.CheckOutput(jsonPath, "--json");
 
@@ -74,6 +79,8 @@ static class BenchCommand
             qemu = QemuReference.FindOrInstall(notes, "bench");
             if (qemu != null) qemuVersion = WorkloadSuite.QemuVersion(qemu);
         }
+        string? nativeDir = null;
+        var nativeExe = native ? BuildNative(dir, chosen, modes, notes, out nativeDir) : new Dictionary<string, string>();
         if (Environment.GetEnvironmentVariable("DOTNET_JitAlignLoopMinBlockWeight") != "0")
             notes.Add("DOTNET_JitAlignLoopMinBlockWeight=0 was not set: tier-1 loop speed depends on where RyuJIT places the code (docs/ARCHITECTURE.md, Figures)");
 
@@ -98,13 +105,41 @@ static class BenchCommand
                 Measure(row, row.Dyna, "dynasmp", run, () => WorkloadSuite.RunDynaSmp(images[(row.W.Name, row.Bits)], row.W.Vcpus, "", TimeSpan.FromSeconds(timeout)));
                 if (qemu != null)
                     Measure(row, row.Qemu, "qemu", run, () => WorkloadSuite.RunQemu(qemu, row.W.ImagePath(dir, row.Bits), row.W.Vcpus, "", TimeSpan.FromSeconds(timeout), timed: true));
+                if (row.Bits == 64 && nativeExe.TryGetValue(row.W.Name, out var exe))
+                    Measure(row, row.Native, "native", run, () => NativeWorkloads.Run(exe, row.W.N, TimeSpan.FromSeconds(timeout)));
             }
         }
         wall.Stop();
+        if (nativeDir != null) try { Directory.Delete(nativeDir, recursive: true); } catch (IOException) { }
         if (loadBefore != null)
             notes.Add($"host load average (1 min) {loadBefore} at the start, {LoadAverage()} at the end, on {Environment.ProcessorCount} cores");
 
-        return Report(rows, modes, runs, qemu != null, qemuVersion, notes, jsonPath, wall.Elapsed.TotalSeconds);
+        return Report(rows, modes, runs, qemu != null, nativeExe.Count > 0, qemuVersion, notes, jsonPath, wall.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>--native: each single-vCPU workload's host build in a temporary directory (name -> program); what could not
+    /// be built or is not comparable goes to the notes.</summary>
+    static Dictionary<string, string> BuildNative(string dir, List<Workload> chosen, int[] modes, List<string> notes, out string? outDir)
+    {
+        var built = new Dictionary<string, string>();
+        outDir = null;
+        if (!modes.Contains(64)) { notes.Add("native: host builds are x86-64 and shown on 64-bit rows; --mode 32 has none"); return built; }
+        if (NativeWorkloads.FindCompiler() is not { } cc)
+        {
+            notes.Add("native: no C compiler ($CC, or gcc on PATH): the host builds were not timed (apt-get install gcc)");
+            return built;
+        }
+        outDir = Directory.CreateTempSubdirectory("dynasmp-native-").FullName;
+        foreach (var w in chosen)
+        {
+            if (w.Vcpus > 1) { notes.Add($"native: {w.Name} not timed: its checked total assumes {w.Vcpus} vCPUs running it at once"); continue; }
+            if (NativeWorkloads.Build(cc, dir, w, outDir, out string? why) is { } exe) built[w.Name] = exe;
+            else notes.Add($"native: {w.Name} not built: {why}");
+        }
+        if (built.Count > 0)
+            notes.Add("native: the workload's C source built for this host (x86-64, -O2, no auto-vectorisation), timed around the workload alone; " +
+                "shown on the 64-bit rows; ceiling = QEMU time / native time, the speed against QEMU that running at native speed would reach");
+        return built;
     }
 
     static void Measure(Row row, Cell cell, string engine, int run, Func<WorkloadRun> go)
@@ -147,7 +182,7 @@ static class BenchCommand
         return "ok (both = expected)";
     }
 
-    static int Report(List<Row> rows, int[] modes, int runs, bool haveQemu, string? qemuVersion, List<string> notes,
+    static int Report(List<Row> rows, int[] modes, int runs, bool haveQemu, bool haveNative, string? qemuVersion, List<string> notes,
         string? jsonPath, double wallSeconds)
     {
         string F(double? s) => s is double v ? v.ToString("0.000", Inv) : "-";
@@ -159,14 +194,21 @@ static class BenchCommand
         foreach (int b in modes)
             Console.WriteLine($"start-up, wall time of the {b}-bit image that only boots and exits: DynaSmp {F(baseRows[b].Dyna.Median)} s (in-process), QEMU {F(baseRows[b].Qemu.Median)} s (new process)");
         Console.WriteLine();
-        var table = new ResultTable(("workload", false), ("mode", true), ("DynaSmp s", true), ("QEMU s", true), ("speed", true), ("checksum", false), ("result", false));
+        var columns = new List<(string, bool)> { ("workload", false), ("mode", true), ("DynaSmp s", true), ("QEMU s", true), ("speed", true) };
+        if (haveNative) { columns.Add(("native s", true)); columns.Add(("ceiling", true)); }
+        columns.Add(("checksum", false)); columns.Add(("result", false));
+        var table = new ResultTable(columns.ToArray());
+        string[] Cells(string workload, string mode, string dyna, string q, string speed, string nat, string ceiling, string checksum, string result) =>
+            haveNative ? [workload, mode, dyna, q, speed, nat, ceiling, checksum, result] : [workload, mode, dyna, q, speed, checksum, result];
 
         var jsonRows = new List<object>();
         var geo = new Dictionary<string, object?>();
+        var geoCeiling = new Dictionary<string, object?>();
         bool allOk = true;
         foreach (int b in modes)
         {
             var logs = new List<double>();
+            var ceilingLogs = new List<double>();
             foreach (var r in rows.Where(r => r.Bits == b && r.W.Name != Baseline))
             {
                 double? dn = r.Dyna.WorkMedian, qn = r.Qemu.WorkMedian;
@@ -175,17 +217,28 @@ static class BenchCommand
                 allOk &= r.Dyna.Error == null && r.Dyna.Checksum == r.W.Expected && r.Dyna.Consistent && r.Dyna.Runs.All(x => x.SelfCheckPassed);
                 double? speed = dn is double d && qn is double q && ok ? q / d : null;
                 if (speed is double s) logs.Add(Math.Log(s));
-                table.Row(r.W.Name, b.ToString(Inv), F(dn), F(qn), Fx(speed), r.Dyna.Checksum ?? "-", verdict);
+                double? nn = r.Native.WorkMedian;
+                bool nativeOk = nn != null && r.Native.Checksum == r.W.Expected && r.Native.Consistent && r.Native.Runs.All(x => x.SelfCheckPassed);
+                if (nn != null && !nativeOk) notes.Add($"native {r.W.Name}: checksum {r.Native.Checksum}, expected {r.W.Expected}: not used");
+                if (r.Native.Error != null) notes.Add($"native {r.W.Name}: {r.Native.Error}");
+                double? ceiling = nativeOk && qn is double q2 && q2 > 0 && nn > 0 ? q2 / nn : null;
+                if (ceiling is double cl && speed != null) ceilingLogs.Add(Math.Log(cl));
+                table.Row(Cells(r.W.Name, b.ToString(Inv), F(dn), F(qn), Fx(speed), nativeOk ? F(nn) : "-", Fx(ceiling), r.Dyna.Checksum ?? "-", verdict));
                 jsonRows.Add(new
                 {
                     workload = r.W.Name, mode = b, vcpus = r.W.Vcpus, n = r.W.N, expected = r.W.Expected,
                     dynasmp = CellJson(r.Dyna, dn), qemu = haveQemu ? CellJson(r.Qemu, qn) : null,
                     speed_vs_qemu = speed, result = verdict,
+                    native = haveNative && b == 64 ? CellJson(r.Native, nn) : null, ceiling_vs_qemu = ceiling,
                 });
             }
             double? g = logs.Count > 0 ? Math.Exp(logs.Average()) : null;
             geo[b.ToString(Inv)] = g;
-            table.Row("geomean", b.ToString(Inv), "", "", Fx(g), "", $"over {logs.Count} workload(s) with both times and matching checksums");
+            double? gc = ceilingLogs.Count > 0 ? Math.Exp(ceilingLogs.Average()) : null;
+            geoCeiling[b.ToString(Inv)] = gc;
+            string over = $"over {logs.Count} workload(s) with both times and matching checksums" +
+                (gc != null ? $"; ceiling over the {ceilingLogs.Count} of them with a host build" : "");
+            table.Row(Cells("geomean", b.ToString(Inv), "", "", Fx(g), "", Fx(gc), "", over));
         }
         table.Write();
         foreach (var r in rows.Where(r => r.Dyna.Error != null || r.Qemu.Error != null))
@@ -205,7 +258,7 @@ static class BenchCommand
                 host = new { cores = Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
                 qemu = qemuVersion, runs, modes,
                 startup_s = modes.ToDictionary(b => b.ToString(Inv), b => new { dynasmp = baseRows[b].Dyna.Median, qemu = baseRows[b].Qemu.Median }),
-                rows = jsonRows, geomean_speed_vs_qemu = geo, notes,
+                rows = jsonRows, geomean_speed_vs_qemu = geo, geomean_ceiling_vs_qemu = haveNative ? geoCeiling : null, notes,
             };
             HostFiles.WriteOutput(jsonPath, "--json", s => JsonSerializer.Serialize(s, doc, new JsonSerializerOptions { WriteIndented = true }));
         }

@@ -50,4 +50,42 @@ public class BenchCommandTests
         Assert.Equal(JsonValueKind.Null, row.GetProperty("qemu").ValueKind);
         File.Delete(json);
     }
+
+    /// <summary>--native builds the workload's C source for the host and times it: its checksum must be the manifest's,
+    /// the same the guest prints. Without a compiler the run still succeeds and says why there is no native time.</summary>
+    [Fact]
+    public void Native_runs_the_host_build_of_the_same_source_or_says_why_not()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"dynasmp-bench-{Guid.NewGuid():N}.json");
+        var (code, output, err) = Bench("--filter", "crc32,smp", "--mode", "64", "--runs", "1", "--no-qemu", "--native", "--json", json);
+        Assert.True(code == 0, output + err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToDictionary(r => r.GetProperty("workload").GetString()!);
+        if (DynaSmp.Cli.Commands.NativeWorkloads.FindCompiler() == null)
+        {
+            Assert.Contains("native: no C compiler", output);
+        }
+        else
+        {
+            var crc = rows["crc32"];
+            var native = crc.GetProperty("native");
+            Assert.Equal(crc.GetProperty("expected").GetString(), native.GetProperty("checksum").GetString());
+            Assert.True(native.GetProperty("median_work_s").GetDouble() > 0);
+            Assert.Equal(JsonValueKind.Null, crc.GetProperty("ceiling_vs_qemu").ValueKind); // no QEMU time to divide
+            Assert.Contains("| native s | ceiling |", output);
+            // smp's host build would check a total two CPUs make: it is left out, and said so.
+            Assert.Equal(0, rows["smp"].GetProperty("native").GetProperty("work_s").GetArrayLength());
+            Assert.Contains("native: smp not timed", output);
+        }
+        File.Delete(json);
+    }
+
+    [Fact]
+    public void Native_with_only_32_bit_rows_says_there_is_nothing_to_show()
+    {
+        var (code, output, err) = Bench("--filter", "crc32", "--mode", "32", "--runs", "1", "--no-qemu", "--native");
+        Assert.True(code == 0, output + err);
+        Assert.Contains("native: host builds are x86-64 and shown on 64-bit rows; --mode 32 has none", output);
+        Assert.DoesNotContain("native s", output);
+    }
 }
