@@ -222,7 +222,8 @@ static partial class InstEmit
         ReadOperand(e, i, 0, size, e.T1);
         if (size == 1) { e.LoadReg(Register.AX); il.Store(e.T2); il.Const(0); il.Store(e.T3); }
         else { e.LoadReg(CaseRegister(0, size)); il.Store(e.T2); e.LoadReg(CaseRegister(2, size)); il.Store(e.T3); }
-        if (size == 8)
+        if (size is 4 or 8 && !signed && (size == 4 ? DivRem32 : DivRem64) is { } divRem) EmitUnsignedDivRem(e, size, divRem);
+        else if (size == 8)
         {
             e.FlushPending(); // a #DE exits with the flags of before; nothing else here touches them
             il.Gen.Emit(OpCodes.Ldarg_1); il.ConstI4(size); il.ConstI4(signed ? 1 : 0);
@@ -284,6 +285,40 @@ static partial class InstEmit
         il.Load(e.T2); il.Load(e.Val); il.Load(e.T1); il.Emit(OpCodes.Mul); il.Emit(OpCodes.Sub); il.Truncate(size); il.Store(e.T4);
         il.Load(e.Val); il.Truncate(size); il.Store(e.Val);
     }
+
+    /// <summary>Unsigned DIV of EDX:EAX or RDX:RAX (high half in T3, low in T2) by T1 with the host's own DIV, which gives
+    /// quotient and remainder at once: quotient to Val, remainder to T4. #DE first, as the SDM says: a zero divisor, or a
+    /// quotient wider than the operand, which for unsigned operands is exactly high half >= divisor (so is the first).</summary>
+    /// <remarks>PERF: the 64-bit division with the remainder as dividend - quotient * divisor put a multiply after every
+    /// division, in the dependency chain of loops such as Euclid's (a % b feeds the next division); a 64-bit guest DIV
+    /// was a helper call. X86Base.DivRem is marked experimental in .NET 10 (SYSLIB5004): it is looked up by reflection,
+    /// and without it the code falls back to the general path.</remarks>
+    static void EmitUnsignedDivRem(BlockEmitter e, int size, MethodInfo divRem)
+    {
+        var il = e.Il;
+        var de = e.RaiseException(Cpu.Vector.DE);
+        // One compare for both: a zero divisor is at most any high half.
+        il.Load(e.T3); il.Load(e.T1); il.Emit(OpCodes.Bge_Un, de);
+        var result = il.NewStructLocal(divRem.ReturnType);
+        if (size == 4)
+        {
+            il.Load(e.T2); il.Emit(OpCodes.Conv_U4); il.Load(e.T3); il.Emit(OpCodes.Conv_U4); il.Load(e.T1); il.Emit(OpCodes.Conv_U4);
+        }
+        else { il.Load(e.T2); il.Load(e.T3); il.Load(e.T1); }
+        il.Call(divRem);
+        il.Gen.Emit(OpCodes.Stloc, result);
+        il.Gen.Emit(OpCodes.Ldloca, result); il.Gen.Emit(OpCodes.Ldfld, divRem.ReturnType.GetField("Item1")!);
+        if (size == 4) il.Emit(OpCodes.Conv_U8);
+        il.Store(e.Val);
+        il.Gen.Emit(OpCodes.Ldloca, result); il.Gen.Emit(OpCodes.Ldfld, divRem.ReturnType.GetField("Item2")!);
+        if (size == 4) il.Emit(OpCodes.Conv_U8);
+        il.Store(e.T4);
+    }
+
+    static readonly MethodInfo? DivRem32 = System.Runtime.Intrinsics.X86.X86Base.IsSupported
+        ? typeof(System.Runtime.Intrinsics.X86.X86Base).GetMethod("DivRem", [typeof(uint), typeof(uint), typeof(uint)]) : null;
+    static readonly MethodInfo? DivRem64 = System.Runtime.Intrinsics.X86.X86Base.X64.IsSupported
+        ? typeof(System.Runtime.Intrinsics.X86.X86Base.X64).GetMethod("DivRem", [typeof(ulong), typeof(ulong), typeof(ulong)]) : null;
 
     static Register CaseRegister(int index, int size) => size switch
     {

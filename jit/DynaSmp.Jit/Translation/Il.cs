@@ -20,6 +20,8 @@ sealed class Il(ILGenerator g)
     public Local64 NewLocal() => new(g.DeclareLocal(typeof(ulong)));
     public LocalBuilder NewNativeLocal() => g.DeclareLocal(typeof(nint));
     public LocalBuilder NewIntLocal() => g.DeclareLocal(typeof(int));
+    /// <summary>A local of a value type a called method returns (a tuple), read back field by field.</summary>
+    public LocalBuilder NewStructLocal(Type t) => g.DeclareLocal(t);
     public Label Label() => g.DefineLabel();
 
     /// <summary>Marks <paramref name="l"/>, first emitting the slow paths that rejoin the main line there

@@ -123,6 +123,23 @@ public class MulDivTests
         Assert.Equal(0UL, h[2]);
     }
 
+    /// <summary>Unsigned DIV at the edge of #DE: the high half one below the divisor, so the quotient takes every bit of
+    /// the operand; for DIV r32 the registers' upper halves hold garbage, which DIV r32 ignores (and clears in RAX/RDX).</summary>
+    [Theory, InlineData(0, 4), InlineData(1, 4), InlineData(0, 8), InlineData(1, 8)]
+    public void Unsigned_divide_with_the_largest_quotient_that_fits(int tier, int size)
+    {
+        ulong divisor = size == 4 ? 0xDEAD_0000_9ABC_DEF1 : 0x9ABC_DEF0_1234_5679, low = 0xBEEF_0000_FFFF_FFF0;
+        ulong mask = size == 4 ? 0xFFFF_FFFF : ulong.MaxValue;
+        ulong high = ((divisor & mask) - 1) | (size == 4 ? 0x1234_5678_0000_0000UL : 0UL);
+        using var h = GroupTestHost.Run(tier, 64, a => { if (size == 4) a.div(ecx); else a.div(rcx); },
+            h => { h[0] = low; h[2] = high; h[1] = divisor; });
+        h.AssertHalted();
+        UInt128 dividend = ((UInt128)(high & mask) << (size * 8)) | (low & mask);
+        Assert.Equal((ulong)(dividend / (divisor & mask)), h[0]);
+        Assert.Equal((ulong)(dividend % (divisor & mask)), h[2]);
+        Assert.Equal(mask, h[0] | (mask >> 1)); // the quotient's top bit is set: it needs the whole operand
+    }
+
     public static TheoryData<int, int, string> DivideErrors => new()
     {
         // tier, case, description
@@ -133,6 +150,9 @@ public class MulDivTests
         { 0, 4, "idiv r64 -2^63 / -1" }, { 1, 4, "idiv r64 -2^63 / -1" },
         { 0, 5, "idiv r64 Int128.MinValue / -1" }, { 1, 5, "idiv r64 Int128.MinValue / -1" },
         { 0, 6, "idiv r8 quotient 128" }, { 1, 6, "idiv r8 quotient 128" },
+        { 0, 7, "div r32 EDX >= divisor" }, { 1, 7, "div r32 EDX >= divisor" },
+        { 0, 8, "div r32 by zero, RCX's upper half set" }, { 1, 8, "div r32 by zero, RCX's upper half set" },
+        { 0, 9, "div r64 by zero" }, { 1, 9, "div r64 by zero" },
     };
 
     [Theory, MemberData(nameof(DivideErrors))]
@@ -149,6 +169,9 @@ public class MulDivTests
             case 4: xa = 0x8000_0000_0000_0000; xd = ulong.MaxValue; xc = ulong.MaxValue; break;
             case 5: xa = 0; xd = 0x8000_0000_0000_0000; xc = ulong.MaxValue; break;
             case 6: xa = 0xFF00; xc = 0xFE; break; // -256 / -2 = 128
+            case 7: xa = 0xFFFF_FFFF; xd = 0xFFFF_FFFF_0000_0007; xc = 7; break; // EDX = 7 = divisor: the quotient needs 33 bits
+            case 8: xa = 5; xd = 0; xc = 0x1_0000_0000; break; // ECX = 0, whatever RCX holds above it
+            case 9: xa = 5; xd = 0; xc = 0; break;
         }
         using var h = GroupTestHost.Run(tier, 64, a =>
         {
@@ -160,6 +183,8 @@ public class MulDivTests
                 case 2: a.div(rcx); break;
                 case 3: a.idiv(ecx); break;
                 case 4: case 5: a.idiv(rcx); break;
+                case 7: case 8: a.div(ecx); break;
+                case 9: a.div(rcx); break;
                 default: a.idiv(cl); break;
             }
         }, h => { h[0] = xa; h[2] = xd; h[1] = xc; }, warmup: h => h[1] = 1);
