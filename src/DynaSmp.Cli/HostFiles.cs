@@ -19,6 +19,18 @@ public static class HostFiles
         return (ReadInput(kernel, "kernel image", bound, hint), initrd == null ? [] : ReadInput(initrd, "initrd", bound, hint));
     }
 
+    /// <summary>The first file named <paramref name="name"/> in a directory of PATH, or null: where a host tool the
+    /// CLI runs (QEMU, a C compiler) lives.</summary>
+    public static string? FindOnPath(string name)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+
     /// <summary>Reads a regular file of at most <paramref name="maxBytes"/> bytes (<paramref name="limitHint"/> says
     /// what sets the bound). Throws UsageException with a precise message otherwise.</summary>
     public static byte[] ReadInput(string path, string what, long maxBytes, string limitHint)

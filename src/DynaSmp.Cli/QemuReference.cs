@@ -11,16 +11,7 @@ public static class QemuReference
     public const string Binary = "qemu-system-x86_64";
 
     /// <summary>The binary on PATH, or null.</summary>
-    public static string? Find()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
-        {
-            if (dir.Length == 0) continue;
-            var candidate = Path.Combine(dir, Binary);
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
-    }
+    public static string? Find() => HostFiles.FindOnPath(Binary);
 
     /// <summary>How a run ended: QEMU's exit status (isa-debug-exit value v gives (v &lt;&lt; 1) | 1), or null when it
     /// was killed at <c>timeout</c>; and what it wrote to stderr.</summary>

@@ -17,17 +17,8 @@ public static class NativeWorkloads
     const string Flags = "-O2 -fno-tree-vectorize -fno-math-errno -DWL_HOST_REF";
 
     /// <summary>The C compiler to use: $CC, else gcc on PATH; null when there is none.</summary>
-    public static string? FindCompiler()
-    {
-        string? cc = Environment.GetEnvironmentVariable("CC");
-        if (!string.IsNullOrWhiteSpace(cc)) return cc;
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            string p = Path.Combine(dir, "gcc");
-            if (File.Exists(p)) return p;
-        }
-        return null;
-    }
+    public static string? FindCompiler() =>
+        Environment.GetEnvironmentVariable("CC") is { } cc && !string.IsNullOrWhiteSpace(cc) ? cc : HostFiles.FindOnPath("gcc");
 
     /// <summary>Builds <paramref name="w"/>'s host program into <paramref name="outDir"/>; its path, or null and why.</summary>
     public static string? Build(string compiler, string workloadsDir, Workload w, string outDir, out string? error)
