@@ -35,13 +35,9 @@ public sealed class Pc : IDisposable
         return plan;
     }
 
-    /// <summary>Loads a bzImage with the Linux boot protocol (plus ACPI and MP tables) and puts the BSP at its
-    /// entry, its payload decompressed on the host when it can be (<see cref="LinuxKernel"/>). Throws
+    /// <summary>Loads an opened bzImage (<see cref="LinuxKernel.Open"/>: its payload decompressed on the host when it can
+    /// be) with the Linux boot protocol, plus ACPI and MP tables, and puts the BSP at its entry. Throws
     /// LinuxImageException for bad images or ones that do not fit.</summary>
-    public LinuxBootPlan LoadLinux(ReadOnlyMemory<byte> image, ReadOnlyMemory<byte> initrd, string commandLine = "") =>
-        LoadLinux(LinuxKernel.Open(image), initrd, commandLine);
-
-    /// <summary>Loads an opened kernel (one <see cref="LinuxKernel"/> serves a whole fleet).</summary>
     public LinuxBootPlan LoadLinux(LinuxKernel kernel, ReadOnlyMemory<byte> initrd, string commandLine = "") =>
         LoadLinux(LinuxBootLoader.Plan(kernel, Vm.Config.MemoryBytes, commandLine, initrd));
 

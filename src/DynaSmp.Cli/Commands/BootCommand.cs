@@ -49,12 +49,20 @@ static class BootCommand
         RunCommand.CheckRamBelowApic(mem);
         var (image, rd) = HostFiles.ReadKernel(kernel, initrd, mem);
         if (!DynaSmp.Machine.Pc.IsLinuxImage(image)) throw new UsageException($"--kernel {kernel}: not a Linux bzImage (boot runs Linux kernels; use `run` for multiboot)");
-        var opened = DynaSmp.Machine.Loaders.LinuxKernel.Open(image, hostDecompress: !guestDecompress, DynaSmp.Machine.Loaders.KernelCache.Default());
         string commandLine = append ?? "console=ttyS0 panic=-1";
         // Every VM gets the same RAM and kernel: one plan for all, made (and a bad image refused) before any VM is built.
-        var plan = DynaSmp.Machine.Loaders.LinuxBootLoader.Plan(opened, mem, commandLine, rd);
+        return new LinuxGuest(image, PlanLinux(image, rd, commandLine, mem, guestDecompress), rd, commandLine, kvmClock);
+    }
+
+    /// <summary>The boot of a bzImage for <paramref name="mem"/> bytes of RAM, its payload unpacked on the host (through
+    /// the kernel cache) unless <paramref name="guestDecompress"/>; says on stderr which way into the kernel it takes.
+    /// Shared by `run` and `boot --kernel`.</summary>
+    internal static DynaSmp.Machine.Loaders.LinuxBootPlan PlanLinux(byte[] image, byte[] initrd, string commandLine, ulong mem, bool guestDecompress)
+    {
+        var opened = DynaSmp.Machine.Loaders.LinuxKernel.Open(image, hostDecompress: !guestDecompress, DynaSmp.Machine.Loaders.KernelCache.Default());
+        var plan = DynaSmp.Machine.Loaders.LinuxBootLoader.Plan(opened, mem, commandLine, initrd);
         Console.Error.WriteLine($"dynasmp: {plan.Describe(opened)}");
-        return new LinuxGuest(image, plan, rd, commandLine, kvmClock);
+        return plan;
     }
 
     /// <summary>The fleet window when --parallel is not given. A VM bringing up the built-in guest keeps two threads busy, the

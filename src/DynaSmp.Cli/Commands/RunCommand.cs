@@ -3,7 +3,6 @@ using System.CommandLine;
 using System.Text.Json;
 using DynaSmp.Machine;
 using DynaSmp.Machine.Host;
-using DynaSmp.Machine.Loaders;
 
 namespace DynaSmp.Cli.Commands;
 
@@ -63,12 +62,7 @@ static class RunCommand
         bool joined = true;
         try
         {
-            if (linux)
-            {
-                var opened = LinuxKernel.Open(image, hostDecompress: !guestDecompress, KernelCache.Default());
-                var plan = pc.LoadLinux(opened, initrd, cmdline);
-                Console.Error.WriteLine($"dynasmp: {plan.Describe(opened)}");
-            }
+            if (linux) pc.LoadLinux(BootCommand.PlanLinux(image, initrd, cmdline, mem, guestDecompress));
             else pc.LoadMultiboot(image, cmdline);
             StartConsoleInput(pc);
             deadline.Check("set-up");
