@@ -30,6 +30,19 @@ public static unsafe class KernelPayload
         _ => "unknown",
     };
 
+    const string Lzma = "liblzma.so.5", Zstd = "libzstd.so.1";
+    const string LzmaDecode = "lzma_stream_buffer_decode", ZstdDecompress = "ZSTD_decompress";
+
+    /// <summary>Whether this host can decompress <paramref name="format"/> payloads: gzip always, xz and zstd when their
+    /// library is installed.</summary>
+    public static bool CanDecompress(string format) => format switch
+    {
+        "gzip" => true,
+        "xz" => TryExport(Lzma, LzmaDecode, out _, out _),
+        "zstd" => TryExport(Zstd, ZstdDecompress, out _, out _),
+        _ => false,
+    };
+
     /// <summary>Decompresses <paramref name="payload"/> (the compressed stream plus its 4-byte size), of
     /// <paramref name="format"/> (<see cref="Format"/>) and <paramref name="size"/> bytes uncompressed
     /// (<see cref="ClaimedSize"/>), or returns null with <paramref name="why"/> saying why not. Never throws for bad data:
@@ -72,20 +85,14 @@ public static unsafe class KernelPayload
         {
             using var source = new UnmanagedMemoryStream(p, stream.Length);
             using var gz = new GZipStream(source, CompressionMode.Decompress);
-            int got = 0;
-            while (got < output.Length)
-            {
-                int n = gz.Read(output, got, output.Length - got);
-                if (n == 0) break;
-                got += n;
-            }
+            int got = gz.ReadAtLeast(output, output.Length, throwOnEndOfStream: false);
             return got == output.Length ? null : $"gzip data ended after {got} of the {output.Length} bytes the payload claims";
         }
     }
 
     static string? Unxz(ReadOnlySpan<byte> stream, byte[] output)
     {
-        if (!TryExport("liblzma.so.5", "lzma_stream_buffer_decode", out var fn, out var why)) return why;
+        if (!TryExport(Lzma, LzmaDecode, out var fn, out var why)) return why;
         // lzma_ret lzma_stream_buffer_decode(uint64_t *memlimit, uint32_t flags, const lzma_allocator *allocator,
         //     const uint8_t *in, size_t *in_pos, size_t in_size, uint8_t *out, size_t *out_pos, size_t out_size)
         var decode = (delegate* unmanaged<ulong*, uint, void*, byte*, nuint*, nuint, byte*, nuint*, nuint, int>)fn;
@@ -101,8 +108,8 @@ public static unsafe class KernelPayload
 
     static string? Unzstd(ReadOnlySpan<byte> stream, byte[] output)
     {
-        if (!TryExport("libzstd.so.1", "ZSTD_decompress", out var fn, out var why)) return why;
-        if (!TryExport("libzstd.so.1", "ZSTD_isError", out var isErrorFn, out why)) return why;
+        if (!TryExport(Zstd, ZstdDecompress, out var fn, out var why)) return why;
+        if (!TryExport(Zstd, "ZSTD_isError", out var isErrorFn, out why)) return why;
         var decompress = (delegate* unmanaged<byte*, nuint, byte*, nuint, nuint>)fn;
         var isError = (delegate* unmanaged<nuint, uint>)isErrorFn;
         nuint n;

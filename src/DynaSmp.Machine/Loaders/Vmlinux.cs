@@ -11,13 +11,14 @@ public sealed class Vmlinux
 {
     const ulong StartKernelMap = 0xFFFF_FFFF_8000_0000; // __START_KERNEL_map: a virtual e_entry is this plus physical
 
+    // Segments are sorted and do not overlap (Parse), so the last one ends the image.
     Vmlinux(IReadOnlyList<LoadSegment> segments, ulong entry) { Segments = segments; Entry = entry; }
 
     public IReadOnlyList<LoadSegment> Segments { get; }
     /// <summary>Physical address of startup_64.</summary>
     public ulong Entry { get; }
     public ulong Start => Segments[0].PhysicalAddress;
-    public ulong End { get { ulong e = 0; foreach (var s in Segments) e = Math.Max(e, s.End); return e; } }
+    public ulong End => Segments[^1].End;
 
     /// <summary>Parses <paramref name="elf"/>; throws <see cref="LinuxImageException"/> naming what is wrong.</summary>
     public static Vmlinux Parse(ReadOnlyMemory<byte> elf)

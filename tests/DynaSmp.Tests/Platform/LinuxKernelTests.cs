@@ -98,7 +98,7 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         var opened = DynaSmp.Machine.Loaders.LinuxKernel.Open(kernel);
         var plan = pc.LoadLinux(opened, initrd, CommandLine);
         output.WriteLine($"DynaSmp: {plan.Describe(opened)}");
-        if (HostCanUnpack(opened.PayloadFormat)) Assert.True(plan.HostDecompressed, plan.GuestDecompressesBecause);
+        if (DynaSmp.Machine.Loaders.KernelPayload.CanDecompress(opened.PayloadFormat)) Assert.True(plan.HostDecompressed, plan.GuestDecompressesBecause);
         pc.Vm.Start();
         bool exited = pc.Vm.WaitForExit(TimeSpan.FromMinutes(15));
         pc.Vm.Join();
@@ -154,15 +154,6 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         finally { File.Delete(initrdFile); }
     }
 
-    /// <summary>Whether this host has what <see cref="DynaSmp.Machine.Loaders.KernelPayload"/> needs for the format.</summary>
-    static bool HostCanUnpack(string format) => format switch
-    {
-        "gzip" => true,
-        "xz" => System.Runtime.InteropServices.NativeLibrary.TryLoad("liblzma.so.5", out _),
-        "zstd" => System.Runtime.InteropServices.NativeLibrary.TryLoad("libzstd.so.1", out _),
-        _ => false,
-    };
-
     /// <summary>`dynasmp run` of a bzImage shows Linux KVM's paravirtual leaves and kvm-clock by default, and plain
     /// hardware with --no-kvmclock (QEMU's kvmclock=off). The second boot also runs the kernel's own decompressor in
     /// the guest (--guest-decompress), so both ways into the kernel boot a real one.</summary>
@@ -186,7 +177,7 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
             foreach (var line in KvmClockLines) Assert.Contains(line, kvm);
             string format = DynaSmp.Machine.Loaders.LinuxKernel.Open(File.ReadAllBytes(Environment.GetEnvironmentVariable(KernelVariable)!), hostDecompress: false).PayloadFormat;
             // Decompressed now, or taken from the kernel cache an earlier run filled: startup_64 either way.
-            if (HostCanUnpack(format)) Assert.Contains($"{format} payload", kvmErr.Split('\n').First(l => l.Contains("startup_64")));
+            if (DynaSmp.Machine.Loaders.KernelPayload.CanDecompress(format)) Assert.Contains($"{format} payload", kvmErr.Split('\n').First(l => l.Contains("startup_64")));
             var (bare, bareErr) = Boot("--no-kvmclock", "--guest-decompress");
             Assert.Contains("decompressor runs in the guest: --guest-decompress", bareErr);
             Assert.DoesNotContain("Hypervisor detected", bare);
