@@ -307,12 +307,12 @@ static partial class InstEmit
         else { il.Load(e.T2); il.Load(e.T3); il.Load(e.T1); }
         il.Call(divRem);
         il.Gen.Emit(OpCodes.Stloc, result);
-        il.Gen.Emit(OpCodes.Ldloca, result); il.Gen.Emit(OpCodes.Ldfld, divRem.ReturnType.GetField("Item1")!);
-        if (size == 4) il.Emit(OpCodes.Conv_U8);
-        il.Store(e.Val);
-        il.Gen.Emit(OpCodes.Ldloca, result); il.Gen.Emit(OpCodes.Ldfld, divRem.ReturnType.GetField("Item2")!);
-        if (size == 4) il.Emit(OpCodes.Conv_U8);
-        il.Store(e.T4);
+        foreach (var (field, into) in new[] { ("Item1", e.Val), ("Item2", e.T4) }) // quotient, remainder
+        {
+            il.Gen.Emit(OpCodes.Ldloca, result); il.Gen.Emit(OpCodes.Ldfld, divRem.ReturnType.GetField(field)!);
+            if (size == 4) il.Emit(OpCodes.Conv_U8);
+            il.Store(into);
+        }
     }
 
     static readonly MethodInfo? DivRem32 = System.Runtime.Intrinsics.X86.X86Base.IsSupported
