@@ -26,6 +26,8 @@ static class BenchCommand
         public double? WorkMedian => Runs.Count == 0 || Runs.Any(r => r.WorkSeconds == null) ? null : MedianOf(Runs.Select(r => r.WorkSeconds!.Value));
         public string? Checksum => Runs.Select(r => r.Checksum).FirstOrDefault(c => c != null);
         public bool Consistent => Runs.Select(r => r.Checksum).Distinct().Count() <= 1;
+        /// <summary>Every run completed, printed <paramref name="expected"/> and passed its own check.</summary>
+        public bool Matches(string expected) => Error == null && Checksum == expected && Consistent && Runs.All(r => r.SelfCheckPassed);
     }
 
     sealed record Row(Workload W, int Bits, Cell Dyna, Cell Qemu)
@@ -214,13 +216,12 @@ static class BenchCommand
                 double? dn = r.Dyna.WorkMedian, qn = r.Qemu.WorkMedian;
                 string verdict = Verdict(r, haveQemu);
                 bool ok = verdict.StartsWith("ok", StringComparison.Ordinal);
-                allOk &= r.Dyna.Error == null && r.Dyna.Checksum == r.W.Expected && r.Dyna.Consistent && r.Dyna.Runs.All(x => x.SelfCheckPassed);
+                allOk &= r.Dyna.Matches(r.W.Expected);
                 double? speed = dn is double d && qn is double q && ok ? q / d : null;
                 if (speed is double s) logs.Add(Math.Log(s));
                 double? nn = r.Native.WorkMedian;
-                bool nativeOk = nn != null && r.Native.Checksum == r.W.Expected && r.Native.Consistent && r.Native.Runs.All(x => x.SelfCheckPassed);
+                bool nativeOk = nn != null && r.Native.Matches(r.W.Expected);
                 if (nn != null && !nativeOk) notes.Add($"native {r.W.Name}: checksum {r.Native.Checksum}, expected {r.W.Expected}: not used");
-                if (r.Native.Error != null) notes.Add($"native {r.W.Name}: {r.Native.Error}");
                 double? ceiling = nativeOk && qn is double q2 && q2 > 0 && nn > 0 ? q2 / nn : null;
                 if (ceiling is double cl && speed != null) ceilingLogs.Add(Math.Log(cl));
                 table.Row(Cells(r.W.Name, b.ToString(Inv), F(dn), F(qn), Fx(speed), nativeOk ? F(nn) : "-", Fx(ceiling), r.Dyna.Checksum ?? "-", verdict));
@@ -241,10 +242,11 @@ static class BenchCommand
             table.Row(Cells("geomean", b.ToString(Inv), "", "", Fx(g), "", Fx(gc), "", over));
         }
         table.Write();
-        foreach (var r in rows.Where(r => r.Dyna.Error != null || r.Qemu.Error != null))
+        foreach (var r in rows)
         {
             if (r.Dyna.Error != null) notes.Add($"{r.W.Name} {r.Bits}-bit did not complete under DynaSmp: {r.Dyna.Error}");
             if (r.Qemu.Error != null) notes.Add($"{r.W.Name} {r.Bits}-bit did not complete under QEMU: {r.Qemu.Error}");
+            if (r.Native.Error != null) notes.Add($"native {r.W.Name}: {r.Native.Error}");
         }
         Console.WriteLine();
         foreach (var n in notes) Console.WriteLine($"note: {n}");
