@@ -14,16 +14,8 @@ public unsafe class FourLevelPagingTests
     const ulong Data2M = 0x8000_0000;   // PML4[0] PDPT[2] PD[0], 2 MiB page
     const ulong Data1G = 0x80_0000_0000; // PML4[1] PDPT[0], 1 GiB page
 
-    static (PagingGuest g, ulong pml4) Setup(int tier, Action<Assembler> code, ulong eferBits = 0, ulong cr4Bits = 0, bool wp = true)
-    {
-        var g = new PagingGuest(tier, 64);
-        g.Cpu.SetFlat64(0x1000, 0x8000);
-        ulong pml4 = g.NewTable();
-        for (ulong lin = 0; lin < 0x10000; lin += 0x1000) g.Map64(pml4, lin, lin, P | RW | US);
-        g.Code(0x1000, 0x1000, code);
-        g.EnablePaging(pml4, Cr4Pae | cr4Bits, eferBits, wp);
-        return (g, pml4);
-    }
+    static (PagingGuest g, ulong pml4) Setup(int tier, Action<Assembler> code, ulong eferBits = 0, ulong cr4Bits = 0, bool wp = true) =>
+        LongMode(tier, code, eferBits, cr4Bits, wp);
 
     static ulong Entry(PagingGuest g, ulong pml4, ulong lin, int level)
     {

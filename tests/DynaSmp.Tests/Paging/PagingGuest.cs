@@ -86,6 +86,19 @@ public sealed unsafe class PagingGuest : IDisposable
         return pteAddr;
     }
 
+    /// <summary>A 64-bit guest under 4-level paging: code at 0x1000 and the stack page below 0x8000, in the first 64 KiB
+    /// identity-mapped with user-accessible 4 KiB pages; everything else is the test's to map under the returned PML4.</summary>
+    public static (PagingGuest G, ulong Pml4) LongMode(int tier, Action<Assembler> code, ulong eferBits = 0, ulong cr4Bits = 0, bool wp = true)
+    {
+        var g = new PagingGuest(tier, 64);
+        g.Cpu.SetFlat64(0x1000, 0x8000);
+        ulong pml4 = g.NewTable();
+        for (ulong lin = 0; lin < 0x10000; lin += 0x1000) g.Map64(pml4, lin, lin, P | RW | US);
+        g.Code(0x1000, 0x1000, code);
+        g.EnablePaging(pml4, Cr4Pae | cr4Bits, eferBits, wp);
+        return (g, pml4);
+    }
+
     /// <summary>Loads code at physical <paramref name="phys"/>.</summary>
     public void Code(ulong phys, ulong ip, Action<Assembler> build)
     {

@@ -62,17 +62,6 @@ public unsafe class RegisterFlagsAtExitTests
 
     static ulong StatusOf(string op) => op is "And" or "Or" or "Xor" or "Test" ? RFlags.Status & ~RFlags.AF : RFlags.Status;
 
-    static PagingGuest Guest(Action<Assembler> code, out ulong pml4)
-    {
-        var g = new PagingGuest(tier: 1, bits: 64);
-        g.Cpu.SetFlat64(0x1000, 0x8000);
-        pml4 = g.NewTable();
-        for (ulong lin = 0; lin < 0x10000; lin += 0x1000) g.Map64(pml4, lin, lin, P | RW | US);
-        g.Code(0x1000, 0x1000, code);
-        g.EnablePaging(pml4, Cr4Pae);
-        return g;
-    }
-
     /// <summary>A loop whose body loads both operands, runs the instruction, then accesses [RBX] and moves RBX a page on:
     /// compiled after its first pass, it faults in its fourth, in translated code, right after the instruction.</summary>
     [Theory, MemberData(nameof(Cases))]
@@ -82,7 +71,7 @@ public unsafe class RegisterFlagsAtExitTests
         var (a, b) = Operands[operands];
         foreach (bool write in new[] { false, true })
         {
-            using var g = Guest(asm =>
+            var (g, pml4) = LongMode(1, asm =>
             {
                 var top = asm.CreateLabel();
                 asm.Label(ref top);
@@ -92,7 +81,8 @@ public unsafe class RegisterFlagsAtExitTests
                 if (write) asm.mov(__qword_ptr[rbx], rdx); else asm.mov(rdx, __qword_ptr[rbx]);
                 asm.add(rbx, 0x1000);
                 asm.jmp(top);
-            }, out ulong pml4);
+            });
+            using var _ = g;
             for (ulong p = 0; p < 3; p++) g.Map64(pml4, Data + p * 0x1000, 0x20_0000 + p * 0x1000, P | RW | A | D);
             g.Cpu.Gpr(3) = Data;
             g.AssertPageFault(write ? 2UL : 0UL, Data + 0x3000);
@@ -110,7 +100,7 @@ public unsafe class RegisterFlagsAtExitTests
     {
         Assert.Null(NativeRunner.Unavailable);
         var (a, b) = Operands[operands];
-        using var g = Guest(asm =>
+        using var g = LongMode(1, asm =>
         {
             Label top = asm.CreateLabel(), next = asm.CreateLabel(), after = asm.CreateLabel();
             asm.mov(r9d, 3);
@@ -135,7 +125,7 @@ public unsafe class RegisterFlagsAtExitTests
             asm.mov(r10, r11);
             asm.Label(ref next);
             asm.jmp(top);
-        }, out _);
+        }).G;
         g.Cpu.Gpr(7) = 0x6000;  // RDI: a data page
         g.Cpu.Gpr(10) = 0x6000; // R10: the same page; R11: not mapped
         g.Cpu.Gpr(11) = Data;
