@@ -25,50 +25,50 @@ public static class NativeWorkloads
     {
         string src = Path.Combine(workloadsDir, "src");
         string exe = Path.Combine(outDir, $"native-{w.Name}");
-        var psi = new ProcessStartInfo(compiler) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in Flags.Split(' ')) psi.ArgumentList.Add(a);
-        foreach (var a in new[] { "-I", src, "-o", exe, Path.Combine(src, "ref.c"), Path.Combine(src, $"{w.Name}.c"), "-lm" }) psi.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(psi)!;
-            var stderr = p.StandardError.ReadToEndAsync();
-            p.StandardOutput.ReadToEnd();
-            if (!p.WaitForExit(120_000)) { p.Kill(true); error = $"{compiler} did not finish within 120 s"; return null; }
-            if (p.ExitCode != 0) { error = $"{compiler} failed ({p.ExitCode}): {FirstLine(stderr.Result)}"; return null; }
-        }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException)
-        {
-            error = $"{compiler} could not be run: {e.Message}";
-            return null;
-        }
-        error = null;
-        return exe;
+        var r = Exec(compiler, [.. Flags.Split(' '), "-I", src, "-o", exe, Path.Combine(src, "ref.c"), Path.Combine(src, $"{w.Name}.c"), "-lm"],
+            TimeSpan.FromSeconds(120));
+        error = r.Failure != null ? $"{compiler} {r.Failure}"
+            : r.Code != 0 ? $"{compiler} failed ({r.Code}): {FirstLine(r.Err)}" : null;
+        return error == null ? exe : null;
     }
 
     /// <summary>Runs the host program for loop count <paramref name="n"/>: "NAME N 0xCHECKSUM SECONDS" on stdout, its exit
     /// status the workload's own self-check (0 = passed).</summary>
     public static WorkloadRun Run(string exe, uint n, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(n.ToString(CultureInfo.InvariantCulture));
         var sw = Stopwatch.StartNew();
+        var r = Exec(exe, [n.ToString(CultureInfo.InvariantCulture)], timeout);
+        double wall = sw.Elapsed.TotalSeconds;
+        if (r.Failure != null) return new WorkloadRun(wall, null, null, false, r.Failure);
+        string line = r.Out.Trim();
+        var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (f.Length != 4 || !f[2].StartsWith("0x", StringComparison.Ordinal)
+            || !double.TryParse(f[3], NumberStyles.Float, CultureInfo.InvariantCulture, out double work))
+            return new WorkloadRun(wall, null, null, false, $"unexpected output '{FirstLine(line)}' {FirstLine(r.Err)}".TrimEnd(), line);
+        return new WorkloadRun(wall, work, f[2], r.Code == 0, null, line);
+    }
+
+    /// <summary>Runs <paramref name="file"/> to its end: exit status and both output streams, or why it could not be run
+    /// or did not finish within <paramref name="timeout"/> (then it is killed).</summary>
+    static (int Code, string Out, string Err, string? Failure) Exec(string file, string[] args, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
         try
         {
             using var p = Process.Start(psi)!;
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(timeout)) { p.Kill(true); return new WorkloadRun(sw.Elapsed.TotalSeconds, null, null, false, $"did not finish within {timeout.TotalSeconds:0} s"); }
-            sw.Stop();
-            string line = stdout.Result.Trim();
-            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length != 4 || !f[2].StartsWith("0x", StringComparison.Ordinal)
-                || !double.TryParse(f[3], NumberStyles.Float, CultureInfo.InvariantCulture, out double work))
-                return new WorkloadRun(sw.Elapsed.TotalSeconds, null, null, false, $"unexpected output '{FirstLine(line)}' {FirstLine(stderr.Result)}".TrimEnd(), line);
-            return new WorkloadRun(sw.Elapsed.TotalSeconds, work, f[2], p.ExitCode == 0, null, line);
+            if (!p.WaitForExit(timeout))
+            {
+                p.Kill(entireProcessTree: true);
+                return (-1, "", "", $"did not finish within {timeout.TotalSeconds:0} s");
+            }
+            return (p.ExitCode, stdout.Result, stderr.Result, null);
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException)
         {
-            return new WorkloadRun(sw.Elapsed.TotalSeconds, null, null, false, $"could not be run: {e.Message}");
+            return (-1, "", "", $"could not be run: {e.Message}");
         }
     }
 
