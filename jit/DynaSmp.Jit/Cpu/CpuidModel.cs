@@ -38,6 +38,9 @@ public sealed unsafe class CpuidModel
     // SSE4.2(20: Interp.Sse42.cs; group Sse42) POPCNT(23); x2APIC(21) when enabled. MONITOR(3) stays clear, as KVM
     // reports it by default: MONITOR/MWAIT are #UD. CpuidFeatureTests holds each set bit to its instructions.
     public const uint Leaf1Ecx = (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23);
+    // TSC-DEADLINE(24) with a LAPIC, as KVM reports it with its in-kernel APIC: Linux then programs the LAPIC timer
+    // with one WRMSR instead of calibrating it against the PIT for 100 ms at boot (Lapic.TscDeadline).
+    const uint TscDeadlineBit = 1u << 24;
     // Leaf 0x80000001 EDX: SYSCALL(11) NX(20) RDTSCP(27) LM(29); ECX: LAHF/SAHF in 64-bit mode(0) LZCNT(5).
     const uint Ext1Edx = (1u << 11) | (1u << 20) | (1u << 27) | (1u << 29);
     const uint Ext1Ecx = (1u << 0) | (1u << 5);
@@ -102,7 +105,7 @@ public sealed unsafe class CpuidModel
             case 1:
                 a = Signature;
                 b = (ApicId << 24) | (Math.Min(LogicalProcessors, 255u) << 16) | (8u << 8); // CLFLUSH line = 8 qwords
-                c = Leaf1Ecx | (X2Apic ? 1u << 21 : 0) | (KvmParavirt ? 1u << 31 : 0);
+                c = Leaf1Ecx | (X2Apic ? 1u << 21 : 0) | (Apic ? TscDeadlineBit : 0) | (KvmParavirt ? 1u << 31 : 0);
                 d = Leaf1Edx | (Apic ? 1u << 9 : 0) | (LogicalProcessors > 1 ? 1u << 28 : 0);
                 break;
             case 4: CacheLeaf(sub, out a, out b, out c, out d); break;

@@ -365,13 +365,24 @@ public sealed unsafe class Lapic : IInterruptController
                 break;
             case 0x310: if (!X2ApicMode) _icrHigh = value & 0xFF00_0000; break;
             case 0x320:
+            {
+                bool wasDeadline = TimerMode == 2;
                 _lvt[1] = value & 0x7_10FF;
                 if (!SoftwareEnabled) _lvt[1] |= 0x1_0000;
+                // Entering or leaving TSC-deadline mode disarms the timer, both the deadline and the count (KVM's
+                // apic_update_lvtt; SDM 11.5.4.1).
+                if (wasDeadline != (TimerMode == 2))
+                {
+                    _tscDeadline = 0; _timerInitial = 0;
+                    Volatile.Write(ref _timerDeadline, long.MaxValue);
+                }
                 break;
+            }
             case >= 0x330 and <= 0x370:
                 _lvt[1 + ((offset - 0x320) >> 4)] = value & 0x1_F7FF | (SoftwareEnabled ? 0 : 0x1_0000u);
                 break;
             case 0x380:
+                if (TimerMode == 2) break; // ignored in TSC-deadline mode (SDM 11.5.4.1)
                 _timerInitial = value;
                 ArmTimer(_vcpu.Core.ClockNow());
                 break;

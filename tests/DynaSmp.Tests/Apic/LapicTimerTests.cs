@@ -125,6 +125,45 @@ public unsafe class LapicTimerTests
         Assert.Equal(0UL, apic.TscDeadline); // disarmed after firing (SDM 11.5.4.1)
     }
 
+    [Fact]
+    public void Switching_into_or_out_of_TSC_deadline_mode_disarms_the_timer()
+    {
+        using var vm = NewVm();
+        var v = vm.Vcpus[0];
+        var apic = v.Apic;
+        apic.WriteRegister(Svr, 0x1FF);
+        apic.WriteRegister(Divide, 0xB);
+        ulong far = v.Core.ReadTsc() + (ulong)Stopwatch.Frequency;
+
+        // Masking in the same mode keeps the deadline; leaving the mode and coming back finds it disarmed (KVM's
+        // apic_update_lvtt).
+        apic.WriteRegister(LvtTimer, Vector | (2 << 17));
+        apic.TscDeadline = far;
+        apic.WriteRegister(LvtTimer, Vector | (2 << 17) | 0x1_0000);
+        Assert.Equal(far, apic.TscDeadline);
+        apic.WriteRegister(LvtTimer, Vector);
+        apic.WriteRegister(LvtTimer, Vector | (2 << 17));
+        Assert.Equal(0UL, apic.TscDeadline);
+        Assert.Equal(long.MaxValue, apic.NextTimerEvent(Stopwatch.GetTimestamp()));
+
+        // A running one-shot count stops when the timer enters TSC-deadline mode, and stays stopped after it leaves.
+        apic.WriteRegister(LvtTimer, Vector);
+        apic.WriteRegister(Initial, 200_000_000);
+        Assert.NotEqual(long.MaxValue, apic.TimerDeadline);
+        apic.WriteRegister(LvtTimer, Vector | (2 << 17));
+        apic.WriteRegister(Initial, 123); // ignored in TSC-deadline mode
+        apic.WriteRegister(LvtTimer, Vector);
+        Assert.Equal(0u, apic.ReadRegister(Initial));
+        Assert.Equal(0u, apic.ReadRegister(Current));
+        Assert.Equal(long.MaxValue, apic.TimerDeadline);
+
+        // Between one-shot and periodic the count keeps running.
+        apic.WriteRegister(Initial, 200_000_000);
+        apic.WriteRegister(LvtTimer, Vector | (1 << 17));
+        Assert.Equal(200_000_000u, apic.ReadRegister(Initial));
+        Assert.NotEqual(long.MaxValue, apic.TimerDeadline);
+    }
+
     const ulong Flag = 0x5000;
 
     /// <summary>A guest that arms a one-shot timer of <paramref name="initialCount"/> ticks (divide by 1), enables

@@ -207,12 +207,13 @@ public unsafe class MsrAndCpuidTests
         Assert.NotEqual(0u, (uint)m.Gpr(10) & (1u << 21));  // x2APIC
         Assert.NotEqual(0u, (uint)m.Gpr(11) & (1u << 9));   // APIC
         Assert.NotEqual(0u, (uint)m.Gpr(11) & (1u << 28));  // HTT
+        Assert.NotEqual(0u, (uint)m.Gpr(10) & (1u << 24));  // TSC-deadline timer, as KVM's in-kernel LAPIC reports it
         Assert.Equal(6u, (uint)m.Gpr(12));                  // leaf 0Bh core level: 6 logical processors
         Assert.Equal(5u, (uint)m.Gpr(13));                  // x2APIC ID
 
         var model = new CpuidModel { ApicId = 0, LogicalProcessors = 1 };
         var l1 = Cpuid(model, 1);
-        Assert.Equal(0u, l1.C & (1u << 21));
+        Assert.Equal(0u, l1.C & ((1u << 21) | (1u << 24))); // no LAPIC: no x2APIC, no TSC-deadline timer
         Assert.Equal(0u, l1.D & ((1u << 9) | (1u << 28)));
         var b0 = Cpuid(model, 0xB, 0);
         Assert.Equal(0x100u, b0.C);  // level 0 is SMT
