@@ -27,7 +27,7 @@ public sealed unsafe partial class CpuCore : IDisposable
     // Virtual time: instructions retired when this core's current turn began, so time also moves inside a turn.
     ulong _turnStartRetired;
 
-    internal readonly JumpCache JumpCache = new();
+    public JumpCache JumpCache { get; } = new();
 
     readonly GuestCodeReader _reader;
     readonly Decoder[] _decoders = new Decoder[3];
@@ -312,8 +312,11 @@ public sealed unsafe partial class CpuCore : IDisposable
         ulong phys;
         try { phys = Mmu.Translate(lin, MemAccess.Execute); }
         catch (CpuFault f) { SetPendingFault(f); return null; }
+        ulong span = Mmu.LastSpan;
+        bool global = Mmu.LastGlobal;
+        JumpCache.Misses++;
         b = Cache.Find(phys, s->Mode, s->Cs.Base, rip) ?? Decode(lin, phys);
-        if (b != null) JumpCache.Fill(rip, b);
+        if (b != null) JumpCache.Fill(rip, b, lin, span, global);
         return b;
     }
 

@@ -460,6 +460,7 @@ public sealed unsafe class Vcpu : IDisposable
         catch (Exception e)
         {
             // A host bug must stop this VM with a clear message, not take the process down.
+            if (Environment.GetEnvironmentVariable("DYNASMP_DEBUG") == "1") Console.Error.WriteLine(e);
             Vm.OnVcpuFailure(this, $"vCPU {Id}: internal error: {e.GetType().Name}: {e.Message}", VmExitKind.InternalError);
         }
         finally { allocation.Finish(Vm); }

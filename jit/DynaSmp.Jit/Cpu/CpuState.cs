@@ -124,6 +124,20 @@ public unsafe struct CpuState
         for (int k = 0; k < ReturnStackEntries; k++) RasSlot[k] = 0;
     }
 
+    /// <summary>INVLPG of <paramref name="linear"/>: forgets the predicted returns whose code it may remap. The page size
+    /// of a return's mapping is not kept, so every return in the same 1 GiB (the largest page) goes, checked for the
+    /// return address and the page after it, into which its block may run.</summary>
+    public void FlushReturnStackNear(ulong linear)
+    {
+        for (int k = 0; k < ReturnStackEntries; k++)
+        {
+            if (RasSlot[k] == 0) continue;
+            ulong lin = RasRip[k] + (RasContext[k] & 0xFFFF_FFFF_FFFF);
+            if (Near(lin, linear) || Near(lin & 0xFFFF_FFFF, linear)) RasSlot[k] = 0; // legacy modes wrap at 4 GiB
+        }
+        static bool Near(ulong lin, ulong linear) => ((lin ^ linear) >> 30) == 0 || (((lin + 4096) ^ linear) >> 30) == 0;
+    }
+
     public void FlushTlb()
     {
         for (int i = 0; i < TlbEntries * 2; i += 2)

@@ -59,6 +59,10 @@ public sealed unsafe partial class Mmu(CpuCore core)
     ulong _lastPage = ulong.MaxValue, _lastSpan;
     bool _lastGlobal, _lastCacheable;
 
+    /// <summary>The page-offset mask and globalness of the last <see cref="Translate"/>'s mapping.</summary>
+    internal ulong LastSpan => _lastSpan;
+    internal bool LastGlobal => _lastGlobal;
+
     /// <summary>Non-zero while the CPU makes implicit supervisor-mode accesses (descriptor tables, IDT, TSS:
     /// SDM 4.6.1): such accesses ignore CPL 3 for U/S checks, and their translations are not cached in the TLB
     /// (which would otherwise let CPL-3 code hit a supervisor page). Use <see cref="Supervisor"/>.</summary>
@@ -250,7 +254,8 @@ public sealed unsafe partial class Mmu(CpuCore core)
             }
         }
         _lastPage = ulong.MaxValue;
-        FlushJumpCache();
+        core.JumpCache.FlushNonGlobal();
+        core.State->FlushReturnStack();
     }
 
     /// <summary>INVLPG: invalidates the entries for the page holding <paramref name="lin"/>, global or not,
@@ -270,7 +275,7 @@ public sealed unsafe partial class Mmu(CpuCore core)
                 if (*tag != ulong.MaxValue && ((*tag ^ lin) & ~span) == 0) *tag = ulong.MaxValue;
             }
             _lastPage = ulong.MaxValue;
-            FlushJumpCache();
+            FlushCodeAt(lin);
             return;
         }
         for (int i = 0; i < CpuState.TlbEntries; i++)
@@ -281,7 +286,7 @@ public sealed unsafe partial class Mmu(CpuCore core)
             if (tag != ulong.MaxValue && ((tag ^ lin) & ~_writeSpan[i]) == 0) s->TlbWrite[i << 1] = ulong.MaxValue;
         }
         _lastPage = ulong.MaxValue;
-        FlushJumpCache();
+        FlushCodeAt(lin);
     }
 
     /// <summary>Translated code is keyed by physical address but found by linear RIP through the jump cache:
@@ -290,6 +295,16 @@ public sealed unsafe partial class Mmu(CpuCore core)
     {
         core.JumpCache.Flush();
         core.State->FlushReturnStack();
+    }
+
+    /// <summary>INVLPG's share of <see cref="FlushJumpCache"/>: the jump-cache entries and predicted returns whose code
+    /// the page holding <paramref name="lin"/> may map.</summary>
+    /// <remarks>PERF: Linux issues INVLPG for kernel data pages all through a boot (vmalloc, text_poke, kmap); each
+    /// used to empty the whole jump cache and return stack.</remarks>
+    void FlushCodeAt(ulong lin)
+    {
+        core.JumpCache.FlushPage(lin);
+        core.State->FlushReturnStackNear(lin);
     }
 
     /// <summary>Call after a MOV to CR0, CR3 or CR4 has stored <paramref name="newValue"/>: flushes what the

@@ -142,7 +142,7 @@ public static partial class WorkloadSuite
     /// translated code still hands to tier 0, most frequent first (stderr).</summary>
     internal static void PrintTierProfile(Vm vm)
     {
-        Console.Error.WriteLine($"profile: {TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {TierUp.Failed} failed, {TierUp.Expedited} expedited, " +
+        Console.Error.WriteLine($"profile: {TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {TierUp.Failed} failed, " +
             $"{TierUp.Promoted} promoted to full regions ({TierUp.PromotionsRefused} no bigger), {TierUp.SharedAdopted} taken from another VM's translations early");
         for (int n = 1; n < TierUp.ProfileBySize.Length; n++)
         {
@@ -154,11 +154,14 @@ public static partial class WorkloadSuite
         var calls = new Dictionary<Iced.Intel.Code, long>();
         var general = new Dictionary<Iced.Intel.Code, long>();
         long lookups = 0, interpreted = 0, entries = 0, slowWrites = 0, codePageWrites = 0, predictedReturns = 0;
+        long jcMisses = 0, jcFull = 0, jcNonGlobal = 0, jcPage = 0;
         foreach (var v in vm.Vcpus)
         {
             lookups += v.Core.DispatcherLookups; interpreted += v.Core.InterpretedBlocks; entries += v.Core.CompiledBlockEntries;
             slowWrites += v.Core.SlowWrites; codePageWrites += v.Core.CodePageWrites;
             unsafe { predictedReturns += v.Core.State->RasHits; }
+            var jc = v.Core.JumpCache;
+            jcMisses += jc.Misses; jcFull += jc.FullFlushes; jcNonGlobal += jc.NonGlobalFlushes; jcPage += jc.PageFlushes;
             AddByCode(calls, v.Core.TierZeroCalls!);
             AddByCode(general, v.Core.GeneralDispatch!);
         }
@@ -168,6 +171,7 @@ public static partial class WorkloadSuite
                 if (counts[c] != 0) into[(Iced.Intel.Code)c] = into.GetValueOrDefault((Iced.Intel.Code)c) + counts[c];
         }
         Console.Error.WriteLine($"profile: {lookups} dispatcher lookups, {interpreted} blocks interpreted, {entries} compiled-block entries from the dispatcher");
+        Console.Error.WriteLine($"profile: jump cache: {jcMisses} dispatcher misses; flushed {jcFull} times whole, {jcNonGlobal} for a CR3 load (global entries kept), {jcPage} for an INVLPG (its page's entries)");
         Console.Error.WriteLine($"profile: {slowWrites} slow-path stores, {codePageWrites} of them to pages holding translated code; {predictedReturns} returns left through a predicted slot");
         foreach (var (code, n) in calls.OrderByDescending(kv => kv.Value).Take(12))
             Console.Error.WriteLine($"profile:   tier-0 call {code,-32} {n,12}");

@@ -9,7 +9,7 @@ namespace DynaSmp.Tests.Jit;
 
 /// <summary>Return-address prediction: compiled CALLs push the return address with an exit slot of the caller's,
 /// compiled RETs leave through it when the popped address and the code context match; anything else goes where the
-/// stack says, and paging changes forget every prediction.</summary>
+/// stack says, and paging changes forget the predictions whose code they may remap.</summary>
 public sealed unsafe class ReturnPredictionTests
 {
     const ulong Code = 0x10000, Callee = 0x20000; // the callee on another page: its RET is not a region-internal return
@@ -66,5 +66,15 @@ public sealed unsafe class ReturnPredictionTests
         Assert.Equal(500UL, rax);
         Assert.Equal(500UL, rbx);
         Assert.Equal(0, hits);
+    }
+
+    [Fact]
+    public void An_INVLPG_far_from_the_code_keeps_the_predictions()
+    {
+        // A kernel invalidates data pages all the time; a page in another gigabyte cannot map this code.
+        var (rax, rbx, hits) = Run(f => { f.add(eax, 1); f.mov(rdx, 0x4000_0000UL); f.invlpg(__byte_ptr[rdx]); });
+        Assert.Equal(500UL, rax);
+        Assert.Equal(500UL, rbx);
+        Assert.True(hits >= 400, $"{hits} predicted returns of 500");
     }
 }

@@ -107,12 +107,12 @@ public sealed unsafe class TlbFlushLogTests
         Assert.Equal((ulong)pages + 6, Run(g));
     }
 
-    static Block At(ulong rip) => new(rip, 0, rip, ExecMode.Code64, [Instruction.Create(Code.Nopd)], rip >> 12, rip >> 12);
+    static Block At(ulong rip) => new(rip, 0, rip, ExecMode.Code64, [Instruction.Create(Code.Nopd)], rip & ~0xFFFUL, ulong.MaxValue);
 
     [Theory]
     [InlineData(3)]
     [InlineData(200)]   // past the fill log
-    [InlineData(1000)]  // past the growth to MaxEntries
+    [InlineData(1000)]  // past the first growth
     public void A_jump_cache_flush_drops_every_filled_slot(int fills)
     {
         var cache = new JumpCache();
@@ -121,14 +121,14 @@ public sealed unsafe class TlbFlushLogTests
         {
             var b = At(0x10_0000 + (ulong)k * 16);
             blocks.Add(b);
-            cache.Fill(b.Rip, b);
+            cache.Fill(b.Rip, b, b.Rip, 0xFFF, global: true);
         }
         Assert.Same(blocks[^1], cache.Probe(blocks[^1].Rip, ExecMode.Code64, 0));
         cache.Flush();
         foreach (var b in blocks) Assert.Null(cache.Probe(b.Rip, ExecMode.Code64, 0));
         // Refilled after a flush, a few slots flush again through the log.
-        cache.Fill(blocks[0].Rip, blocks[0]);
-        cache.Fill(blocks[^1].Rip, blocks[^1]);
+        cache.Fill(blocks[0].Rip, blocks[0], blocks[0].Rip, 0xFFF, global: false);
+        cache.Fill(blocks[^1].Rip, blocks[^1], blocks[^1].Rip, 0x1F_FFFF, global: true);
         cache.Flush();
         Assert.Null(cache.Probe(blocks[0].Rip, ExecMode.Code64, 0));
         Assert.Null(cache.Probe(blocks[^1].Rip, ExecMode.Code64, 0));
