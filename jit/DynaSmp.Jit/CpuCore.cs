@@ -417,7 +417,6 @@ public sealed unsafe partial class CpuCore : IDisposable
             if (count == Options.TierUpThreshold) { if (!b.IsSpinWait) TierUp.Enqueue(this, b); }
             else if (count == TierUp.SharedProbeAt && count < Options.TierUpThreshold && !Options.CompileSynchronously && !b.IsSpinWait)
                 TierUp.AdoptShared(this, b);
-            else if (count == Options.TierUpThreshold * TierUp.ExpediteAfter && !b.IsSpinWait) TierUp.Expedite(this, b);
         }
     }
 

@@ -41,6 +41,8 @@ public sealed class Block
 
     /// <summary>1 once queued for compilation, so it is queued at most once.</summary>
     public int TierUpQueued;
+    /// <summary><see cref="ExecCount"/> when the block was queued for tier 1: what it ran since then ranks it in the queue.</summary>
+    public int QueuedAtCount;
 
     /// <summary>Set once this block's compiled code proved hot (<see cref="TierUp.Promote"/>): its region is then formed
     /// with every neighbouring block, even ones compiled or queued on their own, so a hot loop runs in one method.</summary>

@@ -67,6 +67,24 @@ public unsafe class RegionPromotionTests
     }
 
     [Fact]
+    public void The_compile_queue_ranks_by_interpretations_since_queueing_and_a_promotion_at_one_threshold()
+    {
+        using var g = new Guest();
+        var waiting = new Block(Code, 0, Code, ExecMode.Code64, [], Code, ulong.MaxValue) { ExecCount = 1500, QueuedAtCount = 1000 };
+        Assert.Equal(500, TierUp.Rank((g.Cpu, waiting)));
+        waiting.Invalid = true; // nothing left to compile: out of the way first
+        Assert.Equal(long.MaxValue, TierUp.Rank((g.Cpu, waiting)));
+
+        Assert.Equal(Expected(5), g.Run(5));
+        Assert.Equal(Expected(5), g.Run(5));
+        var head = g.Cache.Find(g.LoopHead, g.Cpu.State->Mode, 0, g.LoopHead)!;
+        Assert.True(head.Compiled!.Code.Counted);
+        Assert.Equal(long.MaxValue, TierUp.Rank((g.Cpu, head))); // compiled, not promoted: nothing to do
+        head.FullRegion = true;
+        Assert.Equal(g.Cpu.Options.TierUpThreshold, TierUp.Rank((g.Cpu, head)));
+    }
+
+    [Fact]
     public void A_first_region_leaves_out_blocks_compiled_on_their_own_and_counts_its_entries()
     {
         using var g = new Guest();

@@ -2,46 +2,56 @@ using DynaSmp.Jit.Translation;
 
 namespace DynaSmp.Tests.Jit;
 
-/// <summary>The tier-1 compile queue: arrival order, and blocks still interpreted long after they were queued jump ahead
-/// of all, newest first.</summary>
+/// <summary>The tier-1 compile queue: each take hands out the item of highest rank at that moment, the earliest queued
+/// among equals; and how TierUp ranks its blocks.</summary>
 public class TierUpQueueTests
 {
-    static List<int> Drain(TierUpQueue<int> q)
+    sealed class Item(string name, long rank)
     {
-        var order = new List<int>();
-        while (q.TryTake(out int x)) order.Add(x);
+        public string Name = name;
+        public long Rank = rank;
+        public override string ToString() => Name;
+    }
+
+    static List<string> Drain(TierUpQueue<Item> q)
+    {
+        var order = new List<string>();
+        while (q.TryTake(out var x)) order.Add(x.Name);
         return order;
     }
 
     [Fact]
-    public void Items_come_out_in_arrival_order()
+    public void Equal_ranks_come_out_in_arrival_order()
     {
-        var q = new TierUpQueue<int>();
-        for (int k = 1; k <= 5; k++) q.Add(k);
-        Assert.Equal([1, 2, 3, 4, 5], Drain(q));
+        var q = new TierUpQueue<Item>(i => i.Rank);
+        foreach (var n in new[] { "a", "b", "c", "d" }) q.Add(new Item(n, 0));
+        Assert.Equal(["a", "b", "c", "d"], Drain(q));
+        Assert.False(q.TryTake(out _));
     }
 
     [Fact]
-    public void Expedited_items_come_first_newest_first_and_the_queued_copy_still_follows()
+    public void The_highest_rank_comes_first_and_ranks_are_read_again_at_every_take()
     {
-        var q = new TierUpQueue<int>();
-        for (int k = 1; k <= 4; k++) q.Add(k);
-        q.Expedite(1);
-        q.Expedite(2);
-        q.Add(5);
-        // The compile thread skips the second copy because the block is compiled by then (TierUp.CompileNow).
-        Assert.Equal([2, 1, 1, 2, 3, 4, 5], Drain(q));
-        Assert.False(q.TryTake(out _));
+        var q = new TierUpQueue<Item>(i => i.Rank);
+        var a = new Item("a", 5); var b = new Item("b", 1); var c = new Item("c", 9);
+        q.Add(a); q.Add(b); q.Add(c);
+        Assert.True(q.TryTake(out var first));
+        Assert.Same(c, first);
+        b.Rank = 50; // interpreted a lot while it waited
+        Assert.True(q.TryTake(out var second));
+        Assert.Same(b, second);
+        q.Add(new Item("d", 5)); // ties with a, which was queued earlier
+        Assert.Equal(["a", "d"], Drain(q));
     }
 
     [Fact]
     public async Task Take_waits_for_an_item_added_by_another_thread()
     {
-        var q = new TierUpQueue<int>();
+        var q = new TierUpQueue<Item>(i => i.Rank);
         var taker = Task.Run(q.Take);
         await Task.Delay(50);
         Assert.False(taker.IsCompleted);
-        q.Expedite(7);
-        Assert.Equal(7, await taker.WaitAsync(TimeSpan.FromSeconds(10)));
+        q.Add(new Item("x", 0));
+        Assert.Equal("x", (await taker.WaitAsync(TimeSpan.FromSeconds(10))).Name);
     }
 }
