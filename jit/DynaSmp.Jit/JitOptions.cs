@@ -10,7 +10,7 @@ public sealed record JitOptions
     public int TierUpThreshold { get; init; } = DefaultThreshold;
 
     static readonly int DefaultThreshold =
-        int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_TIERUP_THRESHOLD"), out int t) && t >= 0 ? t : 1000;
+        int.TryParse(Environment.GetEnvironmentVariable("DYNASMP_TIERUP_THRESHOLD"), out int t) && t >= 0 ? t : 100;
 
     /// <summary>Compile on the vCPU thread instead of the background compiler (tests and benchmarks).</summary>
     public bool CompileSynchronously { get; init; }

@@ -12,7 +12,7 @@ namespace DynaSmp.Jit.Translation;
 /// (<see cref="TierUpQueue{T}"/>) hands out the block interpreted most since it was queued (<see cref="Rank"/>).</remarks>
 public static class TierUp
 {
-    static readonly TierUpQueue<(CpuCore Core, Block Block)> Queue = new(Rank);
+    static readonly TierUpQueue<(CpuCore Core, Block Block)> Queue = new(Rank, Release);
     static readonly Thread Worker = StartWorker();
 
     /// <summary>Interpretations after which a block looks for a translation of the same instructions that another VM, or an
@@ -153,6 +153,21 @@ public static class TierUp
     /// threshold: time to the init's first line 5.77 -> 5.29 s (medians), regions compiled 5,105 -> 3,676, blocks
     /// interpreted 17.7M -> 14.1M. The queue keeps blocks that went cold: they are compiled when nothing hotter waits.
     /// A score decayed at every take (the recent rate) did worse than the plain count: 18.5M interpretations.</remarks>
+    /// <summary>A first compile that went cold in the queue goes back to counting: it is queued again if it reaches the
+    /// threshold again. Promotions stay (their lean code runs meanwhile).</summary>
+    internal static bool Release((CpuCore Core, Block Block) item)
+    {
+        var b = item.Block;
+        if (b.Compiled != null || b.Invalid) return false;
+        b.ExecCount = 0; // racy with the vCPUs' increments: a lost one only delays the next queueing
+        Volatile.Write(ref b.TierUpQueued, 0);
+        Interlocked.Increment(ref ReleasedCold);
+        return true;
+    }
+
+    /// <summary>First compiles that went cold while queued and went back to counting (<see cref="Release"/>).</summary>
+    public static long ReleasedCold;
+
     internal static long Rank((CpuCore Core, Block Block) item)
     {
         var (core, b) = item;
@@ -164,51 +179,77 @@ public static class TierUp
 }
 
 /// <summary>The compile thread's work list: each take hands out the item of highest rank at that moment (ranks change while
-/// items wait), the earliest queued among equals.</summary>
+/// items wait), the earliest queued among equals. An item that has waited <see cref="ColdAfter"/> takes or more and
+/// ranks below one per <see cref="ColdRate"/> takes waited has gone cold: it leaves the list if <c>release</c> agrees.</summary>
 /// <remarks>Earlier orders, measured on kernel boots: arrival order left hot loops interpreted for seconds behind lukewarm
 /// blocks; newest first and "expedite a block still interpreted at 8x the threshold" each helped a little. Ranking by
 /// the interpretations since queueing subsumes both (see <see cref="TierUp.Rank"/>).</remarks>
-public sealed class TierUpQueue<T>(Func<T, long> rank)
+public sealed class TierUpQueue<T>(Func<T, long> rank, Func<T, bool> release)
 {
+    public const int ColdAfter = 64, ColdRate = 16;
+
     // vCPUs add through a concurrent queue (amortised segment allocation, no per-item node: the run loop allocates
     // nothing in steady state); the single consumer moves items into its own list, in arrival order, and scans it at each
-    // take: a few thousand rank reads, microseconds against a compile's milliseconds.
+    // take. PERF: releasing cold items keeps the scan to what is still running; with every item kept, a kernel boot at a
+    // threshold of 100 spent 10% of the compile thread reading ranks.
     readonly ConcurrentQueue<T> _incoming = new();
-    readonly List<T> _waiting = new();
+    readonly List<(T Item, long Take)> _waiting = new();
     readonly SemaphoreSlim _pending = new(0);
+    long _takes;
 
     public void Add(T item) { _incoming.Enqueue(item); _pending.Release(); }
+
+    /// <summary>Items on the list now (consumer thread only).</summary>
+    public int Waiting => _waiting.Count;
 
     /// <summary>Blocks until an item is there. One consumer only.</summary>
     public T Take()
     {
-        _pending.Wait();
-        return Next();
+        while (true)
+        {
+            _pending.Wait();
+            if (TryNext(out var item)) return item;
+        }
     }
 
     /// <summary>The next item if one is there now. One consumer only.</summary>
     public bool TryTake(out T item)
     {
+        while (_pending.Wait(0))
+            if (TryNext(out item)) return true;
         item = default!;
-        if (!_pending.Wait(0)) return false;
-        item = Next();
-        return true;
+        return false;
     }
 
-    // Release follows the enqueue, so a successful wait always finds an item: each item is counted once.
-    T Next()
+    // The caller took one count from the semaphore; every item on the list holds one (or will: a vCPU releases just after
+    // it enqueues). Items released here take theirs too, so the count stays the number of items.
+    bool TryNext(out T item)
     {
-        while (_incoming.TryDequeue(out var x)) _waiting.Add(x);
-        if (_waiting.Count == 0) throw new InvalidOperationException("tier-up queue: a wait succeeded with nothing queued");
-        int best = 0;
+        while (_incoming.TryDequeue(out var x)) _waiting.Add((x, _takes));
+        _takes++;
+        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_waiting);
+        int best = -1, kept = 0, released = 0;
         long bestRank = long.MinValue;
-        for (int k = 0; k < _waiting.Count; k++)
+        for (int k = 0; k < span.Length; k++)
         {
-            long r = rank(_waiting[k]);
-            if (r > bestRank) { bestRank = r; best = k; }
+            var entry = span[k];
+            long r = rank(entry.Item);
+            long waited = _takes - entry.Take;
+            if (waited >= ColdAfter && r < waited / ColdRate && release(entry.Item)) { released++; continue; }
+            span[kept] = entry;
+            if (r > bestRank) { bestRank = r; best = kept; }
+            kept++;
         }
-        var item = _waiting[best];
-        _waiting.RemoveAt(best);
-        return item;
+        _waiting.RemoveRange(kept, span.Length - kept);
+        item = default!;
+        if (best >= 0)
+        {
+            item = _waiting[best].Item;
+            _waiting.RemoveAt(best);
+        }
+        else if (released > 0) released--; // the caller's count was one of theirs
+        else throw new InvalidOperationException("tier-up queue: a wait succeeded with nothing queued");
+        for (; released > 0; released--) _pending.Wait(); // at once, or as soon as the vCPU that queued it releases
+        return best >= 0;
     }
 }

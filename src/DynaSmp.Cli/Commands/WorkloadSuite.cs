@@ -142,7 +142,7 @@ public static partial class WorkloadSuite
     /// translated code still hands to tier 0, most frequent first (stderr).</summary>
     internal static void PrintTierProfile(Vm vm)
     {
-        Console.Error.WriteLine($"profile: {TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {TierUp.Failed} failed, " +
+        Console.Error.WriteLine($"profile: {TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {TierUp.Failed} failed, {TierUp.ReleasedCold} went cold while queued, " +
             $"{TierUp.Promoted} promoted to full regions ({TierUp.PromotionsRefused} no bigger), {TierUp.SharedAdopted} taken from another VM's translations early");
         for (int n = 1; n < TierUp.ProfileBySize.Length; n++)
         {

@@ -82,6 +82,12 @@ public unsafe class RegionPromotionTests
         Assert.Equal(long.MaxValue, TierUp.Rank((g.Cpu, head))); // compiled, not promoted: nothing to do
         head.FullRegion = true;
         Assert.Equal(g.Cpu.Options.TierUpThreshold, TierUp.Rank((g.Cpu, head)));
+        Assert.False(TierUp.Release((g.Cpu, head))); // a promotion stays queued, however cold
+
+        var cold = new Block(Code, 0, Code, ExecMode.Code64, [], Code, ulong.MaxValue) { ExecCount = 100, QueuedAtCount = 100, TierUpQueued = 1 };
+        Assert.True(TierUp.Release((g.Cpu, cold)));
+        Assert.Equal(0, cold.ExecCount);    // counts again from zero,
+        Assert.Equal(0, cold.TierUpQueued); // and is queued again at the threshold
     }
 
     [Fact]

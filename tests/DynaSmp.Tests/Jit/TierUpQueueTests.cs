@@ -23,7 +23,7 @@ public class TierUpQueueTests
     [Fact]
     public void Equal_ranks_come_out_in_arrival_order()
     {
-        var q = new TierUpQueue<Item>(i => i.Rank);
+        var q = new TierUpQueue<Item>(i => i.Rank, _ => true);
         foreach (var n in new[] { "a", "b", "c", "d" }) q.Add(new Item(n, 0));
         Assert.Equal(["a", "b", "c", "d"], Drain(q));
         Assert.False(q.TryTake(out _));
@@ -32,7 +32,7 @@ public class TierUpQueueTests
     [Fact]
     public void The_highest_rank_comes_first_and_ranks_are_read_again_at_every_take()
     {
-        var q = new TierUpQueue<Item>(i => i.Rank);
+        var q = new TierUpQueue<Item>(i => i.Rank, _ => true);
         var a = new Item("a", 5); var b = new Item("b", 1); var c = new Item("c", 9);
         q.Add(a); q.Add(b); q.Add(c);
         Assert.True(q.TryTake(out var first));
@@ -45,9 +45,33 @@ public class TierUpQueueTests
     }
 
     [Fact]
+    public void An_item_that_stays_cold_is_released_if_its_owner_agrees_and_the_count_stays_right()
+    {
+        var keep = new Item("promotion", 0);
+        var q = new TierUpQueue<Item>(i => i.Rank, i => i != keep);
+        var cold = new Item("cold", 0);
+        var warm = new Item("warm", 0);
+        q.Add(cold); q.Add(warm); q.Add(keep);
+        // Each take, the three wait one take longer behind a hotter newcomer; warm runs once per take, cold never.
+        for (int k = 1; k <= TierUpQueue<Item>.ColdAfter + 1; k++)
+        {
+            warm.Rank = k;
+            q.Add(new Item("filler", 1_000_000));
+            Assert.True(q.TryTake(out var taken));
+            Assert.Equal("filler", taken.Name);
+            Assert.Equal(k < TierUpQueue<Item>.ColdAfter ? 3 : 2, q.Waiting); // cold goes once it has waited ColdAfter takes
+        }
+        Assert.True(q.TryTake(out var w));
+        Assert.Same(warm, w);
+        Assert.True(q.TryTake(out var p));
+        Assert.Same(keep, p); // never released, however cold
+        Assert.False(q.TryTake(out _)); // one count per item: nothing is left over
+    }
+
+    [Fact]
     public async Task Take_waits_for_an_item_added_by_another_thread()
     {
-        var q = new TierUpQueue<Item>(i => i.Rank);
+        var q = new TierUpQueue<Item>(i => i.Rank, _ => true);
         var taker = Task.Run(q.Take);
         await Task.Delay(50);
         Assert.False(taker.IsCompleted);
