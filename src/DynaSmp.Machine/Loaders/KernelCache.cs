@@ -30,28 +30,63 @@ public sealed class KernelCache(string directory)
 
     public string Directory { get; } = directory;
 
-    /// <summary>The content of the entry for <paramref name="payload"/> if it is there and intact, else null.</summary>
-    public byte[]? TryLoad(ReadOnlySpan<byte> payload, int expectedLength)
+    /// <summary>The content of the entry for <paramref name="payload"/> if it is there and intact, else null. The content is
+    /// the file mapped read-only, valid for the life of the process.</summary>
+    /// <remarks>PERF: a fresh 58 MiB array cost about 0.2 s of page faults on this host (a zeroed page at each 4 KiB), most
+    /// of a 0.32 s load; the file's pages are already in the page cache, and a mapping faults them in many at a time.
+    /// Entries are replaced by rename and evicted by unlink, so a mapped entry never changes under the guest.</remarks>
+    public ReadOnlyMemory<byte>? TryLoad(ReadOnlySpan<byte> payload, int expectedLength)
     {
         try
         {
             string path = PathFor(payload);
             var info = new FileInfo(path);
             if (!info.Exists || info.Length != expectedLength + SHA256.HashSizeInBytes) return null;
-            // PERF: one array of the content's size, read in place: each fresh 58 MiB array costs about 0.2 s of page
-            // faults on this host, so ReadAllBytes and a slice took 0.53 s where this takes 0.3 s.
-            var content = GC.AllocateUninitializedArray<byte>(expectedLength);
-            Span<byte> stored = stackalloc byte[SHA256.HashSizeInBytes];
-            using (var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan))
-            {
-                f.ReadExactly(content);
-                f.ReadExactly(stored);
-            }
-            if (!SHA256.HashData(content).AsSpan().SequenceEqual(stored)) return null;
+            var mapped = MappedFile.Open(path, expectedLength + SHA256.HashSizeInBytes);
+            var whole = mapped.Memory;
+            var content = whole[..expectedLength];
+            if (!SHA256.HashData(content.Span).AsSpan().SequenceEqual(whole.Span[expectedLength..])) { ((IDisposable)mapped).Dispose(); return null; }
             File.SetLastWriteTimeUtc(path, DateTime.UtcNow); // recently used: evicted last
             return content;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>A file mapped read-only as one block of memory, kept mapped for the life of the process (the kernel's
+    /// segments are copied out of it into each VM that boots it).</summary>
+    sealed unsafe class MappedFile : System.Buffers.MemoryManager<byte>
+    {
+        readonly System.IO.MemoryMappedFiles.MemoryMappedFile _file;
+        readonly System.IO.MemoryMappedFiles.MemoryMappedViewAccessor _view;
+        readonly byte* _start;
+        readonly int _length;
+
+        MappedFile(System.IO.MemoryMappedFiles.MemoryMappedFile file, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor view, int length)
+        {
+            _file = file; _view = view; _length = length;
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _start = p + view.PointerOffset;
+        }
+
+        public static MappedFile Open(string path, int length)
+        {
+            var file = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+            try { return new MappedFile(file, file.CreateViewAccessor(0, length, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read), length); }
+            catch { file.Dispose(); throw; }
+        }
+
+        public override Span<byte> GetSpan() => new(_start, _length);
+        public override System.Buffers.MemoryHandle Pin(int elementIndex = 0) => new(_start + elementIndex);
+        public override void Unpin() { }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (!disposing) return;
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+            _file.Dispose();
+        }
     }
 
     /// <summary>Stores <paramref name="content"/> for <paramref name="payload"/>; false (and nothing half-written) if it cannot.</summary>

@@ -311,7 +311,7 @@ public unsafe class HostDecompressionTests
             Assert.NotNull(cache.TryLoad(payloads[0], 3));
             Assert.Null(cache.TryLoad(payloads[1], 3));
             Assert.Null(cache.TryLoad(payloads[2], 3));
-            Assert.Equal(new byte[] { (byte)(KernelCache.MaxEntries + 1), 9, 9 }, cache.TryLoad(payloads[^1], 3));
+            Assert.Equal(new byte[] { (byte)(KernelCache.MaxEntries + 1), 9, 9 }, cache.TryLoad(payloads[^1], 3)!.Value.ToArray());
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
     }
