@@ -73,8 +73,9 @@ public sealed class PcDevices : IGuestBus, IDisposable
         foreach (var v in vm.Vcpus)
         {
             v.Apic.ExtIntSource = Pic;
-            Timers.Add(new LapicTimerKick(v));
-            v.Apic.TimerArmed = Timers.Reschedule;
+            var kick = new LapicTimerKick(v);
+            Timers.Add(kick);
+            v.Apic.TimerArmed = () => Timers.RescheduleBy(kick.NextEventNs);
         }
         Pic.InterruptRaised = () =>
         {
