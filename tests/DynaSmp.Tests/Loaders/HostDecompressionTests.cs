@@ -241,6 +241,7 @@ public unsafe class HostDecompressionTests
     [InlineData("flipped")]
     [InlineData("truncated")]
     [InlineData("not-elf")]
+    [InlineData("sha256-trailer")]
     public void The_kernel_cache_serves_intact_entries_only(string entry)
     {
         string dir = Path.Combine(Path.GetTempPath(), $"dynasmp-kcache-{Environment.ProcessId}-{entry}");
@@ -254,21 +255,24 @@ public unsafe class HostDecompressionTests
             Assert.Equal(dir, first.CachedIn);
             string file = Assert.Single(Directory.GetFiles(dir));
             var bytes = File.ReadAllBytes(file);
-            Assert.Equal(elf.Length + 32, bytes.Length);
+            Assert.Equal(elf.Length + KernelCache.ChecksumSize, bytes.Length);
             switch (entry)
             {
                 case "flipped": bytes[0x141] ^= 1; File.WriteAllBytes(file, bytes); break; // startup_64's serial port: still an ELF
                 case "truncated": File.WriteAllBytes(file, bytes[..^1]); break;
                 case "not-elf": // intact by its checksum, but no vmlinux
                     var junk = new byte[elf.Length];
-                    File.WriteAllBytes(file, [.. junk, .. System.Security.Cryptography.SHA256.HashData(junk)]);
+                    File.WriteAllBytes(file, [.. junk, .. KernelCache.Checksum(junk)]);
+                    break;
+                case "sha256-trailer": // an entry of the earlier format: the content, then its SHA-256
+                    File.WriteAllBytes(file, [.. elf, .. System.Security.Cryptography.SHA256.HashData(elf)]);
                     break;
             }
             var second = LinuxKernel.Open(image, cache: cache);
             Assert.Equal(entry == "intact", second.FromCache);
             Assert.Contains(entry == "intact" ? "from the kernel cache" : "decompressed on the host", second.Describe());
             Assert.Equal("h@10", Boot(second).Serial);
-            Assert.Equal(elf.Length + 32, new FileInfo(file).Length); // rewritten whole when it was not used
+            Assert.Equal(elf.Length + KernelCache.ChecksumSize, new FileInfo(file).Length); // rewritten whole when it was not used
             Assert.True(LinuxKernel.Open(image, cache: cache).FromCache);
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
