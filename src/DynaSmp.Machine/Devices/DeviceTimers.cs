@@ -50,6 +50,9 @@ public sealed class DeviceTimers : IDisposable
     long _plannedWakeNs = long.MaxValue;
     long _wakes;
 
+    /// <summary>The deadline the thread sleeps for now (long.MaxValue while it reads the devices, or with none armed).</summary>
+    public long PlannedWakeNs => Volatile.Read(ref _plannedWakeNs);
+
     /// <summary>Wake-ups requested through <see cref="RescheduleBy"/> (for tests and profiles).</summary>
     public long RescheduleWakes => Volatile.Read(ref _wakes);
 

@@ -37,17 +37,17 @@ public sealed class DeviceTimersTests
         var b = new Device(clock);
         timers.Add(a); timers.Add(b);
         a.Due = 1_000_000_000; // 1 s of manual time away: the thread plans to sleep until then
-        timers.RescheduleBy(a.Due);
-        Assert.True(WaitFor(() => timers.RescheduleWakes == 1));
-        Thread.Sleep(50); // let it go to sleep with that plan
+        timers.RescheduleBy(a.Due); // starts the thread (which may read the deadline before this call's own check)
+        Assert.True(WaitFor(() => timers.PlannedWakeNs == a.Due)); // asleep with that plan
+        long wakes = timers.RescheduleWakes;
 
         b.Due = 2_000_000_000; // later than the plan: the thread reads it when it wakes anyway
         timers.RescheduleBy(b.Due);
-        Assert.Equal(1, timers.RescheduleWakes);
+        Assert.Equal(wakes, timers.RescheduleWakes);
 
         b.Due = 0; // due now: earlier than the plan, so the thread is woken and advances it
         timers.RescheduleBy(b.Due);
-        Assert.Equal(2, timers.RescheduleWakes);
+        Assert.Equal(wakes + 1, timers.RescheduleWakes);
         Assert.True(WaitFor(() => Volatile.Read(ref b.Advanced) == 1));
         Assert.Equal(0, Volatile.Read(ref a.Advanced));
     }
