@@ -45,6 +45,31 @@ public sealed unsafe partial class GuestRam : IDisposable
 
     public void Write(ulong physical, ReadOnlySpan<byte> data) => data.CopyTo(Span(physical, data.Length));
 
+    /// <summary>Makes guest-physical [<paramref name="physical"/>, +<paramref name="length"/>) a private copy-on-write
+    /// mapping of <paramref name="file"/> from <paramref name="offset"/>: the guest reads the file's pages from the host's
+    /// page cache and its writes stay its own. All three must be page-aligned; Linux only. False (RAM unchanged) when
+    /// it cannot: the caller copies instead.</summary>
+    /// <remarks>PERF: copying Debian's 58 MiB vmlinux into each VM's RAM cost about 0.15 s of copying and page faults
+    /// per VM; a fleet of 8 paid it eight times.</remarks>
+    public bool TryMapFile(ulong physical, System.Runtime.InteropServices.SafeHandle file, long offset, ulong length)
+    {
+        if (!OperatingSystem.IsLinux() || Base == null || length == 0 || ((physical | (ulong)offset | length) & PageMask) != 0
+            || physical >= Size || length > Size - physical) return false;
+        const int ProtRw = 3, MapPrivateFixed = 0x02 | 0x10, MapPrivateAnonFixedNoreserve = 0x02 | 0x10 | 0x20 | 0x4000;
+        bool added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+            void* at = Base + physical;
+            if (Mmap(at, (nuint)length, ProtRw, MapPrivateFixed, (int)file.DangerousGetHandle(), (nint)offset) == at) return true;
+            // A failed MAP_FIXED may have unmapped the range: put anonymous RAM back before the caller copies.
+            if (Mmap(at, (nuint)length, ProtRw, MapPrivateAnonFixedNoreserve, -1, 0) != at)
+                throw new OutOfMemoryException($"cannot restore {length >> 20} MiB of guest RAM at 0x{physical:x}");
+            return false;
+        }
+        finally { if (added) file.DangerousRelease(); }
+    }
+
     public bool IsCodePage(ulong page) => page < (ulong)_codePages.Length && Volatile.Read(ref _codePages[page]) != 0;
 
     /// <summary>Returns true when the page was not yet marked.</summary>

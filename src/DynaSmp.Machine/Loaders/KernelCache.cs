@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using DynaSmp.Jit.Memory;
 
 namespace DynaSmp.Machine.Loaders;
 
@@ -56,14 +57,17 @@ public sealed class KernelCache(string directory)
     /// segments are copied out of it into each VM that boots it).</summary>
     sealed unsafe class MappedFile : System.Buffers.MemoryManager<byte>
     {
+        /// <summary>The file itself, for mapping its pages into guest RAM (<see cref="GuestRam.TryMapFile"/>).</summary>
+        public Microsoft.Win32.SafeHandles.SafeFileHandle Handle { get; }
         readonly System.IO.MemoryMappedFiles.MemoryMappedFile _file;
         readonly System.IO.MemoryMappedFiles.MemoryMappedViewAccessor _view;
         readonly byte* _start;
         readonly int _length;
 
-        MappedFile(System.IO.MemoryMappedFiles.MemoryMappedFile file, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor view, int length)
+        MappedFile(System.IO.MemoryMappedFiles.MemoryMappedFile file, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor view, int length,
+            Microsoft.Win32.SafeHandles.SafeFileHandle handle)
         {
-            _file = file; _view = view; _length = length;
+            _file = file; _view = view; _length = length; Handle = handle;
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
             _start = p + view.PointerOffset;
@@ -71,9 +75,15 @@ public sealed class KernelCache(string directory)
 
         public static MappedFile Open(string path, int length)
         {
-            var file = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
-            try { return new MappedFile(file, file.CreateViewAccessor(0, length, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read), length); }
-            catch { file.Dispose(); throw; }
+            var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            try
+            {
+                var file = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(handle, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read,
+                    HandleInheritability.None, leaveOpen: true);
+                try { return new MappedFile(file, file.CreateViewAccessor(0, length, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read), length, handle); }
+                catch { file.Dispose(); throw; }
+            }
+            catch { handle.Dispose(); throw; }
         }
 
         public override Span<byte> GetSpan() => new(_start, _length);
@@ -86,7 +96,38 @@ public sealed class KernelCache(string directory)
             _view.SafeMemoryMappedViewHandle.ReleasePointer();
             _view.Dispose();
             _file.Dispose();
+            Handle.Dispose();
         }
+    }
+
+    /// <summary>The cache file and offset <paramref name="data"/> was loaded from, if it is (part of) a loaded entry.</summary>
+    internal static bool TryFileOf(ReadOnlyMemory<byte> data, out System.Runtime.InteropServices.SafeHandle? file, out long offset)
+    {
+        file = null; offset = 0;
+        if (!System.Runtime.InteropServices.MemoryMarshal.TryGetMemoryManager(data, out MappedFile? mapped, out int start, out _)) return false;
+        file = mapped.Handle;
+        offset = start;
+        return true;
+    }
+
+    /// <summary>Writes a kernel segment's bytes into guest RAM: the whole pages of a cache entry's content are mapped from
+    /// the file copy-on-write (<see cref="GuestRam.TryMapFile"/>), the partial pages at either end copied; anything else
+    /// is copied.</summary>
+    internal static void WriteSegment(GuestRam ram, ulong physical, ReadOnlyMemory<byte> data)
+    {
+        const ulong Page = GuestRam.PageSize, Mask = GuestRam.PageMask;
+        if (data.Length >= 4 * (int)Page && TryFileOf(data, out var file, out long offset) && ((physical ^ (ulong)offset) & Mask) == 0)
+        {
+            ulong head = (Page - (physical & Mask)) & Mask;
+            ulong body = ((ulong)data.Length - head) & ~Mask;
+            if (ram.TryMapFile(physical + head, file!, offset + (long)head, body))
+            {
+                ram.Write(physical, data.Span[..(int)head]);
+                ram.Write(physical + head + body, data.Span[(int)(head + body)..]);
+                return;
+            }
+        }
+        ram.Write(physical, data.Span);
     }
 
     /// <summary>Stores <paramref name="content"/> for <paramref name="payload"/>; false (and nothing half-written) if it cannot.</summary>

@@ -52,7 +52,7 @@ public sealed class LinuxBootPlan
         if (ram.Size < RamSize) throw new ArgumentException($"the plan was made for {RamSize} bytes of RAM but the guest has {ram.Size}", nameof(ram));
         foreach (var segment in Kernel)
         {
-            ram.Write(segment.PhysicalAddress, segment.Data.Span);
+            KernelCache.WriteSegment(ram, segment.PhysicalAddress, segment.Data);
             // BSS: zero in case the RAM was used before (a reset re-runs the plan).
             for (ulong at = segment.PhysicalAddress + (ulong)segment.Data.Length; at < segment.End;)
             {

@@ -278,6 +278,58 @@ public unsafe class HostDecompressionTests
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
     }
 
+    [Theory]
+    [InlineData(0x10_0000UL)]  // the content's page offsets match: whole pages mapped from the file
+    [InlineData(0x10_0123UL)]  // they do not: copied
+    public void A_cached_kernel_is_mapped_into_guest_RAM_copy_on_write(ulong physical)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"dynasmp-kmap-{Environment.ProcessId}-{physical:x}");
+        try
+        {
+            var cache = new KernelCache(dir);
+            var content = new byte[5 * 4096 + 100];
+            new Random(7).NextBytes(content);
+            byte[] payload = [1, 2, 3];
+            Assert.True(cache.TryStore(payload, content));
+            var loaded = cache.TryLoad(payload, content.Length)!.Value;
+            using var ram = new DynaSmp.Jit.Memory.GuestRam(4 << 20);
+            ram.Span(physical - 1, 1)[0] = 0xAA; // neighbours untouched
+            ram.Span(physical + (ulong)content.Length, 1)[0] = 0xBB;
+            KernelCache.WriteSegment(ram, physical, loaded);
+            Assert.True(ram.Span(physical, content.Length).SequenceEqual(content));
+            Assert.Equal(0xAA, ram.Span(physical - 1, 1)[0]);
+            Assert.Equal(0xBB, ram.Span(physical + (ulong)content.Length, 1)[0]);
+            ram.Span(physical + 8192, 1)[0] ^= 0xFF; // the guest's writes stay in its RAM
+            Assert.Equal(content[8192], loaded.Span[8192]);
+            Assert.Equal(content.Length + KernelCache.ChecksumSize, File.ReadAllBytes(cache.PathFor(payload)).Length);
+            Assert.Equal(content[8192], File.ReadAllBytes(cache.PathFor(payload))[8192]);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void Guest_RAM_maps_only_page_aligned_file_ranges_inside_it()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"dynasmp-rammap-{Environment.ProcessId}");
+        File.WriteAllBytes(file, Enumerable.Range(0, 3 * 4096).Select(k => unchecked((byte)(k * 7 + 1))).ToArray());
+        try
+        {
+            using var handle = File.OpenHandle(file);
+            using var ram = new DynaSmp.Jit.Memory.GuestRam(1 << 20);
+            Assert.False(ram.TryMapFile(0x1001, handle, 0, 4096));       // misaligned address
+            Assert.False(ram.TryMapFile(0x1000, handle, 1, 4096));       // misaligned offset
+            Assert.False(ram.TryMapFile(0xFF000, handle, 0, 2 * 4096));  // runs past the end of RAM
+            Assert.True(ram.Span(0x1000, 4096).IndexOfAnyExcept((byte)0) < 0);
+            if (!OperatingSystem.IsLinux()) return;
+            Assert.True(ram.TryMapFile(0x2000, handle, 4096, 2 * 4096));
+            Assert.Equal(unchecked((byte)(4096 * 7 + 1)), ram.Span(0x2000, 1)[0]);
+            Assert.Equal(unchecked((byte)((3 * 4096 - 1) * 7 + 1)), ram.Span(0x2000 + 2 * 4096 - 1, 1)[0]);
+            ram.Span(0x2000, 1)[0] = 0x55;
+            Assert.Equal(unchecked((byte)(4096 * 7 + 1)), File.ReadAllBytes(file)[4096]); // private: the file keeps its bytes
+        }
+        finally { File.Delete(file); }
+    }
+
     [Fact]
     public void A_cache_that_cannot_be_written_only_means_no_cache()
     {
