@@ -315,9 +315,19 @@ public sealed unsafe partial class CpuCore : IDisposable
         ulong span = Mmu.LastSpan;
         bool global = Mmu.LastGlobal;
         JumpCache.Misses++;
-        b = Cache.Find(phys, s->Mode, s->Cs.Base, rip) ?? Decode(lin, phys);
+        b = Cache.Find(phys, s->Mode, s->Cs.Base, rip);
+        if (b != null && b.Page1 != ulong.MaxValue && !SecondPageStillMaps(b, lin)) { Cache.Drop(b); b = null; }
+        b ??= Decode(lin, phys);
         if (b != null) JumpCache.Fill(rip, b, lin, span, global);
         return b;
+    }
+
+    /// <summary>A block found by its first page whose bytes run into a second page holds only while that page maps where it
+    /// did at decoding (QEMU compares both pages of a TB too). A fault there, or another frame, means decoding again.</summary>
+    bool SecondPageStillMaps(Block b, ulong lin)
+    {
+        try { return (Mmu.Translate((lin & ~GuestRam.PageMask) + GuestRam.PageSize, MemAccess.Execute) >> GuestRam.PageShift) == b.Page1; }
+        catch (CpuFault) { return false; }
     }
 
     Block? Decode(ulong lin, ulong phys)
@@ -429,7 +439,8 @@ public sealed unsafe partial class CpuCore : IDisposable
         s->LastExitSlot = 0;
         if (s->ExitRequest != 0 || s->PendingFault != 0 || s->HaltRequested != 0) return;
         Block? target = Lookup();
-        if (target?.Compiled is { } tc) CompiledBlock.Link(slot, tc);
+        // Not to a block that runs into a second page: a link skips the lookup that checks that page's mapping.
+        if (target is { Page1: ulong.MaxValue, Compiled: { } tc }) CompiledBlock.Link(slot, tc);
     }
 
     public void Dispose()

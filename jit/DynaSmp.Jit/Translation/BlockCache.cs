@@ -59,6 +59,13 @@ public sealed class BlockCache(GuestRam ram)
         }
     }
 
+    /// <summary>Invalidates one block that no longer matches its guest (its second page was remapped), so that a fresh
+    /// decode can take its key.</summary>
+    public void Drop(Block b)
+    {
+        lock (_pagesLock) if (!b.Invalid) Invalidate(b);
+    }
+
     void Invalidate(Block b)
     {
         b.Invalid = true;
