@@ -146,13 +146,6 @@ public static class TierUp
         }
     }
 
-    /// <summary>Where a queued block stands in the compile queue: first those with nothing left to compile (done, or
-    /// invalidated), then by the interpretations since it was queued, which is the vCPU time its compile will save from
-    /// now on, roughly. A promotion (its lean code already runs) ranks as a block interpreted for one threshold's worth.</summary>
-    /// <remarks>PERF: Debian's kernel at --smp 4, 6 rounds in turns against arrival order with expediting at 8x the
-    /// threshold: time to the init's first line 5.77 -> 5.29 s (medians), regions compiled 5,105 -> 3,676, blocks
-    /// interpreted 17.7M -> 14.1M. The queue keeps blocks that went cold: they are compiled when nothing hotter waits.
-    /// A score decayed at every take (the recent rate) did worse than the plain count: 18.5M interpretations.</remarks>
     /// <summary>A first compile that went cold in the queue goes back to counting: it is queued again if it reaches the
     /// threshold again. Promotions stay (their lean code runs meanwhile).</summary>
     internal static bool Release((CpuCore Core, Block Block) item)
@@ -168,6 +161,12 @@ public static class TierUp
     /// <summary>First compiles that went cold while queued and went back to counting (<see cref="Release"/>).</summary>
     public static long ReleasedCold;
 
+    /// <summary>Where a queued block stands in the compile queue: first those with nothing left to compile (done, or
+    /// invalidated), then by the interpretations since it was queued, which is the vCPU time its compile will save from
+    /// now on, roughly. A promotion (its lean code already runs) ranks as a block interpreted for one threshold's worth.</summary>
+    /// <remarks>PERF: Debian's kernel at --smp 4, 6 rounds in turns against arrival order with expediting at 8x the
+    /// threshold: time to the init's first line 5.77 -> 5.29 s (medians), regions compiled 5,105 -> 3,676, blocks
+    /// interpreted 17.7M -> 14.1M. Blocks that went cold leave the queue (<see cref="Release"/>). A score decayed at every take (the recent rate) did worse than the plain count: 18.5M interpretations.</remarks>
     internal static long Rank((CpuCore Core, Block Block) item)
     {
         var (core, b) = item;
