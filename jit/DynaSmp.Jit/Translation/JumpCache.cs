@@ -94,7 +94,7 @@ public sealed class JumpCache
     public void FlushNonGlobal()
     {
         NonGlobalFlushes++;
-        DropWhere(0, GlobalBit, 0);
+        DropWhere(nonGlobal: true, 0);
     }
 
     /// <summary>INVLPG of <paramref name="linear"/>: drops the entries whose translation covers that address (the whole
@@ -102,11 +102,12 @@ public sealed class JumpCache
     public void FlushPage(ulong linear)
     {
         PageFlushes++;
-        DropWhere(linear, 0, 1);
+        DropWhere(nonGlobal: false, linear);
     }
 
-    // mode 0: drop entries without keepBit in their span word; mode 1: drop entries whose page holds linear.
-    void DropWhere(ulong linear, ulong keepBit, int mode)
+    // Drops the entries found through a non-global mapping, or else those whose page holds linear; the survivors stay
+    // logged (the log is rebuilt from them when it had overflowed).
+    void DropWhere(bool nonGlobal, ulong linear)
     {
         var slots = _slots;
         if (_fillCount <= FillLogSize)
@@ -116,7 +117,7 @@ public sealed class JumpCache
             {
                 int i = _fillLog[k];
                 if (slots[i] == null) continue;
-                if (Drops(i, linear, keepBit, mode)) slots[i] = null;
+                if (Drops(i, nonGlobal, linear)) slots[i] = null;
                 else _fillLog[kept++] = (short)i;
             }
             _fillCount = kept;
@@ -126,7 +127,7 @@ public sealed class JumpCache
         for (int i = 0; i < slots.Length; i++)
         {
             if (slots[i] == null) continue;
-            if (Drops(i, linear, keepBit, mode)) slots[i] = null;
+            if (Drops(i, nonGlobal, linear)) slots[i] = null;
             else if (left < FillLogSize) _fillLog[left++] = (short)i;
             else left = FillLogOverflow;
         }
@@ -134,9 +135,9 @@ public sealed class JumpCache
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    bool Drops(int i, ulong linear, ulong keepBit, int mode)
+    bool Drops(int i, bool nonGlobal, ulong linear)
     {
         ulong span = _spans[i];
-        return mode == 0 ? (span & keepBit) == 0 : ((_linear[i] ^ linear) & ~(span | GlobalBit)) == 0;
+        return nonGlobal ? (span & GlobalBit) == 0 : ((_linear[i] ^ linear) & ~(span | GlobalBit)) == 0;
     }
 }
