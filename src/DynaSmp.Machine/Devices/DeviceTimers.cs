@@ -23,12 +23,7 @@ public sealed class DeviceTimers : IDisposable
 
     /// <summary>A device's deadline changed. The thread starts on the first call, so machines whose guests never
     /// program a timer (the built-in guest, the workloads) cost no thread.</summary>
-    public void Reschedule()
-    {
-        if (_stop) return;
-        if (_thread == null) Start();
-        _changed.Set();
-    }
+    public void Reschedule() => RescheduleBy(long.MinValue);
 
     /// <summary>A device's next event is now at <paramref name="dueNs"/>: the thread is woken only if that is earlier
     /// than the wake-up it already planned (at which it reads every deadline again anyway).</summary>
@@ -53,7 +48,7 @@ public sealed class DeviceTimers : IDisposable
     /// <summary>The deadline the thread sleeps for now (long.MaxValue while it reads the devices, or with none armed).</summary>
     public long PlannedWakeNs => Volatile.Read(ref _plannedWakeNs);
 
-    /// <summary>Wake-ups requested through <see cref="RescheduleBy"/> (for tests and profiles).</summary>
+    /// <summary>Wake-ups requested (<see cref="Reschedule"/> always asks for one; for tests and profiles).</summary>
     public long RescheduleWakes => Volatile.Read(ref _wakes);
 
     readonly Lock _startLock = new();
