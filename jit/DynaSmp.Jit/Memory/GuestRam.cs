@@ -23,8 +23,7 @@ public sealed unsafe partial class GuestRam : IDisposable
         Size = size;
         if (OperatingSystem.IsLinux())
         {
-            const int ProtRw = 3, MapPrivateAnonNoreserve = 0x02 | 0x20 | 0x4000;
-            void* p = Mmap(null, (nuint)size, ProtRw, MapPrivateAnonNoreserve, -1, 0);
+            void* p = Mmap(null, (nuint)size, ProtRw, MapPrivate | MapAnonymous | MapNoreserve, -1, 0);
             if (p == (void*)-1) throw new OutOfMemoryException($"cannot reserve {size >> 20} MiB of guest RAM");
             Base = (byte*)p;
         }
@@ -55,15 +54,14 @@ public sealed unsafe partial class GuestRam : IDisposable
     {
         if (!OperatingSystem.IsLinux() || Base == null || length == 0 || ((physical | (ulong)offset | length) & PageMask) != 0
             || physical >= Size || length > Size - physical) return false;
-        const int ProtRw = 3, MapPrivateFixed = 0x02 | 0x10, MapPrivateAnonFixedNoreserve = 0x02 | 0x10 | 0x20 | 0x4000;
         bool added = false;
         try
         {
             file.DangerousAddRef(ref added);
             void* at = Base + physical;
-            if (Mmap(at, (nuint)length, ProtRw, MapPrivateFixed, (int)file.DangerousGetHandle(), (nint)offset) == at) return true;
+            if (Mmap(at, (nuint)length, ProtRw, MapPrivate | MapFixed, (int)file.DangerousGetHandle(), (nint)offset) == at) return true;
             // A failed MAP_FIXED may have unmapped the range: put anonymous RAM back before the caller copies.
-            if (Mmap(at, (nuint)length, ProtRw, MapPrivateAnonFixedNoreserve, -1, 0) != at)
+            if (Mmap(at, (nuint)length, ProtRw, MapPrivate | MapFixed | MapAnonymous | MapNoreserve, -1, 0) != at)
                 throw new OutOfMemoryException($"cannot restore {length >> 20} MiB of guest RAM at 0x{physical:x}");
             return false;
         }
@@ -92,6 +90,9 @@ public sealed unsafe partial class GuestRam : IDisposable
         else NativeMemory.Free(Base);
         Base = null;
     }
+
+    // Linux mmap(2) protection and flags (x86-64 values).
+    const int ProtRw = 3, MapPrivate = 0x02, MapFixed = 0x10, MapAnonymous = 0x20, MapNoreserve = 0x4000;
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
