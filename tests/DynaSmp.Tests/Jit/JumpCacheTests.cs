@@ -9,7 +9,8 @@ namespace DynaSmp.Tests.Jit;
 /// table; a guest TLB flush drops only the entries it invalidates (SDM 4.10.4.1).</summary>
 public sealed class JumpCacheTests
 {
-    static Block At(ulong rip, ExecMode mode = ExecMode.Code64, ulong csBase = 0, bool crossesPage = false) =>
+    /// <summary>A one-NOP block at <paramref name="rip"/> (its physical address too), for jump-cache tests.</summary>
+    internal static Block At(ulong rip, ExecMode mode = ExecMode.Code64, ulong csBase = 0, bool crossesPage = false) =>
         new(rip, csBase, rip, mode, [Instruction.Create(Code.Nopd)], rip & ~0xFFFUL, crossesPage ? (rip & ~0xFFFUL) + 0x1000 : ulong.MaxValue);
 
     const ulong Small = 0xFFF, Large = 0x1F_FFFF;

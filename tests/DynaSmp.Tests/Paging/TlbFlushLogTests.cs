@@ -107,7 +107,7 @@ public sealed unsafe class TlbFlushLogTests
         Assert.Equal((ulong)pages + 6, Run(g));
     }
 
-    static Block At(ulong rip) => new(rip, 0, rip, ExecMode.Code64, [Instruction.Create(Code.Nopd)], rip & ~0xFFFUL, ulong.MaxValue);
+    static Block At(ulong rip) => Jit.JumpCacheTests.At(rip);
 
     [Theory]
     [InlineData(3)]
