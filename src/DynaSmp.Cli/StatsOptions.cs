@@ -58,4 +58,6 @@ public sealed class StatsFile
 public sealed class StatsHost
 {
     [JsonPropertyName("wall_s")] public double WallSeconds { get; set; }
+    /// <summary>Whether the runtime kept W^X for host code (on: every compiled block costs a remap).</summary>
+    [JsonPropertyName("write_xor_execute")] public bool WriteXorExecute { get; set; } = Cli.WriteXorExecute.Enabled;
 }

@@ -14,13 +14,15 @@ static class DynasmpProcess
     public sealed record Result(int Code, string Out, string Err, double Seconds);
 
     /// <param name="launcher">A command that runs `dotnet` for us, e.g. setpriv to drop root's privileges.</param>
-    public static Result Run(string[] args, IDictionary<string, string>? env = null, double limitSeconds = 60, string[]? launcher = null)
+    /// <param name="unset">Variables the process must not inherit from the test host.</param>
+    public static Result Run(string[] args, IDictionary<string, string>? env = null, double limitSeconds = 60, string[]? launcher = null, string[]? unset = null)
     {
         var psi = new ProcessStartInfo(launcher?[0] ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         if (launcher != null) { foreach (var l in launcher[1..]) psi.ArgumentList.Add(l); psi.ArgumentList.Add("dotnet"); }
         psi.ArgumentList.Add(Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (env != null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        if (unset != null) foreach (var k in unset) psi.Environment.Remove(k);
         var sw = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

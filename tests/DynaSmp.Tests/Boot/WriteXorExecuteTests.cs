@@ -1,0 +1,66 @@
+using System.Text.Json;
+using DynaSmp.Tests.Hostile;
+
+namespace DynaSmp.Tests.Boot;
+
+/// <summary>`run`, `bench` and `boot --kernel` run without the runtime's W^X (the CLI starts itself again through execve),
+/// keep their exact arguments and exit status in doing so, and leave W^X alone when the user set it; the built-in
+/// guest's short `boot` does not restart.</summary>
+[Collection(DynasmpProcess.Collection)]
+public class WriteXorExecuteTests
+{
+    const string Variable = "DOTNET_EnableWriteXorExecute";
+
+    static readonly string[] Unset = [Variable, "COMPlus_EnableWriteXorExecute"];
+
+    /// <summary>`run` of the exported built-in guest (a multiboot image); the stats file's host section.</summary>
+    static JsonElement RunHost(DynasmpProcess.TempDir dir, IDictionary<string, string>? env, string[] unset)
+    {
+        string image = dir.File("guest.elf");
+        Assert.Equal(0, DynasmpProcess.Run(["guest", "export", image]).Code);
+        // A space and a non-ASCII letter in the path: the restarted process must get the arguments byte for byte.
+        string stats = dir.File("st ats é.json");
+        var r = DynasmpProcess.Run(["run", image, "--smp", "2", "--stats", stats], env, unset: unset);
+        Assert.True(r.Code == 1, r.Out + r.Err); // the built-in guest's isa-debug-exit: every CPU online
+        return JsonDocument.Parse(File.ReadAllText(stats)).RootElement.GetProperty("host").Clone();
+    }
+
+    [Fact]
+    public void Run_goes_without_write_xor_execute_when_the_user_did_not_choose()
+    {
+        using var dir = new DynasmpProcess.TempDir();
+        var host = RunHost(dir, null, Unset);
+        // Only Linux restarts (execve); elsewhere the runtime's default stays.
+        Assert.Equal(!OperatingSystem.IsLinux(), host.GetProperty("write_xor_execute").GetBoolean());
+    }
+
+    [Fact]
+    public void A_user_who_sets_the_variable_keeps_write_xor_execute()
+    {
+        using var dir = new DynasmpProcess.TempDir();
+        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1" }, ["COMPlus_EnableWriteXorExecute"]);
+        Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
+    }
+
+    [Fact]
+    public void The_built_in_guests_boot_does_not_restart()
+    {
+        using var dir = new DynasmpProcess.TempDir();
+        string stats = dir.File("stats.json");
+        var r = DynasmpProcess.Run(["boot", "--vms", "1", "--cpus", "2", "--stats", stats], unset: Unset);
+        Assert.True(r.Code == 0, r.Out + r.Err);
+        Assert.Contains("1 VM x 2 vCPUs", r.Out);
+        Assert.True(JsonDocument.Parse(File.ReadAllText(stats)).RootElement.GetProperty("host").GetProperty("write_xor_execute").GetBoolean());
+    }
+
+    [Fact]
+    public void A_failing_guest_keeps_its_exit_status_through_the_restart()
+    {
+        using var dir = new DynasmpProcess.TempDir();
+        // Not an image: status 2 (bad input), from the restarted process.
+        string junk = dir.Write("junk.bin", new byte[64]);
+        var r = DynasmpProcess.Run(["run", junk], unset: Unset);
+        Assert.Equal(2, r.Code);
+        Assert.Contains("not a bootable", r.Err);
+    }
+}
