@@ -178,7 +178,8 @@ public static class TierUp
 }
 
 /// <summary>The compile thread's work list: each take hands out the item of highest rank at that moment (ranks change while
-/// items wait), the earliest queued among equals. An item that has waited <see cref="ColdAfter"/> takes or more and
+/// items wait), the earliest queued among equals; on a list longer than <see cref="ScanShare"/>, one reading of the ranks
+/// serves the next few takes. An item that has waited <see cref="ColdAfter"/> takes or more and
 /// ranks below one per <see cref="ColdRate"/> takes waited has gone cold: it leaves the list if <c>release</c> agrees.</summary>
 /// <remarks>Earlier orders, measured on kernel boots: arrival order left hot loops interpreted for seconds behind lukewarm
 /// blocks; newest first and "expedite a block still interpreted at 8x the threshold" each helped a little. Ranking by
@@ -195,11 +196,16 @@ public sealed class TierUpQueue<T>(Func<T, long> rank, Func<T, bool> release)
     readonly List<(T Item, long Take)> _waiting = new();
     readonly SemaphoreSlim _pending = new(0);
     long _takes;
+    // PERF: a scan of n items hands out its best ceil(n / ScanShare) in rank order before the next scan, so reading ranks
+    // costs about ScanShare per take on a long list; a list of up to ScanShare items is read again at every take.
+    public const int ScanShare = 256, MaxScanHandout = 64;
+    readonly List<T> _ready = new();
+    int _readyNext;
 
     public void Add(T item) { _incoming.Enqueue(item); _pending.Release(); }
 
-    /// <summary>Items on the list now (consumer thread only).</summary>
-    public int Waiting => _waiting.Count;
+    /// <summary>Items on the list now, and those the last scan handed out and the next takes return (consumer thread only).</summary>
+    public int Waiting => _waiting.Count + _ready.Count - _readyNext;
 
     /// <summary>Blocks until an item is there. One consumer only.</summary>
     public T Take()
@@ -220,15 +226,26 @@ public sealed class TierUpQueue<T>(Func<T, long> rank, Func<T, bool> release)
         return false;
     }
 
-    // The caller took one count from the semaphore; every item on the list holds one (or will: a vCPU releases just after
-    // it enqueues). Items released here take theirs too, so the count stays the number of items.
+    // The caller took one count from the semaphore; every item on the list or handed out from the last scan holds one (or
+    // will: a vCPU releases just after it enqueues). Items released here take theirs too, so the count stays the number of
+    // items.
     bool TryNext(out T item)
     {
-        while (_incoming.TryDequeue(out var x)) _waiting.Add((x, _takes));
         _takes++;
+        if (_readyNext < _ready.Count)
+        {
+            item = _ready[_readyNext++];
+            return true;
+        }
+        _ready.Clear();
+        _readyNext = 0;
+        while (_incoming.TryDequeue(out var x)) _waiting.Add((x, _takes - 1));
         var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_waiting);
-        int best = -1, kept = 0, released = 0;
-        long bestRank = long.MinValue;
+        // The best `want` by rank, best first; among equals the earlier queued (the scan is in arrival order).
+        int want = 1 + (span.Length - 1) / ScanShare;
+        Span<(long Rank, int Index)> best = stackalloc (long, int)[Math.Min(want, MaxScanHandout)];
+        want = best.Length;
+        int found = 0, kept = 0, released = 0;
         for (int k = 0; k < span.Length; k++)
         {
             var entry = span[k];
@@ -236,19 +253,24 @@ public sealed class TierUpQueue<T>(Func<T, long> rank, Func<T, bool> release)
             long waited = _takes - entry.Take;
             if (waited >= ColdAfter && r < waited / ColdRate && release(entry.Item)) { released++; continue; }
             span[kept] = entry;
-            if (r > bestRank) { bestRank = r; best = kept; }
+            if (found < want || r > best[found - 1].Rank)
+            {
+                int at = found < want ? found++ : found - 1;
+                while (at > 0 && best[at - 1].Rank < r) { best[at] = best[at - 1]; at--; }
+                best[at] = (r, kept);
+            }
             kept++;
         }
         _waiting.RemoveRange(kept, span.Length - kept);
+        for (int n = 0; n < found; n++) _ready.Add(_waiting[best[n].Index].Item);
+        // Remove the handed-out entries, highest index first so the others keep theirs.
+        best[..found].Sort((x, y) => y.Index.CompareTo(x.Index));
+        for (int n = 0; n < found; n++) _waiting.RemoveAt(best[n].Index);
         item = default!;
-        if (best >= 0)
-        {
-            item = _waiting[best].Item;
-            _waiting.RemoveAt(best);
-        }
+        if (found > 0) item = _ready[_readyNext++];
         else if (released > 0) released--; // the caller's count was one of theirs
         else throw new InvalidOperationException("tier-up queue: a wait succeeded with nothing queued");
         for (; released > 0; released--) _pending.Wait(); // at once, or as soon as the vCPU that queued it releases
-        return best >= 0;
+        return found > 0;
     }
 }

@@ -68,6 +68,36 @@ public class TierUpQueueTests
         Assert.False(q.TryTake(out _)); // one count per item: nothing is left over
     }
 
+    /// <summary>A list longer than ScanShare: one reading of the ranks hands out its best few, best first, and the next
+    /// reading sees the ranks as they are then.</summary>
+    [Fact]
+    public void A_long_list_hands_out_its_best_few_per_reading_of_the_ranks()
+    {
+        int reads = 0;
+        var q = new TierUpQueue<Item>(i => { reads++; return i.Rank; }, _ => false);
+        int n = 2 * TierUpQueue<Item>.ScanShare + 1; // three handed out per reading
+        var items = new List<Item>();
+        for (int k = 0; k < n; k++) { items.Add(new Item($"i{k}", k % 7)); q.Add(items[^1]); }
+        var hot = items[100]; hot.Rank = 1000;
+        var warm = items[200]; warm.Rank = 500;
+        var tie = items[13]; tie.Rank = 500; // ties with warm, queued earlier
+        Assert.True(q.TryTake(out var first));
+        Assert.Equal(n, reads);
+        Assert.Same(hot, first);
+        items[300].Rank = 2000; // turns hot after the reading
+        Assert.True(q.TryTake(out var second));
+        Assert.True(q.TryTake(out var third));
+        Assert.Equal(n, reads); // served from the same reading
+        Assert.Same(tie, second);
+        Assert.Same(warm, third);
+        Assert.Equal(n - 3, q.Waiting);
+        Assert.True(q.TryTake(out var fourth)); // a new reading
+        Assert.Equal(2 * n - 3, reads);
+        Assert.Same(items[300], fourth);
+        Assert.Equal(n - 4, Drain(q).Count);
+        Assert.False(q.TryTake(out _)); // one count per item
+    }
+
     [Fact]
     public async Task Take_waits_for_an_item_added_by_another_thread()
     {
