@@ -4,10 +4,10 @@ using DynaSmp.Cli.Commands;
 using DynaSmp.Machine.Loaders;
 
 // dynasmp: boot many SMP guests, trace their IPIs, run multiboot kernels.
-// Real kernels and workloads compile thousands of blocks and start again without W^X (see WriteXorExecute); the built-in
-// guest's commands compile a few dozen, and a second runtime start-up would cost them more than W^X does.
+// Real kernels and workloads compile thousands of blocks and start again with runtime settings for that (RuntimeSettings);
+// the built-in guest's commands compile a few dozen, and a second runtime start-up would cost them more than it saves.
 if (args.Length > 0 && (args[0] is "run" or "bench" || (args[0] == "boot" && Array.Exists(args, a => a.StartsWith("--kernel", StringComparison.Ordinal)))))
-    WriteXorExecute.TurnOffByRestart();
+    RuntimeSettings.StartAgainIfNeeded();
 try
 {
     var root = new RootCommand("dynasmp: an x86 SMP emulator (JIT-translating CPU, KVM-exact vCPU lifecycle)")

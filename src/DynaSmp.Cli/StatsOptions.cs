@@ -59,5 +59,7 @@ public sealed class StatsHost
 {
     [JsonPropertyName("wall_s")] public double WallSeconds { get; set; }
     /// <summary>Whether the runtime kept W^X for host code (on: every compiled block costs a remap).</summary>
-    [JsonPropertyName("write_xor_execute")] public bool WriteXorExecute { get; set; } = Cli.WriteXorExecute.Enabled;
+    [JsonPropertyName("write_xor_execute")] public bool WriteXorExecute { get; set; } = RuntimeSettings.WriteXorExecute;
+    /// <summary>The runtime's tiering delay (ms) before the emulator's own code is promoted to optimised code.</summary>
+    [JsonPropertyName("call_counting_delay_ms")] public int CallCountingDelayMs { get; set; } = RuntimeSettings.CallCountingDelayMs;
 }

@@ -3,15 +3,15 @@ using DynaSmp.Tests.Hostile;
 
 namespace DynaSmp.Tests.Boot;
 
-/// <summary>`run`, `bench` and `boot --kernel` run without the runtime's W^X (the CLI starts itself again through execve),
-/// keep their exact arguments and exit status in doing so, and leave W^X alone when the user set it; the built-in
-/// guest's short `boot` does not restart.</summary>
+/// <summary>`run`, `bench` and `boot --kernel` run without the runtime's W^X and with no tiering delay (the CLI starts
+/// itself again through execve), keep their exact arguments and exit status in doing so, and leave a setting alone when
+/// the user made it; the built-in guest's short `boot` does not restart.</summary>
 [Collection(DynasmpProcess.Collection)]
-public class WriteXorExecuteTests
+public class RuntimeSettingsTests
 {
-    const string Variable = "DOTNET_EnableWriteXorExecute";
+    const string Variable = "DOTNET_EnableWriteXorExecute", Delay = "DOTNET_TC_CallCountingDelayMs";
 
-    static readonly string[] Unset = [Variable, "COMPlus_EnableWriteXorExecute"];
+    static readonly string[] Unset = [Variable, "COMPlus_EnableWriteXorExecute", Delay, "COMPlus_TC_CallCountingDelayMs"];
 
     /// <summary>`run` of the exported built-in guest (a multiboot image); the stats file's host section.</summary>
     static JsonElement RunHost(DynasmpProcess.TempDir dir, IDictionary<string, string>? env, string[] unset)
@@ -26,20 +26,32 @@ public class WriteXorExecuteTests
     }
 
     [Fact]
-    public void Run_goes_without_write_xor_execute_when_the_user_did_not_choose()
+    public void Run_goes_without_write_xor_execute_and_tiering_delay_when_the_user_did_not_choose()
     {
         using var dir = new DynasmpProcess.TempDir();
         var host = RunHost(dir, null, Unset);
-        // Only Linux restarts (execve); elsewhere the runtime's default stays.
+        // Only Linux restarts (execve); elsewhere the runtime's defaults stay.
         Assert.Equal(!OperatingSystem.IsLinux(), host.GetProperty("write_xor_execute").GetBoolean());
+        Assert.Equal(OperatingSystem.IsLinux() ? 0 : 100, host.GetProperty("call_counting_delay_ms").GetInt32());
     }
 
     [Fact]
-    public void A_user_who_sets_the_variable_keeps_write_xor_execute()
+    public void A_user_who_sets_one_variable_keeps_it_and_gets_the_other()
     {
         using var dir = new DynasmpProcess.TempDir();
-        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1" }, ["COMPlus_EnableWriteXorExecute"]);
+        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1" }, Unset[1..]);
         Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
+        Assert.Equal(OperatingSystem.IsLinux() ? 0 : 100, host.GetProperty("call_counting_delay_ms").GetInt32());
+    }
+
+    [Fact]
+    public void A_user_who_sets_both_variables_keeps_both()
+    {
+        using var dir = new DynasmpProcess.TempDir();
+        // The runtime reads the delay as hexadecimal: 0x20 is 32 ms.
+        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1", [Delay] = "20" }, ["COMPlus_EnableWriteXorExecute", "COMPlus_TC_CallCountingDelayMs"]);
+        Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
+        Assert.Equal(32, host.GetProperty("call_counting_delay_ms").GetInt32());
     }
 
     [Fact]
@@ -50,7 +62,9 @@ public class WriteXorExecuteTests
         var r = DynasmpProcess.Run(["boot", "--vms", "1", "--cpus", "2", "--stats", stats], unset: Unset);
         Assert.True(r.Code == 0, r.Out + r.Err);
         Assert.Contains("1 VM x 2 vCPUs", r.Out);
-        Assert.True(JsonDocument.Parse(File.ReadAllText(stats)).RootElement.GetProperty("host").GetProperty("write_xor_execute").GetBoolean());
+        var host = JsonDocument.Parse(File.ReadAllText(stats)).RootElement.GetProperty("host");
+        Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
+        Assert.Equal(100, host.GetProperty("call_counting_delay_ms").GetInt32());
     }
 
     [Fact]
