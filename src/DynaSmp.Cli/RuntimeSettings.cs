@@ -55,8 +55,10 @@ static class RuntimeSettings
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables()) env.Add($"{e.Key}={e.Value}");
         env.AddRange(add);
         env.Add(null);
+        // The host's own path, not /proc/self/exe: the kernel names the process after the file (ps would show "exe").
+        if (Environment.ProcessPath is not { } host) return;
         RemoveDiagnosticSocket();
-        execve("/proc/self/exe", args, env.ToArray());
+        execve(host, args, env.ToArray());
         // Still here: execve failed and changed nothing; run with the runtime's defaults.
     }
 
