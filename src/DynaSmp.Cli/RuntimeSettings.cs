@@ -12,16 +12,22 @@ namespace DynaSmp.Cli;
 /// <item><c>DOTNET_TC_CallCountingDelayMs=0</c>. The runtime promotes a method past its precompiled (ReadyToRun) or
 /// tier-0 code only after 100 ms without a new method starting; a booting guest keeps reaching new emulator paths, so the
 /// interpreter and the dispatcher stayed in ReadyToRun code (no inlining across assemblies) for most of a boot.</item>
+/// <item><c>DOTNET_JitAlignLoopMinBlockWeight=0</c>. RyuJIT aligns a loop only when its block weight says it is hot, and a
+/// DynamicMethod has no weights: a translated loop's speed depended on where its code landed (docs/ARCHITECTURE.md,
+/// Figures: AluLoop10Ilp 5,800 against 9,500 MIPS).</item>
 /// </list>
 /// </summary>
 /// <remarks>PERF: Debian 12 <c>--smp 4</c>, time to the init's first line, rounds in turns. W^X: 5.16 s with it, 4.70 s
 /// without (medians of 4; process CPU 9.66 s against 8.75 s). The delay, with W^X off: 5.84 -> 5.16 s and 4.97 -> 4.89 s
 /// (medians of two sets of 8; minima 4.68 -> 4.72 and 4.77 -> 4.38 s); in a profile of the BSP's thread, ReadyToRun code
-/// went from 32% of its samples to 1%. The start-up the second runtime repeats costs about 0.05 s.</remarks>
+/// went from 32% of its samples to 1%. Loop alignment, with both: 4.34 -> 4.26 s (medians of 6; minima 4.27 -> 4.19 s), and
+/// the perf/workloads geomean 0.972x the time (smp-32 0.319 -> 0.209 s, smp-64 0.219 -> 0.137 s; one `bench` run each). The
+/// start-up the second runtime repeats costs about 0.05 s.</remarks>
 static class RuntimeSettings
 {
     const string WriteXorExecuteVariable = "DOTNET_EnableWriteXorExecute";
     const string CallCountingDelayVariable = "DOTNET_TC_CallCountingDelayMs";
+    const string LoopAlignmentVariable = "DOTNET_JitAlignLoopMinBlockWeight";
 
     /// <summary>Whether this runtime started with W^X (what the runtime read from the environment).</summary>
     public static bool WriteXorExecute => Knob(WriteXorExecuteVariable) is not { } v || v != "0";
@@ -30,6 +36,9 @@ static class RuntimeSettings
     /// runtime parses the value as hexadecimal).</summary>
     public static int CallCountingDelayMs =>
         Knob(CallCountingDelayVariable) is { } v && int.TryParse(v, System.Globalization.NumberStyles.HexNumber, null, out int ms) ? ms : 100;
+
+    /// <summary>Whether RyuJIT aligns every loop (the variable is 0), not only those its block weights call hot.</summary>
+    public static bool AlignsEveryLoop => Knob(LoopAlignmentVariable) == "0";
 
     /// <summary>The runtime reads DOTNET_X, then the legacy COMPlus_X.</summary>
     static string? Knob(string dotnetName) =>
@@ -43,6 +52,7 @@ static class RuntimeSettings
         var add = new List<string?>();
         if (Knob(WriteXorExecuteVariable) == null) add.Add($"{WriteXorExecuteVariable}=0");
         if (Knob(CallCountingDelayVariable) == null) add.Add($"{CallCountingDelayVariable}=0");
+        if (Knob(LoopAlignmentVariable) == null) add.Add($"{LoopAlignmentVariable}=0");
         if (add.Count == 0) return;
         string[] argv;
         try { argv = File.ReadAllText("/proc/self/cmdline").Split('\0'); }

@@ -62,4 +62,6 @@ public sealed class StatsHost
     [JsonPropertyName("write_xor_execute")] public bool WriteXorExecute { get; set; } = RuntimeSettings.WriteXorExecute;
     /// <summary>The runtime's tiering delay (ms) before the emulator's own code is promoted to optimised code.</summary>
     [JsonPropertyName("call_counting_delay_ms")] public int CallCountingDelayMs { get; set; } = RuntimeSettings.CallCountingDelayMs;
+    /// <summary>Whether RyuJIT aligned every loop of translated code (else a loop's speed depends on where it lands).</summary>
+    [JsonPropertyName("align_every_loop")] public bool AlignEveryLoop { get; set; } = RuntimeSettings.AlignsEveryLoop;
 }

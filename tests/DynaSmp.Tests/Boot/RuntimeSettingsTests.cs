@@ -9,9 +9,9 @@ namespace DynaSmp.Tests.Boot;
 [Collection(DynasmpProcess.Collection)]
 public class RuntimeSettingsTests
 {
-    const string Variable = "DOTNET_EnableWriteXorExecute", Delay = "DOTNET_TC_CallCountingDelayMs";
+    const string Variable = "DOTNET_EnableWriteXorExecute", Delay = "DOTNET_TC_CallCountingDelayMs", Align = "DOTNET_JitAlignLoopMinBlockWeight";
 
-    static readonly string[] Unset = [Variable, "COMPlus_EnableWriteXorExecute", Delay, "COMPlus_TC_CallCountingDelayMs"];
+    static readonly string[] Unset = [Variable, "COMPlus_EnableWriteXorExecute", Delay, "COMPlus_TC_CallCountingDelayMs", Align, "COMPlus_JitAlignLoopMinBlockWeight"];
 
     /// <summary>`run` of the exported built-in guest (a multiboot image); the stats file's host section.</summary>
     static JsonElement RunHost(DynasmpProcess.TempDir dir, IDictionary<string, string>? env, string[] unset)
@@ -33,6 +33,7 @@ public class RuntimeSettingsTests
         // Only Linux restarts (execve); elsewhere the runtime's defaults stay.
         Assert.Equal(!OperatingSystem.IsLinux(), host.GetProperty("write_xor_execute").GetBoolean());
         Assert.Equal(OperatingSystem.IsLinux() ? 0 : 100, host.GetProperty("call_counting_delay_ms").GetInt32());
+        Assert.Equal(OperatingSystem.IsLinux(), host.GetProperty("align_every_loop").GetBoolean());
     }
 
     [Fact]
@@ -45,13 +46,15 @@ public class RuntimeSettingsTests
     }
 
     [Fact]
-    public void A_user_who_sets_both_variables_keeps_both()
+    public void A_user_who_sets_every_variable_keeps_them_all()
     {
         using var dir = new DynasmpProcess.TempDir();
         // The runtime reads the delay as hexadecimal: 0x20 is 32 ms.
-        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1", [Delay] = "20" }, ["COMPlus_EnableWriteXorExecute", "COMPlus_TC_CallCountingDelayMs"]);
+        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1", [Delay] = "20", [Align] = "5" },
+            ["COMPlus_EnableWriteXorExecute", "COMPlus_TC_CallCountingDelayMs", "COMPlus_JitAlignLoopMinBlockWeight"]);
         Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
         Assert.Equal(32, host.GetProperty("call_counting_delay_ms").GetInt32());
+        Assert.False(host.GetProperty("align_every_loop").GetBoolean());
     }
 
     [Fact]
@@ -65,6 +68,7 @@ public class RuntimeSettingsTests
         var host = JsonDocument.Parse(File.ReadAllText(stats)).RootElement.GetProperty("host");
         Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
         Assert.Equal(100, host.GetProperty("call_counting_delay_ms").GetInt32());
+        Assert.False(host.GetProperty("align_every_loop").GetBoolean());
     }
 
     [Fact]
