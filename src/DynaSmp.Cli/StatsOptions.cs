@@ -34,7 +34,8 @@ sealed record StatsOptions(int? Seed, string? StatsPath)
     public void Write(string command, IReadOnlyList<Vm> vms, double wallSeconds, IReadOnlyList<int>? vmNumbers = null)
     {
         if (StatsPath == null) return;
-        var file = new StatsFile { Command = command, Deterministic = Seed.HasValue, Seed = Seed, Host = new StatsHost { WallSeconds = wallSeconds } };
+        var file = new StatsFile { Command = command, Deterministic = Seed.HasValue, Seed = Seed,
+            Host = new StatsHost { WallSeconds = wallSeconds, GuestRamHugePages = vms.Count > 0 && vms[0].Ram.HugePages } };
         for (int k = 0; k < vms.Count; k++) file.Vms.Add(VmStats.Capture(vms[k], vmNumbers?[k] ?? k));
         HostFiles.WriteOutput(StatsPath, "--stats", s => JsonSerializer.Serialize(s, file, StatsFile.JsonOptions));
     }
@@ -62,6 +63,8 @@ public sealed class StatsHost
     [JsonPropertyName("write_xor_execute")] public bool WriteXorExecute { get; set; } = RuntimeSettings.WriteXorExecute;
     /// <summary>The runtime's tiering delay (ms) before the emulator's own code is promoted to optimised code.</summary>
     [JsonPropertyName("call_counting_delay_ms")] public int CallCountingDelayMs { get; set; } = RuntimeSettings.CallCountingDelayMs;
+    /// <summary>Whether guest RAM is backed by transparent huge pages (Linux guests, where the host allows them).</summary>
+    [JsonPropertyName("guest_ram_huge_pages")] public bool GuestRamHugePages { get; set; }
     /// <summary>Whether RyuJIT aligned every loop of translated code (else a loop's speed depends on where it lands).</summary>
     [JsonPropertyName("align_every_loop")] public bool AlignEveryLoop { get; set; } = RuntimeSettings.AlignsEveryLoop;
 }

@@ -47,7 +47,7 @@ public sealed class Vm : IDisposable
         if (config.DeterministicSeed.HasValue) config = config with { Jit = config.Jit with { BoundedRuns = true, CompileSynchronously = true } };
         Config = config;
         Clock = config.DeterministicSeed.HasValue ? new GuestClock(virtualTime: true) : GuestClock.Host;
-        Ram = new GuestRam(config.MemoryBytes);
+        Ram = new GuestRam(config.MemoryBytes, config.HugePages);
         Cache = new BlockCache(Ram);
         Devices = devices ?? EmptyBus.Instance;
         Vcpus = new Vcpu[config.Vcpus];

@@ -15,6 +15,9 @@ public sealed record VmConfig
     /// multiboot guests and tests see plain hardware. The RCU stalls it once showed on idle vCPUs no longer occur
     /// (2026-12-07: ten Debian 6.1 boots at --smp 1, 4 and 8, none).</summary>
     public bool KvmParavirt { get; init; }
+    /// <summary>Back guest RAM with transparent huge pages (<see cref="GuestRam"/>). The CLI turns it on for Linux guests,
+    /// which touch most of their RAM; off here, since a guest that touches a few scattered pages would hold 2 MiB for each.</summary>
+    public bool HugePages { get; init; }
     /// <summary>KVM's bsp_vcpu_id: this vCPU starts RUNNABLE with APIC_BASE.BSP; the others UNINITIALIZED.</summary>
     public int BspId { get; init; }
     public bool Trace { get; init; } = true;

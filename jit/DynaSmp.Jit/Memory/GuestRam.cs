@@ -14,24 +14,55 @@ public sealed unsafe partial class GuestRam : IDisposable
 
     public byte* Base { get; private set; }
     public ulong Size { get; }
+    /// <summary>The host accepted the advice to back this RAM with transparent huge pages.</summary>
+    public bool HugePages { get; }
     /// <summary>One byte per page: non-zero while some translation was decoded from that page.</summary>
     readonly byte[] _codePages;
 
-    public GuestRam(ulong size)
+    /// <param name="hugePages">Back the RAM with transparent huge pages where the host allows them (madvise
+    /// MADV_HUGEPAGE on a 2 MiB-aligned mapping, as QEMU does for guest RAM). For guests that touch most of their RAM, such
+    /// as Linux kernels: a 2 MiB fault instead of 512 small ones, and fewer host TLB misses on every guest access. A guest
+    /// that touches a few scattered pages then holds 2 MiB for each (the built-in guest's fleets: 102 -> 352 MiB for 64
+    /// VMs), so it is off by default.</param>
+    /// <remarks>PERF: Debian 12 <c>--smp 4</c>, time to the init's first line, two sets of 6 rounds in turns: 5.47 -> 5.19 s
+    /// and 4.49 -> 4.39 s (medians; minima 5.29 -> 4.90 and 4.35 -> 4.19 s).</remarks>
+    public GuestRam(ulong size, bool hugePages = false)
     {
         if (size == 0 || (size & PageMask) != 0) throw new ArgumentException("RAM size must be a non-zero multiple of 4 KiB", nameof(size));
         Size = size;
         if (OperatingSystem.IsLinux())
         {
-            void* p = Mmap(null, (nuint)size, ProtRw, MapPrivate | MapAnonymous | MapNoreserve, -1, 0);
-            if (p == (void*)-1) throw new OutOfMemoryException($"cannot reserve {size >> 20} MiB of guest RAM");
-            Base = (byte*)p;
+            if (hugePages) { Base = ReserveHugeAligned(size, out bool advised); HugePages = advised; }
+            else Base = Reserve(size, size);
         }
         else
         {
             Base = (byte*)NativeMemory.AllocZeroed((nuint)size);
         }
         _codePages = new byte[size >> PageShift];
+    }
+
+    const ulong HugePageSize = 2UL << 20;
+    const int MadvHugepage = 14;
+
+    static byte* Reserve(ulong length, ulong ramSize)
+    {
+        void* p = Mmap(null, (nuint)length, ProtRw, MapPrivate | MapAnonymous | MapNoreserve, -1, 0);
+        if (p == (void*)-1) throw new OutOfMemoryException($"cannot reserve {ramSize >> 20} MiB of guest RAM");
+        return (byte*)p;
+    }
+
+    /// <summary>Reserves 2 MiB more than asked, keeps the 2 MiB-aligned part (a huge page can only back an aligned 2 MiB of
+    /// the mapping) and asks for huge pages there. The advice is best effort: without it the RAM is ordinary pages.</summary>
+    static byte* ReserveHugeAligned(ulong size, out bool advised)
+    {
+        byte* raw = Reserve(size + HugePageSize, size);
+        byte* aligned = (byte*)(((ulong)raw + HugePageSize - 1) & ~(HugePageSize - 1));
+        if (aligned > raw) Munmap(raw, (nuint)(aligned - raw));
+        byte* end = raw + size + HugePageSize;
+        if (end > aligned + size) Munmap(aligned + size, (nuint)(end - (aligned + size)));
+        advised = Madvise(aligned, (nuint)size, MadvHugepage) == 0; // EINVAL on a host kernel without THP
+        return aligned;
     }
 
     public bool Contains(ulong physical, int size) => physical < Size && Size - physical >= (ulong)size;
@@ -96,6 +127,9 @@ public sealed unsafe partial class GuestRam : IDisposable
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
+
+    [LibraryImport("libc", EntryPoint = "madvise")]
+    private static partial int Madvise(void* addr, nuint length, int advice);
 
     [LibraryImport("libc", EntryPoint = "munmap")]
     private static partial int Munmap(void* addr, nuint length);

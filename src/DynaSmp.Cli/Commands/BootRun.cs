@@ -45,6 +45,8 @@ sealed class BootRun : IDisposable
             TraceKeepsFirst = linux != null,
             // A Linux guest sees KVM's paravirtual leaves and kvm-clock, as under KVM (VmConfig.KvmParavirt).
             KvmParavirt = linux is { KvmClock: true },
+            // A Linux guest touches most of its RAM: huge pages cost no memory there and save faults and TLB misses.
+            HugePages = linux != null,
         };
         for (int k = _shard.Index; k < vms; k += _shard.Count)
         {

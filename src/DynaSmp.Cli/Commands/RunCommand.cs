@@ -56,7 +56,7 @@ static class RunCommand
         deadline.Check("set-up");
 
         var stdout = Console.OpenStandardOutput();
-        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, DeterministicSeed = stats.Seed, KvmParavirt = linux && kvmClock,
+        var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, DeterministicSeed = stats.Seed, KvmParavirt = linux && kvmClock, HugePages = linux,
                 Trace = trace != null, TraceCapacity = trace != null ? TraceEvents : 16, TraceKeepsFirst = true },
             b => { stdout.WriteByte(b); if (b == '\n') stdout.Flush(); });
         bool joined = true;

@@ -34,6 +34,7 @@ public class RuntimeSettingsTests
         Assert.Equal(!OperatingSystem.IsLinux(), host.GetProperty("write_xor_execute").GetBoolean());
         Assert.Equal(OperatingSystem.IsLinux() ? 0 : 100, host.GetProperty("call_counting_delay_ms").GetInt32());
         Assert.Equal(OperatingSystem.IsLinux(), host.GetProperty("align_every_loop").GetBoolean());
+        Assert.False(host.GetProperty("guest_ram_huge_pages").GetBoolean()); // a multiboot guest: ordinary pages
     }
 
     [Fact]

@@ -173,8 +173,13 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.True(r.Code == 0, $"status {r.Code} (a powered-off guest exits 0)\n{Tail(r.Out)}{r.Err}");
                 return (r.Out, r.Err);
             }
-            var (kvm, kvmErr) = Boot();
+            string stats = Path.Combine(Path.GetTempPath(), $"dynasmp-kvmclock-{Environment.ProcessId}.json");
+            var (kvm, kvmErr) = Boot("--stats", stats);
             foreach (var line in KvmClockLines) Assert.Contains(line, kvm);
+            // A Linux guest's RAM is backed by transparent huge pages where the host offers them.
+            using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(stats)))
+                Assert.Equal(DynaSmp.Tests.Memory.GuestRamHugePageTests.HostOffersThp, doc.RootElement.GetProperty("host").GetProperty("guest_ram_huge_pages").GetBoolean());
+            File.Delete(stats);
             string format = DynaSmp.Machine.Loaders.LinuxKernel.Open(File.ReadAllBytes(Environment.GetEnvironmentVariable(KernelVariable)!), hostDecompress: false).PayloadFormat;
             // Decompressed now, or taken from the kernel cache an earlier run filled: startup_64 either way.
             if (DynaSmp.Machine.Loaders.KernelPayload.CanDecompress(format)) Assert.Contains($"{format} payload", kvmErr.Split('\n').First(l => l.Contains("startup_64")));
