@@ -16,6 +16,10 @@ public sealed class BlockCache(GuestRam ram)
     readonly Lock _pagesLock = new();
     readonly List<CpuCore> _cpus = new();
 
+    static int s_nextId;
+    /// <summary>This address space's number in the process (from 1), for <see cref="TranslationContributors"/>.</summary>
+    internal int Id { get; } = Interlocked.Increment(ref s_nextId);
+
     public GuestRam Ram => ram;
     /// <summary>Compile hot blocks together with the blocks they branch to in the same page (regions).</summary>
     public bool Regions { get; set; } = true;

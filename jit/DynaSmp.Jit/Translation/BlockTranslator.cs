@@ -27,7 +27,7 @@ public static unsafe class BlockTranslator
     public static CompiledBlock Translate(CpuCore core, Block[] region, bool counted = false)
     {
         bool chain = Chains(core), bounded = core.Options.BoundedRuns;
-        return new CompiledBlock(SharedTranslations.GetOrCompile(region, chain, bounded, counted, () => Compile(region, chain, bounded, counted)));
+        return new CompiledBlock(SharedTranslations.GetOrCompile(core.Cache, region, chain, bounded, counted, () => Compile(region, chain, bounded, counted)));
     }
 
     /// <summary>This VM's block for a region some VM already compiled from the same instructions, or null: no RyuJIT.</summary>

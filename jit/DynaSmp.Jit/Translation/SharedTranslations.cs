@@ -54,13 +54,17 @@ public static class SharedTranslations
     /// <summary>Off (DYNASMP_SHARED_TRANSLATIONS=0): every VM compiles its own code, for A/B measurements.</summary>
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("DYNASMP_SHARED_TRANSLATIONS") != "0";
 
-    internal static SharedCode GetOrCompile(Block[] region, bool chain, bool bounded, bool counted, Func<SharedCode> compile)
+    /// <summary>Which address spaces (VMs, or earlier runs in this process) compiled what the table holds.</summary>
+    internal static readonly TranslationContributors Contributors = new();
+
+    internal static SharedCode GetOrCompile(BlockCache cache, Block[] region, bool chain, bool bounded, bool counted, Func<SharedCode> compile)
     {
         if (!Enabled) return compile();
         var key = Key.Of(region, chain, bounded, counted);
         if (Table.TryGetValue(key, out var code)) return code;
         code = compile();
         if (Table.Count >= Capacity) Table.Clear();
+        Contributors.Note(cache.Id);
         return Table.GetOrAdd(key, code);
     }
 
@@ -112,5 +116,30 @@ public static class SharedTranslations
         public bool Equals(Key other) => _hash == other._hash && _bytes.AsSpan().SequenceEqual(other._bytes);
         public override bool Equals(object? obj) => obj is Key k && Equals(k);
         public override int GetHashCode() => _hash;
+    }
+}
+
+/// <summary>Whether the shared table can hold code that another address space compiled. Until a second one contributes,
+/// a VM's early probe (<see cref="TierUp.AdoptShared"/>) can only find its own code, which its blocks already hold.</summary>
+/// <remarks>PERF: a single Debian VM at --smp 4 spent 4.5% of its vCPU threads' samples in probes that never hit (forming
+/// each block's region and hashing its instructions at the 32nd interpretation).</remarks>
+internal sealed class TranslationContributors
+{
+    int _sole; // the one contributor's cache id so far, 0 before any
+    volatile bool _many;
+
+    public void Note(int cacheId)
+    {
+        if (_many) return;
+        int sole = Interlocked.CompareExchange(ref _sole, cacheId, 0);
+        if (sole != 0 && sole != cacheId) _many = true;
+    }
+
+    /// <summary>True once any other cache than <paramref name="cacheId"/> has contributed.</summary>
+    public bool HoldsOthersThan(int cacheId)
+    {
+        if (_many) return true;
+        int sole = Volatile.Read(ref _sole);
+        return sole != 0 && sole != cacheId;
     }
 }

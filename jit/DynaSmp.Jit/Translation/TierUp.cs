@@ -21,6 +21,8 @@ public static class TierUp
 
     /// <summary>Blocks that took a translation from <see cref="SharedTranslations"/> at <see cref="SharedProbeAt"/>.</summary>
     public static long SharedAdopted;
+    /// <summary>Early probes made (<see cref="AdoptShared"/>): skipped while only the probing VM has compiled anything.</summary>
+    public static long SharedProbes;
     /// <summary>Lean regions promoted to full ones, and promotions refused because the full region was no bigger.</summary>
     public static long Promoted, PromotionsRefused;
 
@@ -59,6 +61,8 @@ public static class TierUp
     public static void AdoptShared(CpuCore core, Block b)
     {
         if (!SharedTranslations.Enabled || b.Compiled != null || b.Invalid || Volatile.Read(ref b.TierUpQueued) != 0) return;
+        if (!SharedTranslations.Contributors.HoldsOthersThan(core.Cache.Id)) return; // only this VM's own code is there
+        Interlocked.Increment(ref SharedProbes);
         bool full = b.FullRegion;
         var region = BlockTranslator.FormRegion(core.Cache, b, full);
         if (BlockTranslator.TryShared(core, region, counted: !full) is not { } compiled) return;

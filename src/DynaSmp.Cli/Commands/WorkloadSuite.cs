@@ -143,7 +143,7 @@ public static partial class WorkloadSuite
     internal static void PrintTierProfile(Vm vm)
     {
         Console.Error.WriteLine($"profile: {TierUp.Compiled} regions compiled in {Stopwatch.GetElapsedTime(0, TierUp.CompileTicks).TotalSeconds:F2} s of compile thread, {TierUp.Failed} failed, {TierUp.ReleasedCold} went cold while queued, " +
-            $"{TierUp.Promoted} promoted to full regions ({TierUp.PromotionsRefused} no bigger), {TierUp.SharedAdopted} taken from another VM's translations early");
+            $"{TierUp.Promoted} promoted to full regions ({TierUp.PromotionsRefused} no bigger), {TierUp.SharedAdopted} taken from another VM's translations early ({TierUp.SharedProbes} probes)");
         for (int n = 1; n < TierUp.ProfileBySize.Length; n++)
         {
             var c = TierUp.ProfileBySize[n];

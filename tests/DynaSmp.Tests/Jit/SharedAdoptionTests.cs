@@ -54,4 +54,21 @@ public class SharedAdoptionTests
         Assert.Equal(unchecked((ulong)(uint)(tag * 200)), only.Reg(R.Ax));
         Assert.Equal(0, only.Cpu.CompiledBlockEntries);
     }
+
+    /// <summary>Probing is pointless until some other address space has compiled into the table: alone, a VM would only
+    /// find its own code.</summary>
+    [Fact]
+    public void Probes_wait_for_a_second_contributor()
+    {
+        var c = new TranslationContributors();
+        Assert.False(c.HoldsOthersThan(1));
+        c.Note(1);
+        Assert.False(c.HoldsOthersThan(1)); // only its own code
+        Assert.True(c.HoldsOthersThan(2));  // a VM started later can take VM 1's
+        c.Note(1);
+        Assert.False(c.HoldsOthersThan(1));
+        c.Note(2);
+        Assert.True(c.HoldsOthersThan(1));  // now VM 1 can take VM 2's
+        Assert.True(c.HoldsOthersThan(2));
+    }
 }
