@@ -198,13 +198,7 @@ static partial class InstEmit
         int bytes = (int)n * size;
         if (movs == 0)
         {
-            switch (size)
-            {
-                case 1: new Span<byte>(d, bytes).Fill((byte)value); break;
-                case 2: new Span<ushort>(d, (int)n).Fill((ushort)value); break;
-                case 4: new Span<uint>(d, (int)n).Fill((uint)value); break;
-                default: new Span<ulong>(d, (int)n).Fill(value); break;
-            }
+            Interp.StoreElements(d, (int)n, size, value);
             return n;
         }
         byte* p = TlbHost(s->TlbRead, src);

@@ -60,6 +60,33 @@ public sealed unsafe class StringTierTests
         return (t0, t1);
     }
 
+    /// <summary>REP STOS fills with memset when every byte of the element is the same, element by element otherwise:
+    /// both give the element pattern, in both tiers, forwards and backwards, and leave the bytes around it alone.</summary>
+    [DifferentialTheory]
+    [InlineData(1, 0x0UL)] [InlineData(1, 0xA5UL)]
+    [InlineData(2, 0x0UL)] [InlineData(2, 0xFFFFUL)] [InlineData(2, 0x1234UL)] [InlineData(2, 0x3434UL)]
+    [InlineData(4, 0x0UL)] [InlineData(4, 0x7F7F_7F7FUL)] [InlineData(4, 0x0102_0304UL)] [InlineData(4, 0x0000_FFFFUL)]
+    [InlineData(8, 0x0UL)] [InlineData(8, 0xFFFF_FFFF_FFFF_FFFFUL)] [InlineData(8, 0x1122_3344_5566_7788UL)] [InlineData(8, 0x0000_0000_FFFF_FFFFUL)]
+    public void Rep_stos_stores_the_element_pattern(int size, ulong value)
+    {
+        const ulong count = 700; // over a page for the larger sizes: more than one chunk
+        foreach (bool down in new[] { false, true })
+        {
+            var code = Asm(64, a =>
+            {
+                if (size == 1) a.rep.stosb(); else if (size == 2) a.rep.stosw(); else if (size == 4) a.rep.stosd(); else a.rep.stosq();
+            });
+            ulong first = Window + 0x100;
+            ulong start = down ? first + (count - 1) * (ulong)size : first;
+            var (t0, _) = Both(code, Input(count, 0, start, value, down), 64);
+            var expected = new byte[WindowLength];
+            for (int k = 0; k < expected.Length; k++) expected[k] = (byte)(k * 7 + 3);
+            for (int e = 0; e < (int)count; e++)
+                for (int b = 0; b < size; b++) expected[0x100 + e * size + b] = (byte)(value >> (8 * b));
+            Assert.Equal(expected, t0.Memory);
+        }
+    }
+
     [DifferentialFact]
     public void Rep_stos_past_4_GiB_faults_at_the_element_with_the_progress_made()
     {
