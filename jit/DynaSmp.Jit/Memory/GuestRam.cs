@@ -14,7 +14,7 @@ public sealed unsafe partial class GuestRam : IDisposable
 
     public byte* Base { get; private set; }
     public ulong Size { get; }
-    /// <summary>The host accepted the advice to back this RAM with transparent huge pages.</summary>
+    /// <summary>The host accepted the advice to back this RAM with transparent huge pages, and its policy allows them.</summary>
     public bool HugePages { get; }
     /// <summary>One byte per page: non-zero while some translation was decoded from that page.</summary>
     readonly byte[] _codePages;
@@ -61,8 +61,16 @@ public sealed unsafe partial class GuestRam : IDisposable
         if (aligned > raw) Munmap(raw, (nuint)(aligned - raw));
         byte* end = raw + size + HugePageSize;
         if (end > aligned + size) Munmap(aligned + size, (nuint)(end - (aligned + size)));
-        advised = Madvise(aligned, (nuint)size, MadvHugepage) == 0; // EINVAL on a host kernel without THP
+        // EINVAL on a host kernel without THP; accepted but never acted on when the host's policy is "never".
+        advised = Madvise(aligned, (nuint)size, MadvHugepage) == 0 && !HostPolicyIsNever();
         return aligned;
+    }
+
+    static bool HostPolicyIsNever()
+    {
+        try { return File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled").Contains("[never]"); }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
     }
 
     public bool Contains(ulong physical, int size) => physical < Size && Size - physical >= (ulong)size;
