@@ -63,6 +63,11 @@ public sealed class StatsHost
     [JsonPropertyName("write_xor_execute")] public bool WriteXorExecute { get; set; } = RuntimeSettings.WriteXorExecute;
     /// <summary>The runtime's tiering delay (ms) before the emulator's own code is promoted to optimised code.</summary>
     [JsonPropertyName("call_counting_delay_ms")] public int CallCountingDelayMs { get; set; } = RuntimeSettings.CallCountingDelayMs;
+    /// <summary>The GC's young-generation budget from the environment in MiB (0: the runtime's own), and what the GC did
+    /// in the whole process: collections of each generation and the time they stopped every thread.</summary>
+    [JsonPropertyName("gc_gen0_size_mib")] public long GcGen0SizeMib { get; set; } = RuntimeSettings.Gen0SizeMib;
+    [JsonPropertyName("gc_collections")] public int[] GcCollections { get; set; } = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+    [JsonPropertyName("gc_pause_ms")] public double GcPauseMs { get; set; } = GC.GetTotalPauseDuration().TotalMilliseconds;
     /// <summary>Whether guest RAM is backed by transparent huge pages (Linux guests, where the host allows them).</summary>
     [JsonPropertyName("guest_ram_huge_pages")] public bool GuestRamHugePages { get; set; }
     /// <summary>Whether RyuJIT aligned every loop of translated code (else a loop's speed depends on where it lands).</summary>

@@ -9,9 +9,11 @@ namespace DynaSmp.Tests.Boot;
 [Collection(DynasmpProcess.Collection)]
 public class RuntimeSettingsTests
 {
-    const string Variable = "DOTNET_EnableWriteXorExecute", Delay = "DOTNET_TC_CallCountingDelayMs", Align = "DOTNET_JitAlignLoopMinBlockWeight";
+    const string Variable = "DOTNET_EnableWriteXorExecute", Delay = "DOTNET_TC_CallCountingDelayMs", Align = "DOTNET_JitAlignLoopMinBlockWeight",
+        Gen0 = "DOTNET_GCgen0size";
 
-    static readonly string[] Unset = [Variable, "COMPlus_EnableWriteXorExecute", Delay, "COMPlus_TC_CallCountingDelayMs", Align, "COMPlus_JitAlignLoopMinBlockWeight"];
+    static readonly string[] Unset = [Variable, "COMPlus_EnableWriteXorExecute", Delay, "COMPlus_TC_CallCountingDelayMs", Align, "COMPlus_JitAlignLoopMinBlockWeight",
+        Gen0, "COMPlus_GCgen0size"];
 
     /// <summary>`run` of the exported built-in guest (a multiboot image); the stats file's host section.</summary>
     static JsonElement RunHost(DynasmpProcess.TempDir dir, IDictionary<string, string>? env, string[] unset)
@@ -34,6 +36,10 @@ public class RuntimeSettingsTests
         Assert.Equal(!OperatingSystem.IsLinux(), host.GetProperty("write_xor_execute").GetBoolean());
         Assert.Equal(OperatingSystem.IsLinux() ? 0 : 100, host.GetProperty("call_counting_delay_ms").GetInt32());
         Assert.Equal(OperatingSystem.IsLinux(), host.GetProperty("align_every_loop").GetBoolean());
+        Assert.Equal(OperatingSystem.IsLinux() ? 128 : 0, host.GetProperty("gc_gen0_size_mib").GetInt64());
+        Assert.Equal(3, host.GetProperty("gc_collections").GetArrayLength());
+        Assert.True(host.GetProperty("gc_collections")[2].GetInt32() >= 1); // the collection before the vCPUs start
+        Assert.True(host.GetProperty("gc_pause_ms").GetDouble() > 0);
         Assert.False(host.GetProperty("guest_ram_huge_pages").GetBoolean()); // a multiboot guest: ordinary pages
     }
 
@@ -51,11 +57,12 @@ public class RuntimeSettingsTests
     {
         using var dir = new DynasmpProcess.TempDir();
         // The runtime reads the delay as hexadecimal: 0x20 is 32 ms.
-        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1", [Delay] = "20", [Align] = "5" },
-            ["COMPlus_EnableWriteXorExecute", "COMPlus_TC_CallCountingDelayMs", "COMPlus_JitAlignLoopMinBlockWeight"]);
+        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1", [Delay] = "20", [Align] = "5", [Gen0] = "4000000" },
+            ["COMPlus_EnableWriteXorExecute", "COMPlus_TC_CallCountingDelayMs", "COMPlus_JitAlignLoopMinBlockWeight", "COMPlus_GCgen0size"]);
         Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
         Assert.Equal(32, host.GetProperty("call_counting_delay_ms").GetInt32());
         Assert.False(host.GetProperty("align_every_loop").GetBoolean());
+        Assert.Equal(64, host.GetProperty("gc_gen0_size_mib").GetInt64());
     }
 
     [Fact]
@@ -70,6 +77,7 @@ public class RuntimeSettingsTests
         Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
         Assert.Equal(100, host.GetProperty("call_counting_delay_ms").GetInt32());
         Assert.False(host.GetProperty("align_every_loop").GetBoolean());
+        Assert.Equal(0, host.GetProperty("gc_gen0_size_mib").GetInt64());
     }
 
     [Fact]
