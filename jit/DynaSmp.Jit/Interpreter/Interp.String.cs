@@ -253,7 +253,7 @@ public static unsafe partial class Interp
     /// its vCPU threads' samples in its tier-0 code, zeroing pages.</remarks>
     internal static void StoreElements(byte* dst, int n, int size, ulong value)
     {
-        ulong mask = size == 8 ? ulong.MaxValue : (1UL << (size * 8)) - 1;
+        ulong mask = Flags.SizeMask(size);
         if ((value & mask) == ((value & 0xFF) * 0x0101_0101_0101_0101UL & mask))
         {
             Unsafe.InitBlockUnaligned(dst, (byte)value, (uint)(n * size));
