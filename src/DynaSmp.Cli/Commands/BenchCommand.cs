@@ -83,7 +83,7 @@ static class BenchCommand
         }
         string? nativeDir = null;
         var nativeExe = native ? BuildNative(dir, chosen, modes, notes, out nativeDir) : new Dictionary<string, string>();
-        if (Environment.GetEnvironmentVariable("DOTNET_JitAlignLoopMinBlockWeight") != "0")
+        if (!RuntimeSettings.AlignsEveryLoop)
             notes.Add("DOTNET_JitAlignLoopMinBlockWeight=0 was not set: tier-1 loop speed depends on where RyuJIT places the code (docs/ARCHITECTURE.md, Figures)");
 
         var rows = new List<Row>();
