@@ -33,6 +33,12 @@ static class RuntimeSettings
     const string LoopAlignmentVariable = "DOTNET_JitAlignLoopMinBlockWeight";
     const string Gen0SizeVariable = "DOTNET_GCgen0size";
 
+    /// <summary>What the restart sets, each unless the user set it (the runtime reads these values as hexadecimal).</summary>
+    static readonly (string Variable, string Value)[] Wanted =
+    [
+        (WriteXorExecuteVariable, "0"), (CallCountingDelayVariable, "0"), (LoopAlignmentVariable, "0"), (Gen0SizeVariable, "8000000"),
+    ];
+
     /// <summary>Whether this runtime started with W^X (what the runtime read from the environment).</summary>
     public static bool WriteXorExecute => Knob(WriteXorExecuteVariable) is not { } v || v != "0";
 
@@ -56,12 +62,10 @@ static class RuntimeSettings
     /// Linux, the user set them all, or execve failed), and the command then runs here as it is.</summary>
     public static void StartAgainIfNeeded()
     {
-        if (!OperatingSystem.IsLinux()) return;
+        // The host's own path, not /proc/self/exe: the kernel names the process after the file (ps would show "exe").
+        if (!OperatingSystem.IsLinux() || Environment.ProcessPath is not { } host) return;
         var add = new List<string?>();
-        if (Knob(WriteXorExecuteVariable) == null) add.Add($"{WriteXorExecuteVariable}=0");
-        if (Knob(CallCountingDelayVariable) == null) add.Add($"{CallCountingDelayVariable}=0");
-        if (Knob(LoopAlignmentVariable) == null) add.Add($"{LoopAlignmentVariable}=0");
-        if (Knob(Gen0SizeVariable) == null) add.Add($"{Gen0SizeVariable}=8000000");
+        foreach (var (variable, value) in Wanted) if (Knob(variable) == null) add.Add($"{variable}={value}");
         if (add.Count == 0) return;
         string[] argv;
         try { argv = File.ReadAllText("/proc/self/cmdline").Split('\0'); }
@@ -74,8 +78,6 @@ static class RuntimeSettings
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables()) env.Add($"{e.Key}={e.Value}");
         env.AddRange(add);
         env.Add(null);
-        // The host's own path, not /proc/self/exe: the kernel names the process after the file (ps would show "exe").
-        if (Environment.ProcessPath is not { } host) return;
         RemoveDiagnosticSocket();
         execve(host, args, env.ToArray());
         // Still here: execve failed and changed nothing; run with the runtime's defaults.
