@@ -193,9 +193,9 @@ public sealed class TierUpQueue<T>(Func<T, long> rank, Func<T, bool> release)
     public const int ColdAfter = 64, ColdRate = 16;
 
     // vCPUs add through a concurrent queue (amortised segment allocation, no per-item node: the run loop allocates
-    // nothing in steady state); the single consumer moves items into its own list, in arrival order, and scans it at each
-    // take. PERF: releasing cold items keeps the scan to what is still running; with every item kept, a kernel boot at a
-    // threshold of 100 spent 10% of the compile thread reading ranks.
+    // nothing in steady state); the single consumer moves items into its own list, in arrival order, and reads their ranks
+    // when its batch (_ready) is empty. PERF: releasing cold items keeps the reading to what is still running; with every
+    // item kept, a kernel boot at a threshold of 100 spent 10% of the compile thread reading ranks.
     readonly ConcurrentQueue<T> _incoming = new();
     readonly List<(T Item, long Take)> _waiting = new();
     readonly SemaphoreSlim _pending = new(0);
@@ -203,13 +203,13 @@ public sealed class TierUpQueue<T>(Func<T, long> rank, Func<T, bool> release)
     // PERF: a scan of n items hands out its best ceil(n / ScanShare) in rank order before the next scan, so reading ranks
     // costs about ScanShare per take on a long list; a list of up to ScanShare items is read again at every take.
     public const int ScanShare = 256, MaxScanHandout = 64;
-    readonly List<T> _ready = new();
-    int _readyNext;
+    const long HandedOut = -1; // a Take that marks an entry the reading put in the batch
+    readonly Queue<T> _ready = new();
 
     public void Add(T item) { _incoming.Enqueue(item); _pending.Release(); }
 
     /// <summary>Items on the list now, and those the last scan handed out and the next takes return (consumer thread only).</summary>
-    public int Waiting => _waiting.Count + _ready.Count - _readyNext;
+    public int Waiting => _waiting.Count + _ready.Count;
 
     /// <summary>Blocks until an item is there. One consumer only.</summary>
     public T Take()
@@ -236,13 +236,7 @@ public sealed class TierUpQueue<T>(Func<T, long> rank, Func<T, bool> release)
     bool TryNext(out T item)
     {
         _takes++;
-        if (_readyNext < _ready.Count)
-        {
-            item = _ready[_readyNext++];
-            return true;
-        }
-        _ready.Clear();
-        _readyNext = 0;
+        if (_ready.TryDequeue(out item!)) return true;
         while (_incoming.TryDequeue(out var x)) _waiting.Add((x, _takes - 1));
         var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_waiting);
         // The best `want` by rank, best first; among equals the earlier queued (the scan is in arrival order).
@@ -265,13 +259,16 @@ public sealed class TierUpQueue<T>(Func<T, long> rank, Func<T, bool> release)
             }
             kept++;
         }
+        for (int n = 0; n < found; n++)
+        {
+            ref var chosen = ref span[best[n].Index];
+            _ready.Enqueue(chosen.Item);
+            chosen.Take = HandedOut;
+        }
         _waiting.RemoveRange(kept, span.Length - kept);
-        for (int n = 0; n < found; n++) _ready.Add(_waiting[best[n].Index].Item);
-        // Remove the handed-out entries, highest index first so the others keep theirs.
-        best[..found].Sort((x, y) => y.Index.CompareTo(x.Index));
-        for (int n = 0; n < found; n++) _waiting.RemoveAt(best[n].Index);
+        _waiting.RemoveAll(static e => e.Take == HandedOut);
         item = default!;
-        if (found > 0) item = _ready[_readyNext++];
+        if (found > 0) item = _ready.Dequeue();
         else if (released > 0) released--; // the caller's count was one of theirs
         else throw new InvalidOperationException("tier-up queue: a wait succeeded with nothing queued");
         for (; released > 0; released--) _pending.Wait(); // at once, or as soon as the vCPU that queued it releases
