@@ -45,6 +45,7 @@ public sealed unsafe partial class GuestRam : IDisposable
     const ulong HugePageSize = 2UL << 20;
     const int MadvHugepage = 14;
 
+    /// <param name="ramSize">The guest's RAM size, for the message (the huge-page path reserves 2 MiB more).</param>
     static byte* Reserve(ulong length, ulong ramSize)
     {
         void* p = Mmap(null, (nuint)length, ProtRw, MapPrivate | MapAnonymous | MapNoreserve, -1, 0);
@@ -59,8 +60,7 @@ public sealed unsafe partial class GuestRam : IDisposable
         byte* raw = Reserve(size + HugePageSize, size);
         byte* aligned = (byte*)(((ulong)raw + HugePageSize - 1) & ~(HugePageSize - 1));
         if (aligned > raw) Munmap(raw, (nuint)(aligned - raw));
-        byte* end = raw + size + HugePageSize;
-        if (end > aligned + size) Munmap(aligned + size, (nuint)(end - (aligned + size)));
+        Munmap(aligned + size, (nuint)(raw + HugePageSize - aligned)); // the slack after it: 4 KiB to 2 MiB, never none
         // EINVAL on a host kernel without THP; accepted but never acted on when the host's policy is "never".
         advised = Madvise(aligned, (nuint)size, MadvHugepage) == 0 && !HostPolicyIsNever();
         return aligned;
