@@ -60,6 +60,7 @@ public sealed unsafe partial class CpuCore
         s->Cr0 = initEvent ? Cr0.ET | (oldCr0 & (Cr0.CD | Cr0.NW)) : Cr0.CD | Cr0.NW | Cr0.ET;
         s->Cr2 = s->Cr3 = s->Cr4 = s->Cr8 = 0;
         s->Efer = 0;
+        s->SpecCtrl = 0; // KVM clears it on INIT as on RESET
         for (int k = 0; k < 8; k++) s->Dr[k] = 0;
         s->Dr[6] = 0xFFFF_0FF0;
         s->Dr[7] = 0x400;

@@ -74,7 +74,7 @@ public unsafe struct CpuState
     public ushort FpuControl, FpuStatus;
 
     public ulong TscOffset, TscAux, KernelGsBase, Star, Lstar, Cstar, Sfmask;
-    public ulong SysenterCs, SysenterEsp, SysenterEip, Pat, MiscEnable, ApicBase;
+    public ulong SysenterCs, SysenterEsp, SysenterEip, Pat, MiscEnable, ApicBase, SpecCtrl;
     public fixed ulong MtrrFixed[11];
     public fixed ulong MtrrVar[16];
     public ulong MtrrDefType;

@@ -46,19 +46,31 @@ public sealed unsafe class CpuidModel
     const uint Ext1Ecx = (1u << 0) | (1u << 5);
     // Leaf 7 EBX: BMI1(3) (TZCNT, ANDN, BEXTR, BLSI, BLSMSK, BLSR).
     const uint Leaf7Ebx = 1u << 3;
-    // Leaf 7 EDX: ARCH_CAPABILITIES(29), the MSR below; KVM offers it to every guest.
-    const uint Leaf7Edx = 1u << 29;
+    // Leaf 7 EDX: IBRS/IBPB(26: IA32_SPEC_CTRL and IA32_PRED_CMD) STIBP(27) ARCH_CAPABILITIES(29), the MSRs below; KVM
+    // offers all three to a guest on a host that has them.
+    const uint Leaf7Edx = (1u << 26) | (1u << 27) | (1u << 29);
+
+    // Leaf 7 subleaf 2 EDX: BHI_CTRL(4), IA32_SPEC_CTRL.BHI_DIS_S. Linux since 2024 treats every eIBRS part as open to
+    // branch history injection, BHI_NO or not; with BHI_CTRL it sets that bit once instead of running a 5x7-branch
+    // clearing loop at every system call.
+    const uint Leaf7Sub2Edx = 1u << 4;
+
+    /// <summary>IA32_SPEC_CTRL bits a guest may set: IBRS(0), STIBP(1), BHI_DIS_S(10).</summary>
+    public const ulong SpecCtrlBits = (1UL << 0) | (1UL << 1) | (1UL << 10);
 
     /// <summary>IA32_ARCH_CAPABILITIES (MSR 0x10A, SDM Vol. 4 Table 2-2): the "not affected" bits of the speculative-execution
     /// flaws, as KVM synthesizes them for a guest on a host without those bugs (kvm_get_arch_capabilities). An emulated
     /// CPU has none of them: no speculation, no shared buffers. RDCL_NO(0) SKIP_VMENTRY_L1DFLUSH(3) SSB_NO(4) MDS_NO(5)
-    /// PSCHANGE_MC_NO(6) TAA_NO(8) SBDR_SSDP_NO(13) FBSDP_NO(14) PSDP_NO(15) PBRSB_NO(24) GDS_NO(26) RFDS_NO(27) ITS_NO(62).</summary>
+    /// PSCHANGE_MC_NO(6) TAA_NO(8) SBDR_SSDP_NO(13) FBSDP_NO(14) PSDP_NO(15) PBRSB_NO(24) GDS_NO(26) RFDS_NO(27) ITS_NO(62);
+    /// and IBRS_ALL(1, enhanced IBRS) with BHI_NO(20), which a KVM guest on an Intel host since Ice Lake sees.</summary>
     /// <remarks>Without it Linux takes a GenuineIntel family-6 guest for Meltdown-affected and turns on page-table isolation
     /// (two CR3 loads, each a TLB flush here, per entry from and return to user mode), VERW buffer clearing and ITS return
     /// thunks, where a guest of QEMU/KVM on an unaffected host reports "Not affected". A Debian boot to init, with few
-    /// user-mode transitions, was no faster for it (farm-bench 1.01x, 6 pairs).</remarks>
-    public const ulong ArchCapabilities = (1UL << 0) | (1UL << 3) | (1UL << 4) | (1UL << 5) | (1UL << 6) | (1UL << 8)
-        | (1UL << 13) | (1UL << 14) | (1UL << 15) | (1UL << 24) | (1UL << 26) | (1UL << 27) | (1UL << 62);
+    /// user-mode transitions, was no faster for it (farm-bench 1.01x, 6 pairs). Without IBRS_ALL Linux chooses retpolines
+    /// for Spectre v2: every indirect call goes through a CALL/MOV/RET thunk and a return thunk, two extra blocks and an
+    /// indirect exit each; with it, "Enhanced IBRS" leaves plain indirect calls.</remarks>
+    public const ulong ArchCapabilities = (1UL << 0) | (1UL << 1) | (1UL << 3) | (1UL << 4) | (1UL << 5) | (1UL << 6) | (1UL << 8)
+        | (1UL << 13) | (1UL << 14) | (1UL << 15) | (1UL << 20) | (1UL << 24) | (1UL << 26) | (1UL << 27) | (1UL << 62);
 
     /// <summary>Processor brand string, leaves 80000002h-80000004h (48 bytes, NUL padded).</summary>
     public const string Brand = "DynaSmp virtual CPU";
@@ -113,7 +125,10 @@ public sealed unsafe class CpuidModel
             // -cpu max says. Without it Linux treats the LAPIC timer as stopping in deep C-states and leans on the
             // HPET/PIT broadcast device.
             case 6: a = 1u << 2; break;
-            case 7: if (sub == 0) { b = Leaf7Ebx; d = Leaf7Edx; } break;
+            case 7:
+                if (sub == 0) { a = 2; b = Leaf7Ebx; d = Leaf7Edx; } // EAX: the highest subleaf
+                else if (sub == 2) d = Leaf7Sub2Edx;
+                break;
             case 0xB:
                 // Topology: level 0 = SMT (one thread per core), level 1 = core (all processors in one package).
                 if (sub == 0) { a = 0; b = 1; c = 0x100; }

@@ -7,6 +7,8 @@ public static class Msr
     public const uint PlatformId = 0x17;
     public const uint ApicBase = 0x1B;
     public const uint FeatureControl = 0x3A;
+    /// <summary>IA32_SPEC_CTRL and IA32_PRED_CMD (write-only), enumerated by CPUID.7.EDX[26] (IBRS/IBPB).</summary>
+    public const uint SpecCtrl = 0x48, PredCmd = 0x49;
     public const uint BiosSignId = 0x8B;
     public const uint MtrrCap = 0xFE;
     public const uint ArchCapabilities = 0x10A;

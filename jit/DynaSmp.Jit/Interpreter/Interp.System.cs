@@ -255,6 +255,7 @@ public static unsafe partial class Interp
             case Msr.PlatformId: return 0;  // platform ID 0 (bits 52:50): what Linux's microcode driver reads
             case Msr.MtrrCap: return MtrrCapValue;
             case Msr.ArchCapabilities: return CpuidModel.ArchCapabilities; // read-only: a write is #GP, as on hardware
+            case Msr.SpecCtrl: return s->SpecCtrl; // IA32_PRED_CMD is write-only: its read is #GP
             case Msr.SysenterCs: return s->SysenterCs;
             case Msr.SysenterEsp: return s->SysenterEsp;
             case Msr.SysenterEip: return s->SysenterEip;
@@ -288,6 +289,16 @@ public static unsafe partial class Interp
             case Msr.Tsc:
                 // The TSC becomes value now: ReadTsc = VM clock + offset.
                 s->TscOffset = value - (ulong)c.ClockNow();
+                return;
+            case Msr.SpecCtrl:
+                // IBRS(0), STIBP(1) and BHI_DIS_S(10), the bits CPUID leaf 7 enumerates; the rest (SSBD included: not
+                // enumerated) are reserved, #GP as KVM makes them. The emulated core does not speculate, so either setting is honoured.
+                if ((value & ~CpuidModel.SpecCtrlBits) != 0) throw CpuFault.GP();
+                s->SpecCtrl = value;
+                return;
+            case Msr.PredCmd:
+                // IBPB(0): there is no branch predictor to flush; other bits are reserved.
+                if ((value & ~1UL) != 0) throw CpuFault.GP();
                 return;
             case Msr.ApicBase:
             {

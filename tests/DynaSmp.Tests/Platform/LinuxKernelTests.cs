@@ -115,6 +115,11 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         // IA32_ARCH_CAPABILITIES says the virtual CPU has none of the speculation flaws, as KVM does on an unaffected host.
         Assert.DoesNotContain("page tables isolation: enabled", log);
         Assert.DoesNotContain("MDS: Vulnerable", log);
+        // IBRS_ALL with IA32_SPEC_CTRL: enhanced IBRS instead of retpoline thunks, BHI_DIS_S instead of a clearing loop;
+        // every write to those MSRs is accepted (a #GP would print "unchecked MSR access error").
+        Assert.Contains("Spectre V2 : Mitigation: Enhanced / Automatic IBRS", log);
+        Assert.DoesNotContain("BHI mitigation: SW BHB clearing", log);
+        Assert.DoesNotContain("unchecked MSR access", log);
         if (ourInit)
         {
             Assert.Contains($"init: cpus={smp}", log);

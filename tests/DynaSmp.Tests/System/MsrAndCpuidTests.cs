@@ -74,8 +74,8 @@ public unsafe class MsrAndCpuidTests
         using var m = new SysMachine(0, _ => { });
         Assert.Equal(0x508UL, Interp.ReadMsr(m.Cpu, Msr.MtrrCap)); // VCNT 8, FIX, WC
         Assert.Equal(1UL, Interp.ReadMsr(m.Cpu, Msr.FeatureControl)); // locked, VMX off
-        // IA32_ARCH_CAPABILITIES: RDCL_NO, MDS_NO, TAA_NO, ..., ITS_NO; read-only.
-        Assert.Equal(0x4000_0000_0D00_E179UL, Interp.ReadMsr(m.Cpu, Msr.ArchCapabilities));
+        // IA32_ARCH_CAPABILITIES: RDCL_NO, IBRS_ALL, MDS_NO, TAA_NO, ..., BHI_NO, ..., ITS_NO; read-only.
+        Assert.Equal(0x4000_0000_0D10_E17BUL, Interp.ReadMsr(m.Cpu, Msr.ArchCapabilities));
         Gp(() => Interp.WriteMsr(m.Cpu, Msr.ArchCapabilities, 0));
         Gp(() => Interp.ReadMsr(m.Cpu, 0x1234_5678));
         Gp(() => Interp.ReadMsr(m.Cpu, 0x830));
@@ -238,7 +238,39 @@ public unsafe class MsrAndCpuidTests
         Assert.Equal((1u << 11) | (1u << 20) | (1u << 27) | (1u << 29), e1.D); // SYSCALL NX RDTSCP LM
         Assert.Equal(1u | (1u << 5), e1.C); // LAHF LZCNT
         Assert.Equal(1u << 3, Cpuid(model, 7).B); // BMI1
-        Assert.Equal(1u << 29, Cpuid(model, 7).D); // ARCH_CAPABILITIES (the MSR reads in Read_only_and_unknown_msrs)
+        // IBRS/IBPB, STIBP, ARCH_CAPABILITIES (the MSRs in Read_only_and_unknown_msrs and Speculation_control_msrs)
+        Assert.Equal((1u << 26) | (1u << 27) | (1u << 29), Cpuid(model, 7).D);
+        Assert.Equal(2u, Cpuid(model, 7).A); // subleaves 0-2
+        Assert.Equal((0u, 0u, 0u, 0u), Cpuid(model, 7, 1));
+        Assert.Equal((0u, 0u, 0u, 1u << 4), Cpuid(model, 7, 2)); // BHI_CTRL
+        Assert.Equal((0u, 0u, 0u, 0u), Cpuid(model, 7, 3));
+    }
+
+    /// <summary>IA32_SPEC_CTRL holds exactly the bits CPUID leaf 7 enumerates (IBRS, STIBP, BHI_DIS_S) and INIT clears it, as
+    /// KVM's vCPU reset does; IA32_PRED_CMD takes IBPB and is write-only.</summary>
+    [Fact]
+    public void Speculation_control_msrs()
+    {
+        using var m = new SysMachine(0, _ => { });
+        Assert.Equal(0UL, Interp.ReadMsr(m.Cpu, Msr.SpecCtrl));
+        foreach (ulong bit in new[] { 1UL, 2UL, 1UL << 10 })
+        {
+            Interp.WriteMsr(m.Cpu, Msr.SpecCtrl, bit);
+            Assert.Equal(bit, Interp.ReadMsr(m.Cpu, Msr.SpecCtrl));
+        }
+        Interp.WriteMsr(m.Cpu, Msr.SpecCtrl, 0x403);
+        foreach (ulong reserved in new[] { 1UL << 2, 1UL << 3, 1UL << 9, 1UL << 11, 1UL << 63 })
+        {
+            Gp(() => Interp.WriteMsr(m.Cpu, Msr.SpecCtrl, 1 | reserved)); // SSBD (bit 2) is not enumerated
+            Assert.Equal(0x403UL, Interp.ReadMsr(m.Cpu, Msr.SpecCtrl)); // unchanged by the failed write
+        }
+        m.Cpu.Reset(initEvent: true);
+        Assert.Equal(0UL, Interp.ReadMsr(m.Cpu, Msr.SpecCtrl));
+
+        Interp.WriteMsr(m.Cpu, Msr.PredCmd, 1); // IBPB
+        Interp.WriteMsr(m.Cpu, Msr.PredCmd, 0);
+        Gp(() => Interp.WriteMsr(m.Cpu, Msr.PredCmd, 2));
+        Gp(() => Interp.ReadMsr(m.Cpu, Msr.PredCmd));
     }
 
     [Fact]
