@@ -46,9 +46,11 @@ public sealed unsafe class CpuidModel
     const uint Ext1Ecx = (1u << 0) | (1u << 5);
     // Leaf 7 EBX: BMI1(3) (TZCNT, ANDN, BEXTR, BLSI, BLSMSK, BLSR).
     const uint Leaf7Ebx = 1u << 3;
-    // Leaf 7 EDX: IBRS/IBPB(26: IA32_SPEC_CTRL and IA32_PRED_CMD) STIBP(27) ARCH_CAPABILITIES(29), the MSRs below; KVM
-    // offers all three to a guest on a host that has them.
-    const uint Leaf7Edx = (1u << 26) | (1u << 27) | (1u << 29);
+    // Leaf 7 EDX: SERIALIZE(14) IBRS/IBPB(26: IA32_SPEC_CTRL and IA32_PRED_CMD) STIBP(27) ARCH_CAPABILITIES(29), the MSRs
+    // below; KVM offers each to a guest on a host that has it. With SERIALIZE Linux's sync_core() is one instruction
+    // instead of an IRET to itself (a stack frame, a tier-0 IRETQ and a block exit), which code patching does 100k times
+    // in a Debian boot.
+    const uint Leaf7Edx = (1u << 14) | (1u << 26) | (1u << 27) | (1u << 29);
 
     // Leaf 7 subleaf 2 EDX: BHI_CTRL(4), IA32_SPEC_CTRL.BHI_DIS_S. Linux since 2024 treats every eIBRS part as open to
     // branch history injection, BHI_NO or not; with BHI_CTRL it sets that bit once instead of running a 5x7-branch

@@ -43,8 +43,12 @@ public static unsafe partial class Interp
         switch (i.Mnemonic)
         {
             case Mnemonic.Pause: Pause(c); return;
+            // MFENCE orders this vCPU's earlier stores before its later loads, which the host's store buffer would not
+            // without a fence; SERIALIZE (CPUID.7.EDX[14]) also ends its block, as CPUID does, so code another vCPU
+            // patched is decoded again. LFENCE and SFENCE order nothing a TSO host reorders.
+            case Mnemonic.Mfence: case Mnemonic.Serialize: Interlocked.MemoryBarrier(); return;
             case Mnemonic.Nop: case Mnemonic.Lfence: case Mnemonic.Sfence:
-            case Mnemonic.Mfence: case Mnemonic.Prefetchnta: case Mnemonic.Prefetcht0: case Mnemonic.Prefetcht1:
+            case Mnemonic.Prefetchnta: case Mnemonic.Prefetcht0: case Mnemonic.Prefetcht1:
             case Mnemonic.Prefetcht2: case Mnemonic.Prefetchw: case Mnemonic.Endbr64: case Mnemonic.Endbr32:
                 return;
             case Mnemonic.Mov: Mov(c, i); return;

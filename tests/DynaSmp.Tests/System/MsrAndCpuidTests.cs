@@ -238,12 +238,36 @@ public unsafe class MsrAndCpuidTests
         Assert.Equal((1u << 11) | (1u << 20) | (1u << 27) | (1u << 29), e1.D); // SYSCALL NX RDTSCP LM
         Assert.Equal(1u | (1u << 5), e1.C); // LAHF LZCNT
         Assert.Equal(1u << 3, Cpuid(model, 7).B); // BMI1
-        // IBRS/IBPB, STIBP, ARCH_CAPABILITIES (the MSRs in Read_only_and_unknown_msrs and Speculation_control_msrs)
-        Assert.Equal((1u << 26) | (1u << 27) | (1u << 29), Cpuid(model, 7).D);
+        // SERIALIZE, IBRS/IBPB, STIBP, ARCH_CAPABILITIES (the MSRs in Read_only_and_unknown_msrs and Speculation_control_msrs)
+        Assert.Equal((1u << 14) | (1u << 26) | (1u << 27) | (1u << 29), Cpuid(model, 7).D);
         Assert.Equal(2u, Cpuid(model, 7).A); // subleaves 0-2
         Assert.Equal((0u, 0u, 0u, 0u), Cpuid(model, 7, 1));
         Assert.Equal((0u, 0u, 0u, 1u << 4), Cpuid(model, 7, 2)); // BHI_CTRL
         Assert.Equal((0u, 0u, 0u, 0u), Cpuid(model, 7, 3));
+    }
+
+    /// <summary>SERIALIZE (CPUID.7.EDX[14]), what Linux's sync_core() runs after patching code: it executes at CPL 3 and 0 in
+    /// both tiers and ends its block as CPUID does, so bytes stored just before it into the code that follows run as
+    /// stored.</summary>
+    [Theory, InlineData(0, 64), InlineData(1, 64), InlineData(0, 32), InlineData(1, 32)]
+    public void Serialize_runs_and_ends_its_block(int tier, int bitness)
+    {
+        using var m = new SysMachine(tier, a =>
+        {
+            // here: pop (1 byte), mov byte [xbx+9], 7 (4), serialize (3), then mov eax, 1 with its immediate at here+9
+            var here = a.CreateLabel();
+            a.call(here);
+            a.Label(ref here);
+            if (bitness == 64) { a.pop(rbx); a.mov(__byte_ptr[rbx + 9], 7); }
+            else { a.pop(ebx); a.mov(__byte_ptr[ebx + 9], 7); }
+            a.serialize();
+            a.mov(eax, 1); // runs as mov eax, 7
+            a.serialize();
+        }, bitness);
+        m.RunToHlt();
+        Assert.Equal(7UL, m.Gpr(0));
+        var decoded = Iced.Intel.Decoder.Create(64, new Iced.Intel.ByteArrayCodeReader(new byte[] { 0x0F, 0x01, 0xE8 }));
+        Assert.True(DynaSmp.Jit.X86.X86Code.EndsBlock(decoded.Decode()));
     }
 
     /// <summary>IA32_SPEC_CTRL holds exactly the bits CPUID leaf 7 enumerates (IBRS, STIBP, BHI_DIS_S) and INIT clears it, as
