@@ -55,10 +55,10 @@ static class RunCommand
         long ceiling = Admission.Check(1, smp, mem, trace != null ? TraceEvents : 0, image.Length, "", "--smp");
         deadline.Check("set-up");
 
-        var stdout = Console.OpenStandardOutput();
+        using var stdout = new SerialConsoleOut(Console.OpenStandardOutput());
         var pc = new Pc(new VmConfig { Vcpus = smp, MemoryBytes = mem, X2Apic = smp > 255, DeterministicSeed = stats.Seed, KvmParavirt = linux && kvmClock, HugePages = linux,
                 Trace = trace != null, TraceCapacity = trace != null ? TraceEvents : 16, TraceKeepsFirst = true },
-            b => { stdout.WriteByte(b); if (b == '\n') stdout.Flush(); });
+            stdout.Write);
         bool joined = true;
         try
         {
