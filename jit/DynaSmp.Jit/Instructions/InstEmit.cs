@@ -51,9 +51,11 @@ static partial class InstEmit
         void Add(Lower emit, CanLower? can, params Mnemonic[] ms) { foreach (var m in ms) t[(int)m] = new(emit, can, false); }
         void AddExit(Lower emit, CanLower? can, params Mnemonic[] ms) { foreach (var m in ms) t[(int)m] = new(emit, can, true); }
 
-        // Hints with no architectural effect: a prefetch never faults, whatever its address (tier 0 does the same).
+        // Hints with no architectural effect: a prefetch never faults, whatever its address (tier 0 does the same). LFENCE
+        // and SFENCE order nothing that translated code on a TSO host reorders (its guest accesses are volatile and every
+        // store is an ordinary one); they had been tier-0 calls, 10k per Debian boot (Spectre v1 barriers, rdtsc_ordered).
         Add((e, in i) => { }, null, Mnemonic.Nop, Mnemonic.Prefetchnta, Mnemonic.Prefetcht0, Mnemonic.Prefetcht1, Mnemonic.Prefetcht2,
-            Mnemonic.Prefetchw, Mnemonic.Endbr64, Mnemonic.Endbr32);
+            Mnemonic.Prefetchw, Mnemonic.Endbr64, Mnemonic.Endbr32, Mnemonic.Lfence, Mnemonic.Sfence);
         Add(Mov, null, Mnemonic.Mov);
         Add(Movzx, null, Mnemonic.Movzx);
         Add(Movsx, null, Mnemonic.Movsx, Mnemonic.Movsxd);

@@ -103,6 +103,24 @@ public sealed unsafe class LoweredFlowTests(ITestOutputHelper output)
         Assert.Equal("Hlt x1; ", TierZeroCalls(code, bits: 64, NativeRunner.TestRip));
     }
 
+    /// <summary>LFENCE and SFENCE are lowered to nothing in tier 1 (no tier-0 call); MFENCE stays a tier-0 call, where it
+    /// fences the host; the registers around them are untouched in both tiers.</summary>
+    [Fact]
+    public void Fences_lfence_and_sfence_are_lowered_mfence_is_a_tier0_call()
+    {
+        var a = new Iced.Intel.Assembler(64);
+        a.mov(Iced.Intel.AssemblerRegisters.rax, 5); a.lfence(); a.add(Iced.Intel.AssemblerRegisters.rax, 7); a.sfence();
+        a.add(Iced.Intel.AssemblerRegisters.rax, 9); a.mfence(); a.add(Iced.Intel.AssemblerRegisters.rax, 11);
+        var w = new CodeBytes();
+        a.Assemble(w, NativeRunner.TestRip);
+        byte[] code = w.ToArray();
+        Assert.Equal("Hlt x1; Mfence x1; ", TierZeroCalls(code, bits: 64, NativeRunner.TestRip)); // in Code order
+        var input = new MachineState { Rflags = 0x202 };
+        input.Gpr[4] = NativeRunner.StackTop;
+        foreach (var options in new[] { JitOptions.InterpretOnly, JitOptions.CompileFirst })
+            Assert.Equal(32UL, RunAt(code, input, 64, NativeRunner.TestRip, options).Gpr[0]);
+    }
+
     /// <summary>Tier-0 calls made by the compiled snippet (every block compiled before it runs).</summary>
     static string TierZeroCalls(byte[] code, int bits, ulong rip, Action<CpuCore>? setup = null)
     {
