@@ -301,6 +301,7 @@ static class Experiments
         var tails2 = Enumerable.Range(0, noBoth.Count).Where(k => noBoth[k].Code == OpCodes.Calli).ToList();
         for (int t = tails2.Count - 1; t >= 0; t--) noBoth = Replace(noBoth, tails2[t] - 1, 2, O(OpCodes.Pop), O(OpCodes.Pop), O(OpCodes.Pop), O(OpCodes.Ldc_I4_0));
         variants.Add(("no calls, no tail calli", noBoth));
+        variants.Add(("empty, same locals", [O(OpCodes.Ldc_I4_0) with { Offset = 0 }, O(OpCodes.Ret) with { Offset = 1 }]));
         var times = variants.Select(_ => new List<double>()).ToList();
         for (int r = 0; r < 25; r++)
             for (int v = 0; v < variants.Count; v++) times[v].Add(IlReplay.Time(variants[v].Ops, locals, rounds: 6));
