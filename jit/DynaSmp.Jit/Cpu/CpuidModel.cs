@@ -64,7 +64,7 @@ public sealed unsafe class CpuidModel
     /// flaws, as KVM synthesizes them for a guest on a host without those bugs (kvm_get_arch_capabilities). An emulated
     /// CPU has none of them: no speculation, no shared buffers. RDCL_NO(0) SKIP_VMENTRY_L1DFLUSH(3) SSB_NO(4) MDS_NO(5)
     /// PSCHANGE_MC_NO(6) TAA_NO(8) SBDR_SSDP_NO(13) FBSDP_NO(14) PSDP_NO(15) PBRSB_NO(24) GDS_NO(26) RFDS_NO(27) ITS_NO(62);
-    /// and IBRS_ALL(1, enhanced IBRS) with BHI_NO(20), which a KVM guest on an Intel host since Ice Lake sees.</summary>
+    /// and IBRS_ALL(1: enhanced IBRS, which a KVM guest on an Intel host since Ice Lake sees) with BHI_NO(20).</summary>
     /// <remarks>Without it Linux takes a GenuineIntel family-6 guest for Meltdown-affected and turns on page-table isolation
     /// (two CR3 loads, each a TLB flush here, per entry from and return to user mode), VERW buffer clearing and ITS return
     /// thunks, where a guest of QEMU/KVM on an unaffected host reports "Not affected". A Debian boot to init, with few
