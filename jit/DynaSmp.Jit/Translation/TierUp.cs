@@ -240,9 +240,8 @@ public sealed class TierUpQueue<T>(Func<T, long> rank, Func<T, bool> release)
         while (_incoming.TryDequeue(out var x)) _waiting.Add((x, _takes - 1));
         var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_waiting);
         // The best `want` by rank, best first; among equals the earlier queued (the scan is in arrival order).
-        int want = 1 + (span.Length - 1) / ScanShare;
-        Span<(long Rank, int Index)> best = stackalloc (long, int)[Math.Min(want, MaxScanHandout)];
-        want = best.Length;
+        int want = Math.Min(1 + (span.Length - 1) / ScanShare, MaxScanHandout);
+        Span<(long Rank, int Index)> best = stackalloc (long, int)[want];
         int found = 0, kept = 0, released = 0;
         for (int k = 0; k < span.Length; k++)
         {
