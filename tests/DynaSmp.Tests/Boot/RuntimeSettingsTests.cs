@@ -12,8 +12,18 @@ public class RuntimeSettingsTests
     const string Variable = "DOTNET_EnableWriteXorExecute", Delay = "DOTNET_TC_CallCountingDelayMs", Align = "DOTNET_JitAlignLoopMinBlockWeight",
         Gen0 = "DOTNET_GCgen0size";
 
-    static readonly string[] Unset = [Variable, "COMPlus_EnableWriteXorExecute", Delay, "COMPlus_TC_CallCountingDelayMs", Align, "COMPlus_JitAlignLoopMinBlockWeight",
-        Gen0, "COMPlus_GCgen0size"];
+    /// <summary>Every name the runtime reads the settings under: DOTNET_X and the legacy COMPlus_X.</summary>
+    static readonly string[] Unset = [.. new[] { Variable, Delay, Align, Gen0 }.SelectMany(v => new[] { v, "COMPlus_" + v["DOTNET_".Length..] })];
+    static readonly string[] Legacy = [.. Unset.Where(v => v.StartsWith("COMPlus_", StringComparison.Ordinal))];
+
+    /// <summary>The four runtime settings the stats file's host section reports.</summary>
+    static void AssertSettings(JsonElement host, bool writeXorExecute, int delayMs, bool alignEveryLoop, long gen0Mib)
+    {
+        Assert.Equal(writeXorExecute, host.GetProperty("write_xor_execute").GetBoolean());
+        Assert.Equal(delayMs, host.GetProperty("call_counting_delay_ms").GetInt32());
+        Assert.Equal(alignEveryLoop, host.GetProperty("align_every_loop").GetBoolean());
+        Assert.Equal(gen0Mib, host.GetProperty("gc_gen0_size_mib").GetInt64());
+    }
 
     /// <summary>`run` of the exported built-in guest (a multiboot image); the stats file's host section.</summary>
     static JsonElement RunHost(DynasmpProcess.TempDir dir, IDictionary<string, string>? env, string[] unset)
@@ -33,10 +43,8 @@ public class RuntimeSettingsTests
         using var dir = new DynasmpProcess.TempDir();
         var host = RunHost(dir, null, Unset);
         // Only Linux restarts (execve); elsewhere the runtime's defaults stay.
-        Assert.Equal(!OperatingSystem.IsLinux(), host.GetProperty("write_xor_execute").GetBoolean());
-        Assert.Equal(OperatingSystem.IsLinux() ? 0 : 100, host.GetProperty("call_counting_delay_ms").GetInt32());
-        Assert.Equal(OperatingSystem.IsLinux(), host.GetProperty("align_every_loop").GetBoolean());
-        Assert.Equal(OperatingSystem.IsLinux() ? 128 : 0, host.GetProperty("gc_gen0_size_mib").GetInt64());
+        bool linux = OperatingSystem.IsLinux();
+        AssertSettings(host, writeXorExecute: !linux, delayMs: linux ? 0 : 100, alignEveryLoop: linux, gen0Mib: linux ? 128 : 0);
         Assert.Equal(3, host.GetProperty("gc_collections").GetArrayLength());
         Assert.True(host.GetProperty("gc_collections")[2].GetInt32() >= 1); // the collection before the vCPUs start
         Assert.True(host.GetProperty("gc_pause_ms").GetDouble() > 0);
@@ -47,7 +55,7 @@ public class RuntimeSettingsTests
     public void A_user_who_sets_one_variable_keeps_it_and_gets_the_other()
     {
         using var dir = new DynasmpProcess.TempDir();
-        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1" }, Unset[1..]);
+        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1" }, [.. Unset.Where(v => v != Variable)]);
         Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
         Assert.Equal(OperatingSystem.IsLinux() ? 0 : 100, host.GetProperty("call_counting_delay_ms").GetInt32());
     }
@@ -57,12 +65,8 @@ public class RuntimeSettingsTests
     {
         using var dir = new DynasmpProcess.TempDir();
         // The runtime reads the delay as hexadecimal: 0x20 is 32 ms.
-        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1", [Delay] = "20", [Align] = "5", [Gen0] = "4000000" },
-            ["COMPlus_EnableWriteXorExecute", "COMPlus_TC_CallCountingDelayMs", "COMPlus_JitAlignLoopMinBlockWeight", "COMPlus_GCgen0size"]);
-        Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
-        Assert.Equal(32, host.GetProperty("call_counting_delay_ms").GetInt32());
-        Assert.False(host.GetProperty("align_every_loop").GetBoolean());
-        Assert.Equal(64, host.GetProperty("gc_gen0_size_mib").GetInt64());
+        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1", [Delay] = "20", [Align] = "5", [Gen0] = "4000000" }, Legacy);
+        AssertSettings(host, writeXorExecute: true, delayMs: 32, alignEveryLoop: false, gen0Mib: 64);
     }
 
     [Fact]
@@ -74,10 +78,7 @@ public class RuntimeSettingsTests
         Assert.True(r.Code == 0, r.Out + r.Err);
         Assert.Contains("1 VM x 2 vCPUs", r.Out);
         var host = JsonDocument.Parse(File.ReadAllText(stats)).RootElement.GetProperty("host");
-        Assert.True(host.GetProperty("write_xor_execute").GetBoolean());
-        Assert.Equal(100, host.GetProperty("call_counting_delay_ms").GetInt32());
-        Assert.False(host.GetProperty("align_every_loop").GetBoolean());
-        Assert.Equal(0, host.GetProperty("gc_gen0_size_mib").GetInt64());
+        AssertSettings(host, writeXorExecute: true, delayMs: 100, alignEveryLoop: false, gen0Mib: 0);
     }
 
     [Fact]
