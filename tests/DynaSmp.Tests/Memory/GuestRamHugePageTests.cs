@@ -60,22 +60,16 @@ public unsafe class GuestRamHugePageTests
     [Fact]
     public void A_file_maps_copy_on_write_into_huge_page_RAM()
     {
-        string file = Path.Combine(Path.GetTempPath(), $"dynasmp-hugemap-{Environment.ProcessId}");
-        File.WriteAllBytes(file, Enumerable.Range(0, 2 * 4096).Select(k => unchecked((byte)(k * 3 + 1))).ToArray());
-        try
-        {
-            using var handle = File.OpenHandle(file);
-            using var ram = new GuestRam(4 << 20, hugePages: true);
-            if (OperatingSystem.IsLinux())
-            {
-                Assert.True(ram.TryMapFile(0x20_0000, handle, 0, 2 * 4096));
-                Assert.Equal(unchecked((byte)(4096 * 3 + 1)), ram.Span(0x20_1000, 1)[0]);
-                ram.Span(0x20_0000, 1)[0] = 0x77;
-                Assert.Equal(1, File.ReadAllBytes(file)[0]); // private
-                ram.Span(0x1F_F000, 1)[0] = 9;                // the anonymous RAM around it is still there
-                Assert.Equal(9, ram.Span(0x1F_F000, 1)[0]);
-            }
-        }
-        finally { File.Delete(file); }
+        using var dir = new DynaSmp.Tests.Hostile.DynasmpProcess.TempDir();
+        string file = dir.Write("ram.bin", Enumerable.Range(0, 2 * 4096).Select(k => unchecked((byte)(k * 3 + 1))).ToArray());
+        using var handle = File.OpenHandle(file);
+        using var ram = new GuestRam(4 << 20, hugePages: true);
+        if (!OperatingSystem.IsLinux()) return;
+        Assert.True(ram.TryMapFile(0x20_0000, handle, 0, 2 * 4096));
+        Assert.Equal(unchecked((byte)(4096 * 3 + 1)), ram.Span(0x20_1000, 1)[0]);
+        ram.Span(0x20_0000, 1)[0] = 0x77;
+        Assert.Equal(1, File.ReadAllBytes(file)[0]); // private
+        ram.Span(0x1F_F000, 1)[0] = 9;                // the anonymous RAM around it is still there
+        Assert.Equal(9, ram.Span(0x1F_F000, 1)[0]);
     }
 }
