@@ -44,9 +44,14 @@ public sealed class DeviceTimers : IDisposable
     // deadline changed during the read always wakes it.
     long _plannedWakeNs = long.MaxValue;
     long _wakes;
+    long _plans;
 
     /// <summary>The deadline the thread sleeps for now (long.MaxValue while it reads the devices, or with none armed).</summary>
     public long PlannedWakeNs => Volatile.Read(ref _plannedWakeNs);
+
+    /// <summary>Times the thread has read every deadline and planned its next wake-up (for tests: a plan made after a
+    /// wake-up was requested shows that the request was consumed).</summary>
+    public long Plans => Volatile.Read(ref _plans);
 
     /// <summary>Wake-ups requested (<see cref="Reschedule"/> always asks for one; for tests and profiles).</summary>
     public long RescheduleWakes => Volatile.Read(ref _wakes);
@@ -77,6 +82,7 @@ public sealed class DeviceTimers : IDisposable
                 next = Math.Min(next, d.NextEventNs);
             }
             Volatile.Write(ref _plannedWakeNs, next);
+            Interlocked.Increment(ref _plans);
             int waitMs = next == long.MaxValue ? Timeout.Infinite : (int)Math.Clamp((next - now + 999_999) / 1_000_000, 0, int.MaxValue);
             if (waitMs == 0) { Thread.Yield(); continue; }
             _changed.WaitOne(waitMs);

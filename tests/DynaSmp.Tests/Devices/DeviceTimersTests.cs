@@ -36,12 +36,17 @@ public sealed class DeviceTimersTests
         var a = new Device(clock);
         var b = new Device(clock);
         timers.Add(a); timers.Add(b);
-        a.Due = 1_000_000_000; // 1 s of manual time away: the thread plans to sleep until then
-        timers.RescheduleBy(a.Due); // starts the thread (which may read the deadline before this call's own check)
-        Assert.True(WaitFor(() => timers.PlannedWakeNs == a.Due)); // asleep with that plan
+        // 1,000 s of manual time away: the thread plans to sleep until then, and no host-time timeout of that plan
+        // can end the sleep while the test runs.
+        a.Due = 1_000_000_000_000;
+        timers.RescheduleBy(a.Due); // starts the thread
+        // That call requested a wake-up unless the new thread had already planned for a.Due. A requested wake-up ends
+        // the thread's first plan at once, and only the plan after it is the real sleep: before that, a reschedule
+        // may find the thread between plans, and any deadline wakes it then.
         long wakes = timers.RescheduleWakes;
+        Assert.True(WaitFor(() => timers.Plans >= 1 + wakes && timers.PlannedWakeNs == a.Due));
 
-        b.Due = 2_000_000_000; // later than the plan: the thread reads it when it wakes anyway
+        b.Due = 2_000_000_000_000; // later than the plan: the thread reads it when it wakes anyway
         timers.RescheduleBy(b.Due);
         Assert.Equal(wakes, timers.RescheduleWakes);
 
