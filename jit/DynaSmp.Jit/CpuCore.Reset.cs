@@ -25,6 +25,10 @@ public sealed unsafe partial class CpuCore
     /// <see cref="CpuFault"/> for #GP), false to let the core handle it.</summary>
     public Func<uint, ulong, bool>? MsrWriteHook { get; set; }
 
+    /// <summary>VMCALL and VMMCALL: the machine's hypervisor interface. It reads the hypercall number and arguments from the
+    /// registers and returns RAX's new value. Null: both are #UD, as outside VMX operation (SDM VMCALL) or without SVM.</summary>
+    public Func<ulong>? HypercallHook { get; set; }
+
     /// <summary>Drops cached linear translations (software TLB and the jump cache, through the MMU).</summary>
     internal void FlushTranslations(TlbFlushKind kind, ulong linear = 0)
     {

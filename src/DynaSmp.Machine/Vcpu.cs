@@ -61,6 +61,7 @@ public sealed unsafe class Vcpu : IDisposable
         Core.Cpuid.KvmParavirt = vm.Config.KvmParavirt;
         Core.MsrReadHook = ReadMsr;
         Core.MsrWriteHook = WriteMsr;
+        if (vm.Config.KvmParavirt) Core.HypercallHook = Hypercall;
         bool bsp = id == vm.Config.BspId;
         Core.Reset(initEvent: false);
         // QEMU's vCPU reset writes MSR_IA32_MISC_ENABLE_DEFAULT (fast strings, bit 0) through KVM_SET_MSRS on top of
@@ -88,6 +89,7 @@ public sealed unsafe class Vcpu : IDisposable
     {
         var from = MpState;
         Volatile.Write(ref _mpState, (int)to);
+        if (to == MpState.Runnable) Volatile.Write(ref _pvUnhalted, 0); // kvm_set_mp_state
         Trace.Record(path, source < 0 ? Id : source, Id, 0, 0, from, to);
         Observer?.OnMpState(this, path, from, to);
     }
@@ -151,7 +153,7 @@ public sealed unsafe class Vcpu : IDisposable
                 {
                     case ExitReason.Hlt:
                         Apic.PollTimer(Core.ClockNow());
-                        if (HasWakeEvents()) { HaltNoops++; Trace.Record(KvmPath.HaltNoop, Id, Id, 0, 0, MpState.Runnable, MpState.Runnable); }
+                        if (HasWakeEvents()) { HaltNoops++; Volatile.Write(ref _pvUnhalted, 0); Trace.Record(KvmPath.HaltNoop, Id, Id, 0, 0, MpState.Runnable, MpState.Runnable); }
                         else
                         {
                             Halts++;
@@ -227,6 +229,7 @@ public sealed unsafe class Vcpu : IDisposable
         if (_broken == Storm.BrokenRule.DropWakeup && MpState == MpState.Halted)
             return (s->Rflags & RFlags.IF) != 0 && s->InterruptShadow == 0 && Apic.HasDeliverableInterrupt();
         if (Apic.Pending.Bits != 0) return true;
+        if (Volatile.Read(ref _pvUnhalted) != 0) return true;
         if (Volatile.Read(ref s->NmiPending) != 0) return true;
         if ((s->Rflags & RFlags.IF) != 0 && s->InterruptShadow == 0 && Apic.HasDeliverableInterrupt()) return true;
         return false;
@@ -386,7 +389,39 @@ public sealed unsafe class Vcpu : IDisposable
     public MpState GetMpState()
     {
         AcceptEvents();
-        return MpState;
+        return MpState == MpState.Halted && Volatile.Read(ref _pvUnhalted) != 0 ? MpState.Runnable : MpState;
+    }
+
+    // ---- KVM's paravirtual interface (KvmParavirt) ----------------------------------------------------
+
+    // pv_unhalted: a PV unhalt kick (remote-read delivery) is pending. It makes the vCPU runnable, even halted with IF=0,
+    // and is cleared when the vCPU becomes RUNNABLE or a HLT completes as a no-op (kvm-semantics.md, the run loop).
+    int _pvUnhalted;
+
+    /// <summary>Sets pv_unhalted (any thread; the caller then kicks the vCPU).</summary>
+    internal void SetPvUnhalted() => Volatile.Write(ref _pvUnhalted, 1);
+
+    /// <summary>A PV unhalt kick is pending (for tests and the trace).</summary>
+    public bool PvUnhalted => Volatile.Read(ref _pvUnhalted) != 0;
+
+    // KVM's hypercall ABI (Documentation/virt/kvm/x86/hypercalls.rst): the number in RAX, arguments in RBX, RCX, RDX and
+    // RSI, the result in RAX; all truncated to 32 bits outside 64-bit mode. KVM answers at any CPL, -KVM_EPERM above 0.
+    public const ulong KvmHcVapicPollIrq = 1, KvmHcKickCpu = 5;
+    public const long KvmEperm = 1, KvmEnosys = 1000;
+
+    /// <summary>VMCALL/VMMCALL (kvm_emulate_hypercall): KVM_HC_KICK_CPU kicks the vCPU with APIC ID RCX out of its halt;
+    /// KVM_HC_VAPIC_POLL_IRQ does nothing; any other number is -KVM_ENOSYS.</summary>
+    ulong Hypercall()
+    {
+        CpuState* s = Core.State;
+        bool op64 = (s->Mode & ExecMode.SizeMask) == ExecMode.Code64;
+        ulong nr = op64 ? s->Gpr[0] : (uint)s->Gpr[0];
+        long ret;
+        if (s->Cpl != 0) ret = -KvmEperm;
+        else if (nr == KvmHcKickCpu) { Vm.KickCpu(this, (uint)s->Gpr[1]); ret = 0; }
+        else if (nr == KvmHcVapicPollIrq) ret = 0;
+        else ret = -KvmEnosys;
+        return op64 ? (ulong)ret : (uint)ret;
     }
 
     /// <summary>KVM_SET_MP_STATE: SIPI_RECEIVED becomes INIT_RECEIVED plus a pending SIPI with the stored vector.

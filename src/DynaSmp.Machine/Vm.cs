@@ -172,6 +172,16 @@ public sealed class Vm : IDisposable
         if (Route(src, icr) == 0) src.Trace.Record(KvmPath.NoDestination, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
     }
 
+    /// <summary>KVM_HC_KICK_CPU (kvm_pv_kick_cpu_op): an APIC message in the remote-read delivery mode, which KVM reuses as
+    /// the PV unhalt kick, to physical APIC ID <paramref name="apicId"/>. Routed and counted as an IPI; no ICR changes.</summary>
+    internal void KickCpu(Vcpu src, uint apicId)
+    {
+        var icr = new IcrWrite((uint)DeliveryMode.RemoteRead << 8, apicId);
+        src.Stats.IpiSent[(int)icr.Mode]++;
+        src.Trace.Record(KvmPath.PvKickSent, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
+        if (Route(src, icr) == 0) src.Trace.Record(KvmPath.NoDestination, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
+    }
+
     /// <summary>A VMM's injection with no sending vCPU (KVM_NMI, KVM_SIGNAL_MSI, an INIT/SIPI from userspace): routed
     /// to <paramref name="target"/>'s LAPIC as an IPI would be. Any thread. Recorded in the target's ring when the
     /// VM is deterministic (single thread), else in the caller's <paramref name="log"/>.</summary>

@@ -17,8 +17,10 @@ public sealed unsafe class CpuidModel
     public bool KvmParavirt { get; set; }
 
     public const uint KvmSignatureLeaf = 0x4000_0000, KvmFeaturesLeaf = 0x4000_0001;
-    // KVM_FEATURE_CLOCKSOURCE2 (bit 3: MSRs 4b564d00h/4b564d01h) and KVM_FEATURE_CLOCKSOURCE_STABLE_BIT (bit 24).
-    public const uint KvmFeatures = 1u << 3 | 1u << 24;
+    // KVM_FEATURE_CLOCKSOURCE2 (bit 3: MSRs 4b564d00h/4b564d01h), KVM_FEATURE_PV_UNHALT (bit 7: the KVM_HC_KICK_CPU
+    // hypercall, which wakes a vCPU halted with interrupts off; Linux then uses paravirtual spinlocks, whose waiters halt
+    // instead of spinning) and KVM_FEATURE_CLOCKSOURCE_STABLE_BIT (bit 24).
+    public const uint KvmFeatures = 1u << 3 | 1u << 7 | 1u << 24;
     static readonly uint[] KvmSignature = VendorWords("KVMKVMKVM\0\0\0");
 
     const uint MaxBasicLeaf = 0xB, MaxExtendedLeaf = 0x8000_0008;

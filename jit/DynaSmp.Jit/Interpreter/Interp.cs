@@ -146,6 +146,11 @@ public static unsafe partial class Interp
                 s->HaltRequested = 1;
                 return;
             case Mnemonic.Cpuid: c.Cpuid.Execute(s); return;
+            // A KVM guest's hypercall traps to the hypervisor at any CPL and in any mode; the hypervisor answers in RAX.
+            case Mnemonic.Vmcall: case Mnemonic.Vmmcall:
+                if (c.HypercallHook is not { } hypercall) throw CpuFault.UD();
+                s->Gpr[0] = hypercall();
+                return;
             case Mnemonic.Rdtsc:
             {
                 CheckTsd(s);

@@ -126,9 +126,13 @@ public sealed unsafe class Lapic : IInterruptController
                 return KvmPath.SipiLatched;
             }
             case DeliveryMode.Smi:
-            case DeliveryMode.RemoteRead:
-                kick = true; // no SMM / PV unhalt modelled: the kick is all that happens
+                kick = true; // no SMM modelled: the kick is all that happens
                 return KvmPath.ExtIntIgnored;
+            case DeliveryMode.RemoteRead:
+                // KVM reuses the reserved remote-read mode as its PV unhalt kick (KVM_HC_KICK_CPU sends one).
+                _vcpu.SetPvUnhalted();
+                kick = true;
+                return KvmPath.PvUnhaltLatched;
             default:
                 return KvmPath.ExtIntIgnored;
         }

@@ -35,6 +35,10 @@ public enum KvmPath : byte
     HostInjected,
     /// <summary>An ICR write whose destination matched no APIC: routed to nobody.</summary>
     NoDestination,
+    /// <summary>Sender: the KVM_HC_KICK_CPU hypercall (kvm_pv_kick_cpu_op), routed as a remote-read APIC message.</summary>
+    PvKickSent,
+    /// <summary>Remote-read delivery: KVM's PV unhalt kick sets pv_unhalted, which wakes a vCPU halted with IF=0.</summary>
+    PvUnhaltLatched,
 }
 
 public static class KvmPathText
@@ -68,6 +72,8 @@ public static class KvmPathText
         KvmPath.FixedCoalesced => "__apic_accept_irq(Fixed) with the IRR bit already set: coalesced",
         KvmPath.HostInjected => "host (VMM) injection: KVM_NMI / KVM_SIGNAL_MSI / INIT-SIPI from userspace",
         KvmPath.NoDestination => "kvm_irq_delivery_to_apic: no APIC matched the destination, delivered to nobody",
+        KvmPath.PvKickSent => "KVM_HC_KICK_CPU -> kvm_pv_kick_cpu_op -> kvm_irq_delivery_to_apic(remote read, physical APIC ID)",
+        KvmPath.PvUnhaltLatched => "__apic_accept_irq(remote read): PV unhalt kick, pv_unhalted = 1, KVM_REQ_EVENT + kick",
         _ => p.ToString(),
     };
 }

@@ -19,17 +19,17 @@ static unsafe class ApicKit
     public const ulong Handler = 0x8100;
     public const byte FixedVector = 0x40;
 
-    public static Vm NewVm(int vcpus = 4, bool x2apic = false, int seed = 1, int traceCapacity = 4096) =>
+    public static Vm NewVm(int vcpus = 4, bool x2apic = false, int seed = 1, int traceCapacity = 4096, bool kvmParavirt = false, JitOptions? jit = null) =>
         new(new VmConfig
         {
             Vcpus = vcpus, MemoryBytes = 16 << 20, X2Apic = x2apic, DeterministicSeed = seed,
-            Jit = JitOptions.InterpretOnly, TraceCapacity = traceCapacity,
+            Jit = jit ?? JitOptions.InterpretOnly, TraceCapacity = traceCapacity, KvmParavirt = kvmParavirt,
         });
 
     /// <summary>A VM whose RAM holds the park code and the IVT handler.</summary>
-    public static Vm NewParkVm(int vcpus = 4)
+    public static Vm NewParkVm(int vcpus = 4, bool kvmParavirt = false, JitOptions? jit = null)
     {
-        var vm = NewVm(vcpus);
+        var vm = NewVm(vcpus, kvmParavirt: kvmParavirt, jit: jit);
         var a = new Assembler(16);
         a.mov(__byte_ptr[(ushort)Marker], 0x55);
         a.cli();
@@ -64,6 +64,8 @@ static unsafe class ApicKit
     public static uint Sipi(byte v) => 0x600u | v;
     public static uint Fixed(byte v) => v;
     public const uint Nmi = 0x400;
+    /// <summary>Delivery mode 011, reserved by the SDM; KVM reuses it as the PV unhalt kick.</summary>
+    public const uint RemoteRead = 0x300;
 
     public static bool IrrBit(Lapic a, int v) => (a.ReadRegister(0x200 + (v >> 5) * 0x10) & (1u << (v & 31))) != 0;
     public static bool IsrBit(Lapic a, int v) => (a.ReadRegister(0x100 + (v >> 5) * 0x10) & (1u << (v & 31))) != 0;

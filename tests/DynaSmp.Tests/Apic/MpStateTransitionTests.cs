@@ -276,6 +276,38 @@ public unsafe class MpStateTransitionTests
             Assert.Equal(MpState.Halted, v.MpState);
             Assert.Equal(0, v.Wakeups);
         },
+        ["HALTED (IF=0) + remote read (PV unhalt kick) -> RUNNABLE, execution continues after the HLT"] = () =>
+        {
+            using var vm = NewParkVm();
+            var v = vm.Vcpus[Ap];
+            StartAp(vm, Ap);
+            RunIdle(v);
+            Assert.Equal(MpState.Halted, v.MpState);
+            Send(vm, 0, RemoteRead, Ap);
+            Assert.True(v.PvUnhalted);
+            Assert.Equal(MpState.Runnable, v.GetMpState()); // KVM_GET_MP_STATE: RUNNABLE while pv_unhalted is pending
+            Assert.Equal(MpState.Halted, v.MpState);
+            RunIdle(v);
+            Assert.Equal(1, v.Wakeups);
+            Assert.Equal(0x66, Mem8(vm, Marker + 1)); // the code after the first HLT ran, then halted again
+            Assert.Equal(MpState.Halted, v.MpState);
+            Assert.False(v.PvUnhalted);               // cleared on HALTED -> RUNNABLE
+            Assert.Contains(KvmPath.PvUnhaltLatched, vm.Vcpus[0].Trace.Snapshot().Select(e => e.Path));
+        },
+        ["RUNNABLE + remote read, then HLT -> completes as a no-op, pv_unhalted cleared"] = () =>
+        {
+            using var vm = NewParkVm();
+            var v = vm.Vcpus[Ap];
+            StartAp(vm, Ap);
+            Send(vm, 0, RemoteRead, Ap);
+            Assert.True(v.PvUnhalted);
+            RunIdle(v);
+            Assert.Equal(1, v.HaltNoops);             // the first HLT saw the pending kick
+            Assert.Equal(0, v.Wakeups);
+            Assert.Equal(0x66, Mem8(vm, Marker + 1));
+            Assert.Equal(MpState.Halted, v.MpState);   // the second HLT halts
+            Assert.False(v.PvUnhalted);
+        },
         ["HALTED + INIT -> INIT_RECEIVED"] = () =>
         {
             using var vm = NewParkVm();

@@ -10,7 +10,7 @@ namespace DynaSmp.Tests.Platform;
 public class KvmClockTests
 {
     [Fact]
-    public void Cpuid_reports_the_kvm_signature_and_clock_features_only_when_enabled()
+    public void Cpuid_reports_the_kvm_signature_and_features_only_when_enabled()
     {
         var cpuid = new CpuidModel();
         cpuid.Query(1, 0, out _, out _, out uint c, out _);
@@ -26,7 +26,7 @@ public class KvmClockTests
         BinaryPrimitives.WriteUInt32LittleEndian(sig, b); BinaryPrimitives.WriteUInt32LittleEndian(sig.AsSpan(4), c); BinaryPrimitives.WriteUInt32LittleEndian(sig.AsSpan(8), d);
         Assert.Equal("KVMKVMKVM\0\0\0", System.Text.Encoding.ASCII.GetString(sig));
         cpuid.Query(CpuidModel.KvmFeaturesLeaf, 0, out a, out _, out _, out d);
-        Assert.Equal(1u << 3 | 1u << 24, a);                  // CLOCKSOURCE2, CLOCKSOURCE_STABLE_BIT
+        Assert.Equal(1u << 3 | 1u << 7 | 1u << 24, a);        // CLOCKSOURCE2, PV_UNHALT, CLOCKSOURCE_STABLE_BIT
         Assert.Equal(0u, d);                                  // no hints
     }
 

@@ -109,6 +109,8 @@ public class LinuxKernelTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains(smp == 1 ? "smp: Brought up 1 node, 1 CPU" : $"smp: Brought up 1 node, {smp} CPUs", log);
         foreach (var hpet in HpetLines) Assert.Contains(hpet, log);
         foreach (var kvm in KvmClockLines) Assert.Contains(kvm, log); // as in a KVM guest (issue 15)
+        // KVM_FEATURE_PV_UNHALT: spinlock waiters halt until the holder's KVM_HC_KICK_CPU, as in a KVM guest.
+        Assert.Contains(smp == 1 ? "kvm-guest: PV spinlocks disabled, single CPU" : "kvm-guest: PV spinlocks enabled", log);
         Assert.DoesNotContain("detected stalls", log); // "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks"
         Assert.DoesNotContain("soft lockup", log);
         Assert.DoesNotContain("Disabled fast string operations", log); // IA32_MISC_ENABLE.FAST_STRING, as QEMU/KVM set it
