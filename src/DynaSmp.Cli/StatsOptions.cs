@@ -63,6 +63,8 @@ public sealed class StatsHost
     [JsonPropertyName("write_xor_execute")] public bool WriteXorExecute { get; set; } = RuntimeSettings.WriteXorExecute;
     /// <summary>The runtime's tiering delay (ms) before the emulator's own code is promoted to optimised code.</summary>
     [JsonPropertyName("call_counting_delay_ms")] public int CallCountingDelayMs { get; set; } = RuntimeSettings.CallCountingDelayMs;
+    /// <summary>Calls after which the runtime promotes one of the emulator's methods to optimised code.</summary>
+    [JsonPropertyName("call_count_threshold")] public int CallCountThreshold { get; set; } = RuntimeSettings.CallCountThreshold;
     /// <summary>The GC's young-generation budget from the environment in MiB (0: the runtime's own), and what the GC did
     /// in the whole process: collections of each generation and the time they stopped every thread.</summary>
     [JsonPropertyName("gc_gen0_size_mib")] public long GcGen0SizeMib { get; set; } = RuntimeSettings.Gen0SizeMib;

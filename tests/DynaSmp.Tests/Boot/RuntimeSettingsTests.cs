@@ -3,22 +3,23 @@ using DynaSmp.Tests.Hostile;
 
 namespace DynaSmp.Tests.Boot;
 
-/// <summary>`run`, `bench` and `boot --kernel` run without the runtime's W^X and with no tiering delay (the CLI starts
-/// itself again through execve), keep their exact arguments and exit status in doing so, and leave a setting alone when
-/// the user made it; the built-in guest's short `boot` does not restart.</summary>
+/// <summary>`run`, `bench` and `boot --kernel` run without the runtime's W^X, with no tiering delay and a call-count
+/// threshold of 8,192 (the CLI starts itself again through execve), keep their exact arguments and exit status in doing
+/// so, and leave a setting alone when the user made it; the built-in guest's short `boot` does not restart.</summary>
 [Collection(DynasmpProcess.Collection)]
 public class RuntimeSettingsTests
 {
     const string Variable = "DOTNET_EnableWriteXorExecute", Delay = "DOTNET_TC_CallCountingDelayMs", Align = "DOTNET_JitAlignLoopMinBlockWeight",
-        Gen0 = "DOTNET_GCgen0size";
+        Gen0 = "DOTNET_GCgen0size", Threshold = "DOTNET_TC_CallCountThreshold";
 
     /// <summary>Every name the runtime reads the settings under: DOTNET_X and the legacy COMPlus_X.</summary>
-    static readonly string[] Unset = [.. new[] { Variable, Delay, Align, Gen0 }.SelectMany(v => new[] { v, "COMPlus_" + v["DOTNET_".Length..] })];
+    static readonly string[] Unset = [.. new[] { Variable, Delay, Align, Gen0, Threshold }.SelectMany(v => new[] { v, "COMPlus_" + v["DOTNET_".Length..] })];
     static readonly string[] Legacy = [.. Unset.Where(v => v.StartsWith("COMPlus_", StringComparison.Ordinal))];
 
-    /// <summary>The four runtime settings the stats file's host section reports.</summary>
-    static void AssertSettings(JsonElement host, bool writeXorExecute, int delayMs, bool alignEveryLoop, long gen0Mib)
+    /// <summary>The five runtime settings the stats file's host section reports.</summary>
+    static void AssertSettings(JsonElement host, bool writeXorExecute, int delayMs, bool alignEveryLoop, long gen0Mib, int callCountThreshold)
     {
+        Assert.Equal(callCountThreshold, host.GetProperty("call_count_threshold").GetInt32());
         Assert.Equal(writeXorExecute, host.GetProperty("write_xor_execute").GetBoolean());
         Assert.Equal(delayMs, host.GetProperty("call_counting_delay_ms").GetInt32());
         Assert.Equal(alignEveryLoop, host.GetProperty("align_every_loop").GetBoolean());
@@ -44,7 +45,8 @@ public class RuntimeSettingsTests
         var host = RunHost(dir, null, Unset);
         // Only Linux restarts (execve); elsewhere the runtime's defaults stay.
         bool linux = OperatingSystem.IsLinux();
-        AssertSettings(host, writeXorExecute: !linux, delayMs: linux ? 0 : 100, alignEveryLoop: linux, gen0Mib: linux ? 128 : 0);
+        AssertSettings(host, writeXorExecute: !linux, delayMs: linux ? 0 : 100, alignEveryLoop: linux, gen0Mib: linux ? 128 : 0,
+            callCountThreshold: linux ? 8192 : 30);
         Assert.Equal(3, host.GetProperty("gc_collections").GetArrayLength());
         Assert.True(host.GetProperty("gc_collections")[2].GetInt32() >= 1); // the collection before the vCPUs start
         Assert.True(host.GetProperty("gc_pause_ms").GetDouble() > 0);
@@ -65,8 +67,8 @@ public class RuntimeSettingsTests
     {
         using var dir = new DynasmpProcess.TempDir();
         // The runtime reads the delay as hexadecimal: 0x20 is 32 ms.
-        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1", [Delay] = "20", [Align] = "5", [Gen0] = "4000000" }, Legacy);
-        AssertSettings(host, writeXorExecute: true, delayMs: 32, alignEveryLoop: false, gen0Mib: 64);
+        var host = RunHost(dir, new Dictionary<string, string> { [Variable] = "1", [Delay] = "20", [Align] = "5", [Gen0] = "4000000", [Threshold] = "100" }, Legacy);
+        AssertSettings(host, writeXorExecute: true, delayMs: 32, alignEveryLoop: false, gen0Mib: 64, callCountThreshold: 256);
     }
 
     [Fact]
@@ -78,7 +80,7 @@ public class RuntimeSettingsTests
         Assert.True(r.Code == 0, r.Out + r.Err);
         Assert.Contains("1 VM x 2 vCPUs", r.Out);
         var host = JsonDocument.Parse(File.ReadAllText(stats)).RootElement.GetProperty("host");
-        AssertSettings(host, writeXorExecute: true, delayMs: 100, alignEveryLoop: false, gen0Mib: 0);
+        AssertSettings(host, writeXorExecute: true, delayMs: 100, alignEveryLoop: false, gen0Mib: 0, callCountThreshold: 30);
     }
 
     [Fact]
