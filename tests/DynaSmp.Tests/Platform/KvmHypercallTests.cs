@@ -15,16 +15,28 @@ public unsafe class KvmHypercallTests
 {
     const ulong Code = 0x10_0000, Results = 0x9100;
 
+    /// <summary>Both tiers: VMCALL is a tier-0 call from translated code.</summary>
+    public static readonly TheoryData<string> Tiers = new() { "interpret", "compiled" };
+
     static JitOptions Tier(string tier) => tier == "interpret" ? JitOptions.InterpretOnly : JitOptions.CompileFirst;
 
     static Vm OneVcpu(JitOptions jit, bool kvmParavirt = true) =>
         new(new VmConfig { Vcpus = 1, MemoryBytes = 16 << 20, KvmParavirt = kvmParavirt, Jit = jit, DeterministicSeed = 1 });
 
+    /// <summary>Writes the program at <see cref="Code"/> and points vCPU 0 at it, flat in the assembler's bitness.</summary>
+    static CpuCore Load(Vm vm, Assembler a)
+    {
+        vm.Ram.Write(Code, CodeBytes.Assemble(a, Code));
+        var core = vm.Vcpus[0].Core;
+        if (a.Bitness == 64) core.SetFlat64(Code, 0x7000);
+        else core.SetFlat32(Code, 0x7000);
+        return core;
+    }
+
     static ulong Result(Vm vm, int k) => BitConverter.ToUInt64(vm.Ram.Span(Results + (ulong)k * 8, 8));
 
     [Theory]
-    [InlineData("interpret")]
-    [InlineData("compiled")]
+    [MemberData(nameof(Tiers))]
     public void Hypercalls_answer_in_rax_as_kvm_does_in_64_bit_mode(string tier)
     {
         using var vm = OneVcpu(Tier(tier));
@@ -35,10 +47,7 @@ public unsafe class KvmHypercallTests
         a.mov(eax, (int)Vcpu.KvmHcKickCpu); a.xor(ebx, ebx); a.mov(ecx, 7); a.vmcall();  // APIC ID 7: nobody there
         a.mov(__qword_ptr[(long)Results + 24], rax);
         a.hlt();
-        vm.Ram.Write(Code, CodeBytes.Assemble(a, Code));
-        var core = vm.Vcpus[0].Core;
-        core.SetFlat64(Code, 0x7000);
-        Assert.Equal(ExitReason.Hlt, core.Run());
+        Assert.Equal(ExitReason.Hlt, Load(vm, a).Run());
         Assert.Equal(0UL, Result(vm, 0));
         Assert.Equal(unchecked((ulong)-Vcpu.KvmEnosys), Result(vm, 1));
         Assert.Equal(unchecked((ulong)-Vcpu.KvmEnosys), Result(vm, 2));
@@ -47,8 +56,7 @@ public unsafe class KvmHypercallTests
     }
 
     [Theory]
-    [InlineData("interpret")]
-    [InlineData("compiled")]
+    [MemberData(nameof(Tiers))]
     public void Outside_64_bit_mode_the_number_and_the_result_are_32_bits(string tier)
     {
         using var vm = OneVcpu(Tier(tier));
@@ -56,9 +64,7 @@ public unsafe class KvmHypercallTests
         a.mov(eax, (int)Vcpu.KvmHcVapicPollIrq); a.vmcall(); a.mov(__dword_ptr[(uint)Results], eax);
         a.mov(eax, 99); a.vmcall(); a.mov(__dword_ptr[(uint)Results + 8], eax);
         a.hlt();
-        vm.Ram.Write(Code, CodeBytes.Assemble(a, Code));
-        var core = vm.Vcpus[0].Core;
-        core.SetFlat32(Code, 0x7000);
+        var core = Load(vm, a);
         core.State->Gpr[0] = 0xDEAD_BEEF_0000_0000; // stale upper half: not part of the number
         Assert.Equal(ExitReason.Hlt, core.Run());
         Assert.Equal(0UL, Result(vm, 0));
@@ -94,8 +100,7 @@ public unsafe class KvmHypercallTests
     }
 
     [Theory]
-    [InlineData("interpret")]
-    [InlineData("compiled")]
+    [MemberData(nameof(Tiers))]
     public void The_kick_wakes_a_vcpu_halted_with_interrupts_off(string tier)
     {
         using var vm = NewParkVm(2, kvmParavirt: true, jit: Tier(tier));
@@ -109,10 +114,7 @@ public unsafe class KvmHypercallTests
         a.mov(eax, (int)Vcpu.KvmHcKickCpu); a.xor(ebx, ebx); a.mov(ecx, 1); a.vmcall();
         a.mov(__qword_ptr[(long)Results], rax);
         a.hlt();
-        vm.Ram.Write(Code, CodeBytes.Assemble(a, Code));
-        var bsp = vm.Vcpus[0].Core;
-        bsp.SetFlat64(Code, 0x7000);
-        Assert.Equal(ExitReason.Hlt, bsp.Run());
+        Assert.Equal(ExitReason.Hlt, Load(vm, a).Run()); // vCPU 0, the BSP
         Assert.Equal(0UL, Result(vm, 0));
 
         Assert.True(ap.PvUnhalted);
