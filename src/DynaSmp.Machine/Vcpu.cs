@@ -204,9 +204,11 @@ public sealed unsafe class Vcpu : IDisposable
                 Wakeups++;
                 SetMpState(MpState.Runnable, KvmPath.WokeFromHalt);
             }
-            else if (MpState == MpState.InitReceived && before == MpState.InitReceived && Volatile.Read(ref Core.State->NmiPending) != 0)
+            else if (MpState == MpState.InitReceived && before == MpState.InitReceived
+                && (Volatile.Read(ref Core.State->NmiPending) != 0 || Volatile.Read(ref _pvUnhalted) != 0))
             {
-                // KVM quirk (kvm-semantics.md invariant 13): a queued NMI keeps a wait-for-SIPI vCPU from sleeping.
+                // KVM quirk (kvm-semantics.md invariant 13): a queued NMI keeps a wait-for-SIPI vCPU from sleeping. So
+                // does a PV unhalt kick (pv_unhalted is a wake event in every state; only becoming RUNNABLE clears it).
                 NmiWaitSpins++;
                 // Deterministic mode: this spin must end the turn, or the one scheduler thread never comes back.
                 if (Vm.Deterministic) return Exit.Set(VcpuExitReason.Yield);

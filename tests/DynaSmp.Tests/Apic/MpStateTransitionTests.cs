@@ -440,6 +440,24 @@ public unsafe class MpStateTransitionTests
             Assert.Equal(1, v.SipiStarts);
             Assert.Equal(0x77, Mem8(vm, Marker + 2)); // injected through the real-mode IVT
         },
+        ["INIT_RECEIVED + remote read (PV unhalt kick) in a deterministic turn: RunOnce returns, still waiting for SIPI"] = () =>
+        {
+            using var vm = NewParkVm();
+            var v = vm.Vcpus[Ap];
+            Send(vm, 0, InitAssert, Ap);
+            Assert.Equal(MpState.InitReceived, v.GetMpState());
+            Send(vm, 0, RemoteRead, Ap);   // pv_unhalted is a wake event (kvm_vcpu_has_events) but starts nothing
+            var t = Task.Run(() => v.RunOnce());
+            bool returned = t.Wait(TimeSpan.FromSeconds(5));
+            if (!returned) { vm.Stop(); t.Wait(TimeSpan.FromSeconds(5)); }
+            Assert.True(returned, "RunOnce of a wait-for-SIPI vCPU with a pending PV kick never returned in deterministic mode");
+            Assert.Equal(MpState.InitReceived, v.MpState);
+            Send(vm, 0, Sipi(ParkVector), Ap);
+            RunIdle(v);
+            Assert.Equal(1, v.SipiStarts);
+            Assert.False(v.PvUnhalted);    // cleared on the way to RUNNABLE
+            Assert.Equal(0x55, Mem8(vm, Marker));
+        },
         ["INIT_RECEIVED + NMI in a deterministic turn: RunOnce returns (spin recorded, no hang)"] = () =>
         {
             using var vm = NewParkVm();
