@@ -33,6 +33,13 @@ public sealed class VcpuStats
     public readonly long[] PhaseTimes = new long[MaxPhases];
     public int Phases, PhasesDropped;
 
+    /// <summary>The VM-clock time of the first mark of <paramref name="phase"/>, or 0 if the guest never marked it.</summary>
+    public long FirstPhaseTime(uint phase)
+    {
+        for (int k = 0; k < Phases; k++) if (PhaseNumbers[k] == phase) return PhaseTimes[k];
+        return 0;
+    }
+
     internal void RecordPhase(uint phase, ulong retired, long now)
     {
         if (Phases == MaxPhases) { PhasesDropped++; return; }

@@ -115,10 +115,16 @@ sealed class BootRun : IDisposable
             foreach (var v in vm.Vcpus)
             {
                 unsafe { s.GuestInstructions += v.Core.State->InstructionsRetired; }
-                if (v.Id == vm.Config.BspId || v.FirstHaltAfterStart == 0) continue;
+                if (v.Id == vm.Config.BspId) continue;
+                // Online: the AP's first halt after its start. The built-in guest's AP marks itself online (a port write
+                // the host records on its thread) before the BSP can see its check-in, and halts a few instructions
+                // later; a BSP that ends the run at once could stop the VM in between, and the AP counted as offline.
+                long onlineAt = v.FirstHaltAfterStart;
+                if (onlineAt == 0 && _linux == null) onlineAt = v.Stats.FirstPhaseTime(GuestLayout.PhaseApOnline);
+                if (onlineAt == 0) continue;
                 apsOnline++;
                 if (firstInit.TryGetValue(v.Id, out long t0))
-                    latencies.Add((v.FirstHaltAfterStart - t0) * 1e6 / Stopwatch.Frequency);
+                    latencies.Add((onlineAt - t0) * 1e6 / Stopwatch.Frequency);
             }
             s.VcpusOnline += apsOnline;
             if (!ok)

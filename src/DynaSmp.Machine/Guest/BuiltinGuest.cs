@@ -656,7 +656,9 @@ public static class BuiltinGuest
             a.jmp(park);
         }
 
-        // start_secondary: check in and stop. The per-AP flag goes last so the BSP sees count and mask first.
+        // start_secondary: check in and stop. The per-AP flag goes last so the BSP sees count and mask first, and the
+        // host has the AP's online mark (a port write it records on the AP's own thread) before the BSP can end the run:
+        // the HLT that follows may not run before the VM stops.
         {
             var halt = a.CreateLabel();
             a.Label(ref startSecondary);
@@ -665,8 +667,9 @@ public static class BuiltinGuest
             a.shr(eax, 24);                       // xAPIC ID register bits 31:24
             a.@lock.bts(__qword_ptr[OnlineMask], rax);
             a.@lock.inc(__dword_ptr[OnlineCount]);
-            a.mov(__byte_ptr[rax + OnlineFlags], 1);
+            a.mov(ebx, eax);                      // Phase() clobbers eax and edx
             Phase(PhaseApOnline);
+            a.mov(__byte_ptr[rbx + OnlineFlags], 1);
             a.Label(ref halt);
             a.cli();
             a.hlt();
