@@ -166,21 +166,22 @@ public sealed class Vm : IDisposable
     /// each target's LAPIC, kick. No lock; each step is recorded in the sender's trace ring.</summary>
     internal void SendIpi(Vcpu src, IcrWrite icr)
     {
-        src.Stats.IpiSent[(int)icr.Mode]++;
-        src.Trace.Record(KvmPath.IpiSent, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
         src.IpisSent[icr.IsInitDeassert ? 8 : (int)icr.Mode]++;
+        Send(src, icr, KvmPath.IpiSent);
+    }
+
+    /// <summary>An APIC message from <paramref name="src"/> (an ICR write or a hypercall's, recorded as
+    /// <paramref name="sent"/>): counted, traced and routed; a message that reached no APIC is traced as such.</summary>
+    void Send(Vcpu src, in IcrWrite icr, KvmPath sent)
+    {
+        src.Stats.IpiSent[(int)icr.Mode]++;
+        src.Trace.Record(sent, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
         if (Route(src, icr) == 0) src.Trace.Record(KvmPath.NoDestination, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
     }
 
     /// <summary>KVM_HC_KICK_CPU (kvm_pv_kick_cpu_op): an APIC message in the remote-read delivery mode, which KVM reuses as
     /// the PV unhalt kick, to physical APIC ID <paramref name="apicId"/>. Routed and counted as an IPI; no ICR changes.</summary>
-    internal void KickCpu(Vcpu src, uint apicId)
-    {
-        var icr = new IcrWrite((uint)DeliveryMode.RemoteRead << 8, apicId);
-        src.Stats.IpiSent[(int)icr.Mode]++;
-        src.Trace.Record(KvmPath.PvKickSent, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
-        if (Route(src, icr) == 0) src.Trace.Record(KvmPath.NoDestination, src.Id, -1, icr.Low, icr.Destination, src.MpState, src.MpState);
-    }
+    internal void KickCpu(Vcpu src, uint apicId) => Send(src, new IcrWrite((uint)DeliveryMode.RemoteRead << 8, apicId), KvmPath.PvKickSent);
 
     /// <summary>A VMM's injection with no sending vCPU (KVM_NMI, KVM_SIGNAL_MSI, an INIT/SIPI from userspace): routed
     /// to <paramref name="target"/>'s LAPIC as an IPI would be. Any thread. Recorded in the target's ring when the
