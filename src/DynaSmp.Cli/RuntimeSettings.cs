@@ -57,19 +57,23 @@ static class RuntimeSettings
     /// <summary>The runtime's call-counting delay in ms as it started (100 unless the environment said otherwise; the
     /// runtime parses the value as hexadecimal).</summary>
     public static int CallCountingDelayMs =>
-        Knob(CallCountingDelayVariable) is { } v && int.TryParse(v, System.Globalization.NumberStyles.HexNumber, null, out int ms) ? ms : 100;
+        HexKnob(CallCountingDelayVariable) is { } ms ? (int)ms : 100;
 
     /// <summary>Calls after which the runtime recompiles one of the emulator's methods optimised, as it started (30 unless the
     /// environment said otherwise, in hexadecimal; the runtime takes at least 1 and at most 65,535).</summary>
     public static int CallCountThreshold =>
-        Knob(CallCountThresholdVariable) is { } v && int.TryParse(v, System.Globalization.NumberStyles.HexNumber, null, out int n) ? Math.Clamp(n, 1, ushort.MaxValue) : 30;
+        HexKnob(CallCountThresholdVariable) is { } n ? (int)Math.Clamp(n, 1, ushort.MaxValue) : 30;
 
     /// <summary>Whether RyuJIT aligns every loop (the variable is 0), not only those its block weights call hot.</summary>
     public static bool AlignsEveryLoop => Knob(LoopAlignmentVariable) == "0";
 
     /// <summary>The young generation's budget in MiB the environment gave the GC (hexadecimal bytes), or 0 for its own.</summary>
     public static long Gen0SizeMib =>
-        Knob(Gen0SizeVariable) is { } v && long.TryParse(v, System.Globalization.NumberStyles.HexNumber, null, out long bytes) ? bytes >> 20 : 0;
+        HexKnob(Gen0SizeVariable) is { } bytes ? bytes >> 20 : 0;
+
+    /// <summary>A knob's value as the runtime parses it (hexadecimal), or null when unset or not a number.</summary>
+    static long? HexKnob(string dotnetName) =>
+        Knob(dotnetName) is { } v && long.TryParse(v, System.Globalization.NumberStyles.HexNumber, null, out long n) ? n : null;
 
     /// <summary>The runtime reads DOTNET_X, then the legacy COMPlus_X.</summary>
     static string? Knob(string dotnetName) =>
