@@ -82,7 +82,7 @@ public sealed class DeviceTimers : IDisposable
                 next = Math.Min(next, d.NextEventNs);
             }
             Volatile.Write(ref _plannedWakeNs, next);
-            Interlocked.Increment(ref _plans);
+            Volatile.Write(ref _plans, _plans + 1); // this thread is the only writer
             int waitMs = next == long.MaxValue ? Timeout.Infinite : (int)Math.Clamp((next - now + 999_999) / 1_000_000, 0, int.MaxValue);
             if (waitMs == 0) { Thread.Yield(); continue; }
             _changed.WaitOne(waitMs);
